@@ -1,0 +1,126 @@
+package servercmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/http/auth"
+	"github.com/bank/gobank/http/dataserver"
+	"github.com/bank/gobank/http/oplog"
+)
+
+const dataDescription = `
+Serves the bank's accounts, each one an actor, over HTTP with the original
+bank's routes: /status, /autentica, /getSaldo, /setSaldo, /getLock, /setLock
+(alias /unLock). Every route but /status needs the header "token".
+
+Client tokens (the ten demo tokens by default, or --tokens FILE) may call
+/autentica only. The data routes need the server credential, which business
+servers present: it is read from $BANK_SERVER_TOKEN when set, otherwise from
+--server-token-file, which is created with a random secret and mode 0600 when
+missing, so that business servers on the same host find it with zero flags.
+
+Each operation is appended to --log as
+"MM/DD/YYYY HH:MM:SS, N, ID_NEGOC, OPERACAO, PARAMS...".
+SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
+the log.`
+
+// Data runs the data server with the command-line arguments args until ctx
+// is cancelled.
+func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("dataserver", "dataserver [flags]", dataDescription, stderr)
+	port := fs.Int("port", 5000, "TCP port to listen on")
+	host := fs.String("host", "", "address to listen on (empty: every interface)")
+	accounts := fs.Int("accounts", 10, "number of accounts, numbered from 1")
+	balance := fs.Int64("balance", 1000, "initial balance of every account")
+	tokensFile := fs.String("tokens", "", "file of client tokens, one per line, # comments (default: the original's ten demo tokens)")
+	secretFile := fs.String("server-token-file", auth.DefaultSecretPath(), "server credential file, used when $"+auth.EnvServerToken+" is unset; created when missing")
+	allowClients := fs.Bool("allow-client-tokens", false, "let client tokens call the data routes too, as the original did (for business servers of the original implementation; lets any client set any balance)")
+	logPath := fs.String("log", "data_server.log", `operation log file ("-" for stdout)`)
+	callTimeout := fs.Duration("timeout", time.Second, "how long a request waits for its account's actor")
+	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
+	positional, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return ErrUsage
+	}
+	if len(positional) > 0 {
+		return usageError(fs, "dataserver takes no arguments, got %q", positional)
+	}
+	if *port < 0 || *port > 65535 {
+		return usageError(fs, "--port %d: not a TCP port", *port)
+	}
+	if *accounts < 1 {
+		return usageError(fs, "--accounts %d: need at least one account", *accounts)
+	}
+	if *balance < 0 {
+		return usageError(fs, "--balance %d: a balance cannot be negative", *balance)
+	}
+	if *callTimeout <= 0 || *grace <= 0 {
+		return usageError(fs, "--timeout and --shutdown-timeout must be positive")
+	}
+	logger := newLogger(stderr, "data")
+
+	tokens, err := auth.NewTokens(auth.DefaultClientTokens...)
+	if *tokensFile != "" {
+		tokens, err = auth.LoadTokens(*tokensFile)
+	}
+	if err != nil {
+		return fmt.Errorf("client tokens: %w", err)
+	}
+	secret, source, err := auth.ServerSecret(*secretFile)
+	if err != nil {
+		return fmt.Errorf("server credential: %w", err)
+	}
+	logger.Info("server credential loaded", "from", source, "client_tokens", tokens.Len(), "client_tokens_on_data_routes", *allowClients)
+
+	oplogger, err := oplog.Open(*logPath, oplog.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := oplogger.Close(); err != nil {
+			logger.Error("closing the operation log", "err", err)
+		}
+	}()
+
+	bank, err := actors.New(actors.Config{
+		Accounts:       *accounts,
+		InitialBalance: *balance,
+		Timeout:        *callTimeout,
+		// protoactor reports every actor system start at Info: keep its
+		// warnings and errors only.
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", "data", "component", "protoactor"),
+	})
+	if err != nil {
+		return err
+	}
+	defer bank.Close()
+
+	srv, err := dataserver.New(dataserver.Config{
+		Accounts:          bank,
+		ClientTokens:      tokens,
+		ServerToken:       secret,
+		AllowClientTokens: *allowClients,
+		Log:               oplogger,
+		Logger:            logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return serve(ctx, srv, ln, *grace, logger)
+}

@@ -1,0 +1,335 @@
+// Package dataserver serves the bank's accounts over HTTP with the original
+// bank's wire contract (package wire). It only decodes a request, forwards
+// it to the account's actor and encodes the answer: the rules live in
+// package account and the serialization in package actors.
+package dataserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/http/auth"
+	"github.com/bank/gobank/http/oplog"
+	"github.com/bank/gobank/http/wire"
+)
+
+// Accounts is what the server needs of the account actors.
+type Accounts interface {
+	Do(id int64, req actors.Request) (actors.Reply, error)
+}
+
+// MaxIDLength bounds id_negoc: it is stored as a lock holder and logged.
+const MaxIDLength = 256
+
+// Config configures a Server.
+type Config struct {
+	// Accounts serves the account operations. Required.
+	Accounts Accounts
+	// ClientTokens are the end users' tokens; they may call /autentica only.
+	// Required.
+	ClientTokens *auth.Tokens
+	// ServerToken is the credential business servers present on the data
+	// routes. Required unless AllowClientTokens.
+	ServerToken string
+	// AllowClientTokens lets client tokens use the data routes too, as the
+	// original bank did, so that its own business servers keep working.
+	// Any client can then set any balance: use it only for compatibility.
+	AllowClientTokens bool
+	// Log receives one line per operation; nil logs nothing.
+	Log *oplog.Log
+	// Logger receives server errors; nil discards them.
+	Logger *slog.Logger
+	// Wrap, when set, wraps the handler that Serve uses (not Handler's
+	// result): tests inject faults with it.
+	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
+}
+
+// Server is the data server. Create it with New.
+type Server struct {
+	cfg          Config
+	serverTokens *auth.Tokens // nil when there is no server credential
+	server       *fasthttp.Server
+	logger       *slog.Logger
+}
+
+// New checks cfg and builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Accounts == nil {
+		return nil, errors.New("dataserver: no accounts")
+	}
+	if cfg.ClientTokens.Len() == 0 {
+		return nil, errors.New("dataserver: no client tokens")
+	}
+	if cfg.ServerToken == "" && !cfg.AllowClientTokens {
+		return nil, errors.New("dataserver: no server credential, and client tokens may not use the data routes")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, logger: logger}
+	if cfg.ServerToken != "" {
+		tokens, err := auth.NewTokens(cfg.ServerToken)
+		if err != nil {
+			return nil, fmt.Errorf("dataserver: server credential: %w", err)
+		}
+		s.serverTokens = tokens
+	}
+	h := s.Handler()
+	if cfg.Wrap != nil {
+		h = cfg.Wrap(h)
+	}
+	s.server = &fasthttp.Server{
+		Handler:            h,
+		Name:               "gobank-dataserver",
+		ReadBufferSize:     8 << 10, // a larger header block is answered 431
+		MaxRequestBodySize: 64 << 10,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		Logger:             fasthttpLogger{logger},
+	}
+	return s, nil
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.server.Serve(ln) }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.server.ShutdownWithContext(ctx) }
+
+// route describes one data route.
+type route struct {
+	name      string // as logged
+	op        actors.Op
+	needID    bool // the caller's id matters: it is a lock holder
+	needValue bool
+}
+
+var (
+	getSaldo = route{name: "getSaldo", op: actors.OpRead}
+	setSaldo = route{name: "setSaldo", op: actors.OpWrite, needID: true, needValue: true}
+	getLock  = route{name: "getLock", op: actors.OpLock, needID: true}
+	unLock   = route{name: "unLock", op: actors.OpUnlock, needID: true}
+)
+
+// Handler returns the routing handler, for tests and embedding.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	r := router.New()
+	// Answer exact paths only: a client that does not follow redirects
+	// would see a 301 as an error, and Flask did not redirect either.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.HandleOPTIONS = false
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusNotFound, wire.BadRequest, "no such route")
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, wire.BadRequest, "use GET or POST")
+	}
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, p any) {
+		s.logger.Error("panic serving request", "path", string(ctx.Path()), "panic", p)
+		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+	}
+	for _, method := range []string{fasthttp.MethodGet, fasthttp.MethodPost} {
+		r.Handle(method, wire.RouteStatus, s.status)
+		r.Handle(method, wire.RouteAutentica, s.autentica)
+		r.Handle(method, wire.RouteGetSaldo, s.data(getSaldo))
+		r.Handle(method, wire.RouteSetSaldo, s.data(setSaldo))
+		r.Handle(method, wire.RouteGetLock, s.data(getLock))
+		r.Handle(method, wire.RouteSetLock, s.data(unLock))
+		r.Handle(method, wire.RouteUnLock, s.data(unLock))
+	}
+	return r.Handler
+}
+
+func (s *Server) status(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("data server: ok\n")
+}
+
+// credential says what the request's token allows.
+type credential int
+
+const (
+	none   credential = iota // missing or unknown
+	client                   // a client token: /autentica only
+	server                   // the server credential: every route
+)
+
+func (s *Server) credential(ctx *fasthttp.RequestCtx) credential {
+	tok := ctx.Request.Header.Peek(wire.HeaderToken)
+	switch {
+	case s.serverTokens.Contains(tok):
+		return server
+	case s.cfg.ClientTokens.Contains(tok):
+		return client
+	}
+	return none
+}
+
+func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
+	id, ok := s.callerID(ctx, false)
+	if !ok {
+		return
+	}
+	if s.credential(ctx) == none {
+		s.cfg.Log.Entry(id, "autentica").Str(wire.Unauthorized.String()).Done()
+		writeError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		return
+	}
+	s.cfg.Log.Entry(id, "autentica").Done()
+	writeJSON(ctx, emptyObject)
+}
+
+// callerID returns id_negoc, answering 400 itself when it is repeated,
+// too long, or missing where required.
+func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool) {
+	v, n := single(ctx.QueryArgs(), wire.ParamIDNegoc)
+	switch {
+	case n > 1:
+		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc given more than once")
+		return "", false
+	case len(v) > MaxIDLength:
+		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc longer than 256 bytes")
+		return "", false
+	case len(v) == 0 && required:
+		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "missing id_negoc: it names the lock holder")
+		return "", false
+	case len(v) == 0:
+		return "-", true
+	}
+	return string(v), true
+}
+
+func (s *Server) data(rt route) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) { s.serveData(ctx, rt) }
+}
+
+func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
+	id, ok := s.callerID(ctx, rt.needID)
+	if !ok {
+		return
+	}
+	switch cred := s.credential(ctx); {
+	case cred == none:
+		s.cfg.Log.Entry(id, rt.name).Str(wire.Unauthorized.String()).Done()
+		writeError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		return
+	case cred == client && !s.cfg.AllowClientTokens:
+		s.cfg.Log.Entry(id, rt.name).Str(wire.Unauthorized.String()).Done()
+		writeError(ctx, fasthttp.StatusForbidden, wire.Unauthorized,
+			"a client token may only call /autentica; data routes need the server credential")
+		return
+	}
+
+	args := ctx.QueryArgs()
+	raw, n := single(args, wire.ParamConta)
+	if n > 1 {
+		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "conta given more than once")
+		return
+	}
+	conta, ok := wire.ParseInt(raw)
+	if !ok {
+		s.refuse(ctx, s.cfg.Log.Entry(id, rt.name), wire.InvalidAccount, "missing or non-numeric conta")
+		return
+	}
+	entry := s.cfg.Log.Entry(id, rt.name).Int(conta)
+	req := actors.Request{Op: rt.op, Holder: id}
+	if rt.needValue {
+		raw, n := single(args, wire.ParamValor)
+		if n > 1 {
+			entry.Str(wire.BadRequest.String()).Done()
+			writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "valor given more than once")
+			return
+		}
+		if req.Value, ok = wire.ParseInt(raw); !ok {
+			s.refuse(ctx, entry, wire.InvalidValue, "missing valor, or not an integer within 64 bits")
+			return
+		}
+		entry.Int(req.Value)
+	}
+
+	reply, err := s.cfg.Accounts.Do(conta, req)
+	switch {
+	case err == nil:
+	case errors.Is(err, actors.ErrNotFound):
+		s.refuse(ctx, entry, wire.NotFound, "no such account")
+		return
+	case errors.Is(err, account.ErrLocked):
+		s.refuse(ctx, entry, wire.LockedAccount, "account locked by another id_negoc")
+		return
+	case errors.Is(err, account.ErrNegativeBalance):
+		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative")
+		return
+	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrClosed):
+		entry.Str(wire.Unavailable.String()).Done()
+		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
+		return
+	default:
+		entry.Str(wire.Internal.String()).Done()
+		s.logger.Error("account operation failed", "route", rt.name, "conta", conta, "err", err)
+		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+		return
+	}
+	if rt.op == actors.OpRead {
+		entry.Int(reply.Balance).Done()
+		var a [40]byte
+		buf := append(a[:0], `{"saldo":`...)
+		buf = strconv.AppendInt(buf, reply.Balance, 10)
+		writeJSON(ctx, append(buf, '}'))
+		return
+	}
+	entry.Done()
+	writeJSON(ctx, emptyObject)
+}
+
+// refuse answers a domain error the contract's way, 200 with error_code,
+// and logs it with the code's name as the last parameter.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, entry *oplog.Entry, code wire.Code, msg string) {
+	entry.Str(code.String()).Done()
+	writeError(ctx, fasthttp.StatusOK, code, msg)
+}
+
+// single returns the value of key and how many times key occurs.
+func single(args *fasthttp.Args, key string) (value []byte, n int) {
+	for k, v := range args.All() {
+		if string(k) == key {
+			value = v
+			n++
+		}
+	}
+	return value, n
+}
+
+var emptyObject = []byte("{}")
+
+func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, code wire.Code, msg string) {
+	ctx.SetStatusCode(status)
+	var a [160]byte
+	writeJSON(ctx, wire.AppendError(a[:0], code, msg))
+}
+
+// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn(fmt.Sprintf(format, args...))
+}

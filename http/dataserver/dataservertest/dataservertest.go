@@ -1,0 +1,144 @@
+// Package dataservertest starts a real data server on a loopback port for
+// tests of the packages that talk to it.
+package dataservertest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/http/auth"
+	"github.com/bank/gobank/http/dataserver"
+	"github.com/bank/gobank/http/oplog"
+)
+
+// Options configures Start. The zero value gives the original's demo bank:
+// ten accounts holding 1000 each.
+type Options struct {
+	Accounts          int   // default 10
+	InitialBalance    int64 // default 1000
+	AllowClientTokens bool
+	// Timeout bounds each actor call; zero means the actors' default.
+	Timeout time.Duration
+	// Wrap, when set, wraps the server's handler: tests use it to fail,
+	// delay or garble chosen routes.
+	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
+}
+
+// Server is a running data server.
+type Server struct {
+	URL         string // http://127.0.0.1:PORT
+	Addr        string // 127.0.0.1:PORT
+	Bank        *actors.Bank
+	ServerToken string // a fresh random server credential
+	Config      dataserver.Config
+
+	log    *oplog.Log
+	logBuf lockedBuffer
+	srv    *dataserver.Server
+	stop   sync.Once
+}
+
+// Start starts a data server and stops it when the test ends. Client
+// tokens are auth.DefaultClientTokens.
+func Start(t testing.TB, opt Options) *Server {
+	t.Helper()
+	if opt.Accounts == 0 {
+		opt.Accounts = 10
+	}
+	if opt.InitialBalance == 0 {
+		opt.InitialBalance = 1000
+	}
+	bank, err := actors.New(actors.Config{Accounts: opt.Accounts, InitialBalance: opt.InitialBalance, Timeout: opt.Timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(auth.DefaultClientTokens...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret [16]byte
+	_, _ = rand.Read(secret[:])
+	s := &Server{Bank: bank, ServerToken: hex.EncodeToString(secret[:])}
+	s.log = oplog.New(&s.logBuf, oplog.Options{})
+	s.Config = dataserver.Config{
+		Accounts:          bank,
+		ClientTokens:      tokens,
+		ServerToken:       s.ServerToken,
+		AllowClientTokens: opt.AllowClientTokens,
+		Log:               s.log,
+		Wrap:              opt.Wrap,
+	}
+	ds, err := dataserver.New(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv = ds
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
+	s.URL = "http://" + s.Addr
+	go func() { _ = s.srv.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop shuts the server down, as if its process had gone away. Later
+// requests are refused at connect. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.stop.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(ctx)
+		s.Bank.Close()
+		_ = s.log.Close()
+	})
+}
+
+// LogText flushes the operation log and returns everything written so far.
+func (s *Server) LogText() string {
+	_ = s.log.Flush()
+	return s.logBuf.String()
+}
+
+// Balances returns every account's balance and lock holder ("" when free),
+// read through the actors.
+func (s *Server) Balances(t testing.TB) (balances []int64, holders []string) {
+	t.Helper()
+	for id := int64(1); id <= int64(s.Bank.Len()); id++ {
+		r, err := s.Bank.Do(id, actors.Request{Op: actors.OpRead})
+		if err != nil {
+			t.Fatalf("reading account %d: %v", id, err)
+		}
+		balances = append(balances, r.Balance)
+		holders = append(holders, r.Holder)
+	}
+	return balances, holders
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,93 @@
+// Package wire is the data server's wire contract, shared by the server and
+// by the business servers that call it: route names, parameter names, the
+// credential header and the domain error codes of the original bank.
+package wire
+
+// HeaderToken carries the credential on every route but /status.
+const HeaderToken = "token"
+
+// Routes of the data server. The original served the unlock route as
+// /unLock although its documentation says /setLock; both are served.
+const (
+	RouteStatus    = "/status"
+	RouteAutentica = "/autentica"
+	RouteGetSaldo  = "/getSaldo"
+	RouteSetSaldo  = "/setSaldo"
+	RouteGetLock   = "/getLock"
+	RouteSetLock   = "/setLock"
+	RouteUnLock    = "/unLock"
+)
+
+// Query parameters of the data server's routes.
+const (
+	ParamIDNegoc = "id_negoc"
+	ParamConta   = "conta"
+	ParamValor   = "valor"
+)
+
+// Code is a domain error code, answered as HTTP 200 with {"error_code": N}:
+// the original business server reads only error_code and treats any
+// non-2xx answer as a crash.
+type Code int
+
+// The original's error codes.
+const (
+	// LockedAccount: another id_negoc holds the account's lock.
+	LockedAccount Code = -1
+	// InvalidAccount: no conta in the request, or not a number.
+	InvalidAccount Code = -2
+	// InvalidValue: no valor, or not an integer (or a negative balance).
+	InvalidValue Code = -3
+	// NotFound: no such account.
+	NotFound Code = -4
+)
+
+// String returns the code's name in the contract.
+func (c Code) String() string {
+	switch c {
+	case LockedAccount:
+		return "LOCKED_ACCOUNT"
+	case InvalidAccount:
+		return "INVALID_ACCOUNT"
+	case InvalidValue:
+		return "INVALID_VALUE"
+	case NotFound:
+		return "NOT_FOUND"
+	case InsufficientFunds:
+		return "INSUFFICIENT_FUNDS"
+	case SameAccount:
+		return "SAME_ACCOUNT"
+	case Unauthorized:
+		return "UNAUTHORIZED"
+	case Unavailable:
+		return "UNAVAILABLE"
+	case Overflow:
+		return "OVERFLOW"
+	case Internal:
+		return "INTERNAL"
+	case BadRequest:
+		return "BAD_REQUEST"
+	}
+	return "UNKNOWN_ERROR"
+}
+
+// Codes that business servers answer beside the data server's own, with a
+// non-2xx status (see the README's table). STALE_FENCE (-5) is reserved for
+// fenced locks.
+const (
+	// InsufficientFunds: a withdrawal or transfer would make a balance negative.
+	InsufficientFunds Code = -6
+	// SameAccount: a transfer names the same account twice.
+	SameAccount Code = -7
+	// Unauthorized: the credential is missing, unknown or not allowed here.
+	Unauthorized Code = -8
+	// Unavailable: the data server is down, did not answer in time, or refused
+	// the business server's own credential.
+	Unavailable Code = -9
+	// Overflow: the result would not fit in a signed 64-bit integer.
+	Overflow Code = -10
+	// Internal: a bug; the operation was not applied.
+	Internal Code = -11
+	// BadRequest: malformed request (a repeated or oversized parameter, a missing id_negoc).
+	BadRequest Code = -12
+)
