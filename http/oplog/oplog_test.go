@@ -420,33 +420,6 @@ func TestNilLog(t *testing.T) {
 	}
 }
 
-func TestZeroAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops items at random under the race detector")
-	}
-	tick := fixed
-	tests := []struct {
-		name string
-		now  func() time.Time
-	}{
-		{"fixed clock", fixedClock},
-		// A new second on every line forces the timestamp to be re-rendered.
-		{"clock advancing each line", func() time.Time { tick = tick.Add(time.Second); return tick }},
-		{"real clock", time.Now},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l := newTestLog(t, io.Discard, tt.now)
-			allocs := testing.AllocsPerRun(1000, func() {
-				l.Entry("10.0.0.7:5000", "getSaldo").Int(5).Str("saldo, insuficiente").Done()
-			})
-			if allocs != 0 {
-				t.Errorf("got %v allocs per entry, want 0", allocs)
-			}
-		})
-	}
-}
-
 func BenchmarkEntry(b *testing.B) {
 	l := New(io.Discard, Options{})
 	defer l.Close()

@@ -1,0 +1,130 @@
+package benchmarks
+
+import (
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/http/dataserver/dataservertest"
+)
+
+// clients is the number of concurrent callers in the parallel benchmarks:
+// RunParallel starts parallelism × GOMAXPROCS goroutines.
+const clients = 64
+
+// BenchmarkAccountRules is the cost of the pure rules: lock, write, unlock.
+func BenchmarkAccountRules(b *testing.B) {
+	a, _ := account.New(0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = a.Lock("A")
+		_ = a.Write("A", int64(i))
+		_ = a.Unlock("A")
+	}
+}
+
+// BenchmarkActorRoundTrip is one read through an account actor, from 64
+// callers over 10,000 accounts, with each dispatcher.
+func BenchmarkActorRoundTrip(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		name := "dispatcher=goroutine"
+		if sync {
+			name = "dispatcher=synchronized"
+		}
+		b.Run(name, func(b *testing.B) {
+			bank, err := actors.New(actors.Config{Accounts: 10000, Synchronous: sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bank.Close()
+			var seq atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(clients / max(1, runtimeProcs()))
+			b.RunParallel(func(pb *testing.PB) {
+				id := seq.Add(7919)
+				for pb.Next() {
+					id = id%10000 + 1
+					if _, err := bank.Do(id, actors.Request{Op: actors.OpRead}); err != nil {
+						b.Error(err)
+						return
+					}
+					id += 7919
+				}
+			})
+		})
+	}
+}
+
+// startConstant serves a fixed body with fasthttp's defaults: the ceiling
+// for any route of ours on this machine.
+func startConstant(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"saldo":1000}`)
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// hammer sends GETs built by path from 64 goroutines over keep-alive
+// connections and reports requests per second.
+func hammer(b *testing.B, addr string, token string, path func(i int64) string, check func(status int, body []byte) bool) {
+	c := &fasthttp.HostClient{Addr: addr, MaxConns: clients, MaxConnWaitTimeout: 5 * time.Second}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(clients / max(1, runtimeProcs()))
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		if token != "" {
+			req.Header.Set("token", token)
+		}
+		for pb.Next() {
+			req.SetRequestURI("http://" + addr + path(seq.Add(1)))
+			if err := c.DoTimeout(req, resp, 10*time.Second); err != nil {
+				b.Error(err)
+				return
+			}
+			if !check(resp.StatusCode(), resp.Body()) {
+				b.Errorf("unexpected answer %d %s", resp.StatusCode(), resp.Body())
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+func ok200(status int, _ []byte) bool { return status == 200 }
+
+// BenchmarkLoopback compares, in one run, a constant fasthttp answer with
+// the data server's /status and /getSaldo through the actors.
+func BenchmarkLoopback(b *testing.B) {
+	b.Run("route=constant", func(b *testing.B) {
+		addr := startConstant(b)
+		hammer(b, addr, "", func(int64) string { return "/" }, ok200)
+	})
+	ds := dataservertest.Start(b, dataservertest.Options{Accounts: 1000})
+	addr := ds.Addr
+	b.Run("route=status", func(b *testing.B) {
+		hammer(b, addr, "", func(int64) string { return "/status" }, ok200)
+	})
+	b.Run("route=getSaldo", func(b *testing.B) {
+		hammer(b, addr, ds.ServerToken, func(i int64) string {
+			return "/getSaldo?id_negoc=bench&conta=" + strconv.FormatInt(i%1000+1, 10)
+		}, func(status int, body []byte) bool { return status == 200 && body[2] == 's' })
+	})
+}
