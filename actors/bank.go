@@ -9,6 +9,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/bank/gobank/actors/account"
 )
@@ -73,13 +75,25 @@ type Request struct {
 	Op     Op
 	Holder string // who asks: the lock holder for OpLock, OpUnlock, OpWrite
 	Value  int64  // the new balance for OpWrite
+	// Fence, when non-zero, makes OpLock (a renewal), OpUnlock and OpWrite
+	// valid only while Holder still holds the grant with this fence.
+	Fence uint64
+	// TTL is the lease of an OpLock grant (renewed by the holder locking
+	// again); zero or negative: no lease.
+	TTL time.Duration
+	// Wait, when positive, queues an OpLock behind the holder for that long
+	// (FIFO) instead of failing fast with account.ErrLocked.
+	Wait time.Duration
 }
 
-// Reply is an account's answer. Balance and Holder describe the account
-// after the operation, whether or not it succeeded.
+// Reply is an account's answer. Balance, Holder, Fence and Expires
+// describe the account after the operation, whether or not it succeeded.
 type Reply struct {
 	Balance int64
 	Holder  string
+	Fence   uint64    // of the grant in force, or of the last one
+	Expires time.Time // end of the grant's lease; zero when none
+	Waiting int       // lock requests queued behind the holder
 }
 
 // Config says which accounts a Bank holds and how long a call may wait.
@@ -143,7 +157,7 @@ func New(cfg Config) (*Bank, error) {
 		st := &account.Account{}
 		*st, _ = account.New(cfg.InitialBalance)
 		props := actor.PropsFromProducer(
-			func() actor.Actor { return &accountActor{acct: st, hook: cfg.hook} },
+			func() actor.Actor { return newAccountActor(system, st, cfg.hook) },
 			actor.WithDispatcher(dispatcher),
 		)
 		b.pids[i] = system.Root.Spawn(props)
@@ -161,6 +175,13 @@ func (b *Bank) Has(id int64) bool { return id >= 1 && id <= int64(len(b.pids)) }
 // ErrNotFound, ErrTimeout, ErrInternal, ErrClosed or one of package
 // account's; they wrap nothing else, so callers compare with errors.Is.
 func (b *Bank) Do(id int64, req Request) (Reply, error) {
+	return b.DoContext(context.Background(), id, req)
+}
+
+// DoContext is Do for a caller that may go away: when ctx ends before the
+// actor took the call up (for a waiting lock: before it was granted), the
+// call is abandoned, never applied, and DoContext returns ctx's error.
+func (b *Bank) DoContext(ctx context.Context, id int64, req Request) (Reply, error) {
 	if !b.Has(id) {
 		return Reply{}, ErrNotFound
 	}
@@ -171,19 +192,26 @@ func (b *Bank) Do(id int64, req Request) (Reply, error) {
 	c.req = req
 	b.system.Root.Send(b.pids[id-1], c)
 
-	t := getTimer(b.timeout)
+	timeout := b.timeout
+	if req.Op == OpLock && req.Wait > 0 {
+		timeout += req.Wait // the actor answers a waiter when its wait ends
+	}
+	t := getTimer(timeout)
+	err := ErrTimeout
 	select {
 	case r := <-c.reply:
 		putTimer(t)
 		putCall(c)
 		return r.Reply, r.err
 	case <-t.C:
-		putTimer(t)
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
+	putTimer(t)
 	if c.state.CompareAndSwap(pending, abandoned) {
 		// The actor will skip the call when it reaches it. It still holds a
 		// pointer to it, so the call must not go back to the pool.
-		return Reply{}, ErrTimeout
+		return Reply{}, err
 	}
 	// The actor took the call up just as we gave up: its answer is on the
 	// way and tells the caller what really happened.
@@ -203,32 +231,153 @@ func (b *Bank) Close() {
 	b.system.Shutdown()
 }
 
-// accountActor serializes the requests for one account.
+// accountActor serializes the requests for one account. It owns the
+// timers of the account's leases and waits, which come back to it as
+// messages, so the rules never see a clock of their own.
 type accountActor struct {
-	acct *account.Account
-	hook func(Request)
+	acct    *account.Account
+	hook    func(Request)
+	system  *actor.ActorSystem
+	timers  *scheduler.TimerScheduler
+	waiting map[uint64]waiting // queued lock requests by ticket
+	ticket  uint64
+	lease   scheduler.CancelFunc // the lease timer of the grant in force
+}
+
+// waiting is a queued lock request.
+type waiting struct {
+	call   *call
+	cancel scheduler.CancelFunc // its wait timer
+}
+
+// Timer messages. They name the grant or waiter they were armed for, so a
+// late one (the grant was released, the waiter granted) changes nothing.
+type (
+	leaseEnded struct{ fence uint64 }
+	waitEnded  struct{ ticket uint64 }
+)
+
+func newAccountActor(system *actor.ActorSystem, acct *account.Account, hook func(Request)) *accountActor {
+	return &accountActor{acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
 }
 
 // Receive implements actor.Actor.
 func (a *accountActor) Receive(ctx actor.Context) {
-	c, ok := ctx.Message().(*call)
-	if !ok {
-		return // lifecycle messages: the state needs no set-up or tear-down
+	switch m := ctx.Message().(type) {
+	case *call:
+		a.receiveCall(ctx.Self(), m)
+	case leaseEnded:
+		if expired, next, granted := a.acct.Expire(m.fence, time.Now()); expired {
+			a.lease = nil
+			if granted {
+				a.passOn(ctx.Self(), next)
+			}
+		}
+	case waitEnded:
+		if a.acct.Abandon(m.ticket) {
+			w := a.waiting[m.ticket]
+			delete(a.waiting, m.ticket)
+			if w.call.state.CompareAndSwap(pending, claimed) {
+				w.call.reply <- a.result(account.ErrLocked)
+			}
+		}
+	}
+}
+
+func (a *accountActor) receiveCall(self *actor.PID, c *call) {
+	if c.req.Op == OpLock && c.req.Wait > 0 {
+		a.receiveWaitingLock(self, c)
+		return
 	}
 	if !c.state.CompareAndSwap(pending, claimed) {
 		return // the caller gave up; it was told the call was not applied
 	}
-	c.reply <- a.apply(c.req)
+	c.reply <- a.apply(self, c.req)
 }
 
-// apply runs one request against the account. A panic is turned into
-// ErrInternal so that the caller is answered at once and the actor is not
-// restarted; the rules change the account only after every check passed,
-// so a panic leaves it as it was.
-func (a *accountActor) apply(req Request) (r result) {
+// receiveWaitingLock queues a lock request. The call is claimed only when
+// it is answered, so that its caller can still give up while it waits.
+func (a *accountActor) receiveWaitingLock(self *actor.PID, c *call) {
+	if c.state.Load() == abandoned {
+		return
+	}
+	a.ticket++
+	g, queued, err := a.acct.Enqueue(c.req.Holder, a.ticket, c.req.TTL, time.Now())
+	switch {
+	case err != nil:
+		if c.state.CompareAndSwap(pending, claimed) {
+			c.reply <- a.result(err)
+		}
+	case queued:
+		ticket := a.ticket
+		cancel := a.timers.SendOnce(c.req.Wait, self, waitEnded{ticket})
+		a.waiting[ticket] = waiting{call: c, cancel: cancel}
+	default:
+		g.Ticket = a.ticket
+		a.waiting[g.Ticket] = waiting{call: c}
+		a.passOn(self, g)
+	}
+}
+
+// passOn delivers a grant to the queued request it names. When that
+// request's caller has given up, the grant is released at once and the
+// lock passes on to the next waiter.
+func (a *accountActor) passOn(self *actor.PID, g account.Grant) {
+	for {
+		w := a.waiting[g.Ticket]
+		delete(a.waiting, g.Ticket)
+		if w.cancel != nil {
+			w.cancel()
+		}
+		if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
+			a.armLease(self, g)
+			w.call.reply <- a.result(nil)
+			return
+		}
+		next, granted, err := a.acct.Unlock(g.Holder, g.Fence, time.Now())
+		if err != nil || !granted {
+			a.disarmLease()
+			return
+		}
+		g = next
+	}
+}
+
+// armLease starts the timer that ends grant g's lease, replacing the
+// timer of an earlier end.
+func (a *accountActor) armLease(self *actor.PID, g account.Grant) {
+	a.disarmLease()
+	if !g.Expires.IsZero() {
+		a.lease = a.timers.SendOnce(time.Until(g.Expires), self, leaseEnded{g.Fence})
+	}
+}
+
+func (a *accountActor) disarmLease() {
+	if a.lease != nil {
+		a.lease()
+		a.lease = nil
+	}
+}
+
+// result describes the account after an operation that ended with err.
+func (a *accountActor) result(err error) result {
+	return result{Reply{
+		Balance: a.acct.Balance(),
+		Holder:  a.acct.Holder(),
+		Fence:   a.acct.Fence(),
+		Expires: a.acct.Expires(),
+		Waiting: a.acct.Waiting(),
+	}, err}
+}
+
+// apply runs one immediate request against the account. A panic is turned
+// into ErrInternal so that the caller is answered at once and the actor is
+// not restarted; the rules change the account only after every check
+// passed, so a panic leaves it as it was.
+func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 	defer func() {
 		if p := recover(); p != nil {
-			r = result{Reply{Balance: a.acct.Balance(), Holder: a.acct.Holder()}, ErrInternal}
+			r = a.result(ErrInternal)
 		}
 	}()
 	if a.hook != nil {
@@ -238,17 +387,30 @@ func (a *accountActor) apply(req Request) (r result) {
 	switch req.Op {
 	case OpRead:
 	case OpWrite:
-		err = a.acct.Write(req.Holder, req.Value)
+		err = a.acct.Write(req.Holder, req.Fence, req.Value)
 	case OpLock:
-		err = a.acct.Lock(req.Holder)
+		var g account.Grant
+		if g, err = a.acct.Lock(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {
+			a.armLease(self, g)
+		}
 	case OpUnlock:
-		err = a.acct.Unlock(req.Holder)
+		held := a.acct.Holder() != ""
+		var next account.Grant
+		var granted bool
+		next, granted, err = a.acct.Unlock(req.Holder, req.Fence, time.Now())
+		switch {
+		case err != nil:
+		case granted:
+			a.passOn(self, next)
+		case held:
+			a.disarmLease()
+		}
 	case opPanic:
 		panic("account actor: panic requested by a test")
 	default:
 		err = fmt.Errorf("actors: unknown operation %v", req.Op)
 	}
-	return result{Reply{Balance: a.acct.Balance(), Holder: a.acct.Holder()}, err}
+	return a.result(err)
 }
 
 // Call states: the caller and the actor race to move a call out of pending.
