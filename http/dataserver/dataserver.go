@@ -31,6 +31,13 @@ type Accounts interface {
 // MaxIDLength bounds id_negoc: it is stored as a lock holder and logged.
 const MaxIDLength = 256
 
+// Lock defaults.
+const (
+	DefaultLockTTL     = 10 * time.Second
+	DefaultMaxLockTTL  = 5 * time.Minute
+	DefaultMaxLockWait = time.Minute
+)
+
 // Config configures a Server.
 type Config struct {
 	// Accounts serves the account operations. Required.
@@ -49,6 +56,16 @@ type Config struct {
 	Log *oplog.Log
 	// Logger receives server errors; nil discards them.
 	Logger *slog.Logger
+	// LockTTL is the lease of a lock grant whose request names no ttl: a
+	// business server that dies holding a lock blocks the account this long
+	// at most. Zero means DefaultLockTTL; negative means no lease.
+	LockTTL time.Duration
+	// MaxLockTTL bounds the ttl a request may ask for. Zero means
+	// DefaultMaxLockTTL.
+	MaxLockTTL time.Duration
+	// MaxLockWait bounds the wait a getLock may ask for. Zero means
+	// DefaultMaxLockWait.
+	MaxLockWait time.Duration
 	// Wrap, when set, wraps the handler that Serve uses (not Handler's
 	// result): tests inject faults with it.
 	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
@@ -76,6 +93,19 @@ func New(cfg Config) (*Server, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LockTTL == 0 {
+		cfg.LockTTL = DefaultLockTTL
+	}
+	if cfg.MaxLockTTL == 0 {
+		cfg.MaxLockTTL = DefaultMaxLockTTL
+	}
+	if cfg.MaxLockWait == 0 {
+		cfg.MaxLockWait = DefaultMaxLockWait
+	}
+	if cfg.MaxLockTTL < 0 || cfg.MaxLockWait < 0 || cfg.LockTTL > cfg.MaxLockTTL {
+		return nil, fmt.Errorf("dataserver: lock ttl %v, max ttl %v, max wait %v: want 0 <= ttl <= max ttl, max wait >= 0",
+			cfg.LockTTL, cfg.MaxLockTTL, cfg.MaxLockWait)
 	}
 	s := &Server{cfg: cfg, logger: logger}
 	if cfg.ServerToken != "" {
@@ -248,6 +278,11 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	}
 	entry := s.cfg.Log.Entry(id, rt.name).Int(conta)
 	req := actors.Request{Op: rt.op, Holder: id}
+	if msg := s.lockParams(args, &req); msg != "" {
+		entry.Str(wire.BadRequest.String()).Done()
+		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		return
+	}
 	if rt.needValue {
 		raw, n := single(args, wire.ParamValor)
 		if n > 1 {
@@ -271,6 +306,9 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	case errors.Is(err, account.ErrLocked):
 		s.refuse(ctx, entry, wire.LockedAccount, "account locked by another id_negoc")
 		return
+	case errors.Is(err, account.ErrStaleFence):
+		s.refuse(ctx, entry, wire.StaleFence, "stale fence: that lock grant is no longer in force")
+		return
 	case errors.Is(err, account.ErrNegativeBalance):
 		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative")
 		return
@@ -284,16 +322,77 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
 		return
 	}
-	if rt.op == actors.OpRead {
+	switch rt.op {
+	case actors.OpRead:
 		entry.Int(reply.Balance).Done()
 		var a [40]byte
 		buf := append(a[:0], `{"saldo":`...)
 		buf = strconv.AppendInt(buf, reply.Balance, 10)
 		writeJSON(ctx, append(buf, '}'))
-		return
+	case actors.OpLock:
+		entry.Done()
+		writeJSON(ctx, appendGrant(make([]byte, 0, 128), reply))
+	default:
+		entry.Done()
+		writeJSON(ctx, emptyObject)
 	}
-	entry.Done()
-	writeJSON(ctx, emptyObject)
+}
+
+// appendGrant encodes a lock grant. The original answered {}; its clients
+// read error_code only, so the extra fields are safe for them, and they
+// spare a fencing client a read: the balance cannot change while it holds
+// the lock.
+func appendGrant(buf []byte, r actors.Reply) []byte {
+	buf = append(buf, `{"fence":`...)
+	buf = strconv.AppendUint(buf, r.Fence, 10)
+	buf = append(buf, `,"saldo":`...)
+	buf = strconv.AppendInt(buf, r.Balance, 10)
+	if !r.Expires.IsZero() {
+		buf = append(buf, `,"expires_at":"`...)
+		buf = r.Expires.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, `","ttl_ms":`...)
+		buf = strconv.AppendInt(buf, time.Until(r.Expires).Milliseconds(), 10)
+	}
+	return append(buf, '}')
+}
+
+// lockParams reads wait, ttl and fence into req, applying the lease
+// default, and returns why they are unacceptable ("" when they are fine).
+func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
+	if raw, n := single(args, wire.ParamFence); n > 1 {
+		return "fence given more than once"
+	} else if n == 1 {
+		f, ok := wire.ParseInt(raw)
+		if !ok || f <= 0 {
+			return "fence: want a positive integer from a lock grant"
+		}
+		req.Fence = uint64(f)
+	}
+	if req.Op != actors.OpLock {
+		return ""
+	}
+	req.TTL = s.cfg.LockTTL
+	for _, p := range []struct {
+		name string
+		dst  *time.Duration
+		max  time.Duration
+	}{{wire.ParamTTL, &req.TTL, s.cfg.MaxLockTTL}, {wire.ParamWait, &req.Wait, s.cfg.MaxLockWait}} {
+		raw, n := single(args, p.name)
+		if n == 0 {
+			continue
+		}
+		d, err := time.ParseDuration(string(raw))
+		switch {
+		case n > 1:
+			return p.name + " given more than once"
+		case err != nil || d <= 0:
+			return p.name + ": want a positive Go duration such as 500ms or 2s"
+		case d > p.max:
+			return p.name + ": longer than this server allows (" + p.max.String() + ")"
+		}
+		*p.dst = d
+	}
+	return ""
 }
 
 // refuse answers a domain error the contract's way, 200 with error_code,

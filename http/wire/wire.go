@@ -23,6 +23,14 @@ const (
 	ParamIDNegoc = "id_negoc"
 	ParamConta   = "conta"
 	ParamValor   = "valor"
+	// ParamWait (a Go duration, e.g. 500ms) makes getLock queue, FIFO, for
+	// that long instead of failing fast.
+	ParamWait = "wait"
+	// ParamTTL (a Go duration) sets the lease of a getLock grant.
+	ParamTTL = "ttl"
+	// ParamFence names the grant a getLock (renewal), setSaldo or unlock
+	// acts under; older grants are refused with StaleFence.
+	ParamFence = "fence"
 )
 
 // Code is a domain error code, answered as HTTP 200 with {"error_code": N}:
@@ -40,6 +48,9 @@ const (
 	InvalidValue Code = -3
 	// NotFound: no such account.
 	NotFound Code = -4
+	// StaleFence: the request names a lock grant that is no longer in force
+	// (its lease ran out, or it was released and granted again).
+	StaleFence Code = -5
 )
 
 // String returns the code's name in the contract.
@@ -53,6 +64,8 @@ func (c Code) String() string {
 		return "INVALID_VALUE"
 	case NotFound:
 		return "NOT_FOUND"
+	case StaleFence:
+		return "STALE_FENCE"
 	case InsufficientFunds:
 		return "INSUFFICIENT_FUNDS"
 	case SameAccount:
@@ -72,8 +85,7 @@ func (c Code) String() string {
 }
 
 // Codes that business servers answer beside the data server's own, with a
-// non-2xx status (see the README's table). STALE_FENCE (-5) is reserved for
-// fenced locks.
+// non-2xx status (see the README's table).
 const (
 	// InsufficientFunds: a withdrawal or transfer would make a balance negative.
 	InsufficientFunds Code = -6

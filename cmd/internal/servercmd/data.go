@@ -28,6 +28,12 @@ servers present: it is read from $BANK_SERVER_TOKEN when set, otherwise from
 --server-token-file, which is created with a random secret and mode 0600 when
 missing, so that business servers on the same host find it with zero flags.
 
+Locks: getLock fails fast unless it names wait=DURATION, which queues it
+(FIFO) until granted or the wait runs out. Every grant has a lease (ttl=, or
+--lock-ttl) and a fence that grows per account; setSaldo, unLock and a
+renewing getLock that name fence=N are refused with error_code -5
+(STALE_FENCE) once that grant has ended.
+
 Each operation is appended to --log as
 "MM/DD/YYYY HH:MM:SS, N, ID_NEGOC, OPERACAO, PARAMS...".
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
@@ -47,6 +53,9 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logPath := fs.String("log", "data_server.log", `operation log file ("-" for stdout)`)
 	callTimeout := fs.Duration("timeout", time.Second, "how long a request waits for its account's actor")
 	dispatcher := fs.String("dispatcher", "synchronized", "how actors run: synchronized (on the caller's goroutine; measured ~5x cheaper per call) or goroutine (a goroutine per mailbox run)")
+	lockTTL := fs.Duration("lock-ttl", dataserver.DefaultLockTTL, "lease of a lock whose getLock names no ttl: a business server that dies holding a lock blocks the account this long at most (negative: no lease, as the original)")
+	maxTTL := fs.Duration("max-lock-ttl", dataserver.DefaultMaxLockTTL, "longest ttl a getLock may ask for")
+	maxWait := fs.Duration("max-lock-wait", dataserver.DefaultMaxLockWait, "longest wait a getLock may ask for")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
 	positional, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -70,8 +79,11 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *dispatcher != "synchronized" && *dispatcher != "goroutine" {
 		return usageError(fs, "--dispatcher %q: want synchronized or goroutine", *dispatcher)
 	}
-	if *callTimeout <= 0 || *grace <= 0 {
-		return usageError(fs, "--timeout and --shutdown-timeout must be positive")
+	if *callTimeout <= 0 || *grace <= 0 || *maxTTL <= 0 || *maxWait <= 0 {
+		return usageError(fs, "--timeout, --shutdown-timeout, --max-lock-ttl and --max-lock-wait must be positive")
+	}
+	if *lockTTL == 0 || *lockTTL > *maxTTL {
+		return usageError(fs, "--lock-ttl %v: want a positive duration up to --max-lock-ttl (%v), or a negative one for no lease", *lockTTL, *maxTTL)
 	}
 	logger := newLogger(stderr, "data")
 
@@ -119,6 +131,9 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AllowClientTokens: *allowClients,
 		Log:               oplogger,
 		Logger:            logger,
+		LockTTL:           *lockTTL,
+		MaxLockTTL:        *maxTTL,
+		MaxLockWait:       *maxWait,
 	})
 	if err != nil {
 		return err

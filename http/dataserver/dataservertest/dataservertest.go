@@ -126,6 +126,16 @@ func (s *Server) Balances(t testing.TB) (balances []int64, holders []string) {
 	return balances, holders
 }
 
+// Waiting returns how many lock requests are queued on account id.
+func (s *Server) Waiting(t testing.TB, id int64) int {
+	t.Helper()
+	r, err := s.Bank.Do(id, actors.Request{Op: actors.OpRead})
+	if err != nil {
+		t.Fatalf("reading account %d: %v", id, err)
+	}
+	return r.Waiting
+}
+
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
