@@ -67,7 +67,7 @@ type Log struct {
 	err   error  // first write error, reported by Flush and Close
 	tsSec int64  // Unix second that ts was rendered for
 	ts    []byte // cached timestamp, since most lines share a second
-	hdr   []byte // scratch for "timestamp, N" so Done does not allocate
+	hdr   []byte // scratch for the whole line, so Done does not allocate
 	shut  bool   // set under mu by Close; later lines are dropped
 
 	stop      chan struct{}
@@ -259,10 +259,18 @@ func (e *Entry) Done() {
 		l.hdr = append(l.hdr[:0], l.ts...)
 		l.hdr = append(l.hdr, ", "...)
 		l.hdr = strconv.AppendInt(l.hdr, l.n, 10)
+		l.hdr = append(l.hdr, e.buf...)
+		// Flush only at line boundaries, so that each write(2) holds whole
+		// lines: several processes (the business servers of `bank up`) may
+		// append to one file, and O_APPEND keeps whole writes apart.
+		if l.bw.Available() < len(l.hdr) && l.bw.Buffered() > 0 {
+			l.setErr(l.bw.Flush())
+		}
 		_, err := l.bw.Write(l.hdr)
 		l.setErr(err)
-		_, err = l.bw.Write(e.buf)
-		l.setErr(err)
+		if cap(l.hdr) > maxPooledEntry {
+			l.hdr = make([]byte, 0, 64) // do not pin one huge line's buffer
+		}
 	}
 	l.mu.Unlock()
 

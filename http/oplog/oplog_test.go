@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -451,4 +452,51 @@ func ExampleLog() {
 		fmt.Println(err)
 	}
 	// Output: 05/22/2022 02:40:04, 1, 10.0.0.7:5000, getSaldo, 5, 1000
+}
+
+// TestSharedFileKeepsLinesWhole has two Logs, as two processes would,
+// append to one file at once: every write must hold whole lines, so that
+// no line in the file is cut by the other's.
+func TestSharedFileKeepsLinesWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.log")
+	var logs []*Log
+	for range 2 {
+		l, err := Open(path, Options{FlushInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	const perLog = 20000
+	var wg sync.WaitGroup
+	for i, l := range logs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("server-%d", i)
+			for j := range perLog {
+				l.Entry(id, "transferencia").Int(int64(j)).Str("padding-padding-padding").Done()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, l := range logs {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`^\d\d/\d\d/\d{4} \d\d:\d\d:\d\d, \d+, server-[01], transferencia, \d+, padding-padding-padding$`)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 2*perLog {
+		t.Fatalf("%d lines, want %d", len(lines), 2*perLog)
+	}
+	for _, l := range lines {
+		if !line.MatchString(l) {
+			t.Fatalf("cut or mixed line %q", l)
+		}
+	}
 }

@@ -90,6 +90,11 @@ func Start(t testing.TB, opt Options) *Server {
 	s.URL = "http://" + s.Addr
 	go func() { _ = s.srv.Serve(ln) }()
 	t.Cleanup(s.Stop)
+	// Answering a request proves Serve has registered its listener: a
+	// Shutdown before that would return at once and leave it serving.
+	if status, _, err := fasthttp.GetTimeout(nil, s.URL+"/status", 10*time.Second); err != nil || status != fasthttp.StatusOK {
+		t.Fatalf("data server not serving: %d, %v", status, err)
+	}
 	return s
 }
 
