@@ -1,0 +1,279 @@
+package loadgen
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Report is the result of a run. WriteJSON encodes it with the field names
+// in the tags, which are stable:
+//
+//	target, mode ("closed" or "open"), servers, workers, rate, max_inflight,
+//	accounts, dist, mix, amount_min, amount_max, seed, timeout_ms  the run's settings
+//	interrupted        the run was cut short by cancellation (Ctrl-C)
+//	duration_s         wall time of the load phase, draining included
+//	requests           operations completed, whatever their outcome
+//	ok                 operations answered with success
+//	errors             requests - ok: refusals and failures alike
+//	unknown            operations whose effect the client cannot know
+//	dropped            open loop: operations not sent because max_inflight were outstanding
+//	throughput_ok      ok / duration_s
+//	throughput_total   requests / duration_s
+//	latency_us         {min, mean, p50, p90, p99, p99_9, max} in microseconds
+//	outcomes           count by outcome label: "ok", "403 LOCKED_ACCOUNT",
+//	                   "409 INSUFFICIENT_FUNDS", "timeout", "conn_error", ...
+//	ops                by op name: {requests, ok, dropped}
+//	conservation       see Conservation; null when the check was skipped
+//
+// A data-target "lock" or "setSaldo" operation is several HTTP requests
+// (getLock ... unLock); it counts once, timed as a whole.
+type Report struct {
+	Target      Target         `json:"target"`
+	Mode        string         `json:"mode"`
+	Servers     []string       `json:"servers"`
+	Workers     int            `json:"workers"`
+	Rate        float64        `json:"rate"`
+	MaxInflight int            `json:"max_inflight"`
+	Accounts    int            `json:"accounts"`
+	Dist        string         `json:"dist"`
+	Mix         map[string]int `json:"mix"`
+	AmountMin   int64          `json:"amount_min"`
+	AmountMax   int64          `json:"amount_max"`
+	Seed        uint64         `json:"seed"`
+	TimeoutMS   int64          `json:"timeout_ms"`
+	Interrupted bool           `json:"interrupted"`
+
+	DurationSeconds float64 `json:"duration_s"`
+	Requests        int64   `json:"requests"`
+	OK              int64   `json:"ok"`
+	Errors          int64   `json:"errors"`
+	Unknown         int64   `json:"unknown"`
+	Dropped         int64   `json:"dropped"`
+	ThroughputOK    float64 `json:"throughput_ok"`
+	ThroughputTotal float64 `json:"throughput_total"`
+
+	Latency  Latency            `json:"latency_us"`
+	Outcomes map[string]int64   `json:"outcomes"`
+	Ops      map[string]OpStats `json:"ops"`
+
+	Conservation *Conservation `json:"conservation"`
+
+	// Histogram holds every latency (µs), for percentiles beyond Latency's.
+	Histogram *hdr.Histogram `json:"-"`
+}
+
+// Latency summarizes the histogram, in microseconds. In the open loop each
+// latency runs from the operation's intended send time.
+type Latency struct {
+	Min  int64   `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  int64   `json:"p50"`
+	P90  int64   `json:"p90"`
+	P99  int64   `json:"p99"`
+	P999 int64   `json:"p99_9"`
+	Max  int64   `json:"max"`
+}
+
+// OpStats counts one operation kind.
+type OpStats struct {
+	Requests int64 `json:"requests"`
+	OK       int64 `json:"ok"`
+	Dropped  int64 `json:"dropped"`
+}
+
+func newReport(cfg Config) *Report {
+	r := &Report{
+		Target:      cfg.Target,
+		Mode:        "closed",
+		Servers:     slices.Clone(cfg.Servers),
+		Workers:     cfg.Workers,
+		Rate:        cfg.Rate,
+		MaxInflight: cfg.MaxInflight,
+		Accounts:    cfg.Accounts,
+		Dist:        cfg.Dist.String(),
+		Mix:         map[string]int{},
+		AmountMin:   cfg.AmountMin,
+		AmountMax:   cfg.AmountMax,
+		Seed:        cfg.Seed,
+		TimeoutMS:   cfg.Timeout.Milliseconds(),
+	}
+	if cfg.Rate > 0 {
+		r.Mode = "open"
+	}
+	for k, v := range cfg.Mix {
+		if v > 0 {
+			r.Mix[k] = v
+		}
+	}
+	return r
+}
+
+func (r *Report) fill(t totals, elapsed time.Duration, interrupted bool) {
+	r.Interrupted = interrupted
+	r.DurationSeconds = elapsed.Seconds()
+	r.Requests, r.OK, r.Unknown, r.Dropped = t.requests, t.ok, t.unknown, t.dropped
+	r.Errors = t.requests - t.ok
+	if s := elapsed.Seconds(); s > 0 {
+		r.ThroughputOK = float64(t.ok) / s
+		r.ThroughputTotal = float64(t.requests) / s
+	}
+	h := t.hist
+	r.Histogram = h
+	if h.TotalCount() > 0 {
+		r.Latency = Latency{
+			Min: h.Min(), Mean: h.Mean(), Max: h.Max(),
+			P50: h.ValueAtPercentile(50), P90: h.ValueAtPercentile(90),
+			P99: h.ValueAtPercentile(99), P999: h.ValueAtPercentile(99.9),
+		}
+	}
+	r.Outcomes = make(map[string]int64, len(t.outcomes))
+	for k, v := range t.outcomes {
+		r.Outcomes[k.label()] += v
+	}
+	r.Ops = map[string]OpStats{}
+	for o := range numOps {
+		if r.Mix[o.String()] > 0 || t.opReq[o] > 0 || t.opDropped[o] > 0 {
+			r.Ops[o.String()] = OpStats{Requests: t.opReq[o], OK: t.opOK[o], Dropped: t.opDropped[o]}
+		}
+	}
+}
+
+// WriteJSON writes the report as one indented JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report for people: settings, totals, latency
+// percentiles, outcomes, per-op counts and the conservation check.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
+
+	loop := fmt.Sprintf("closed loop, %d workers", r.Workers)
+	if r.Mode == "open" {
+		loop = fmt.Sprintf("open loop, %s/s, max %d in flight", fmtFloat(r.Rate), r.MaxInflight)
+	}
+	p("target\t%s (%s)\n", r.Target, strings.Join(r.Servers, ", "))
+	p("load\t%s; %d accounts, %s, amounts %d..%d, seed %d\n", loop, r.Accounts, r.Dist, r.AmountMin, r.AmountMax, r.Seed)
+	p("mix\t%s\n", formatMix(r.Mix))
+	if r.Interrupted {
+		p("\tINTERRUPTED: the run was cut short\n")
+	}
+	p("duration\t%.2fs\n", r.DurationSeconds)
+	p("requests\t%d (ok %d, not ok %d, unknown outcome %d", r.Requests, r.OK, r.Errors, r.Unknown)
+	if r.Mode == "open" {
+		p(", dropped %d", r.Dropped)
+	}
+	p(")\n")
+	p("throughput\t%s ok/s, %s total/s\n", fmtFloat(r.ThroughputOK), fmtFloat(r.ThroughputTotal))
+	l := r.Latency
+	p("latency\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (min %s, mean %s)\n",
+		fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), fmtUS(l.Min), fmtUS(int64(l.Mean+0.5)))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	type kv struct {
+		k string
+		v int64
+	}
+	outs := make([]kv, 0, len(r.Outcomes))
+	width := len("outcome")
+	for k, v := range r.Outcomes {
+		outs = append(outs, kv{k, v})
+		width = max(width, len(k))
+	}
+	// ok first, then by count, so the table reads top-down by importance.
+	slices.SortFunc(outs, func(a, b kv) int {
+		if (a.k == "ok") != (b.k == "ok") {
+			if a.k == "ok" {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(b.v, a.v), strings.Compare(a.k, b.k))
+	})
+	var ops []op
+	for o := range numOps {
+		if _, ok := r.Ops[o.String()]; ok {
+			ops = append(ops, o)
+			width = max(width, len(o.String()))
+		}
+	}
+	fmt.Fprintf(w, "\n%-*s  %10s  %6s\n", width, "outcome", "count", "share")
+	for _, o := range outs {
+		fmt.Fprintf(w, "%-*s  %10d  %5.1f%%\n", width, o.k, o.v, pct(o.v, r.Requests))
+	}
+	open := r.Mode == "open"
+	if open {
+		fmt.Fprintf(w, "%-*s  %10d\n", width, "(dropped)", r.Dropped)
+	}
+	fmt.Fprintf(w, "\n%-*s  %10s  %10s", width, "op", "requests", "ok")
+	if open {
+		fmt.Fprintf(w, "  %10s", "dropped")
+	}
+	fmt.Fprintln(w)
+	for _, o := range ops {
+		st := r.Ops[o.String()]
+		fmt.Fprintf(w, "%-*s  %10d  %10d", width, o, st.Requests, st.OK)
+		if open {
+			fmt.Fprintf(w, "  %10d", st.Dropped)
+		}
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintln(w)
+	c := r.Conservation
+	if c == nil {
+		_, err := fmt.Fprintln(w, "conservation: not checked")
+		return err
+	}
+	verdict := "PASS"
+	if !c.OK {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "conservation: %s (%s)\n", verdict, c.Reason)
+	fmt.Fprintf(w, "  before %d + deposited %d - withdrawn %d = %d\n", c.Before, c.Deposited, c.Withdrawn, c.Before+c.Deposited-c.Withdrawn)
+	if c.UnknownDeposit != 0 || c.UnknownWithdraw != 0 || c.UnknownTransfers != 0 {
+		fmt.Fprintf(w, "  unknown outcomes: deposits %d, withdrawals %d (transfers: %d) -> after must lie in [%d, %d]\n",
+			c.UnknownDeposit, c.UnknownWithdraw, c.UnknownTransfers, c.MinAfter, c.MaxAfter)
+	}
+	_, err := fmt.Fprintf(w, "  after  %d (difference %+d)\n", c.After, c.After-(c.Before+c.Deposited-c.Withdrawn))
+	return err
+}
+
+func pct(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+func fmtFloat(f float64) string {
+	if f >= 100 {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64)
+}
+
+// fmtUS prints microseconds at a precision that suits the magnitude.
+func fmtUS(us int64) string {
+	switch {
+	case us < 1000:
+		return strconv.FormatInt(us, 10) + "us"
+	case us < 1_000_000:
+		return strconv.FormatFloat(float64(us)/1e3, 'f', 2, 64) + "ms"
+	}
+	return strconv.FormatFloat(float64(us)/1e6, 'f', 2, 64) + "s"
+}

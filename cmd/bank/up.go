@@ -1,0 +1,566 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bank/gobank/http/auth"
+)
+
+const upDescription = `Runs a data server and business servers on this machine, each one a child
+process of this same program ("bank dataserver", "bank businessserver"), as
+the original was deployed: start it in a terminal of its own and use the
+client commands from another. The data server starts first and creates the
+server credential file (see "bank help dataserver"); the business servers,
+started once it answers, find it there. The servers' operation logs,
+data_server.log and business_server.log, are written in --dir; their
+diagnostics are printed on stderr, each line prefixed with the server's name.
+
+Once every server answers /status, bank up prints their URLs, the client
+token to use and example commands, then waits. Ctrl-C or SIGTERM stops the
+servers gracefully, business servers first (SIGTERM, then SIGKILL after
+--stop-timeout), and exits 0, or 1 if one had to be killed or failed while
+stopping. If a server dies on its own, bank up stops the others and exits 1.`
+
+// upConfig is a parsed "bank up" command line.
+type upConfig struct {
+	host          string
+	dataPort      int
+	businessPorts []int
+	dir           string
+	readyTimeout  time.Duration
+	stopTimeout   time.Duration
+}
+
+func newUpFlagSet(c *upConfig, businessPorts *string) *flag.FlagSet {
+	fs := newFlagSet("up")
+	fs.StringVar(&c.host, "host", "127.0.0.1", `address the servers listen on ("0.0.0.0" to serve other machines)`)
+	fs.IntVar(&c.dataPort, "data-port", 5000, "data server port")
+	fs.StringVar(businessPorts, "business-ports", "5001,5002,5003", "business server ports, comma-separated: one server each")
+	fs.StringVar(&c.dir, "dir", ".", "working directory of the servers, where their logs go (created if missing)")
+	fs.DurationVar(&c.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for the servers to answer /status")
+	fs.DurationVar(&c.stopTimeout, "stop-timeout", 15*time.Second, "how long to wait for the servers to stop before killing them")
+	return fs
+}
+
+func upUsage() string {
+	var c upConfig
+	var ports string
+	fs := newUpFlagSet(&c, &ports)
+	return fmt.Sprintf("usage: bank up [flags]\n\n%s\n\nflags:\n%s\nexamples:\n  bank up\n  bank up --dir /tmp/bank --data-port 6000 --business-ports 6001,6002\n",
+		upDescription, describeFlags(fs))
+}
+
+// parseUp parses the command line of "bank up".
+func parseUp(args []string) (upConfig, error) {
+	var c upConfig
+	var ports string
+	fs := newUpFlagSet(&c, &ports)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return c, err
+	}
+	if len(pos) > 0 {
+		return c, usagef("up takes no arguments, got %q", pos)
+	}
+	seen := map[int]bool{}
+	check := func(p int, what string) error {
+		if p < 1 || p > 65535 {
+			return usagef("%s %d: not a TCP port", what, p)
+		}
+		if seen[p] {
+			return usagef("port %d given twice", p)
+		}
+		seen[p] = true
+		return nil
+	}
+	if err := check(c.dataPort, "--data-port"); err != nil {
+		return c, err
+	}
+	for _, f := range strings.Split(ports, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			return c, usagef("--business-ports: %q is not a port number", f)
+		}
+		if err := check(p, "--business-ports"); err != nil {
+			return c, err
+		}
+		c.businessPorts = append(c.businessPorts, p)
+	}
+	if len(c.businessPorts) == 0 {
+		return c, usagef("--business-ports: need at least one port")
+	}
+	if c.dir == "" {
+		return c, usagef("--dir: empty")
+	}
+	if c.readyTimeout <= 0 || c.stopTimeout <= 0 {
+		return c, usagef("--ready-timeout and --stop-timeout must be positive")
+	}
+	return c, nil
+}
+
+func runUp(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseUp(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, upUsage())
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bank up: %v\nrun \"bank help up\" for usage\n", err)
+		return exitUsage
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bank up: cannot find this program to run the servers: %v\n", err)
+		return exitFail
+	}
+	s := &supervisor{exe: exe, cfg: cfg, stdout: stdout, stderr: stderr}
+	return s.run(ctx)
+}
+
+// child is one server process.
+type child struct {
+	name string // "data server" or "business server"
+	url  string // where it answers
+	args []string
+	cmd  *exec.Cmd
+	out  *lineWriter
+	// listening is closed when the process prints "listening on": only
+	// then can an answer on its port be its own, not that of another
+	// server already there.
+	listening chan struct{}
+	done      chan struct{} // closed once the process has been waited for
+	err       error         // the process's exit error; read after done
+}
+
+func (c *child) String() string {
+	if c.cmd != nil && c.cmd.Process != nil {
+		return fmt.Sprintf("%s %s (pid %d)", c.name, c.url, c.cmd.Process.Pid)
+	}
+	return c.name + " " + c.url
+}
+
+func (c *child) exited() bool { return isClosed(c.done) }
+
+// supervisor runs the children of "bank up".
+type supervisor struct {
+	exe    string
+	cfg    upConfig
+	stdout io.Writer
+	stderr io.Writer
+
+	errMu    sync.Mutex // serializes writes to stderr, shared with the children's output
+	children []*child
+	exits    chan *child // each child once, when it exits
+}
+
+func (s *supervisor) logf(format string, args ...any) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	fmt.Fprintf(s.stderr, "bank up: "+format+"\n", args...)
+}
+
+// run starts the servers, waits until ctx is cancelled or one dies, and
+// stops them. It returns the exit status.
+func (s *supervisor) run(ctx context.Context) int {
+	dir, err := filepath.Abs(s.cfg.dir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		s.logf("--dir %s: %v", s.cfg.dir, err)
+		return exitFail
+	}
+	s.cfg.dir = dir
+	connectHost := dialHost(s.cfg.host)
+	dataURL := "http://" + net.JoinHostPort(connectHost, strconv.Itoa(s.cfg.dataPort))
+	data := &child{
+		name: "data server",
+		url:  dataURL,
+		args: []string{"dataserver", "--host", s.cfg.host, "--port", strconv.Itoa(s.cfg.dataPort)},
+	}
+	var business []*child
+	for _, p := range s.cfg.businessPorts {
+		business = append(business, &child{
+			name: "business server",
+			url:  "http://" + net.JoinHostPort(connectHost, strconv.Itoa(p)),
+			args: []string{"businessserver", dataURL, strconv.Itoa(p), "--host", s.cfg.host},
+		})
+	}
+	s.exits = make(chan *child, 1+len(business))
+
+	deadline := time.Now().Add(s.cfg.readyTimeout)
+	// The data server first: it creates the server credential file that
+	// the business servers read.
+	if code, ok := s.startAndWait(ctx, deadline, data); !ok {
+		return code
+	}
+	for _, b := range business {
+		if err := s.start(b); err != nil {
+			s.logf("%v", err)
+			s.stopAll()
+			return exitFail
+		}
+	}
+	for _, b := range business {
+		if code, ok := s.waitReady(ctx, deadline, b); !ok {
+			return code
+		}
+	}
+	s.printBanner(data, business)
+
+	select {
+	case <-ctx.Done():
+		s.logf("stopping the servers")
+	case c := <-s.exits:
+		if ctx.Err() == nil {
+			s.logf("%v exited unexpectedly: %v; stopping the others", c, exitText(c.err))
+			s.stopAll()
+			return exitFail
+		}
+		s.logf("stopping the servers")
+	}
+	if !s.stopAll() {
+		return exitFail
+	}
+	s.logf("all servers stopped")
+	return exitOK
+}
+
+// startAndWait starts c and waits until it answers. ok is false when it
+// failed or ctx was cancelled; the servers are stopped then and code is
+// the exit status.
+func (s *supervisor) startAndWait(ctx context.Context, deadline time.Time, c *child) (code int, ok bool) {
+	if err := s.start(c); err != nil {
+		s.logf("%v", err)
+		s.stopAll()
+		return exitFail, false
+	}
+	return s.waitReady(ctx, deadline, c)
+}
+
+// waitReady waits until c answers /status; see startAndWait.
+func (s *supervisor) waitReady(ctx context.Context, deadline time.Time, c *child) (code int, ok bool) {
+	err := waitStatus(ctx, c.url, deadline, c.listening, c.done)
+	switch {
+	case err == nil:
+		return exitOK, true
+	case ctx.Err() != nil:
+		s.logf("interrupted while starting; stopping the servers")
+		if s.stopAll() {
+			return exitOK, false
+		}
+		return exitFail, false
+	case c.exited():
+		s.logf("%v exited before it was ready: %v (its output is above)", c, exitText(c.err))
+	default:
+		s.logf("%v: %v", c, err)
+	}
+	s.stopAll()
+	return exitFail, false
+}
+
+// start starts c's process.
+func (s *supervisor) start(c *child) error {
+	cmd := exec.Command(s.exe, c.args...)
+	cmd.Dir = s.cfg.dir
+	c.listening = make(chan struct{})
+	var once sync.Once
+	c.out = &lineWriter{mu: &s.errMu, w: s.stderr, prefix: "[" + c.name[:strings.IndexByte(c.name, ' ')] + " " + portOf(c.url) + "] ",
+		onLine: func(line []byte) {
+			if bytes.Contains(line, []byte("listening on http")) {
+				once.Do(func() { close(c.listening) })
+			}
+		}}
+	cmd.Stdout = c.out // the same writer twice: exec uses one pipe and one goroutine
+	cmd.Stderr = c.out
+	cmd.SysProcAttr = childSysProcAttr()
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the %s: %w", c.name, err)
+	}
+	c.cmd = cmd
+	c.done = make(chan struct{})
+	s.children = append(s.children, c)
+	s.logf("started %v", c)
+	go func() {
+		c.err = cmd.Wait()
+		c.out.flush()
+		close(c.done)
+		s.exits <- c
+	}()
+	return nil
+}
+
+// stopAll stops every child still running: the business servers first, so
+// that they can finish their requests against the data server, then the
+// data server. Each group gets SIGTERM, then SIGKILL after stopTimeout. It
+// reports whether every child exited cleanly on its own.
+func (s *supervisor) stopAll() bool {
+	var first, last []*child
+	for _, c := range s.children {
+		if c.name == "data server" {
+			last = append(last, c)
+		} else {
+			first = append(first, c)
+		}
+	}
+	clean := s.stopGroup(first)
+	return s.stopGroup(last) && clean
+}
+
+func (s *supervisor) stopGroup(group []*child) bool {
+	clean := true
+	var running []*child
+	for _, c := range group {
+		if c.exited() {
+			continue
+		}
+		if err := terminate(c.cmd.Process); err != nil && !c.exited() {
+			s.logf("signalling %v: %v", c, err)
+		}
+		running = append(running, c)
+	}
+	deadline := time.Now().Add(s.cfg.stopTimeout)
+	for _, c := range running {
+		if !waitDone(c.done, deadline) {
+			s.logf("%v did not stop within %v; killing it", c, s.cfg.stopTimeout)
+			_ = c.cmd.Process.Kill()
+			<-c.done
+			clean = false
+			continue
+		}
+		if c.err != nil {
+			s.logf("%v stopped with %v", c, exitText(c.err))
+			clean = false
+		}
+	}
+	return clean
+}
+
+// waitDone waits until done is closed or the deadline passes, and reports
+// whether done was closed.
+func waitDone(done <-chan struct{}, deadline time.Time) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// printBanner tells the user where the servers are and how to use them.
+func (s *supervisor) printBanner(data *child, business []*child) {
+	var b strings.Builder
+	row := func(k, v string) { fmt.Fprintf(&b, "%-16s %s\n", k, v) }
+	row("data server", fmt.Sprintf("%s  (pid %d)", data.url, data.cmd.Process.Pid))
+	var urls []string
+	for _, c := range business {
+		row("business server", fmt.Sprintf("%s  (pid %d)", c.url, c.cmd.Process.Pid))
+		urls = append(urls, c.url)
+	}
+	row("logs", filepath.Join(s.cfg.dir, "data_server.log")+", "+filepath.Join(s.cfg.dir, "business_server.log"))
+	row("client token", defaultToken+"  (any of the demo tokens: "+strings.Join(auth.DefaultClientTokens, " ")+")")
+	authURL := data.url + "/autentica"
+	authFlag := ""
+	if authURL != "http://127.0.0.1:5000/autentica" {
+		authFlag = " --auth " + authURL
+	}
+	serverFlag := func(i int) string {
+		u := urls[i%len(urls)]
+		if u == "http://127.0.0.1:5001" && authFlag == "" {
+			return ""
+		}
+		return " --server " + u + authFlag
+	}
+	b.WriteString("\ntry, from another terminal:\n")
+	fmt.Fprintf(&b, "  bank deposito 2 5000%s\n", serverFlag(0))
+	fmt.Fprintf(&b, "  bank transferencia 2 1 2000%s\n", serverFlag(1))
+	fmt.Fprintf(&b, "  bank saque 1 1000%s\n", serverFlag(2))
+	fmt.Fprintf(&b, "  bank saldo 2%s\n", serverFlag(0))
+	demo := "  bank demo"
+	if strings.Join(urls, ",") != "http://127.0.0.1:5001,http://127.0.0.1:5002,http://127.0.0.1:5003" || authFlag != "" {
+		demo += " --servers " + strings.Join(urls, ",") + " --auth " + authURL
+	}
+	b.WriteString(demo + "\n\n")
+	b.WriteString("ready: press Ctrl-C to stop\n")
+	fmt.Fprint(s.stdout, b.String())
+}
+
+// dialHost is the host to connect to for servers listening on host.
+func dialHost(host string) string {
+	if host == "" {
+		return "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() == nil {
+			return "::1"
+		}
+		return "127.0.0.1"
+	}
+	return host
+}
+
+func portOf(rawURL string) string {
+	i := strings.LastIndexByte(rawURL, ':')
+	return rawURL[i+1:]
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// statusClient probes /status; no keep-alive, so that nothing lingers.
+var statusClient = &http.Client{
+	Timeout:   time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+}
+
+// waitStatus waits until listening is closed, then polls baseURL/status
+// until it answers 200; it gives up when ctx ends, the deadline passes or
+// dead is closed.
+func waitStatus(ctx context.Context, baseURL string, deadline time.Time, listening, dead <-chan struct{}) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	// A probe in flight ends as soon as the process is gone.
+	go func() {
+		select {
+		case <-dead:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	select {
+	case <-listening:
+	case <-dead:
+		return errors.New("exited")
+	case <-ctx.Done():
+		if isClosed(dead) {
+			return errors.New("exited")
+		}
+		if time.Now().After(deadline) {
+			return errors.New(`not ready in time: it did not print "listening on"`)
+		}
+		return ctx.Err()
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/status", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := statusClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("/status answered %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-dead:
+			return errors.New("exited")
+		case <-ctx.Done():
+			if isClosed(dead) {
+				return errors.New("exited")
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Now().After(deadline) {
+				return fmt.Errorf("not ready in time: %v", last)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// lineWriter copies a child's output to w line by line, each line with
+// prefix, under mu so that lines of different children never mix.
+type lineWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	prefix string
+	onLine func(line []byte) // if set, sees each line first
+	buf    []byte
+}
+
+// maxLine bounds a line kept waiting for its end.
+const maxLine = 16 << 10
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			if len(l.buf) > maxLine {
+				l.emit(append(l.buf, '\n'))
+				l.buf = l.buf[:0]
+			}
+			return len(p), nil
+		}
+		l.emit(l.buf[:i+1])
+		l.buf = l.buf[:copy(l.buf, l.buf[i+1:])]
+	}
+}
+
+// flush writes a last line that had no line break.
+func (l *lineWriter) flush() {
+	if len(l.buf) > 0 {
+		l.emit(append(l.buf, '\n'))
+		l.buf = l.buf[:0]
+	}
+}
+
+func (l *lineWriter) emit(line []byte) {
+	if l.onLine != nil {
+		l.onLine(line)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.w, l.prefix)
+	_, _ = l.w.Write(line)
+}

@@ -1,0 +1,545 @@
+package business
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/http/wire"
+)
+
+// Sentinel errors of DataClient, compared with errors.Is. Every error a
+// DataClient returns is a *DataError wrapping exactly one of them (plus the
+// transport error, if any), except for an error_code the client does not
+// know, which wraps none and is a bug somewhere (answered 500).
+var (
+	// ErrLocked: another id_negoc holds the account's lock (error_code -1).
+	ErrLocked = errors.New("account locked by another business server")
+	// ErrInvalidAccount: the data server did not accept the account number
+	// (error_code -2).
+	ErrInvalidAccount = errors.New("invalid account")
+	// ErrInvalidValue: the data server did not accept the value, e.g. a
+	// negative balance (error_code -3).
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrNotFound: no such account (error_code -4).
+	ErrNotFound = errors.New("no such account")
+	// ErrStaleFence: the lock grant named by a write or unlock is no longer
+	// in force (its lease ran out, error_code -5): the call was refused and
+	// the lock is lost.
+	ErrStaleFence = errors.New("lock grant no longer in force")
+	// ErrUnauthorized: the data server refused the client's token at
+	// /autentica.
+	ErrUnauthorized = errors.New("client token refused")
+	// ErrCredentialRefused: the data server refused this business server's
+	// own credential on a data route (HTTP 401 or 403). Nothing works until
+	// the operator gives the business server the data server's credential.
+	ErrCredentialRefused = errors.New("data server refused this business server's credential " +
+		"(give it the data server's token, e.g. through BANK_SERVER_TOKEN)")
+	// ErrUnavailable: the data server could not be reached, did not answer
+	// in time, failed (5xx), or answered something that is not the contract.
+	ErrUnavailable = errors.New("data server unavailable")
+)
+
+// DataError describes a failed data server call. Kind is one of the
+// sentinels above (nil for an unknown error_code); Err is the transport
+// error, if any. Reason is a short text that is safe to show end users: it
+// names neither the data server's address nor any credential.
+type DataError struct {
+	Route  string    // data route, e.g. "/getLock"
+	Conta  int64     // account, 0 for /autentica
+	Kind   error     // sentinel, or nil
+	Code   wire.Code // error_code answered, 0 if none
+	Status int       // HTTP status answered, 0 if none
+	Reason string    // short human-readable cause
+	Err    error     // underlying transport error, or nil
+}
+
+func (e *DataError) Error() string {
+	var b strings.Builder
+	b.WriteString("data server ")
+	b.WriteString(e.Route)
+	if e.Conta != 0 {
+		b.WriteString(" conta=")
+		b.WriteString(strconv.FormatInt(e.Conta, 10))
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is see both the sentinel and the transport error.
+func (e *DataError) Unwrap() []error {
+	errs := make([]error, 0, 2)
+	if e.Kind != nil {
+		errs = append(errs, e.Kind)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// DataClientConfig configures a DataClient.
+type DataClientConfig struct {
+	// URL of the data server: "http://host:port", "https://host:port" or
+	// "host:port". A path prefix is kept ("http://h:5000/bank").
+	URL string
+	// ServerToken is the credential sent on the data routes. Required.
+	ServerToken string
+	// ID is this business server's id_negoc (HOST:PORT): the lock holder.
+	// Required.
+	ID string
+	// Timeout bounds every call, from the first byte sent to the last byte
+	// read, including waiting for a free connection. Zero means 2s.
+	Timeout time.Duration
+	// MaxConns bounds the keep-alive connections to the data server; calls
+	// beyond it wait (within Timeout) for one to free up. Zero means 512.
+	MaxConns int
+}
+
+// DataClient calls one data server over a single reused pool of keep-alive
+// connections. It is safe for concurrent use.
+type DataClient struct {
+	hc      *fasthttp.HostClient
+	prefix  string // scheme://host[:port][/path], no trailing slash
+	query   string // "?id_negoc=<escaped id>"
+	token   string
+	timeout time.Duration
+}
+
+// NewDataClient checks cfg and builds a client. It does not contact the
+// data server.
+func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
+	if cfg.ServerToken == "" {
+		return nil, errors.New("business: data client: no server credential")
+	}
+	if cfg.ID == "" {
+		return nil, errors.New("business: data client: no id_negoc")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultDataTimeout
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = fasthttp.DefaultMaxConnsPerHost
+	}
+	raw := strings.TrimSpace(cfg.URL)
+	if raw == "" {
+		return nil, errors.New("business: data client: no data server URL")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("business: data client: data server URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("business: data client: data server URL %q: scheme must be http or https", cfg.URL)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("business: data client: data server URL %q: want scheme://host:port[/path]", cfg.URL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	c := &DataClient{
+		hc: &fasthttp.HostClient{
+			Addr:                addr,
+			IsTLS:               u.Scheme == "https",
+			Name:                "gobank-business",
+			MaxConns:            cfg.MaxConns,
+			MaxConnWaitTimeout:  cfg.Timeout,
+			MaxIdleConnDuration: 30 * time.Second,
+			// No ReadTimeout/WriteTimeout: every call has its own deadline,
+			// longer for a getLock that waits in the data server's queue.
+			MaxResponseBodySize: maxAnswerSize,
+			// Every call is idempotent (absolute writes, re-entrant locks,
+			// unlocking a free account succeeds), so a retry after a
+			// keep-alive connection closed under us is harmless.
+			MaxIdemponentCallAttempts: 2,
+		},
+		prefix:  u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
+		query:   "?" + wire.ParamIDNegoc + "=" + url.QueryEscape(cfg.ID),
+		token:   cfg.ServerToken,
+		timeout: cfg.Timeout,
+	}
+	return c, nil
+}
+
+// maxAnswerSize bounds the data server's answers, which are a few dozen
+// bytes: a larger one is not the contract.
+const maxAnswerSize = 4 << 10
+
+// CloseIdleConnections closes the idle keep-alive connections.
+func (c *DataClient) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// Authenticate asks the data server whether clientToken is a client token.
+// It returns nil, an error wrapping ErrUnauthorized when the token is
+// refused, or one wrapping ErrUnavailable.
+func (c *DataClient) Authenticate(ctx context.Context, clientToken string) error {
+	if clientToken == "" {
+		return &DataError{Route: wire.RouteAutentica, Kind: ErrUnauthorized, Reason: "missing token"}
+	}
+	_, err := c.call(ctx, wire.RouteAutentica, clientToken, 0, 0, false, 0, 0)
+	return err
+}
+
+// Grant is the data server's answer to a lock request. The original data
+// server answered {}: then Fence is 0 and HasSaldo false.
+type Grant struct {
+	// Fence names the grant; writes and unlocks made under it pass it, so
+	// that the data server refuses them (ErrStaleFence) once the grant's
+	// lease has run out. 0 when the data server does not fence.
+	Fence uint64
+	// Saldo is the balance when the lock was granted; it cannot change
+	// while the lock is held, which spares a read.
+	Saldo    int64
+	HasSaldo bool
+}
+
+// Lock takes the lock of account conta for this business server. With
+// wait > 0 the data server queues the request (FIFO) for up to wait while
+// another business server holds the lock; a data server that does not
+// know the parameter (the original) fails fast. Either way a lock still
+// held by another business server fails with ErrLocked. Locking again a
+// lock this business server holds succeeds (re-entrant). The call's
+// timeout is the client's Timeout plus wait.
+func (c *DataClient) Lock(ctx context.Context, conta int64, wait time.Duration) (Grant, error) {
+	a, err := c.call(ctx, wire.RouteGetLock, "", conta, 0, false, 0, wait)
+	if err != nil {
+		return Grant{}, err
+	}
+	return Grant{Fence: a.fence, Saldo: a.saldo, HasSaldo: a.hasSaldo}, nil
+}
+
+// Unlock releases the lock of account conta; fence, when not 0, names the
+// grant being released. Unlocking a free account succeeds; unlocking
+// another holder's lock fails with ErrLocked, and a grant whose lease ran
+// out with ErrStaleFence.
+func (c *DataClient) Unlock(ctx context.Context, conta int64, fence uint64) error {
+	_, err := c.call(ctx, wire.RouteUnLock, "", conta, 0, false, fence, 0)
+	return err
+}
+
+// Read returns the balance of account conta. Reading needs no lock.
+func (c *DataClient) Read(ctx context.Context, conta int64) (int64, error) {
+	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	if !a.hasSaldo {
+		return 0, &DataError{Route: wire.RouteGetSaldo, Conta: conta, Kind: ErrUnavailable, Status: 200,
+			Reason: "data server sent a malformed answer (no saldo)"}
+	}
+	return a.saldo, nil
+}
+
+// Write sets the balance of account conta to valor under the lock grant
+// fence (0: none). It is refused with ErrLocked while another business
+// server holds the lock, and with ErrStaleFence once the grant is over.
+func (c *DataClient) Write(ctx context.Context, conta, valor int64, fence uint64) error {
+	_, err := c.call(ctx, wire.RouteSetSaldo, "", conta, valor, true, fence, 0)
+	return err
+}
+
+// answer is the decoded body of a 200 answer.
+type answer struct {
+	saldo    int64
+	hasSaldo bool
+	code     int64
+	hasCode  bool
+	fence    uint64
+}
+
+// call performs one GET and classifies its outcome. clientToken is sent
+// instead of the server credential when not empty (for /autentica); fence
+// and wait are sent when not zero.
+func (c *DataClient) call(ctx context.Context, route, clientToken string, conta, valor int64, withValor bool,
+	fence uint64, wait time.Duration) (answer, error) {
+	fail := func(kind error, status int, reason string, err error) (answer, error) {
+		return answer{}, &DataError{Route: route, Conta: conta, Kind: kind, Status: status, Reason: reason, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(ErrUnavailable, 0, "gave up before calling the data server", err)
+	}
+	deadline := time.Now().Add(c.timeout + max(wait, 0))
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [256]byte
+	uri := append(buf[:0], c.prefix...)
+	uri = append(uri, route...)
+	uri = append(uri, c.query...)
+	if route != wire.RouteAutentica {
+		uri = append(uri, "&"+wire.ParamConta+"="...)
+		uri = strconv.AppendInt(uri, conta, 10)
+		if withValor {
+			uri = append(uri, "&"+wire.ParamValor+"="...)
+			uri = strconv.AppendInt(uri, valor, 10)
+		}
+		if fence != 0 {
+			uri = append(uri, "&"+wire.ParamFence+"="...)
+			uri = strconv.AppendUint(uri, fence, 10)
+		}
+		if wait > 0 {
+			uri = append(uri, "&"+wire.ParamWait+"="...)
+			uri = strconv.AppendInt(uri, max(wait.Milliseconds(), 1), 10)
+			uri = append(uri, "ms"...)
+		}
+	}
+	req.SetRequestURIBytes(uri)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	if clientToken != "" {
+		req.Header.Set(wire.HeaderToken, clientToken)
+	} else {
+		req.Header.Set(wire.HeaderToken, c.token)
+	}
+
+	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
+		return fail(ErrUnavailable, 0, transportReason(err), err)
+	}
+	status := resp.StatusCode()
+	switch {
+	case status == fasthttp.StatusOK:
+	case (status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden) && route == wire.RouteAutentica:
+		return fail(ErrUnauthorized, status, "token refused", nil)
+	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
+		return fail(ErrCredentialRefused, status, "data server refused this business server's credential", nil)
+	case status >= 500:
+		return fail(ErrUnavailable, status, "data server failed (HTTP "+strconv.Itoa(status)+")", nil)
+	default:
+		return fail(ErrUnavailable, status, "data server answered HTTP "+strconv.Itoa(status)+" (is the data server URL right?)", nil)
+	}
+	a, ok := parseAnswer(resp.Body())
+	if !ok {
+		return fail(ErrUnavailable, status, "data server sent a malformed answer", nil)
+	}
+	if !a.hasCode {
+		return a, nil
+	}
+	e := &DataError{Route: route, Conta: conta, Code: wire.Code(a.code), Status: status}
+	switch code := wire.Code(a.code); code {
+	case wire.LockedAccount:
+		e.Kind, e.Reason = ErrLocked, "account locked by another business server"
+	case wire.InvalidAccount:
+		e.Kind, e.Reason = ErrInvalidAccount, "invalid account"
+	case wire.InvalidValue:
+		e.Kind, e.Reason = ErrInvalidValue, "invalid value"
+	case wire.NotFound:
+		e.Kind, e.Reason = ErrNotFound, "no such account"
+	case wire.StaleFence:
+		e.Kind, e.Reason = ErrStaleFence, "the lock's lease ran out before the operation finished"
+	case wire.Unauthorized:
+		if route == wire.RouteAutentica {
+			e.Kind, e.Reason = ErrUnauthorized, "token refused"
+		} else {
+			e.Kind, e.Reason = ErrCredentialRefused, "data server refused this business server's credential"
+		}
+	case wire.Unavailable:
+		e.Kind, e.Reason = ErrUnavailable, "data server busy"
+	default:
+		e.Reason = "data server answered unexpected error_code " + strconv.FormatInt(a.code, 10) + " (" + code.String() + ")"
+	}
+	return answer{}, e
+}
+
+// transportReason describes a transport failure for end users and logs.
+func transportReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return "data server did not answer in time"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "data server refused the connection (is it running?)"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "too many calls waiting for the data server"
+	}
+	return "could not talk to the data server"
+}
+
+// parseAnswer decodes a 200 body: a JSON object whose fields saldo,
+// error_code and fence, when present, must be integers (fence positive).
+// Flat objects of numbers and strings, which is every answer of the data
+// servers we know, are scanned by hand; anything else goes through
+// encoding/json.
+func parseAnswer(body []byte) (answer, bool) {
+	if a, res := scanAnswer(body); res != scanUnsure {
+		return a, res == scanOK
+	}
+	return parseAnswerJSON(body)
+}
+
+// parseAnswerJSON is parseAnswer through encoding/json.
+func parseAnswerJSON(body []byte) (answer, bool) {
+	// Only an object will do: json.Unmarshal would take null silently.
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return answer{}, false
+	}
+	// A map, not a struct: encoding/json matches struct fields without
+	// regard to case, and "SALDO" is not "saldo".
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return answer{}, false
+	}
+	var a answer
+	for _, key := range []string{"saldo", "error_code", "fence"} {
+		if raw, ok := m[key]; ok && !a.set([]byte(key), raw) {
+			return answer{}, false
+		}
+	}
+	return a, true
+}
+
+// set stores the integer field key of an answer; it reports false for a
+// value that is not an acceptable integer. Other keys are ignored.
+func (a *answer) set(key, raw []byte) bool {
+	switch string(key) {
+	case "saldo", "error_code", "fence":
+	default:
+		return true
+	}
+	n, ok := wire.ParseInt(raw)
+	if !ok {
+		return false
+	}
+	switch string(key) {
+	case "saldo":
+		a.saldo, a.hasSaldo = n, true
+	case "error_code":
+		a.code, a.hasCode = n, true
+	case "fence":
+		if n <= 0 {
+			return false
+		}
+		a.fence = uint64(n)
+	}
+	return true
+}
+
+const (
+	scanOK     = iota // a valid answer
+	scanBad           // not an acceptable answer
+	scanUnsure        // beyond the hand scanner: ask encoding/json
+)
+
+// scanAnswer scans, without allocating, a flat JSON object whose values
+// are integers or strings, without escapes. It answers
+// scanBad only for what is surely not a JSON object, and scanUnsure for
+// anything it does not fully understand, so that it never disagrees with
+// parseAnswerJSON.
+func scanAnswer(b []byte) (answer, int) {
+	var a answer
+	ws := func(i int) int {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		return i
+	}
+	i := ws(0)
+	if i >= len(b) || b[i] != '{' {
+		return a, scanBad
+	}
+	i = ws(i + 1)
+	if i < len(b) && b[i] == '}' {
+		if ws(i+1) != len(b) {
+			return a, scanBad
+		}
+		return a, scanOK
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return a, scanUnsure
+		}
+		j := i + 1
+		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] >= 0x20 {
+			j++
+		}
+		if j >= len(b) || b[j] != '"' {
+			return a, scanUnsure
+		}
+		key := b[i+1 : j]
+		i = ws(j + 1)
+		if i >= len(b) || b[i] != ':' {
+			return a, scanUnsure
+		}
+		i = ws(i + 1)
+		if i >= len(b) {
+			return a, scanUnsure
+		}
+		if b[i] == '"' {
+			j = i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] < 0x20 || b[j] == '\\' {
+					return a, scanUnsure // control characters, escapes
+				}
+				j++
+			}
+			if j >= len(b) {
+				return a, scanUnsure
+			}
+			switch string(key) {
+			case "saldo", "error_code", "fence":
+				return a, scanUnsure // a number in a string: refused by the slow path
+			}
+			i = ws(j + 1)
+		} else {
+			j = i
+			if j < len(b) && b[j] == '-' {
+				j++
+			}
+			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+				j++
+			}
+			if j == i || (j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t') {
+				return a, scanUnsure // fractions, exponents, literals, nesting
+			}
+			digits := b[i:j]
+			if digits[0] == '-' {
+				digits = digits[1:]
+			}
+			if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
+				return a, scanUnsure // "-" or a leading zero: not JSON
+			}
+			if !a.set(key, b[i:j]) {
+				return a, scanUnsure // out of range: refused by the slow path
+			}
+			i = ws(j)
+		}
+		if i < len(b) && b[i] == ',' {
+			i = ws(i + 1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' && ws(i+1) == len(b) {
+			return a, scanOK
+		}
+		return a, scanUnsure
+	}
+}

@@ -1,0 +1,32 @@
+package business
+
+// SetHook makes s call f at named points of its operations ("locked",
+// "between-writes"); nil removes it. Tests only.
+func SetHook(s *Server, f func(stage string)) {
+	if f == nil {
+		s.hook.Store(nil)
+		return
+	}
+	s.hook.Store(&f)
+}
+
+// Answer is a decoded data server answer, for the tests.
+type Answer struct {
+	Saldo    int64
+	HasSaldo bool
+	Code     int64
+	HasCode  bool
+	Fence    uint64
+}
+
+// ParseAnswer exposes parseAnswer to the tests.
+func ParseAnswer(body []byte) (Answer, bool) {
+	a, ok := parseAnswer(body)
+	return Answer{a.saldo, a.hasSaldo, a.code, a.hasCode, a.fence}, ok
+}
+
+// ParseAnswerJSON exposes the encoding/json path of parseAnswer.
+func ParseAnswerJSON(body []byte) (Answer, bool) {
+	a, ok := parseAnswerJSON(body)
+	return Answer{a.saldo, a.hasSaldo, a.code, a.hasCode, a.fence}, ok
+}

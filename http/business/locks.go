@@ -1,0 +1,273 @@
+package business
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Lock retry backoff against a data server that fails fast: full jitter,
+// doubling from lockBackoffMin up to lockBackoffMax, bounded by the lock
+// deadline.
+const (
+	lockBackoffMin = 1 * time.Millisecond
+	lockBackoffMax = 50 * time.Millisecond
+)
+
+// maxLockWait bounds the wait one lock attempt asks the data server for,
+// staying under the data server's own bound (a minute by default); a longer
+// lock deadline takes several attempts.
+const maxLockWait = 10 * time.Second
+
+// unlockAttempts bounds how often an unlock (or a rollback write) is tried
+// when the data server fails transiently.
+const unlockAttempts = 3
+
+// localLocks serializes this process's own operations per account.
+//
+// It is needed because the data server's locks are re-entrant per id_negoc:
+// two requests served at once by the same business server would both "take"
+// the data server's lock, and the first to finish would release it under the
+// second. A waiter gives up at a deadline, which is why this is a channel
+// semaphore rather than a sync.Mutex. Entries are reference counted and
+// removed when unused, so memory follows the accounts in use.
+type localLocks struct {
+	mu sync.Mutex
+	m  map[int64]*localLock
+}
+
+type localLock struct {
+	sem  chan struct{} // holds one token while the account is taken
+	refs int           // holders and waiters; guarded by localLocks.mu
+}
+
+func newLocalLocks() *localLocks { return &localLocks{m: make(map[int64]*localLock)} }
+
+// lock takes the account's local lock, waiting until deadline at most.
+func (k *localLocks) lock(id int64, deadline time.Time) bool {
+	k.mu.Lock()
+	l := k.m[id]
+	if l == nil {
+		l = &localLock{sem: make(chan struct{}, 1)}
+		k.m[id] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+
+	select {
+	case l.sem <- struct{}{}:
+		return true
+	default:
+	}
+	wait := time.Until(deadline)
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case l.sem <- struct{}{}:
+			return true
+		case <-t.C:
+		}
+	}
+	k.drop(id, l)
+	return false
+}
+
+// unlock releases a lock taken by lock.
+func (k *localLocks) unlock(id int64) {
+	k.mu.Lock()
+	l := k.m[id]
+	k.mu.Unlock()
+	<-l.sem
+	k.drop(id, l)
+}
+
+func (k *localLocks) drop(id int64, l *localLock) {
+	k.mu.Lock()
+	l.refs--
+	if l.refs == 0 {
+		delete(k.m, id)
+	}
+	k.mu.Unlock()
+}
+
+// held is the set of accounts an operation has locked, in locking order.
+type held struct {
+	s      *Server
+	ids    [2]int64
+	grants [2]Grant
+	local  [2]bool // local lock taken
+	remote [2]bool // data server lock taken, or possibly taken
+	n      int
+}
+
+// index returns the position of account id in h.
+func (h *held) index(id int64) int {
+	for i := range h.n {
+		if h.ids[i] == id {
+			return i
+		}
+	}
+	panic("business: account not locked by this operation")
+}
+
+// fence returns the fence of the grant on account id (0: none).
+func (h *held) fence(id int64) uint64 { return h.grants[h.index(id)].Fence }
+
+// balance returns account id's balance: the one its lock grant carried,
+// which cannot change while the lock is held, or else a fresh read (the
+// original data server's grants are empty).
+func (h *held) balance(ctx context.Context, id int64) (int64, error) {
+	if g := h.grants[h.index(id)]; g.HasSaldo {
+		return g.Saldo, nil
+	}
+	return h.s.data.Read(ctx, id)
+}
+
+// acquire locks the accounts ids (one or two, distinct) in ascending order,
+// locally and then on the data server, waiting for a lock held by another
+// business server until the lock deadline (see lockRemote). On failure
+// everything taken so far is released before it returns. On success the
+// caller must call release exactly once.
+func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
+	h := &held{s: s, n: len(ids)}
+	copy(h.ids[:], ids)
+	slices.Sort(h.ids[:h.n])
+
+	deadline := time.Now().Add(s.cfg.LockRetryDeadline)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for i := 0; i < h.n; i++ {
+		id := h.ids[i]
+		if !s.locks.lock(id, deadline) {
+			h.release()
+			return nil, fmt.Errorf("account %d busy with another operation on this business server: %w", id, ErrLocked)
+		}
+		h.local[i] = true
+		g, err := s.lockRemote(ctx, id, deadline)
+		if err != nil {
+			// A lock call that failed in transit may have been applied:
+			// release it to be sure (unlocking a free account succeeds).
+			h.remote[i] = !isDefinite(err)
+			h.release()
+			return nil, err
+		}
+		h.grants[i] = g
+		h.remote[i] = true
+	}
+	return h, nil
+}
+
+// lockRemote takes the data server's lock on id before deadline. Each
+// attempt asks the data server to queue it (FIFO) until the deadline; a
+// data server that fails fast instead (the original ignores the wait
+// parameter) is retried with jittered exponential backoff.
+func (s *Server) lockRemote(ctx context.Context, id int64, deadline time.Time) (Grant, error) {
+	backoff := lockBackoffMin
+	for {
+		wait := min(time.Until(deadline).Truncate(time.Millisecond), maxLockWait)
+		g, err := s.data.Lock(ctx, id, max(wait, 0))
+		if err == nil || !errors.Is(err, ErrLocked) {
+			return g, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return g, err
+		}
+		sleep := min(rand.N(backoff)+time.Millisecond/4, left)
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return g, err
+		}
+		backoff = min(2*backoff, lockBackoffMax)
+	}
+}
+
+// release unlocks everything h took, data server first and then local, in
+// reverse order. Each unlock runs with a fresh timeout, independent of the
+// request's, and is retried on transient failure: the local lock is kept
+// until the data server's unlock is done, so that no other request of this
+// process can re-enter a lock that is about to be released.
+func (h *held) release() {
+	for i := h.n - 1; i >= 0; i-- {
+		if h.remote[i] {
+			h.s.unlockRemote(h.ids[i], h.grants[i].Fence)
+			h.remote[i] = false
+		}
+		if h.local[i] {
+			h.s.locks.unlock(h.ids[i])
+			h.local[i] = false
+		}
+	}
+}
+
+// unlockRemote releases the data server's lock on id (grant fence, 0 when
+// unknown), retrying transient failures a few times. A lock that cannot be
+// released is logged: it stays held until its lease runs out, or for good
+// on a data server without leases.
+func (s *Server) unlockRemote(id int64, fence uint64) {
+	var err error
+	for attempt := range unlockAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DataTimeout)
+		err = s.data.Unlock(ctx, id, fence)
+		cancel()
+		if err == nil || isDefinite(err) {
+			break
+		}
+	}
+	if err != nil {
+		s.logger.Error("could not release an account lock on the data server",
+			"conta", id, "id_negoc", s.cfg.ID, "err", err)
+	}
+}
+
+// writeBack sets account id back to balance, under grant fence, after a
+// failed or abandoned write, with fresh timeouts and a few retries.
+// Absolute writes make this safe whether or not the failed write was
+// applied, and the fence makes the data server refuse it if the lock was
+// lost meanwhile (someone else may have written since). It reports
+// whether the account is known to hold balance.
+func (s *Server) writeBack(id, balance int64, fence uint64) bool {
+	var err error
+	for attempt := range unlockAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DataTimeout)
+		err = s.data.Write(ctx, id, balance, fence)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if isDefinite(err) {
+			break
+		}
+	}
+	s.logger.Error("could not restore a balance on the data server: set it by hand",
+		"conta", id, "saldo", balance, "id_negoc", s.cfg.ID, "err", err)
+	return false
+}
+
+// isDefinite reports whether err is a refusal that the data server surely
+// decided (so the call was not applied), rather than a failure in transit
+// whose outcome is unknown.
+func isDefinite(err error) bool {
+	switch {
+	case errors.Is(err, ErrLocked), errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidAccount),
+		errors.Is(err, ErrInvalidValue), errors.Is(err, ErrStaleFence), errors.Is(err, ErrCredentialRefused),
+		errors.Is(err, ErrUnauthorized):
+		return true
+	}
+	return false
+}

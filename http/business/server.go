@@ -1,0 +1,513 @@
+// Package business is the bank's business server: it serves the public
+// routes (/deposito, /saque, /saldo, /transferencia) of the original bank
+// and applies them through a data server (package dataserver) over HTTP,
+// with DataClient.
+//
+// Every operation that writes locks the accounts it touches on the data
+// server, in ascending account order and all of them before reading any;
+// it then reads, checks funds and overflow, writes and unlocks. A lock
+// held by another business server is waited for until LockRetryDeadline:
+// queued on the data server (its wait parameter) or, against a data server
+// that fails fast like the original, retried with jittered exponential
+// backoff. A lock grant carries the balance (sparing a read) and a fence
+// that every write and unlock repeats, so that a business server whose
+// lease ran out cannot overwrite the next holder's work; with the
+// original's empty grants the balance is read and nothing is fenced.
+//
+// A lock taken is released on every path: refusal, data server error,
+// timeout, panic. A write whose outcome is unknown, or that a later
+// failure makes moot (the source of a transfer whose destination could not
+// be written), is undone by writing the old balance back. Requests served
+// by one business server on one account are serialized locally too,
+// because the data server's locks are re-entrant per id_negoc.
+//
+// Status codes of the public routes (the body is always JSON, with
+// "error_code" and "error" on refusal, see wire.AppendError):
+//
+//	200 success
+//	400 SAME_ACCOUNT         transfer from an account to itself; also BAD_REQUEST for a malformed request
+//	401 UNAUTHORIZED         token missing, or refused by the data server's /autentica
+//	403 LOCKED_ACCOUNT       another business server held the account past LockRetryDeadline
+//	404 NOT_FOUND            no such account
+//	404 INVALID_ACCOUNT      account not a positive integer ("0", "-5", "abc", "+5", "1.5", ...)
+//	404 INVALID_VALUE        valor not a positive integer that fits in int64
+//	404 OVERFLOW             a credit whose result would not fit in int64
+//	404 BAD_REQUEST          no such route (exact paths only: no redirects)
+//	405 BAD_REQUEST          a method other than GET or POST
+//	409 INSUFFICIENT_FUNDS   a withdrawal or transfer that would leave a negative balance
+//	413 BAD_REQUEST          a request body over 4 KiB (every parameter is in the path)
+//	431 BAD_REQUEST          request header block (request line included) over 8 KiB
+//	500 INTERNAL             a bug; what was written is rolled back
+//	503 UNAVAILABLE          data server down, too slow, failing, refusing our credential, or the
+//	                         lock's lease ran out mid-operation (rolled back)
+//
+// 403 and 404 follow the original bank's documentation, so that its
+// clients keep working; the other codes are this project's.
+package business
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/http/oplog"
+	"github.com/bank/gobank/http/wire"
+)
+
+// Defaults of Config.
+const (
+	DefaultLockRetryDeadline = 2 * time.Second
+	DefaultDataTimeout       = 2 * time.Second
+	DefaultAuthCacheTTL      = 5 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	// DataURL is the data server's URL, e.g. "http://localhost:5000".
+	// Required.
+	DataURL string
+	// ServerToken is the credential the data server requires on its data
+	// routes. Required.
+	ServerToken string
+	// ID is this server's id_negoc, HOST:PORT as clients reach it. It names
+	// the lock holder on the data server, so it must be unique among the
+	// business servers of one data server. Required.
+	ID string
+	// LockRetryDeadline bounds how long an operation retries a lock that
+	// another business server holds before answering 403. Zero means 2s;
+	// negative means one attempt, no retry.
+	LockRetryDeadline time.Duration
+	// DataTimeout bounds each call to the data server. Zero means 2s.
+	DataTimeout time.Duration
+	// RequestTimeout bounds the calls an operation makes before it gives up
+	// (unlocks and rollbacks get their own DataTimeout each). Zero means
+	// LockRetryDeadline + 4*DataTimeout.
+	RequestTimeout time.Duration
+	// AuthCacheTTL is how long a client token the data server accepted is
+	// trusted without asking again (see authCache: only SHA-256 digests of
+	// tokens are kept, never the tokens). Zero means 5s; negative disables
+	// the cache, so every request calls /autentica.
+	AuthCacheTTL time.Duration
+	// MaxDataConns bounds the connections to the data server. Zero means 512.
+	MaxDataConns int
+	// Log receives one line per request to an operation route, refusals
+	// included; nil logs nothing.
+	Log *oplog.Log
+	// Logger receives errors an operator must see; nil discards them. It
+	// never receives tokens.
+	Logger *slog.Logger
+}
+
+// Errors of the business rules, beside DataClient's sentinels.
+var (
+	// ErrInsufficientFunds refuses a withdrawal or transfer that would leave
+	// a negative balance. Nothing was changed.
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	// ErrOverflow refuses a credit whose resulting balance would not fit in
+	// int64. Nothing was changed.
+	ErrOverflow = errors.New("the balance would exceed the largest amount")
+	// ErrSameAccount refuses a transfer from an account to itself.
+	ErrSameAccount = errors.New("transfer from an account to itself")
+	// errPanic reports a recovered panic.
+	errPanic = errors.New("internal error")
+)
+
+// Server is a business server. Create it with New.
+type Server struct {
+	cfg     Config
+	data    *DataClient
+	locks   *localLocks
+	auth    *authCache
+	logger  *slog.Logger
+	handler fasthttp.RequestHandler
+	server  *fasthttp.Server
+
+	// hook, when set by tests, runs at named points of an operation.
+	hook atomic.Pointer[func(stage string)]
+}
+
+// New checks cfg and builds a Server. It does not contact the data server.
+func New(cfg Config) (*Server, error) {
+	if cfg.ID == "" {
+		return nil, errors.New("business: no id_negoc (HOST:PORT)")
+	}
+	if cfg.LockRetryDeadline == 0 {
+		cfg.LockRetryDeadline = DefaultLockRetryDeadline
+	} else if cfg.LockRetryDeadline < 0 {
+		cfg.LockRetryDeadline = 0
+	}
+	if cfg.DataTimeout <= 0 {
+		cfg.DataTimeout = DefaultDataTimeout
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = cfg.LockRetryDeadline + 4*cfg.DataTimeout
+	}
+	if cfg.AuthCacheTTL == 0 {
+		cfg.AuthCacheTTL = DefaultAuthCacheTTL
+	}
+	data, err := NewDataClient(DataClientConfig{
+		URL:         cfg.DataURL,
+		ServerToken: cfg.ServerToken,
+		ID:          cfg.ID,
+		Timeout:     cfg.DataTimeout,
+		MaxConns:    cfg.MaxDataConns,
+	})
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:    cfg,
+		data:   data,
+		locks:  newLocalLocks(),
+		auth:   newAuthCache(cfg.AuthCacheTTL),
+		logger: logger,
+	}
+	s.handler = s.newHandler()
+	s.server = &fasthttp.Server{
+		Handler:               s.handler,
+		ErrorHandler:          errorHandler,
+		Name:                  "gobank-business",
+		ReadBufferSize:        8 << 10, // a larger header block is answered 431
+		WriteBufferSize:       4 << 10,
+		MaxRequestBodySize:    4 << 10, // every parameter is in the path
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{logger},
+	}
+	return s, nil
+}
+
+// Handler returns the routing handler, for tests and embedding.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// Data returns the server's data server client.
+func (s *Server) Data() *DataClient { return s.data }
+
+// ID returns the server's id_negoc.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.server.Serve(ln) }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// requests in flight to finish (they release their locks on the way out).
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.server.ShutdownWithContext(ctx)
+	s.data.CloseIdleConnections()
+	return err
+}
+
+// route describes one public operation route.
+type route struct {
+	name   string   // as logged
+	params []string // path parameters, in log order
+	run    func(s *Server, ctx context.Context, args [3]int64, dst []byte) ([]byte, error)
+}
+
+// Path parameter names.
+const (
+	pConta     = "conta"
+	pContaOrig = "conta_orig"
+	pContaDest = "conta_dest"
+	pValor     = "valor"
+)
+
+var routes = []struct {
+	path string
+	rt   route
+}{
+	{"/deposito/{" + pConta + "}/{" + pValor + "}", route{name: "deposito", params: []string{pConta, pValor}, run: runDeposit}},
+	{"/saque/{" + pConta + "}/{" + pValor + "}", route{name: "saque", params: []string{pConta, pValor}, run: runWithdraw}},
+	{"/saldo/{" + pConta + "}", route{name: "saldo", params: []string{pConta}, run: runBalance}},
+	{"/transferencia/{" + pContaOrig + "}/{" + pContaDest + "}/{" + pValor + "}",
+		route{name: "transferencia", params: []string{pContaOrig, pContaDest, pValor}, run: runTransfer}},
+}
+
+func (s *Server) newHandler() fasthttp.RequestHandler {
+	r := router.New()
+	// Exact paths only: a client that does not follow redirects would take
+	// a 301 for an error, and Flask did not redirect either.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.HandleOPTIONS = false
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusNotFound, wire.BadRequest, "no such route")
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, wire.BadRequest, "use GET or POST")
+	}
+	// serve recovers its own panics; this is the backstop for the rest.
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, p any) {
+		s.logger.Error("panic serving request", "panic", p, "stack", string(debug.Stack()))
+		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+	}
+	for _, method := range []string{fasthttp.MethodGet, fasthttp.MethodPost} {
+		r.Handle(method, "/status", status)
+		for _, x := range routes {
+			rt := x.rt
+			r.Handle(method, x.path, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, &rt) })
+		}
+	}
+	return r.Handler
+}
+
+func status(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("business server: ok\n")
+}
+
+// serve runs one operation route: it logs one line whatever the outcome,
+// with the parameters and, on refusal, the error's name last. Nothing of
+// ctx is kept once it returns: the parameters are parsed into integers,
+// and log fields are copied into the entry at once.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
+	entry := s.cfg.Log.Entry(clientIP(ctx), rt.name)
+	var args [3]int64
+	var bad error
+	for i, p := range rt.params {
+		raw, _ := ctx.UserValue(p).(string)
+		if v, ok := parsePositive(raw); ok {
+			args[i] = v
+			entry = entry.Int(v)
+			continue
+		}
+		entry = entry.Str(clip(raw))
+		if bad == nil {
+			if p == pValor {
+				bad = ErrInvalidValue
+			} else {
+				bad = ErrInvalidAccount
+			}
+		}
+	}
+	var buf [192]byte
+	body, err := s.run(ctx, rt, args, bad, buf[:0])
+	if err != nil {
+		st, code, msg := classify(err)
+		entry.Str(code.String()).Done()
+		if st >= 500 {
+			s.logger.Warn("operation failed", "route", rt.name, "client", ctx.RemoteIP().String(), "err", err)
+		}
+		writeError(ctx, st, code, msg)
+		return
+	}
+	entry.Done()
+	writeJSON(ctx, body)
+}
+
+// run authenticates, validates and runs the operation, turning a panic
+// into errPanic. The operation's own defers have released its locks and
+// rolled back its writes by the time the panic reaches here.
+func (s *Server) run(rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad error, dst []byte) (body []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("panic in operation", "route", rt.name, "panic", p, "stack", string(debug.Stack()))
+			body, err = nil, errPanic
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	if err := s.authenticate(ctx, rc.Request.Header.Peek(wire.HeaderToken)); err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	return rt.run(s, ctx, args, dst)
+}
+
+// authenticate checks a client token through the data server's
+// /autentica, trusting a positive answer for AuthCacheTTL. The cache key is
+// the token's SHA-256; the token itself is neither stored nor logged.
+func (s *Server) authenticate(ctx context.Context, token []byte) error {
+	if len(token) == 0 {
+		return &DataError{Route: wire.RouteAutentica, Kind: ErrUnauthorized, Reason: "missing token"}
+	}
+	key := sha256.Sum256(token)
+	if s.auth.ok(key, time.Now()) {
+		return nil
+	}
+	if err := s.data.Authenticate(ctx, string(token)); err != nil {
+		return err
+	}
+	s.auth.put(key, time.Now())
+	return nil
+}
+
+func runDeposit(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
+	saldo, err := s.Deposit(ctx, a[0], a[1])
+	if err != nil {
+		return nil, err
+	}
+	return appendMovement(dst, a[0], a[1], saldo), nil
+}
+
+func runWithdraw(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
+	saldo, err := s.Withdraw(ctx, a[0], a[1])
+	if err != nil {
+		return nil, err
+	}
+	return appendMovement(dst, a[0], a[1], saldo), nil
+}
+
+func runBalance(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
+	saldo, err := s.Balance(ctx, a[0])
+	if err != nil {
+		return nil, err
+	}
+	dst = append(dst, `{"conta":`...)
+	dst = strconv.AppendInt(dst, a[0], 10)
+	dst = append(dst, `,"saldo":`...)
+	dst = strconv.AppendInt(dst, saldo, 10)
+	return append(dst, '}'), nil
+}
+
+func runTransfer(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
+	orig, dest, err := s.Transfer(ctx, a[0], a[1], a[2])
+	if err != nil {
+		return nil, err
+	}
+	dst = append(dst, `{"conta_orig":`...)
+	dst = strconv.AppendInt(dst, a[0], 10)
+	dst = append(dst, `,"conta_dest":`...)
+	dst = strconv.AppendInt(dst, a[1], 10)
+	dst = append(dst, `,"valor":`...)
+	dst = strconv.AppendInt(dst, a[2], 10)
+	dst = append(dst, `,"saldo_orig":`...)
+	dst = strconv.AppendInt(dst, orig, 10)
+	dst = append(dst, `,"saldo_dest":`...)
+	dst = strconv.AppendInt(dst, dest, 10)
+	return append(dst, '}'), nil
+}
+
+func appendMovement(dst []byte, conta, valor, saldo int64) []byte {
+	dst = append(dst, `{"conta":`...)
+	dst = strconv.AppendInt(dst, conta, 10)
+	dst = append(dst, `,"valor":`...)
+	dst = strconv.AppendInt(dst, valor, 10)
+	dst = append(dst, `,"saldo":`...)
+	dst = strconv.AppendInt(dst, saldo, 10)
+	return append(dst, '}')
+}
+
+// classify maps an operation's error to the answer's status, code and
+// message. Messages never name the data server's address or a credential.
+func classify(err error) (status int, code wire.Code, msg string) {
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token"
+	case errors.Is(err, ErrCredentialRefused):
+		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
+			"the data server refused this business server's credential; the operator must fix its configuration"
+	case errors.Is(err, ErrStaleFence):
+		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
+			"the account's lock lease ran out before the operation finished; try again"
+	case errors.Is(err, ErrLocked):
+		return fasthttp.StatusForbidden, wire.LockedAccount, "account locked by another operation; nothing changed, try again"
+	case errors.Is(err, ErrNotFound):
+		return fasthttp.StatusNotFound, wire.NotFound, "no such account"
+	case errors.Is(err, ErrInvalidAccount):
+		return fasthttp.StatusNotFound, wire.InvalidAccount, "an account must be a positive integer"
+	case errors.Is(err, ErrInvalidValue):
+		return fasthttp.StatusNotFound, wire.InvalidValue, "valor must be a positive integer of at most 9223372036854775807"
+	case errors.Is(err, ErrOverflow):
+		return fasthttp.StatusNotFound, wire.Overflow, "the balance would exceed 9223372036854775807; nothing changed"
+	case errors.Is(err, ErrInsufficientFunds):
+		return fasthttp.StatusConflict, wire.InsufficientFunds, "insufficient funds; nothing changed"
+	case errors.Is(err, ErrSameAccount):
+		return fasthttp.StatusBadRequest, wire.SameAccount, "conta_orig and conta_dest must differ"
+	case errors.Is(err, ErrUnavailable):
+		msg := "data server unavailable"
+		var de *DataError
+		if errors.As(err, &de) && de.Reason != "" {
+			msg = de.Reason
+		}
+		return fasthttp.StatusServiceUnavailable, wire.Unavailable, msg + "; the operation was not applied or was rolled back"
+	}
+	return fasthttp.StatusInternalServerError, wire.Internal, "internal error; the operation was not applied or was rolled back"
+}
+
+// parsePositive parses a positive decimal integer that fits in int64:
+// ASCII digits only, no sign, no spaces.
+func parsePositive(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 19 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, n > 0
+}
+
+// clip copies at most 32 bytes of a rejected parameter for the log.
+func clip(s string) string {
+	if len(s) <= 32 {
+		return string([]byte(s))
+	}
+	return string([]byte(s[:32])) + "..."
+}
+
+func clientIP(ctx *fasthttp.RequestCtx) string {
+	return ctx.RemoteIP().String()
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, code wire.Code, msg string) {
+	ctx.SetStatusCode(status)
+	var a [192]byte
+	writeJSON(ctx, wire.AppendError(a[:0], code, msg))
+}
+
+// errorHandler answers requests fasthttp could not parse, in JSON.
+func errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, wire.BadRequest, "request header block too large")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, wire.BadRequest, "request body too large")
+	case errors.As(err, &ne) && ne.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, wire.BadRequest, "request timeout")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "malformed request")
+	}
+}
+
+// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn(fmt.Sprintf(format, args...))
+}

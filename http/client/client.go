@@ -1,0 +1,415 @@
+// Package client is the Go client of the bank's business servers, the
+// counterpart of the original Python Client(business_url, auth_url):
+//
+//	c, err := client.New("http://localhost:5001", "http://localhost:5000/autentica", "ba0f")
+//	mov, err := c.Deposito(ctx, 2, 5000)
+//
+// A Client authenticates its token once at the data server's /autentica, as
+// the original client did, before its first operation, then calls the
+// business server's routes with the token in the header "token". Failures
+// are *Error values that match the package's sentinel errors with
+// errors.Is (ErrLocked, ErrInsufficientFunds, ...), except that a call
+// whose context the caller cancelled returns an error wrapping
+// context.Canceled. A Client is safe for concurrent use.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bank/gobank/http/wire"
+)
+
+// DefaultTimeout bounds each call (each HTTP round trip, body included)
+// unless WithTimeout says otherwise.
+const DefaultTimeout = 10 * time.Second
+
+// maxBody bounds what is read of an answer: the bank's answers are a few
+// dozen bytes, so anything near this is not the bank.
+const maxBody = 64 << 10
+
+// Movement is the answer to a deposit or a withdrawal.
+type Movement struct {
+	Conta int64 `json:"conta"` // the account
+	Valor int64 `json:"valor"` // the amount deposited or withdrawn
+	Saldo int64 `json:"saldo"` // the account's balance afterwards
+}
+
+// Transfer is the answer to a transfer.
+type Transfer struct {
+	ContaOrig int64 `json:"conta_orig"` // the account debited
+	ContaDest int64 `json:"conta_dest"` // the account credited
+	Valor     int64 `json:"valor"`      // the amount moved
+	SaldoOrig int64 `json:"saldo_orig"` // ContaOrig's balance afterwards
+	SaldoDest int64 `json:"saldo_dest"` // ContaDest's balance afterwards
+}
+
+// Client calls one business server, authenticating at one data server.
+// Create it with New. It is safe for concurrent use.
+type Client struct {
+	business string // scheme://host[:port][/prefix], no trailing slash
+	auth     *url.URL
+	token    string
+	id       string
+	timeout  time.Duration
+	hc       *http.Client
+
+	authMu sync.Mutex
+	authed bool
+}
+
+// Option configures a Client in New.
+type Option func(*options)
+
+type options struct {
+	timeout time.Duration
+	hc      *http.Client
+	id      string
+}
+
+// WithTimeout bounds every call of the Client (one HTTP round trip,
+// reading the answer included); d <= 0 means no bound beyond the caller's
+// context. The default is DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) { o.timeout = d }
+}
+
+// WithHTTPClient makes the Client send its requests with hc instead of the
+// package's shared client (which reuses connections and does not follow
+// redirects). A nil hc is ignored.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) {
+		if hc != nil {
+			o.hc = hc
+		}
+	}
+}
+
+// WithClientID sets the id_negoc that Autentica presents to the data
+// server, where it is logged. The default is "client-" followed by random
+// hex digits, unique per Client.
+func WithClientID(id string) Option {
+	return func(o *options) { o.id = id }
+}
+
+// sharedHTTP is the default http.Client: one Transport, so that every
+// Client in the process reuses the same keep-alive connections.
+var sharedHTTP = sync.OnceValue(func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	tr.ResponseHeaderTimeout = 0 // each call's context bounds it
+	return &http.Client{
+		Transport: tr,
+		// The bank never redirects, and following one would send the
+		// token header to wherever the redirect points.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+})
+
+// New returns a Client of the business server at businessURL (e.g.
+// "http://localhost:5001"; a path prefix is kept) that authenticates token
+// at authURL, the data server's full /autentica URL (e.g.
+// "http://localhost:5000/autentica"). A URL without a scheme is taken as
+// http. New checks its arguments but contacts no server.
+func New(businessURL, authURL, token string, opts ...Option) (*Client, error) {
+	o := options{timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	bu, err := parseURL(businessURL)
+	if err != nil {
+		return nil, fmt.Errorf("client: business server URL: %w", err)
+	}
+	if bu.RawQuery != "" {
+		return nil, fmt.Errorf("client: business server URL %q: must not have a query", businessURL)
+	}
+	au, err := parseURL(authURL)
+	if err != nil {
+		return nil, fmt.Errorf("client: authentication URL: %w", err)
+	}
+	if token == "" {
+		return nil, errors.New("client: empty token")
+	}
+	if strings.ContainsAny(token, "\r\n\x00") {
+		return nil, errors.New("client: the token contains a line break or NUL")
+	}
+	if o.id == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		o.id = "client-" + hex.EncodeToString(b[:])
+	}
+	if o.hc == nil {
+		o.hc = sharedHTTP()
+	}
+	bu.Path = strings.TrimRight(bu.Path, "/")
+	bu.RawPath = ""
+	return &Client{
+		business: bu.String(),
+		auth:     au,
+		token:    token,
+		id:       o.id,
+		timeout:  o.timeout,
+		hc:       o.hc,
+	}, nil
+}
+
+// parseURL parses an http(s) URL, taking "host:port" as http.
+func parseURL(raw string) (*url.URL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, errors.New("empty URL")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: the scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%q: no host", raw)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("%q: must not have user information or a fragment", raw)
+	}
+	return u, nil
+}
+
+// BusinessURL returns the business server's base URL, as normalized by New.
+func (c *Client) BusinessURL() string { return c.business }
+
+// ID returns the id_negoc that Autentica presents.
+func (c *Client) ID() string { return c.id }
+
+// Autentica checks the Client's token at the data server: GET
+// authURL?id_negoc=ID with the header "token", as the original client did.
+// It returns nil when the data server accepts the token, and an error
+// matching ErrUnauthorized when it refuses it. Operations call it
+// themselves before the first of them succeeds, so calling it is only
+// needed to check a token early.
+func (c *Client) Autentica(ctx context.Context) error {
+	if err := c.autentica(ctx); err != nil {
+		return err
+	}
+	c.authMu.Lock()
+	c.authed = true
+	c.authMu.Unlock()
+	return nil
+}
+
+func (c *Client) autentica(ctx context.Context) error {
+	u := *c.auth
+	q := u.Query()
+	q.Set(wire.ParamIDNegoc, c.id)
+	u.RawQuery = q.Encode()
+	_, err := c.call(ctx, "autentica", u.String(), nil)
+	return err
+}
+
+// ensureAuth authenticates once; a failed attempt is retried by the next
+// operation. Concurrent first operations authenticate only once.
+func (c *Client) ensureAuth(ctx context.Context) error {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	if c.authed {
+		return nil
+	}
+	if err := c.autentica(ctx); err != nil {
+		return err
+	}
+	c.authed = true
+	return nil
+}
+
+// Deposito deposits valor into account conta and returns the new balance.
+func (c *Client) Deposito(ctx context.Context, conta, valor int64) (Movement, error) {
+	var m Movement
+	err := c.op(ctx, "deposito", &m, conta, valor)
+	return m, err
+}
+
+// Saque withdraws valor from account conta and returns the new balance. It
+// fails with ErrInsufficientFunds when the balance would become negative.
+func (c *Client) Saque(ctx context.Context, conta, valor int64) (Movement, error) {
+	var m Movement
+	err := c.op(ctx, "saque", &m, conta, valor)
+	return m, err
+}
+
+// Saldo returns the balance of account conta.
+func (c *Client) Saldo(ctx context.Context, conta int64) (int64, error) {
+	var s struct {
+		Saldo *int64 `json:"saldo"`
+	}
+	if err := c.op(ctx, "saldo", &s, conta); err != nil {
+		return 0, err
+	}
+	if s.Saldo == nil {
+		return 0, &Error{Op: "saldo", Status: http.StatusOK, Code: wire.Internal, Message: `the answer has no "saldo"`}
+	}
+	return *s.Saldo, nil
+}
+
+// Transferencia moves valor from account orig to account dest and returns
+// both new balances. It fails with ErrSameAccount when orig == dest and with
+// ErrInsufficientFunds when orig's balance would become negative.
+func (c *Client) Transferencia(ctx context.Context, orig, dest, valor int64) (Transfer, error) {
+	var t Transfer
+	err := c.op(ctx, "transferencia", &t, orig, dest, valor)
+	return t, err
+}
+
+// op authenticates if needed, calls /route/arg1/arg2... and decodes the
+// answer into out.
+func (c *Client) op(ctx context.Context, route string, out any, args ...int64) error {
+	if err := c.ensureAuth(ctx); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(c.business)
+	b.WriteByte('/')
+	b.WriteString(route)
+	for _, a := range args {
+		b.WriteByte('/')
+		b.WriteString(strconv.FormatInt(a, 10))
+	}
+	body, err := c.call(ctx, route, b.String(), args)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return &Error{Op: opName(route, args), Status: http.StatusOK, Code: wire.Internal,
+			Message: "the answer is not the bank's JSON", Err: err}
+	}
+	return nil
+}
+
+// errorBody is the bank's error answer.
+type errorBody struct {
+	Code    *wire.Code `json:"error_code"`
+	Message string     `json:"error"`
+}
+
+// call GETs u with the token and returns the body of a 2xx answer that is
+// not an error object, or an *Error.
+func (c *Client) call(ctx context.Context, route, u string, args []int64) ([]byte, error) {
+	op := opName(route, args)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	callCtx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(callCtx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, &Error{Op: op, Code: wire.BadRequest, Message: "cannot build the request", Err: err}
+	}
+	req.Header.Set(wire.HeaderToken, c.token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, op, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, c.transportError(ctx, op, err)
+	}
+	// Drain a little more so the connection can be reused; stop if the
+	// server sends more than the bank ever does.
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	if len(body) > maxBody {
+		return nil, &Error{Op: op, Status: resp.StatusCode, Code: wire.Internal,
+			Message: fmt.Sprintf("the answer is larger than %d bytes: not the bank", maxBody)}
+	}
+	var eb errorBody
+	isJSONObject := json.Unmarshal(body, &eb) == nil
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if isJSONObject && eb.Code != nil {
+			// A data server answers domain errors with 200 and error_code:
+			// authURL may well point at one.
+			return nil, newError(op, resp.StatusCode, *eb.Code, eb.Message)
+		}
+		return body, nil
+	}
+	code := codeForStatus(resp.StatusCode)
+	msg := ""
+	if isJSONObject {
+		if eb.Code != nil {
+			code = *eb.Code
+		}
+		msg = eb.Message
+	}
+	return nil, newError(op, resp.StatusCode, code, msg)
+}
+
+// transportError wraps a failed round trip. The caller cancelling its own
+// context is reported as such; everything else (refused connection,
+// timeout, reset) means the server is unavailable.
+func (c *Client) transportError(ctx context.Context, op string, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%s: %w", op, ctx.Err())
+	}
+	msg := "the connection to the server failed"
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		msg = "the server did not answer in time"
+	case errors.As(err, &oe) && oe.Op == "dial":
+		msg = "cannot connect to the server"
+	}
+	return &Error{Op: op, Code: wire.Unavailable, Message: msg, Err: err}
+}
+
+// opName is the operation as a user typed it: "saque 1 1000".
+func opName(route string, args []int64) string {
+	if len(args) == 0 {
+		return route
+	}
+	var b strings.Builder
+	b.WriteString(route)
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(a, 10))
+	}
+	return b.String()
+}
+
+// codeForStatus gives the code of an answer without error_code, e.g. from
+// the original business server or a proxy.
+func codeForStatus(status int) wire.Code {
+	switch {
+	case status == http.StatusUnauthorized:
+		return wire.Unauthorized
+	case status == http.StatusForbidden:
+		return wire.LockedAccount
+	case status == http.StatusNotFound:
+		return wire.NotFound
+	case status == http.StatusConflict:
+		return wire.InsufficientFunds
+	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway, status == http.StatusGatewayTimeout:
+		return wire.Unavailable
+	case status >= 400 && status < 500:
+		return wire.BadRequest
+	}
+	return wire.Internal
+}

@@ -1,0 +1,126 @@
+package client
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/bank/gobank/http/wire"
+)
+
+// Sentinel errors, matched with errors.Is against the *Error a Client
+// returns. Each names a kind of failure; the *Error tells the details.
+var (
+	// ErrUnauthorized: the token is missing or unknown (HTTP 401,
+	// UNAUTHORIZED), at /autentica or at the business server.
+	ErrUnauthorized = errors.New("token refused")
+	// ErrLocked: another business server holds the account's lock (HTTP
+	// 403, LOCKED_ACCOUNT); trying again later may succeed.
+	ErrLocked = errors.New("account locked")
+	// ErrNotFound: no such account (HTTP 404, NOT_FOUND, or
+	// INVALID_ACCOUNT for a number that cannot be an account).
+	ErrNotFound = errors.New("no such account")
+	// ErrInvalidValue: the value was refused (INVALID_VALUE, e.g. a
+	// negative amount), the result would overflow (OVERFLOW), or the
+	// request was malformed (BAD_REQUEST).
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrInsufficientFunds: a withdrawal or transfer would make a balance
+	// negative (HTTP 409, INSUFFICIENT_FUNDS).
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	// ErrSameAccount: a transfer names the same account twice (HTTP 400,
+	// SAME_ACCOUNT).
+	ErrSameAccount = errors.New("same account")
+	// ErrUnavailable: the server could not be reached (connection refused),
+	// did not answer in time, or reported that the data server is
+	// unavailable (HTTP 503, UNAVAILABLE). Nothing was changed if the
+	// request never reached the server; after a timeout, the operation
+	// may or may not have been applied.
+	ErrUnavailable = errors.New("server unavailable")
+)
+
+// Error is a failed call. It matches the sentinel of its Code with
+// errors.Is, and unwraps to Err, the transport error if any (so that
+// errors.Is(err, context.DeadlineExceeded) works too).
+type Error struct {
+	// Op is the operation as typed, e.g. "saque 1 1000" or "autentica".
+	Op string
+	// Status is the HTTP status answered, 0 when no answer came.
+	Status int
+	// Code is the bank's error_code, or the code implied by Status when
+	// the answer had none, or wire.Unavailable when no answer came.
+	Code wire.Code
+	// Message is the server's "error" text, or a description by the
+	// client when there was none.
+	Message string
+	// Err is the underlying transport or decoding error, or nil.
+	Err error
+}
+
+func newError(op string, status int, code wire.Code, msg string) *Error {
+	return &Error{Op: op, Status: status, Code: code, Message: msg}
+}
+
+// Error returns e.g. "saque 1 5000: insufficient funds (INSUFFICIENT_FUNDS,
+// HTTP 409)".
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	msg := e.Message
+	if msg == "" {
+		msg = defaultMessage(e.Code)
+	}
+	b.WriteString(msg)
+	b.WriteString(" (")
+	b.WriteString(e.Code.String())
+	if e.Status != 0 {
+		b.WriteString(", HTTP ")
+		b.WriteString(strconv.Itoa(e.Status))
+	}
+	b.WriteByte(')')
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying transport or decoding error, or nil.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's Code.
+func (e *Error) Is(target error) bool {
+	s := sentinel(e.Code)
+	return s != nil && s == target
+}
+
+// sentinel maps a code to its sentinel error; nil for INTERNAL and codes
+// the client does not know.
+func sentinel(c wire.Code) error {
+	switch c {
+	case wire.Unauthorized:
+		return ErrUnauthorized
+	case wire.LockedAccount:
+		return ErrLocked
+	case wire.NotFound, wire.InvalidAccount:
+		return ErrNotFound
+	case wire.InvalidValue, wire.Overflow, wire.BadRequest:
+		return ErrInvalidValue
+	case wire.InsufficientFunds:
+		return ErrInsufficientFunds
+	case wire.SameAccount:
+		return ErrSameAccount
+	case wire.Unavailable:
+		return ErrUnavailable
+	}
+	return nil
+}
+
+func defaultMessage(c wire.Code) string {
+	if s := sentinel(c); s != nil {
+		return s.Error()
+	}
+	return "server error"
+}
