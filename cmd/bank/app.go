@@ -29,6 +29,8 @@ usage:
   bank transferencia ORIG DEST VALOR   move VALOR from account ORIG to account DEST
   bank up [flags]                      run a data server and three business servers here
   bank demo [flags]                    run the original's demonstration against running servers
+  bank bench [flags]                   load-test business servers (or the data server), with a
+                                       latency histogram and a conservation check
   bank dataserver [flags]              run a data server (port 5000)
   bank businessserver DATA_URL [PORT] [flags]
                                        run a business server (port 5001)
@@ -48,6 +50,7 @@ Examples:
   bank saque 1 1000 --server http://localhost:5003
   bank saldo 2
   bank demo --seed 42
+  bank bench --workers 64 --duration 10s      # against bank up's three business servers
   BANK_TOKEN=4c0e bank saldo 7
 
 Exit status: 0 success; 1 the operation failed or was refused (the reason is
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, rest, getenv, stdout, stderr)
 	case "dataserver", "businessserver":
 		return runServer(ctx, cmd, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "bank: unknown command %q\n\n%s", cmd, mainUsage)
 	return exitUsage
@@ -123,6 +128,8 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "dataserver", "businessserver":
 		// The servers print their own usage, with every flag.
 		return runServer(ctx, cmd, []string{"--help"}, stdout, stdout)
+	case "bench":
+		return runBench(ctx, []string{"--help"}, stdout, stdout)
 	case "help":
 		fmt.Fprint(stdout, mainUsage)
 	default:

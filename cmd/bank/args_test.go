@@ -225,6 +225,8 @@ func TestRunDispatch(t *testing.T) {
 		{"demo usage error", []string{"demo", "--clients", "-1"}, exitUsage, "", "bank demo: --clients -1"},
 		{"dataserver usage error", []string{"dataserver", "extra"}, exitUsage, "", "takes no arguments"},
 		{"businessserver usage error", []string{"businessserver"}, exitUsage, "", "DATA_URL"},
+		{"help of bench", []string{"help", "bench"}, exitOK, "--max-inflight", ""},
+		{"bench usage error", []string{"bench", "--dist", "pareto"}, exitUsage, "", "pareto"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

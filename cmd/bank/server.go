@@ -6,8 +6,23 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/bank/gobank/benchmarks/loadgen"
 	"github.com/bank/gobank/cmd/internal/servercmd"
 )
+
+// runBench runs "bank bench", the load generator.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := loadgen.Command(ctx, args, stdout, stderr)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, loadgen.ErrUsage):
+		fmt.Fprintf(stderr, "bank %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "bank bench: %v\n", err)
+	return exitFail
+}
 
 // runServer runs "bank dataserver" or "bank businessserver" until ctx is
 // cancelled (SIGINT or SIGTERM in main), which shuts the server down
