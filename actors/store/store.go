@@ -1,0 +1,329 @@
+// Package store keeps the bank's accounts durably in an embedded pebble
+// database, and the outcomes of idempotent requests beside them, so that a
+// transfer's balances and its outcome become durable in one atomic batch.
+//
+// Pebble rather than bbolt: measured on a 2-core machine with one fsync at
+// ~0.75 ms, pebble's write-ahead log commits concurrent synced batches
+// together (~95k durable writes/s with 64 writers against ~5.4k/s for
+// bbolt's Batch); see BenchmarkStore in package benchmarks.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Errors of the store.
+var (
+	// ErrClosed refuses an operation on a closed store.
+	ErrClosed = errors.New("store is closed")
+	// ErrCorrupt reports a value that does not decode.
+	ErrCorrupt = errors.New("store holds a value it cannot decode")
+)
+
+// Write is the new balance of one account.
+type Write struct {
+	ID      int64
+	Balance int64
+}
+
+// Record is the outcome of an idempotent request, kept under its key.
+type Record struct {
+	Key string
+	// Fingerprint identifies the request (route and parameters), so that a
+	// key reused for another request is refused.
+	Fingerprint string
+	Status      int
+	Body        []byte
+	At          time.Time
+}
+
+// Keys: "a" + 8-byte big-endian account id -> 8-byte balance;
+// "e" -> 8-byte epoch; "i" + key -> record; "t" + 8-byte time + key -> nil
+// (the records in the order they expire).
+var (
+	epochKey  = []byte("e")
+	acctLow   = []byte("a")
+	acctHigh  = []byte("b")
+	recPrefix = byte('i')
+	ttlLow    = []byte("t")
+	ttlHigh   = []byte("u")
+)
+
+// Pebble is a Store in a pebble database. It is safe for concurrent use;
+// concurrent commits share fsyncs.
+type Pebble struct {
+	db     *pebble.DB
+	mu     sync.RWMutex // guards closed against Close
+	closed bool
+}
+
+// OpenPebble opens (creating it if needed) the database in dir.
+func OpenPebble(dir string, logger *slog.Logger) (*Pebble, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// Fail before pebble does, with a message that names the problem: pebble
+	// reports a read-only directory deep inside its recovery.
+	probe, err := os.CreateTemp(dir, ".writable-*")
+	if err != nil {
+		return nil, fmt.Errorf("store: directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return &Pebble{db: db}, nil
+}
+
+func acctKey(id int64) []byte {
+	var k [9]byte
+	k[0] = 'a'
+	binary.BigEndian.PutUint64(k[1:], uint64(id))
+	return k[:]
+}
+
+// Accounts returns every saved balance by account id.
+func (p *Pebble) Accounts() (map[int64]int64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: acctLow, UpperBound: acctHigh})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer it.Close()
+	out := make(map[int64]int64)
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != 9 || len(v) != 8 {
+			return nil, fmt.Errorf("store: account key %x: %w", k, ErrCorrupt)
+		}
+		out[int64(binary.BigEndian.Uint64(k[1:]))] = int64(binary.BigEndian.Uint64(v))
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("store: reading accounts: %w", err)
+	}
+	return out, nil
+}
+
+// NextEpoch durably increments and returns the store's epoch. A data server
+// takes one at every start and builds its lock fences on it, so that fences
+// keep growing across restarts without a write per grant.
+func (p *Pebble) NextEpoch() (uint64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return 0, ErrClosed
+	}
+	var epoch uint64
+	v, closer, err := p.db.Get(epochKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return 0, fmt.Errorf("store: reading epoch: %w", err)
+	default:
+		if len(v) != 8 {
+			closer.Close()
+			return 0, fmt.Errorf("store: epoch: %w", ErrCorrupt)
+		}
+		epoch = binary.BigEndian.Uint64(v)
+		closer.Close()
+	}
+	epoch++
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], epoch)
+	if err := p.db.Set(epochKey, b[:], pebble.Sync); err != nil {
+		return 0, fmt.Errorf("store: writing epoch: %w", err)
+	}
+	return epoch, nil
+}
+
+// Commit makes writes and rec (which may be nil) durable together: when it
+// returns nil they are on disk, and a crash at any point leaves either all
+// or none of them.
+func (p *Pebble) Commit(writes []Write, rec *Record) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	b := p.db.NewBatch()
+	defer b.Close()
+	var v [8]byte
+	for _, w := range writes {
+		binary.BigEndian.PutUint64(v[:], uint64(w.Balance))
+		if err := b.Set(acctKey(w.ID), v[:], nil); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	if rec != nil {
+		if err := b.Set(recKey(rec.Key), encodeRecord(rec), nil); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if err := b.Set(ttlKey(rec.At, rec.Key), nil, nil); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+func recKey(key string) []byte { return append([]byte{recPrefix}, key...) }
+
+func ttlKey(at time.Time, key string) []byte {
+	k := make([]byte, 9, 9+len(key))
+	k[0] = 't'
+	binary.BigEndian.PutUint64(k[1:], uint64(at.UnixNano()))
+	return append(k, key...)
+}
+
+func encodeRecord(r *Record) []byte {
+	buf := make([]byte, 0, 20+len(r.Fingerprint)+len(r.Body))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.At.UnixNano()))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(r.Status))
+	buf = binary.AppendUvarint(buf, uint64(len(r.Fingerprint)))
+	buf = append(buf, r.Fingerprint...)
+	return append(buf, r.Body...)
+}
+
+func decodeRecord(key string, v []byte) (Record, error) {
+	if len(v) < 13 {
+		return Record{}, ErrCorrupt
+	}
+	r := Record{Key: key, At: time.Unix(0, int64(binary.BigEndian.Uint64(v))), Status: int(binary.BigEndian.Uint32(v[8:]))}
+	n, size := binary.Uvarint(v[12:])
+	if size <= 0 || uint64(len(v)-12-size) < n {
+		return Record{}, ErrCorrupt
+	}
+	rest := v[12+size:]
+	r.Fingerprint = string(rest[:n])
+	r.Body = bytes.Clone(rest[n:])
+	return r, nil
+}
+
+// Record returns the outcome kept under key, if any.
+func (p *Pebble) Record(key string) (Record, bool, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return Record{}, false, ErrClosed
+	}
+	v, closer, err := p.db.Get(recKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: reading record: %w", err)
+	}
+	defer closer.Close()
+	r, err := decodeRecord(key, v)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: record: %w", err)
+	}
+	return r, true, nil
+}
+
+// ExpireRecords deletes the records kept since before cutoff and returns
+// how many it deleted.
+func (p *Pebble) ExpireRecords(cutoff time.Time) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return 0, ErrClosed
+	}
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: ttlLow, UpperBound: ttlKey(cutoff, "")})
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	b := p.db.NewBatch()
+	defer b.Close()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 9 {
+			continue
+		}
+		key := string(k[9:])
+		// A record rewritten under the same key since keeps its newer time.
+		if r, ok, err := p.recordLocked(key); err == nil && ok && !r.At.Before(cutoff) {
+			_ = b.Delete(bytes.Clone(k), nil)
+			continue
+		}
+		_ = b.Delete(recKey(key), nil)
+		_ = b.Delete(bytes.Clone(k), nil)
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("store: scanning records: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("store: expiring records: %w", err)
+	}
+	return n, nil
+}
+
+func (p *Pebble) recordLocked(key string) (Record, bool, error) {
+	v, closer, err := p.db.Get(recKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, err
+	}
+	defer closer.Close()
+	r, err := decodeRecord(key, v)
+	return r, err == nil, err
+}
+
+// Close flushes and closes the database. It is safe to call more than
+// once; later calls return nil.
+func (p *Pebble) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if err := p.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// pebbleLogger routes pebble's messages to slog. Its informational chatter
+// (compactions, flushes) is debug-level.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf is called for errors pebble cannot continue after (corruption, a
+// failed fsync): the process must stop rather than acknowledge writes that
+// may not be durable.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("storage failed, stopping: "+fmt.Sprintf(format, args...), "component", "pebble")
+	os.Exit(70)
+}
