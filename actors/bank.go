@@ -9,10 +9,12 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
 )
 
 // Errors returned by Bank besides those of package account.
@@ -36,7 +39,18 @@ var (
 	ErrInternal = errors.New("internal error in account actor")
 	// ErrClosed answers a call made after Close.
 	ErrClosed = errors.New("bank is closed")
+	// ErrStore answers a write the store could not make durable; it was not
+	// applied. The store's own error is wrapped beside it.
+	ErrStore = errors.New("storage unavailable")
 )
+
+// Store keeps balances durably. Commit must return only once writes and
+// rec are durable together, or not at all.
+type Store interface {
+	Accounts() (map[int64]int64, error)
+	NextEpoch() (uint64, error)
+	Commit(writes []store.Write, rec *store.Record) error
+}
 
 // Op names what a Request asks of an account.
 type Op uint8
@@ -53,6 +67,10 @@ const (
 	OpUnlock
 	// opPanic makes the actor panic; tests use it to check recovery.
 	opPanic
+	// opPin, opCommit and opUnpin carry Apply's two phases.
+	opPin
+	opCommit
+	opUnpin
 )
 
 // String returns the operation's name as the data server logs it.
@@ -109,6 +127,10 @@ type Config struct {
 	// its mailbox idle, instead of on a fresh goroutine per mailbox run.
 	// Cheaper per call; under load one caller may serve a burst of others.
 	Synchronous bool
+	// Store, when set, makes every write durable before it is
+	// acknowledged, and holds the balances New starts from. Nil keeps
+	// balances in memory only.
+	Store Store
 	// Logger receives protoactor-go's own logs. Nil discards them: by
 	// default protoactor logs in colour to stderr.
 	Logger *slog.Logger
@@ -121,6 +143,7 @@ type Config struct {
 // Bank is a fixed set of account actors addressed by account number.
 // It is safe for concurrent use.
 type Bank struct {
+	store   Store
 	system  *actor.ActorSystem
 	pids    []*actor.PID // pids[i] serves account i+1: a slice index is ~40x cheaper than the process registry
 	timeout time.Duration
@@ -150,19 +173,71 @@ func New(cfg Config) (*Bank, error) {
 	if cfg.Synchronous {
 		dispatcher = actor.NewSynchronizedDispatcher(300)
 	}
-	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout}
+	balances, epoch, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
+		// Fences start at the epoch's base so that they keep growing across
+		// restarts without a durable write per grant.
 		st := &account.Account{}
-		*st, _ = account.New(cfg.InitialBalance)
+		*st, _ = account.Restore(balances[i], epoch<<32)
+		id := int64(i + 1)
 		props := actor.PropsFromProducer(
-			func() actor.Actor { return newAccountActor(system, st, cfg.hook) },
+			func() actor.Actor { return newAccountActor(system, id, st, cfg.Store, cfg.hook) },
 			actor.WithDispatcher(dispatcher),
 		)
 		b.pids[i] = system.Root.Spawn(props)
 	}
 	return b, nil
+}
+
+// load returns the balances of accounts 1..cfg.Accounts and the epoch:
+// from the store when there is one, creating the accounts it lacks
+// durably, or the initial balance.
+func load(cfg Config) (balances []int64, epoch uint64, err error) {
+	balances = make([]int64, cfg.Accounts)
+	for i := range balances {
+		balances[i] = cfg.InitialBalance
+	}
+	if cfg.Store == nil {
+		return balances, 0, nil
+	}
+	saved, err := cfg.Store.Accounts()
+	if err != nil {
+		return nil, 0, fmt.Errorf("actors: loading accounts: %w", err)
+	}
+	var missing []store.Write
+	for id, balance := range saved {
+		if id < 1 || id > int64(cfg.Accounts) {
+			return nil, 0, fmt.Errorf("actors: the store holds account %d but the bank has accounts 1..%d: "+
+				"start with at least that many accounts (removing accounts would lose their money)", id, cfg.Accounts)
+		}
+		if balance < 0 {
+			return nil, 0, fmt.Errorf("actors: the store holds a negative balance for account %d", id)
+		}
+		balances[id-1] = balance
+	}
+	for i := range balances {
+		if _, ok := saved[int64(i+1)]; !ok {
+			missing = append(missing, store.Write{ID: int64(i + 1), Balance: cfg.InitialBalance})
+		}
+	}
+	if len(missing) > 0 {
+		if err := cfg.Store.Commit(missing, nil); err != nil {
+			return nil, 0, fmt.Errorf("actors: creating accounts: %w", err)
+		}
+	}
+	if epoch, err = cfg.Store.NextEpoch(); err != nil {
+		return nil, 0, fmt.Errorf("actors: %w", err)
+	}
+	if epoch >= 1<<31 {
+		return nil, 0, errors.New("actors: fence epochs exhausted")
+	}
+	return balances, epoch, nil
 }
 
 // Len returns the number of accounts.
@@ -182,6 +257,19 @@ func (b *Bank) Do(id int64, req Request) (Reply, error) {
 // actor took the call up (for a waiting lock: before it was granted), the
 // call is abandoned, never applied, and DoContext returns ctx's error.
 func (b *Bank) DoContext(ctx context.Context, id int64, req Request) (Reply, error) {
+	if req.Op >= opPin {
+		return Reply{}, fmt.Errorf("actors: operation %v is internal", req.Op)
+	}
+	timeout := b.timeout
+	if req.Op == OpLock && req.Wait > 0 {
+		timeout += req.Wait // the actor answers a waiter when its wait ends
+	}
+	return b.do(ctx, id, req, timeout)
+}
+
+// do sends req to account id and waits for the answer, at most timeout
+// unless timeout is 0: a call that must not be abandoned waits for good.
+func (b *Bank) do(ctx context.Context, id int64, req Request, timeout time.Duration) (Reply, error) {
 	if !b.Has(id) {
 		return Reply{}, ErrNotFound
 	}
@@ -191,10 +279,10 @@ func (b *Bank) DoContext(ctx context.Context, id int64, req Request) (Reply, err
 	c := getCall()
 	c.req = req
 	b.system.Root.Send(b.pids[id-1], c)
-
-	timeout := b.timeout
-	if req.Op == OpLock && req.Wait > 0 {
-		timeout += req.Wait // the actor answers a waiter when its wait ends
+	if timeout == 0 {
+		r := <-c.reply
+		putCall(c)
+		return r.Reply, r.err
 	}
 	t := getTimer(timeout)
 	err := ErrTimeout
@@ -231,10 +319,83 @@ func (b *Bank) Close() {
 	b.system.Shutdown()
 }
 
+// Change is one account's part of an atomic Apply.
+type Change struct {
+	ID      int64
+	Fence   uint64 // the holder's current grant on the account; required
+	Balance int64  // the new balance
+}
+
+// ErrNoFence refuses an Apply change without a fence: an atomic write is
+// allowed only under a lock grant in force.
+var ErrNoFence = errors.New("a change needs the fence of the holder's grant")
+
+// Apply sets several balances atomically and durably, on behalf of holder,
+// who must hold every account's lock with the change's fence. It pins
+// every account (their grants can then neither end nor be written by
+// anyone else), makes all the writes durable in one store batch together
+// with rec (an idempotency record, or nil), then applies them — releasing
+// the locks when unlock is set. A refusal or a store failure changes
+// nothing. Errors are those of Do for the account that refused, or
+// ErrStore.
+func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unlock bool, rec *store.Record) error {
+	if len(changes) == 0 {
+		return errors.New("actors: nothing to apply")
+	}
+	changes = slices.Clone(changes)
+	slices.SortFunc(changes, func(x, y Change) int { return cmp.Compare(x.ID, y.ID) })
+	writes := make([]store.Write, len(changes))
+	for i, c := range changes {
+		if i > 0 && c.ID == changes[i-1].ID {
+			return fmt.Errorf("actors: account %d changed twice", c.ID)
+		}
+		if c.Fence == 0 {
+			return ErrNoFence
+		}
+		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
+	}
+	for i, c := range changes {
+		_, err := b.do(ctx, c.ID, Request{Op: opPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
+		if err != nil {
+			b.unpin(changes[:i])
+			return err
+		}
+	}
+	if b.store != nil {
+		if err := b.store.Commit(writes, rec); err != nil {
+			b.unpin(changes)
+			return fmt.Errorf("%w: %w", ErrStore, err)
+		}
+	}
+	// From here the writes are durable: the accounts must take them, so
+	// these calls cannot be abandoned.
+	op := Request{Op: opCommit, Holder: holder}
+	if unlock {
+		op.Value = 1
+	}
+	for _, c := range changes {
+		op.Fence = c.Fence
+		if _, err := b.do(context.Background(), c.ID, op, 0); err != nil && !errors.Is(err, ErrClosed) {
+			return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// unpin releases pinned accounts after a failure. It must not be abandoned
+// either: a pin left behind would block its account.
+func (b *Bank) unpin(changes []Change) {
+	for _, c := range changes {
+		_, _ = b.do(context.Background(), c.ID, Request{Op: opUnpin}, 0)
+	}
+}
+
 // accountActor serializes the requests for one account. It owns the
 // timers of the account's leases and waits, which come back to it as
 // messages, so the rules never see a clock of their own.
 type accountActor struct {
+	id      int64
+	store   Store // nil: in memory only
 	acct    *account.Account
 	hook    func(Request)
 	system  *actor.ActorSystem
@@ -257,8 +418,8 @@ type (
 	waitEnded  struct{ ticket uint64 }
 )
 
-func newAccountActor(system *actor.ActorSystem, acct *account.Account, hook func(Request)) *accountActor {
-	return &accountActor{acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
+func newAccountActor(system *actor.ActorSystem, id int64, acct *account.Account, st Store, hook func(Request)) *accountActor {
+	return &accountActor{id: id, store: st, acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
 }
 
 // Receive implements actor.Actor.
@@ -359,6 +520,34 @@ func (a *accountActor) disarmLease() {
 	}
 }
 
+// commitPinned makes the pinned write durable, then applies it; when the
+// store fails, the write is dropped and the caller told so.
+func (a *accountActor) commitPinned(self *actor.PID) error {
+	if a.store != nil {
+		w := [1]store.Write{{ID: a.id, Balance: a.acct.PinnedBalance()}}
+		if err := a.store.Commit(w[:], nil); err != nil {
+			a.acct.Unpin()
+			a.expireLate(self)
+			return fmt.Errorf("%w: %w", ErrStore, err)
+		}
+	}
+	a.acct.Commit()
+	return nil
+}
+
+// expireLate ends a grant whose lease ran out while the account was pinned
+// (its timer fired then, and changed nothing).
+func (a *accountActor) expireLate(self *actor.PID) {
+	if exp := a.acct.Expires(); !exp.IsZero() && !time.Now().Before(exp) {
+		if expired, next, granted := a.acct.Expire(a.acct.Fence(), time.Now()); expired {
+			a.lease = nil
+			if granted {
+				a.passOn(self, next)
+			}
+		}
+	}
+}
+
 // result describes the account after an operation that ended with err.
 func (a *accountActor) result(err error) result {
 	return result{Reply{
@@ -387,7 +576,26 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 	switch req.Op {
 	case OpRead:
 	case OpWrite:
-		err = a.acct.Write(req.Holder, req.Fence, req.Value)
+		if err = a.acct.Pin(req.Holder, req.Fence, req.Value); err == nil {
+			err = a.commitPinned(self)
+		}
+	case opPin:
+		err = a.acct.Pin(req.Holder, req.Fence, req.Value)
+	case opUnpin:
+		a.acct.Unpin()
+		a.expireLate(self)
+	case opCommit:
+		a.acct.Commit()
+		if req.Value == 1 {
+			if next, granted, uerr := a.acct.Unlock(req.Holder, req.Fence, time.Now()); uerr == nil {
+				if granted {
+					a.passOn(self, next)
+				} else {
+					a.disarmLease()
+				}
+			}
+		}
+		a.expireLate(self)
 	case OpLock:
 		var g account.Grant
 		if g, err = a.acct.Lock(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {

@@ -34,6 +34,9 @@ var (
 	// ErrStaleFence refuses a fenced request whose grant is no longer the
 	// current one: its lease ran out or it was released.
 	ErrStaleFence = errors.New("stale fence: the lock was granted again since")
+	// ErrBusy refuses a write or unlock while a commit of the account is in
+	// progress (between Pin and Commit or Unpin).
+	ErrBusy = errors.New("account busy: a commit is in progress")
 )
 
 // Grant describes who holds the lock after a grant.
@@ -55,6 +58,11 @@ type Account struct {
 	fence   uint64 // of the current or last grant
 	expires time.Time
 	queue   []waiter // non-empty only while the lock is held
+	// pinned is the balance a commit in progress will write: between Pin
+	// and Commit or Unpin the grant cannot end and no other write happens,
+	// so that the durable store and the account never disagree.
+	pinned    int64
+	hasPinned bool
 }
 
 type waiter struct {
@@ -135,6 +143,11 @@ func (a *Account) Lock(who string, fence uint64, ttl time.Duration, now time.Tim
 	if err := a.check(who, fence); err != nil {
 		return Grant{}, err
 	}
+	if a.hasPinned && a.holder != who {
+		// An unfenced write to the free account is being committed: a
+		// grant now would let that write land under the new holder.
+		return Grant{}, ErrBusy
+	}
 	if a.holder == "" {
 		a.holder = who
 		a.fence++
@@ -182,6 +195,9 @@ func (a *Account) Unlock(who string, fence uint64, now time.Time) (next Grant, g
 	if err := a.check(who, fence); err != nil {
 		return Grant{}, false, err
 	}
+	if a.hasPinned {
+		return Grant{}, false, ErrBusy
+	}
 	if a.holder == "" {
 		return Grant{}, false, nil
 	}
@@ -193,7 +209,7 @@ func (a *Account) Unlock(who string, fence uint64, now time.Time) (next Grant, g
 // changes nothing. When the grant ends, the lock passes to the first
 // waiter, as with Unlock.
 func (a *Account) Expire(fence uint64, now time.Time) (expired bool, next Grant, granted bool) {
-	if a.holder == "" || a.fence != fence || a.expires.IsZero() || now.Before(a.expires) {
+	if a.holder == "" || a.fence != fence || a.expires.IsZero() || now.Before(a.expires) || a.hasPinned {
 		return false, Grant{}, false
 	}
 	next, granted, _ = a.release(now)
@@ -222,12 +238,47 @@ func (a *Account) release(now time.Time) (Grant, bool, error) {
 // while another holder has it; fenced, it needs the grant it names. A
 // negative balance is never stored.
 func (a *Account) Write(who string, fence uint64, balance int64) error {
+	if err := a.Pin(who, fence, balance); err != nil {
+		return err
+	}
+	a.Commit()
+	return nil
+}
+
+// Pin checks that who may write balance under fence, as Write does, and
+// reserves the write without applying it: until Commit or Unpin, the grant
+// in force cannot end (Expire waits, Unlock and other writes are refused
+// with ErrBusy). A transport pins, makes the write durable, then commits;
+// several accounts pinned together commit atomically.
+func (a *Account) Pin(who string, fence uint64, balance int64) error {
+	if a.hasPinned {
+		return ErrBusy
+	}
 	if err := a.check(who, fence); err != nil {
 		return err
 	}
 	if balance < 0 {
 		return ErrNegativeBalance
 	}
-	a.balance = balance
+	a.pinned, a.hasPinned = balance, true
 	return nil
 }
+
+// Commit applies the pinned write. It reports false, changing nothing,
+// when nothing is pinned.
+func (a *Account) Commit() bool {
+	if !a.hasPinned {
+		return false
+	}
+	a.balance, a.hasPinned = a.pinned, false
+	return true
+}
+
+// Unpin drops the pinned write, because it could not be made durable.
+func (a *Account) Unpin() { a.hasPinned = false }
+
+// Pinned reports whether a write is pinned.
+func (a *Account) Pinned() bool { return a.hasPinned }
+
+// PinnedBalance returns the balance of the pinned write.
+func (a *Account) PinnedBalance() int64 { return a.pinned }

@@ -247,10 +247,12 @@ func TestInvariants(t *testing.T) {
 		alphabet = append(alphabet, step{"enqueue", who, 0, 0})
 	}
 	alphabet = append(alphabet, step{"abandon", "", 0, 0}, step{"expire", "", 1, 0}, step{"expire", "", 2, 0})
+	alphabet = append(alphabet, step{"pin", "A", 1, 7}, step{"pin", "A", 0, -1}, step{"pin", "B", 0, 9}, step{"commit", "", 0, 0}, step{"unpin", "", 0, 0})
 
 	clone := func(a Account) Account { a.queue = slices.Clone(a.queue); return a }
 	equal := func(a, b Account) bool {
-		return a.balance == b.balance && a.holder == b.holder && a.fence == b.fence && a.expires == b.expires && slices.Equal(a.queue, b.queue)
+		return a.balance == b.balance && a.holder == b.holder && a.fence == b.fence && a.expires == b.expires &&
+			slices.Equal(a.queue, b.queue) && a.hasPinned == b.hasPinned && a.pinned == b.pinned
 	}
 	checked := 0
 	var walk func(a Account, depth int, path []step)
@@ -275,6 +277,14 @@ func TestInvariants(t *testing.T) {
 				b.Abandon(uint64(100 + len(path) - 1))
 			case "expire":
 				b.Expire(s.fence, now)
+			case "pin":
+				err = b.Pin(s.who, s.fence, s.value)
+			case "commit":
+				if !b.Commit() {
+					err = errors.New("nothing pinned")
+				}
+			case "unpin":
+				b.Unpin()
 			}
 			checked++
 			where := func() string { return fmt.Sprintf("after %v then %+v", path, s) }
@@ -293,12 +303,67 @@ func TestInvariants(t *testing.T) {
 			if len(b.queue) > 0 && b.holder == "" {
 				t.Fatalf("%s: waiters while free", where())
 			}
+			if a.hasPinned && (b.holder != a.holder || b.fence != a.fence || (b.balance != a.balance && s.name != "commit")) {
+				t.Fatalf("%s: pinned account changed hands or balance: %+v -> %+v", where(), a, b)
+			}
+			if b.hasPinned && b.pinned < 0 {
+				t.Fatalf("%s: negative balance pinned", where())
+			}
 			walk(b, depth-1, append(path, s))
 		}
 	}
 	walk(Account{balance: 10}, 4, nil)
 	if checked < 1000 {
 		t.Fatalf("only %d steps checked", checked)
+	}
+}
+
+func TestPinCommitUnpin(t *testing.T) {
+	var a Account
+	g, _ := a.Lock("A", 0, time.Second, t0)
+	if err := a.Pin("A", g.Fence, 50); err != nil {
+		t.Fatal(err)
+	}
+	if a.Balance() != 0 || !a.Pinned() {
+		t.Fatal("pin applied the write early")
+	}
+	// While pinned: no second pin, write, unlock or expiry.
+	if err := a.Pin("A", g.Fence, 60); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second pin: %v", err)
+	}
+	if err := a.Write("A", g.Fence, 60); !errors.Is(err, ErrBusy) {
+		t.Fatalf("write while pinned: %v", err)
+	}
+	if _, _, err := a.Unlock("A", g.Fence, t0); !errors.Is(err, ErrBusy) {
+		t.Fatalf("unlock while pinned: %v", err)
+	}
+	if expired, _, _ := a.Expire(g.Fence, t0.Add(time.Hour)); expired {
+		t.Fatal("lease expired while pinned")
+	}
+	if !a.Commit() || a.Balance() != 50 || a.Pinned() || a.Commit() {
+		t.Fatalf("commit: %+v", a)
+	}
+	// Unpin drops the write; the lease can then end.
+	if err := a.Pin("A", g.Fence, 70); err != nil {
+		t.Fatal(err)
+	}
+	a.Unpin()
+	if a.Balance() != 50 || a.Pinned() {
+		t.Fatalf("unpin: %+v", a)
+	}
+	if expired, _, _ := a.Expire(g.Fence, t0.Add(time.Hour)); !expired {
+		t.Fatal("lease did not end after unpin")
+	}
+	for _, tc := range []struct {
+		who     string
+		fence   uint64
+		balance int64
+		err     error
+	}{{"B", 0, 1, nil}, {"A", g.Fence, 1, ErrStaleFence}, {"B", 0, -1, ErrNegativeBalance}} {
+		b := a
+		if err := b.Pin(tc.who, tc.fence, tc.balance); !errors.Is(err, tc.err) {
+			t.Errorf("Pin(%q, %d, %d) on a free account: %v, want %v", tc.who, tc.fence, tc.balance, err, tc.err)
+		}
 	}
 }
 
