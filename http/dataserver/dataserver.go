@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/wire"
@@ -26,6 +28,7 @@ import (
 // Accounts is what the server needs of the account actors.
 type Accounts interface {
 	Do(id int64, req actors.Request) (actors.Reply, error)
+	Apply(ctx context.Context, holder string, changes []actors.Change, unlock bool, rec *store.Record) error
 }
 
 // MaxIDLength bounds id_negoc: it is stored as a lock holder and logged.
@@ -52,6 +55,9 @@ type Config struct {
 	// original bank did, so that its own business servers keep working.
 	// Any client can then set any balance: use it only for compatibility.
 	AllowClientTokens bool
+	// Records keeps idempotency records for /commit and /idem; nil refuses
+	// requests that name a key.
+	Records Records
 	// Log receives one line per operation; nil logs nothing.
 	Log *oplog.Log
 	// Logger receives server errors; nil discards them.
@@ -77,6 +83,7 @@ type Server struct {
 	serverTokens *auth.Tokens // nil when there is no server credential
 	server       *fasthttp.Server
 	logger       *slog.Logger
+	keys         *keyLocks
 }
 
 // New checks cfg and builds a Server.
@@ -107,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dataserver: lock ttl %v, max ttl %v, max wait %v: want 0 <= ttl <= max ttl, max wait >= 0",
 			cfg.LockTTL, cfg.MaxLockTTL, cfg.MaxLockWait)
 	}
-	s := &Server{cfg: cfg, logger: logger}
+	s := &Server{cfg: cfg, logger: logger, keys: &keyLocks{seed: maphash.MakeSeed()}}
 	if cfg.ServerToken != "" {
 		tokens, err := auth.NewTokens(cfg.ServerToken)
 		if err != nil {
@@ -181,6 +188,8 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		r.Handle(method, wire.RouteGetLock, s.data(getLock))
 		r.Handle(method, wire.RouteSetLock, s.data(unLock))
 		r.Handle(method, wire.RouteUnLock, s.data(unLock))
+		r.Handle(method, wire.RouteCommit, s.commit)
+		r.Handle(method, wire.RouteIdem, s.idem)
 	}
 	return r.Handler
 }
@@ -248,20 +257,26 @@ func (s *Server) data(rt route) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) { s.serveData(ctx, rt) }
 }
 
-func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
-	id, ok := s.callerID(ctx, rt.needID)
-	if !ok {
-		return
-	}
+// authorized answers 401 or 403 itself, and logs the refusal, unless the
+// request's credential may call data route name.
+func (s *Server) authorized(ctx *fasthttp.RequestCtx, id, name string) bool {
 	switch cred := s.credential(ctx); {
 	case cred == none:
-		s.cfg.Log.Entry(id, rt.name).Str(wire.Unauthorized.String()).Done()
+		s.cfg.Log.Entry(id, name).Str(wire.Unauthorized.String()).Done()
 		writeError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
-		return
+		return false
 	case cred == client && !s.cfg.AllowClientTokens:
-		s.cfg.Log.Entry(id, rt.name).Str(wire.Unauthorized.String()).Done()
+		s.cfg.Log.Entry(id, name).Str(wire.Unauthorized.String()).Done()
 		writeError(ctx, fasthttp.StatusForbidden, wire.Unauthorized,
 			"a client token may only call /autentica; data routes need the server credential")
+		return false
+	}
+	return true
+}
+
+func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
+	id, ok := s.callerID(ctx, rt.needID)
+	if !ok || !s.authorized(ctx, id, rt.name) {
 		return
 	}
 
@@ -309,17 +324,14 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	case errors.Is(err, account.ErrStaleFence):
 		s.refuse(ctx, entry, wire.StaleFence, "stale fence: that lock grant is no longer in force")
 		return
+	case errors.Is(err, account.ErrBusy):
+		s.refuse(ctx, entry, wire.LockedAccount, "account busy: a commit is in progress")
+		return
 	case errors.Is(err, account.ErrNegativeBalance):
 		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative")
 		return
-	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrClosed):
-		entry.Str(wire.Unavailable.String()).Done()
-		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
-		return
 	default:
-		entry.Str(wire.Internal.String()).Done()
-		s.logger.Error("account operation failed", "route", rt.name, "conta", conta, "err", err)
-		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+		s.fail(ctx, entry, rt.name, err)
 		return
 	}
 	switch rt.op {
@@ -393,6 +405,24 @@ func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
 		*p.dst = d
 	}
 	return ""
+}
+
+// fail answers an error that is not a domain refusal: the request was not
+// applied, because the account or the store could not take it.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string, err error) {
+	switch {
+	case errors.Is(err, actors.ErrStore):
+		entry.Str(wire.Unavailable.String()).Done()
+		s.logger.Error("storage failed; write refused", "route", route, "err", err)
+		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied")
+	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrClosed):
+		entry.Str(wire.Unavailable.String()).Done()
+		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
+	default:
+		entry.Str(wire.Internal.String()).Done()
+		s.logger.Error("account operation failed", "route", route, "err", err)
+		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+	}
 }
 
 // refuse answers a domain error the contract's way, 200 with error_code,

@@ -1,6 +1,7 @@
 package dataserver_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -37,7 +39,12 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 func call(t *testing.T, method, url, token string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return callBody(t, method, url, token, "")
+}
+
+func callBody(t *testing.T, method, url, token, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +291,11 @@ func (f faulty) Do(int64, actors.Request) (actors.Reply, error) {
 		panic("injected panic")
 	}
 	return actors.Reply{}, f.err
+}
+
+func (f faulty) Apply(context.Context, string, []actors.Change, bool, *store.Record) error {
+	_, err := f.Do(0, actors.Request{})
+	return err
 }
 
 func TestActorFailures(t *testing.T) {

@@ -2,6 +2,7 @@ package dataserver_test
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,22 +12,24 @@ import (
 
 func TestFencing(t *testing.T) {
 	s := dataservertest.Start(t, dataservertest.Options{})
+	// Fences start at the store's epoch (1 for a fresh store) times 2^32.
+	f1, f2 := strconv.FormatUint(1<<32+1, 10), strconv.FormatUint(1<<32+2, 10)
 	run(t, s, []step{
-		{path: "/getLock?id_negoc=A&conta=3", token: "server", status: 200, body: `{"fence":1,"saldo":1000,"expires_at":"*`},
-		{path: "/getLock?id_negoc=A&conta=3&fence=1", token: "server", status: 200, body: `{"fence":1,*`}, // renewal
-		{path: "/setSaldo?id_negoc=A&conta=3&valor=900&fence=1", token: "server", status: 200, body: "{}"},
-		{path: "/setSaldo?id_negoc=A&conta=3&valor=900&fence=2", token: "server", status: 200, code: -5},
-		{path: "/unLock?id_negoc=A&conta=3&fence=1", token: "server", status: 200, body: "{}"},
-		{path: "/getLock?id_negoc=B&conta=3", token: "server", status: 200, body: `{"fence":2,"saldo":900,*`},
+		{path: "/getLock?id_negoc=A&conta=3", token: "server", status: 200, body: `{"fence":` + f1 + `,"saldo":1000,"expires_at":"*`},
+		{path: "/getLock?id_negoc=A&conta=3&fence=" + f1, token: "server", status: 200, body: `{"fence":` + f1 + `,*`}, // renewal
+		{path: "/setSaldo?id_negoc=A&conta=3&valor=900&fence=" + f1, token: "server", status: 200, body: "{}"},
+		{path: "/setSaldo?id_negoc=A&conta=3&valor=900&fence=" + f2, token: "server", status: 200, code: -5},
+		{path: "/unLock?id_negoc=A&conta=3&fence=" + f1, token: "server", status: 200, body: "{}"},
+		{path: "/getLock?id_negoc=B&conta=3", token: "server", status: 200, body: `{"fence":` + f2 + `,"saldo":900,*`},
 		// A's grant is gone: every fenced request of A is refused.
-		{path: "/setSaldo?id_negoc=A&conta=3&valor=1&fence=1", token: "server", status: 200, code: -5},
-		{path: "/unLock?id_negoc=A&conta=3&fence=1", token: "server", status: 200, code: -5},
-		{path: "/setLock?id_negoc=A&conta=3&fence=1", token: "server", status: 200, code: -5},
-		{path: "/getLock?id_negoc=A&conta=3&fence=1", token: "server", status: 200, code: -5},
+		{path: "/setSaldo?id_negoc=A&conta=3&valor=1&fence=" + f1, token: "server", status: 200, code: -5},
+		{path: "/unLock?id_negoc=A&conta=3&fence=" + f1, token: "server", status: 200, code: -5},
+		{path: "/setLock?id_negoc=A&conta=3&fence=" + f1, token: "server", status: 200, code: -5},
+		{path: "/getLock?id_negoc=A&conta=3&fence=" + f1, token: "server", status: 200, code: -5},
 		// Without a fence, the original's rules.
 		{path: "/setSaldo?id_negoc=A&conta=3&valor=1", token: "server", status: 200, code: -1},
 		{path: "/getSaldo?id_negoc=A&conta=3", token: "server", status: 200, body: `{"saldo":900}`},
-		{path: "/unLock?id_negoc=B&conta=3&fence=2", token: "server", status: 200, body: "{}"},
+		{path: "/unLock?id_negoc=B&conta=3&fence=" + f2, token: "server", status: 200, body: "{}"},
 	})
 }
 
@@ -70,8 +73,8 @@ func TestWaitAndLease(t *testing.T) {
 	}
 	a := <-waiter
 	// C's wait ran out before any grant, so it took no fence: B's is 2.
-	if m := grant.FindStringSubmatch(a.raw); m == nil || m[1] != "2" {
-		t.Fatalf("waiter's grant: %s, want fence 2", a.raw)
+	if m := grant.FindStringSubmatch(a.raw); m == nil || m[1] != strconv.FormatUint(1<<32+2, 10) {
+		t.Fatalf("waiter's grant: %s, want the second fence of epoch 1", a.raw)
 	}
 
 	// A lease that runs out frees the lock for the next waiter.
@@ -83,7 +86,7 @@ func TestWaitAndLease(t *testing.T) {
 	if !grant.MatchString(a.raw) || time.Since(start) > 20*time.Second {
 		t.Fatalf("waiter behind an expiring lease: %s after %v", a.raw, time.Since(start))
 	}
-	if a := call(t, "GET", s.URL+"/setSaldo?id_negoc=D&conta=2&valor=1&fence=1", tok); a.code() != -5 {
+	if a := call(t, "GET", s.URL+"/setSaldo?id_negoc=D&conta=2&valor=1&fence="+strconv.FormatUint(1<<32+1, 10), tok); a.code() != -5 {
 		t.Fatalf("expired holder's fenced write: %s, want STALE_FENCE", a.raw)
 	}
 	if !strings.Contains(s.LogText(), "E, getLock, 2") {

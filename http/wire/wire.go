@@ -16,6 +16,12 @@ const (
 	RouteGetLock   = "/getLock"
 	RouteSetLock   = "/setLock"
 	RouteUnLock    = "/unLock"
+	// RouteCommit sets several balances atomically and durably under the
+	// caller's current lock grants, optionally releasing them, and keeps
+	// an idempotency record with them.
+	RouteCommit = "/commit"
+	// RouteIdem reads (GET) or keeps (POST) an idempotency record alone.
+	RouteIdem = "/idem"
 )
 
 // Query parameters of the data server's routes.
@@ -31,6 +37,14 @@ const (
 	// ParamFence names the grant a getLock (renewal), setSaldo or unlock
 	// acts under; older grants are refused with StaleFence.
 	ParamFence = "fence"
+	// ParamUnlock ("1" or "true") makes /commit release the locks.
+	ParamUnlock = "unlock"
+	// ParamKey, ParamFingerprint and ParamStatus describe an idempotency
+	// record: the client's key, what request it was for, and the outcome's
+	// HTTP status (the outcome's body travels as the POST body).
+	ParamKey         = "key"
+	ParamFingerprint = "fingerprint"
+	ParamStatus      = "status"
 )
 
 // Code is a domain error code, answered as HTTP 200 with {"error_code": N}:

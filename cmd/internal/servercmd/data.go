@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver"
 	"github.com/bank/gobank/http/oplog"
@@ -34,10 +35,37 @@ Locks: getLock fails fast unless it names wait=DURATION, which queues it
 renewing getLock that name fence=N are refused with error_code -5
 (STALE_FENCE) once that grant has ended.
 
+Accounts are kept in a pebble database in --data-dir: a write is
+acknowledged only once it is durable, and a restart reloads every account.
+/commit sets several accounts atomically under the caller's lock grants,
+with the outcome of an idempotent request in the same batch.
+
 Each operation is appended to --log as
 "MM/DD/YYYY HH:MM:SS, N, ID_NEGOC, OPERACAO, PARAMS...".
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
 the log.`
+
+// expireRecords deletes idempotency records older than window, every
+// window/10 (at most every minute), until ctx ends.
+func expireRecords(ctx context.Context, st interface {
+	ExpireRecords(time.Time) (int, error)
+}, window time.Duration, logger *slog.Logger) {
+	every := min(window/10, time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.ExpireRecords(time.Now().Add(-window)); err != nil {
+				logger.Error("expiring idempotency records", "err", err)
+			} else if n > 0 {
+				logger.Debug("expired idempotency records", "count", n)
+			}
+		}
+	}
+}
 
 // Data runs the data server with the command-line arguments args until ctx
 // is cancelled.
@@ -56,6 +84,9 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	lockTTL := fs.Duration("lock-ttl", dataserver.DefaultLockTTL, "lease of a lock whose getLock names no ttl: a business server that dies holding a lock blocks the account this long at most (negative: no lease, as the original)")
 	maxTTL := fs.Duration("max-lock-ttl", dataserver.DefaultMaxLockTTL, "longest ttl a getLock may ask for")
 	maxWait := fs.Duration("max-lock-wait", dataserver.DefaultMaxLockWait, "longest wait a getLock may ask for")
+	dataDir := fs.String("data-dir", "bank-data", "directory of the durable store (created if missing); a restart reloads every account from it")
+	inMemory := fs.Bool("in-memory", false, "keep balances in memory only, as the original did (lost when the process stops)")
+	window := fs.Duration("idempotency-window", 24*time.Hour, "how long the outcome of a request with an Idempotency-Key is kept")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
 	positional, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -75,6 +106,9 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *balance < 0 {
 		return usageError(fs, "--balance %d: a balance cannot be negative", *balance)
+	}
+	if *window <= 0 {
+		return usageError(fs, "--idempotency-window must be positive")
 	}
 	if *dispatcher != "synchronized" && *dispatcher != "goroutine" {
 		return usageError(fs, "--dispatcher %q: want synchronized or goroutine", *dispatcher)
@@ -110,7 +144,32 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	var st interface {
+		actors.Store
+		dataserver.Records
+		ExpireRecords(time.Time) (int, error)
+		Close() error
+	}
+	if *inMemory {
+		st = store.NewMemory()
+		logger.Warn("in-memory mode: balances are lost when the process stops")
+	} else {
+		p, err := store.OpenPebble(*dataDir, logger)
+		if err != nil {
+			return err
+		}
+		st = p
+		logger.Info("accounts stored durably", "dir", *dataDir)
+	}
+	// Registered before the bank's: closes after it, once no actor writes.
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Error("closing the store", "err", err)
+		}
+	}()
+
 	bank, err := actors.New(actors.Config{
+		Store:          st,
 		Accounts:       *accounts,
 		InitialBalance: *balance,
 		Timeout:        *callTimeout,
@@ -123,6 +182,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer bank.Close()
+	go expireRecords(ctx, st, *window, logger)
 
 	srv, err := dataserver.New(dataserver.Config{
 		Accounts:          bank,
@@ -134,6 +194,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		LockTTL:           *lockTTL,
 		MaxLockTTL:        *maxTTL,
 		MaxLockWait:       *maxWait,
+		Records:           st,
 	})
 	if err != nil {
 		return err

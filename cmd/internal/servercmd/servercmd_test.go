@@ -30,6 +30,7 @@ func TestUsageErrors(t *testing.T) {
 		{"data: bad dispatcher", Data, []string{"--dispatcher", "fast"}},
 		{"data: unknown flag", Data, []string{"--nope"}},
 		{"data: bad duration", Data, []string{"--timeout", "0s"}},
+		{"data: bad window", Data, []string{"--idempotency-window", "0s"}},
 		{"data: zero lease", Data, []string{"--lock-ttl", "0s"}},
 		{"data: lease over max", Data, []string{"--lock-ttl", "10m", "--max-lock-ttl", "1m"}},
 		{"business: no url", Business, nil},
@@ -140,11 +141,12 @@ func TestServersEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "cfg", "server-token")
 	dataLog, bizLog := filepath.Join(dir, "data.log"), filepath.Join(dir, "biz.log")
+	dataDir := filepath.Join(dir, "data")
 
 	dctx, dstop := context.WithCancel(t.Context())
 	dout, ddone := newLines(), make(chan error, 1)
 	go func() {
-		ddone <- Data(dctx, []string{"--host", "127.0.0.1", "--port", "0", "--log", dataLog, "--server-token-file", secret}, io.Discard, dout)
+		ddone <- Data(dctx, []string{"--host", "127.0.0.1", "--port", "0", "--log", dataLog, "--server-token-file", secret, "--data-dir", dataDir}, io.Discard, dout)
 	}()
 	dataURL := dout.waitURL(t)
 
@@ -184,5 +186,33 @@ func TestServersEndToEnd(t *testing.T) {
 	}
 	if fi, err := os.Stat(secret); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("secret file: %v, %v", fi, err)
+	}
+
+	// A new data server on the same directory has the deposit.
+	rctx, rstop := context.WithCancel(t.Context())
+	rout, rdone := newLines(), make(chan error, 1)
+	go func() {
+		rdone <- Data(rctx, []string{"--host", "127.0.0.1", "--port", "0", "--log", dataLog, "--server-token-file", secret, "--data-dir", dataDir}, io.Discard, rout)
+	}()
+	url := rout.waitURL(t)
+	token, _ := os.ReadFile(secret)
+	if status, body := get(t, url+"/getSaldo?conta=2", strings.TrimSpace(string(token))); status != 200 || body != `{"saldo":1500}` {
+		t.Errorf("after restart: %d %s", status, body)
+	}
+	rstop()
+	if err := <-rdone; err != nil {
+		t.Errorf("restarted data server: %v", err)
+	}
+}
+
+func TestUnusableDataDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	err := Data(t.Context(), []string{"--port", "0", "--log", "-", "--server-token-file", filepath.Join(t.TempDir(), "s"), "--data-dir", file}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("data server on a file as --data-dir: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver"
 	"github.com/bank/gobank/http/oplog"
@@ -28,6 +29,12 @@ type Options struct {
 	AllowClientTokens bool
 	// Timeout bounds each actor call; zero means the actors' default.
 	Timeout time.Duration
+	// Store keeps the accounts and idempotency records; nil means a fresh
+	// in-memory store.
+	Store interface {
+		actors.Store
+		dataserver.Records
+	}
 	// Wrap, when set, wraps the server's handler: tests use it to fail,
 	// delay or garble chosen routes.
 	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
@@ -57,7 +64,13 @@ func Start(t testing.TB, opt Options) *Server {
 	if opt.InitialBalance == 0 {
 		opt.InitialBalance = 1000
 	}
-	bank, err := actors.New(actors.Config{Accounts: opt.Accounts, InitialBalance: opt.InitialBalance, Timeout: opt.Timeout})
+	if opt.Store == nil {
+		opt.Store = store.NewMemory()
+	}
+	bank, err := actors.New(actors.Config{
+		Accounts: opt.Accounts, InitialBalance: opt.InitialBalance, Timeout: opt.Timeout,
+		Synchronous: true, Store: opt.Store,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +88,7 @@ func Start(t testing.TB, opt Options) *Server {
 		ServerToken:       s.ServerToken,
 		AllowClientTokens: opt.AllowClientTokens,
 		Log:               s.log,
+		Records:           opt.Store,
 		Wrap:              opt.Wrap,
 	}
 	ds, err := dataserver.New(s.Config)
