@@ -42,7 +42,7 @@ func startBank(t *testing.T) (data *dataservertest.Server, urls []string) {
 	t.Helper()
 	data = dataservertest.Start(t, dataservertest.Options{})
 	for range 2 {
-		b := businesstest.Start(t, data, businesstest.Options{LockRetryDeadline: 200 * time.Millisecond})
+		b := businesstest.Start(t, data, businesstest.Options{LockWait: 200 * time.Millisecond})
 		urls = append(urls, b.URL)
 	}
 	return data, urls

@@ -110,6 +110,9 @@ type DataClientConfig struct {
 	// MaxConns bounds the keep-alive connections to the data server; calls
 	// beyond it wait (within Timeout) for one to free up. Zero means 512.
 	MaxConns int
+	// LockTTL is the lease asked for with every getLock (its ttl
+	// parameter). Zero sends none: the data server's default applies.
+	LockTTL time.Duration
 }
 
 // DataClient calls one data server over a single reused pool of keep-alive
@@ -120,6 +123,7 @@ type DataClient struct {
 	query   string // "?id_negoc=<escaped id>"
 	token   string
 	timeout time.Duration
+	ttl     time.Duration // lease asked for by Lock; 0: none
 }
 
 // NewDataClient checks cfg and builds a client. It does not contact the
@@ -182,6 +186,7 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 		query:   "?" + wire.ParamIDNegoc + "=" + url.QueryEscape(cfg.ID),
 		token:   cfg.ServerToken,
 		timeout: cfg.Timeout,
+		ttl:     max(cfg.LockTTL, 0),
 	}
 	return c, nil
 }
@@ -222,7 +227,8 @@ type Grant struct {
 // another business server holds the lock; a data server that does not
 // know the parameter (the original) fails fast. Either way a lock still
 // held by another business server fails with ErrLocked. Locking again a
-// lock this business server holds succeeds (re-entrant). The call's
+// lock this business server holds succeeds (re-entrant). The grant's lease
+// is the client's LockTTL, or the data server's default. The call's
 // timeout is the client's Timeout plus wait.
 func (c *DataClient) Lock(ctx context.Context, conta int64, wait time.Duration) (Grant, error) {
 	a, err := c.call(ctx, wire.RouteGetLock, "", conta, 0, false, 0, wait)
@@ -312,6 +318,11 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 			uri = strconv.AppendInt(uri, max(wait.Milliseconds(), 1), 10)
 			uri = append(uri, "ms"...)
 		}
+		if route == wire.RouteGetLock && c.ttl > 0 {
+			uri = append(uri, "&"+wire.ParamTTL+"="...)
+			uri = strconv.AppendInt(uri, max(c.ttl.Milliseconds(), 1), 10)
+			uri = append(uri, "ms"...)
+		}
 	}
 	req.SetRequestURIBytes(uri)
 	req.Header.SetMethod(fasthttp.MethodGet)
@@ -333,6 +344,9 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 		return fail(ErrCredentialRefused, status, "data server refused this business server's credential", nil)
 	case status >= 500:
 		return fail(ErrUnavailable, status, "data server failed (HTTP "+strconv.Itoa(status)+")", nil)
+	case status == fasthttp.StatusBadRequest && route == wire.RouteGetLock && (wait > 0 || c.ttl > 0):
+		return fail(ErrUnavailable, status, "data server refused the lock's wait or ttl (HTTP 400): "+
+			"the lock wait and ttl must not exceed its --max-lock-wait and --max-lock-ttl", nil)
 	default:
 		return fail(ErrUnavailable, status, "data server answered HTTP "+strconv.Itoa(status)+" (is the data server URL right?)", nil)
 	}

@@ -192,7 +192,7 @@ func TestFailuresReleaseLocks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			data := dataservertest.Start(t, dataservertest.Options{Wrap: tt.wrap})
 			bs := startBusiness(t, data, businesstest.Options{DataTimeout: faultTimeout,
-				LockRetryDeadline: 50 * time.Millisecond, RequestTimeout: 20 * time.Second})
+				LockWait: 50 * time.Millisecond, RequestTimeout: 20 * time.Second})
 			want := uniform(10, 1000)
 			for _, st := range tt.steps {
 				r := get(t, bs.URL+st.path)

@@ -47,7 +47,8 @@ type localLock struct {
 
 func newLocalLocks() *localLocks { return &localLocks{m: make(map[int64]*localLock)} }
 
-// lock takes the account's local lock, waiting until deadline at most.
+// lock takes the account's local lock, waiting until deadline at most; a
+// deadline already past makes it a single try.
 func (k *localLocks) lock(id int64, deadline time.Time) bool {
 	k.mu.Lock()
 	l := k.m[id]
@@ -128,17 +129,26 @@ func (h *held) balance(ctx context.Context, id int64) (int64, error) {
 	return h.s.data.Read(ctx, id)
 }
 
-// acquire locks the accounts ids (one or two, distinct) in ascending order,
-// locally and then on the data server, waiting for a lock held by another
-// business server until the lock deadline (see lockRemote). On failure
-// everything taken so far is released before it returns. On success the
-// caller must call release exactly once.
+// acquire locks the accounts ids (one or two, distinct) in the configured
+// order (LockOrder: ascending account number, or the order given),
+// locally and then on the data server, each account before the next. A
+// lock held by someone else is waited for as LockMode says, all of them
+// within one LockWait (see lockRemote). On failure everything taken so far
+// is released before it returns. On success the caller must call release
+// exactly once.
 func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
 	h := &held{s: s, n: len(ids)}
 	copy(h.ids[:], ids)
-	slices.Sort(h.ids[:h.n])
+	if s.cfg.LockOrder != OrderRequest {
+		slices.Sort(h.ids[:h.n])
+	}
 
-	deadline := time.Now().Add(s.cfg.LockRetryDeadline)
+	// In fail-fast mode the deadline is now: the local lock is tried once
+	// and the data server's lock is asked for without waiting.
+	deadline := time.Now()
+	if s.cfg.LockMode != ModeFailFast {
+		deadline = deadline.Add(s.cfg.LockWait)
+	}
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -163,15 +173,20 @@ func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
 	return h, nil
 }
 
-// lockRemote takes the data server's lock on id before deadline. Each
-// attempt asks the data server to queue it (FIFO) until the deadline; a
-// data server that fails fast instead (the original ignores the wait
-// parameter) is retried with jittered exponential backoff.
+// lockRemote takes the data server's lock on id before deadline, as
+// LockMode says. ModeWait asks the data server to queue each attempt
+// (FIFO) until the deadline; a data server that fails fast instead (the
+// original ignores the wait parameter) is retried with jittered
+// exponential backoff, which is all ModeRetry does. ModeFailFast (a
+// deadline already past) makes a single fail-fast attempt.
 func (s *Server) lockRemote(ctx context.Context, id int64, deadline time.Time) (Grant, error) {
 	backoff := lockBackoffMin
 	for {
-		wait := min(time.Until(deadline).Truncate(time.Millisecond), maxLockWait)
-		g, err := s.data.Lock(ctx, id, max(wait, 0))
+		var wait time.Duration
+		if s.cfg.LockMode == ModeWait {
+			wait = max(min(time.Until(deadline).Truncate(time.Millisecond), maxLockWait), 0)
+		}
+		g, err := s.data.Lock(ctx, id, wait)
 		if err == nil || !errors.Is(err, ErrLocked) {
 			return g, err
 		}
@@ -226,7 +241,13 @@ func (s *Server) unlockRemote(id int64, fence uint64) {
 			break
 		}
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrStaleFence):
+		// The lease ran out before the operation ended: nothing to release.
+		s.logger.Warn("an account lock's lease ran out before its operation ended; consider a longer lock ttl",
+			"conta", id, "id_negoc", s.cfg.ID, "lock_ttl", s.cfg.LockTTL)
+	default:
 		s.logger.Error("could not release an account lock on the data server",
 			"conta", id, "id_negoc", s.cfg.ID, "err", err)
 	}

@@ -76,12 +76,16 @@ func (s *Server) adjust(ctx context.Context, conta, delta int64) (saldo int64, e
 }
 
 // Transfer moves valor from account orig to account dest and returns both
-// new balances. Both accounts are locked, lowest number first, before
-// either is read; funds and overflow are checked before anything is
-// written; the source is written first, each write under its grant's
-// fence. If the destination cannot
-// be written, the source is set back, so that no money is created or
-// destroyed; a rollback that fails is logged with the balances to restore.
+// new balances. Both accounts are locked (lowest number first, unless
+// LockOrder is OrderRequest) before either is read; funds and overflow are
+// checked before anything is written; the source is written first, each
+// write under its grant's fence. If the destination cannot be written, the
+// source is set back, so that no money is created or destroyed; a rollback
+// that fails is logged with the balances to restore. One failure cannot be
+// rolled back: when both leases run out between the two writes (the
+// server paused longer than LockTTL there), the source's write-back is
+// refused as stale like the destination's write, and the debit stays:
+// only a data server that applies both writes at once could prevent it.
 func (s *Server) Transfer(ctx context.Context, orig, dest, valor int64) (saldoOrig, saldoDest int64, err error) {
 	if orig <= 0 || dest <= 0 {
 		return 0, 0, ErrInvalidAccount

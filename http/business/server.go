@@ -4,12 +4,15 @@
 // with DataClient.
 //
 // Every operation that writes locks the accounts it touches on the data
-// server, in ascending account order and all of them before reading any;
-// it then reads, checks funds and overflow, writes and unlocks. A lock
-// held by another business server is waited for until LockRetryDeadline:
-// queued on the data server (its wait parameter) or, against a data server
-// that fails fast like the original, retried with jittered exponential
-// backoff. A lock grant carries the balance (sparing a read) and a fence
+// server, all of them before reading any, in ascending account order
+// (Config.LockOrder; OrderRequest locks in the request's order instead, to
+// show the deadlocks that ordering prevents); it then reads, checks funds
+// and overflow, writes and unlocks. A lock held by someone else is waited
+// for as Config.LockMode says, for up to LockWait in all: queued on the
+// data server (ModeWait, its wait parameter; against a data server that
+// fails fast like the original, retried), retried with jittered
+// exponential backoff (ModeRetry), or not at all (ModeFailFast). A lock
+// grant carries the balance (sparing a read), a lease (LockTTL) and a fence
 // that every write and unlock repeats, so that a business server whose
 // lease ran out cannot overwrite the next holder's work; with the
 // original's empty grants the balance is read and nothing is fenced.
@@ -27,7 +30,8 @@
 //	200 success
 //	400 SAME_ACCOUNT         transfer from an account to itself; also BAD_REQUEST for a malformed request
 //	401 UNAUTHORIZED         token missing, or refused by the data server's /autentica
-//	403 LOCKED_ACCOUNT       another business server held the account past LockRetryDeadline
+//	403 LOCKED_ACCOUNT       the account stayed locked (by another business server, or by another
+//	                         request of this one) past LockWait; at once in ModeFailFast
 //	404 NOT_FOUND            no such account
 //	404 INVALID_ACCOUNT      account not a positive integer ("0", "-5", "abc", "+5", "1.5", ...)
 //	404 INVALID_VALUE        valor not a positive integer that fits in int64
@@ -39,7 +43,8 @@
 //	431 BAD_REQUEST          request header block (request line included) over 8 KiB
 //	500 INTERNAL             a bug; what was written is rolled back
 //	503 UNAVAILABLE          data server down, too slow, failing, refusing our credential, or the
-//	                         lock's lease ran out mid-operation (rolled back)
+//	                         lock's lease ran out mid-operation (STALE_FENCE: the write was refused;
+//	                         see Transfer for the one case that cannot be rolled back)
 //
 // 403 and 404 follow the original bank's documentation, so that its
 // clients keep working; the other codes are this project's.
@@ -66,9 +71,43 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultLockRetryDeadline = 2 * time.Second
-	DefaultDataTimeout       = 2 * time.Second
-	DefaultAuthCacheTTL      = 5 * time.Second
+	DefaultLockWait     = 2 * time.Second
+	DefaultDataTimeout  = 2 * time.Second
+	DefaultAuthCacheTTL = 5 * time.Second
+)
+
+// LockMode says how an operation takes a lock that another business server
+// holds.
+type LockMode string
+
+// Lock modes.
+const (
+	// ModeWait queues on the data server (FIFO, its wait parameter) for up
+	// to LockWait; against a data server that fails fast (the original) it
+	// retries as ModeRetry does. The default.
+	ModeWait LockMode = "wait"
+	// ModeRetry sends fail-fast getLocks, retried with jittered exponential
+	// backoff for up to LockWait.
+	ModeRetry LockMode = "retry"
+	// ModeFailFast is the original's: one attempt, 403 at once when the
+	// account is locked, by another business server or by another request
+	// of this one.
+	ModeFailFast LockMode = "fail-fast"
+)
+
+// LockOrder says in which order an operation locks its accounts.
+type LockOrder string
+
+// Lock orders.
+const (
+	// OrderAscending locks the lowest account number first: two transfers
+	// can never each hold the lock the other waits for. The default.
+	OrderAscending LockOrder = "ascending"
+	// OrderRequest locks in the order of the request (conta_orig, then
+	// conta_dest), as the original did: opposite transfers between the same
+	// accounts can each hold one lock and wait for the other until LockWait
+	// runs out (403), which shows why the order matters.
+	OrderRequest LockOrder = "request"
 )
 
 // Config configures a Server.
@@ -83,15 +122,31 @@ type Config struct {
 	// the lock holder on the data server, so it must be unique among the
 	// business servers of one data server. Required.
 	ID string
-	// LockRetryDeadline bounds how long an operation retries a lock that
-	// another business server holds before answering 403. Zero means 2s;
-	// negative means one attempt, no retry.
-	LockRetryDeadline time.Duration
+	// LockWait bounds how long an operation waits for (ModeWait) or
+	// retries (ModeRetry) the locks it needs, held by another business
+	// server or by another request of this one, before answering 403. It
+	// covers all the locks of an operation together. Zero means 2s;
+	// ModeFailFast ignores it.
+	LockWait time.Duration
+	// LockMode says how a lock held by someone else is waited for. Zero
+	// means ModeWait.
+	LockMode LockMode
+	// LockOrder says in which order an operation locks its accounts. Zero
+	// means OrderAscending.
+	LockOrder LockOrder
+	// LockTTL is the lease asked for with every lock grant (the getLock ttl
+	// parameter): a business server that dies holding a lock blocks the
+	// account this long at most, and one paused longer loses the lock (its
+	// writes are then refused with STALE_FENCE, answered 503). Zero sends
+	// no ttl, so the data server's default lease applies. A transfer's
+	// first lease runs while it waits for its second lock: keep LockTTL
+	// well above LockWait plus a few DataTimeouts.
+	LockTTL time.Duration
 	// DataTimeout bounds each call to the data server. Zero means 2s.
 	DataTimeout time.Duration
 	// RequestTimeout bounds the calls an operation makes before it gives up
 	// (unlocks and rollbacks get their own DataTimeout each). Zero means
-	// LockRetryDeadline + 4*DataTimeout.
+	// LockWait + 4*DataTimeout.
 	RequestTimeout time.Duration
 	// AuthCacheTTL is how long a client token the data server accepted is
 	// trusted without asking again (see authCache: only SHA-256 digests of
@@ -106,7 +161,17 @@ type Config struct {
 	// Logger receives errors an operator must see; nil discards them. It
 	// never receives tokens.
 	Logger *slog.Logger
+	// TestHook, when set, is called at named points of every operation
+	// that writes: "locked" (all its locks held, nothing read or written),
+	// "between-writes" (a transfer's source written, its destination not
+	// yet) and "written". For fault-injection tests only (it may block to
+	// pause the operation there); production code leaves it nil.
+	TestHook func(stage string)
 }
+
+// Stages returns the names of the points at which Config.TestHook is
+// called.
+func Stages() []string { return []string{"locked", "between-writes", "written"} }
 
 // Errors of the business rules, beside DataClient's sentinels.
 var (
@@ -141,16 +206,34 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ID == "" {
 		return nil, errors.New("business: no id_negoc (HOST:PORT)")
 	}
-	if cfg.LockRetryDeadline == 0 {
-		cfg.LockRetryDeadline = DefaultLockRetryDeadline
-	} else if cfg.LockRetryDeadline < 0 {
-		cfg.LockRetryDeadline = 0
+	switch cfg.LockMode {
+	case "":
+		cfg.LockMode = ModeWait
+	case ModeWait, ModeRetry, ModeFailFast:
+	default:
+		return nil, fmt.Errorf("business: lock mode %q: want %q, %q or %q", cfg.LockMode, ModeWait, ModeRetry, ModeFailFast)
+	}
+	switch cfg.LockOrder {
+	case "":
+		cfg.LockOrder = OrderAscending
+	case OrderAscending, OrderRequest:
+	default:
+		return nil, fmt.Errorf("business: lock order %q: want %q or %q", cfg.LockOrder, OrderAscending, OrderRequest)
+	}
+	if cfg.LockWait < 0 {
+		return nil, fmt.Errorf("business: lock wait %v: must not be negative (use ModeFailFast for no wait)", cfg.LockWait)
+	}
+	if cfg.LockWait == 0 {
+		cfg.LockWait = DefaultLockWait
+	}
+	if cfg.LockTTL < 0 {
+		return nil, fmt.Errorf("business: lock ttl %v: must not be negative (0 leaves the lease to the data server)", cfg.LockTTL)
 	}
 	if cfg.DataTimeout <= 0 {
 		cfg.DataTimeout = DefaultDataTimeout
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = cfg.LockRetryDeadline + 4*cfg.DataTimeout
+		cfg.RequestTimeout = cfg.LockWait + 4*cfg.DataTimeout
 	}
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = DefaultAuthCacheTTL
@@ -161,6 +244,7 @@ func New(cfg Config) (*Server, error) {
 		ID:          cfg.ID,
 		Timeout:     cfg.DataTimeout,
 		MaxConns:    cfg.MaxDataConns,
+		LockTTL:     cfg.LockTTL,
 	})
 	if err != nil {
 		return nil, err
@@ -175,6 +259,9 @@ func New(cfg Config) (*Server, error) {
 		locks:  newLocalLocks(),
 		auth:   newAuthCache(cfg.AuthCacheTTL),
 		logger: logger,
+	}
+	if cfg.TestHook != nil {
+		s.hook.Store(&cfg.TestHook)
 	}
 	s.handler = s.newHandler()
 	s.server = &fasthttp.Server{
@@ -445,25 +532,13 @@ func classify(err error) (status int, code wire.Code, msg string) {
 	return fasthttp.StatusInternalServerError, wire.Internal, "internal error; the operation was not applied or was rolled back"
 }
 
-// parsePositive parses a positive decimal integer that fits in int64:
-// ASCII digits only, no sign, no spaces.
+// parsePositive parses a path parameter as a positive integer that fits in
+// int64: ASCII digits only, no sign, no spaces. wire.ParseInt is the
+// project's one number parser; a '-' it accepts never yields a positive
+// number.
 func parsePositive(s string) (int64, bool) {
-	if len(s) == 0 || len(s) > 19 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (1<<63-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, n > 0
+	n, ok := wire.ParseInt([]byte(s))
+	return n, ok && n > 0
 }
 
 // clip copies at most 32 bytes of a rejected parameter for the log.

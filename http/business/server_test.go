@@ -101,7 +101,7 @@ func TestUnauthorized(t *testing.T) {
 
 func TestLockedAccount(t *testing.T) {
 	data := dataservertest.Start(t, dataservertest.Options{})
-	bs := startBusiness(t, data, businesstest.Options{LockRetryDeadline: 150 * time.Millisecond})
+	bs := startBusiness(t, data, businesstest.Options{LockWait: 150 * time.Millisecond})
 	other := otherClient(t, data, "10.9.9.9:5001")
 	if _, err := other.Lock(context.Background(), 3, 0); err != nil {
 		t.Fatal(err)
@@ -141,13 +141,26 @@ func TestLockedAccount(t *testing.T) {
 }
 
 // TestLockRetrySucceeds: a lock released while the business server waits
-// for it is taken, both from a data server that queues lock requests
-// (wait) and from one that fails fast like the original, where the
-// business server backs off and retries.
+// for it is taken: in wait mode both from a data server that queues lock
+// requests (wait) and from one that fails fast like the original, where the
+// business server backs off and retries; in retry mode, where it never
+// asks the data server to wait, from either.
 func TestLockRetrySucceeds(t *testing.T) {
-	for _, failFast := range []bool{false, true} {
-		t.Run(fmt.Sprintf("failFast=%v", failFast), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode           business.LockMode
+		failFastServer bool
+	}{
+		{business.ModeWait, false},
+		{business.ModeWait, true},
+		{business.ModeRetry, false},
+		{business.ModeRetry, true},
+	} {
+		// Whether the business server's getLocks are refused at once, so
+		// that it backs off, rather than queued by the data server.
+		failFast := tc.failFastServer || tc.mode == business.ModeRetry
+		t.Run(fmt.Sprintf("%s/failFastServer=%v", tc.mode, tc.failFastServer), func(t *testing.T) {
 			const bsID = "business:1"
+			var asked atomic.Bool // a retry-mode getLock asked to wait
 			arrived := make(chan struct{}, 1)
 			refused := make(chan struct{}, 1)
 			signal := func(c chan struct{}) {
@@ -159,7 +172,10 @@ func TestLockRetrySucceeds(t *testing.T) {
 			data := dataservertest.Start(t, dataservertest.Options{Wrap: func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 				return func(ctx *fasthttp.RequestCtx) {
 					mine := string(ctx.Path()) == wire.RouteGetLock && string(ctx.QueryArgs().Peek(wire.ParamIDNegoc)) == bsID
-					if mine && failFast {
+					if mine && tc.mode == business.ModeRetry && ctx.QueryArgs().Has(wire.ParamWait) {
+						asked.Store(true)
+					}
+					if mine && tc.failFastServer {
 						ctx.QueryArgs().Del(wire.ParamWait)
 					}
 					if mine {
@@ -171,7 +187,7 @@ func TestLockRetrySucceeds(t *testing.T) {
 					}
 				}
 			}})
-			bs := startBusiness(t, data, businesstest.Options{ID: bsID, LockRetryDeadline: 20 * time.Second})
+			bs := startBusiness(t, data, businesstest.Options{ID: bsID, LockWait: 20 * time.Second, LockMode: tc.mode})
 			other := otherClient(t, data, "10.9.9.9:5001")
 			if _, err := other.Lock(context.Background(), 7, 0); err != nil {
 				t.Fatal(err)
@@ -210,6 +226,9 @@ func TestLockRetrySucceeds(t *testing.T) {
 				t.Fatalf("transfer after the lock was released: %d %s", r.status, r.body)
 			}
 			checkBank(t, data, with(uniform(10, 1000), 7, 900, 8, 1100))
+			if asked.Load() {
+				t.Error("retry mode asked the data server to wait")
+			}
 		})
 	}
 }
@@ -459,7 +478,7 @@ func TestAuthCache(t *testing.T) {
 // for the server's id_negoc.
 func TestSameServerConcurrency(t *testing.T) {
 	data := dataservertest.Start(t, dataservertest.Options{})
-	bs := startBusiness(t, data, businesstest.Options{LockRetryDeadline: 15 * time.Second})
+	bs := startBusiness(t, data, businesstest.Options{LockWait: 15 * time.Second})
 	const n = 40
 	var wg sync.WaitGroup
 	errs := make(chan string, 2*n)
@@ -521,6 +540,11 @@ func TestNewValidates(t *testing.T) {
 		{"no credential", business.Config{DataURL: "http://127.0.0.1:5000", ID: "h:1"}},
 		{"bad scheme", business.Config{DataURL: "ftp://127.0.0.1:5000", ServerToken: "x", ID: "h:1"}},
 		{"query in url", business.Config{DataURL: "http://127.0.0.1:5000/?a=b", ServerToken: "x", ID: "h:1"}},
+		{"unknown lock mode", business.Config{DataURL: "http://127.0.0.1:5000", ServerToken: "x", ID: "h:1", LockMode: "spin"}},
+		{"lock mode in capitals", business.Config{DataURL: "http://127.0.0.1:5000", ServerToken: "x", ID: "h:1", LockMode: "WAIT"}},
+		{"unknown lock order", business.Config{DataURL: "http://127.0.0.1:5000", ServerToken: "x", ID: "h:1", LockOrder: "descending"}},
+		{"negative lock wait", business.Config{DataURL: "http://127.0.0.1:5000", ServerToken: "x", ID: "h:1", LockWait: -time.Second}},
+		{"negative lock ttl", business.Config{DataURL: "http://127.0.0.1:5000", ServerToken: "x", ID: "h:1", LockTTL: -time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,6 +556,14 @@ func TestNewValidates(t *testing.T) {
 	for _, u := range []string{"http://127.0.0.1:5000", "127.0.0.1:5000", "http://localhost:5000/", "https://bank.example"} {
 		if _, err := business.New(business.Config{DataURL: u, ServerToken: "x", ID: "h:1"}); err != nil {
 			t.Errorf("New(%q): %v", u, err)
+		}
+	}
+	for _, mode := range []business.LockMode{"", business.ModeWait, business.ModeRetry, business.ModeFailFast} {
+		for _, order := range []business.LockOrder{"", business.OrderAscending, business.OrderRequest} {
+			cfg := business.Config{DataURL: "http://127.0.0.1:5000", ServerToken: "x", ID: "h:1", LockMode: mode, LockOrder: order}
+			if _, err := business.New(cfg); err != nil {
+				t.Errorf("New with mode %q, order %q: %v", mode, order, err)
+			}
 		}
 	}
 }

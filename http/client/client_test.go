@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/client"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -199,7 +200,7 @@ func assertError(t *testing.T, err error, sentinel error, status int, code wire.
 }
 
 func TestBusinessErrors(t *testing.T) {
-	b := startBank(t, businesstest.Options{LockRetryDeadline: -1})
+	b := startBank(t, businesstest.Options{LockMode: business.ModeFailFast})
 	c := b.client(t, "ba0f")
 	ctx := context.Background()
 	b.lockAs(t, "intruder:1", "3")

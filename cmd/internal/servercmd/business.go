@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,14 +28,49 @@ Routes, each with the client's token in the header "token":
   /deposito/<conta>/<valor>   /saque/<conta>/<valor>   /saldo/<conta>
   /transferencia/<conta_orig>/<conta_dest>/<valor>     and /status
 
-A transfer locks both accounts in ascending order, checks funds, writes
-both and unlocks both. A lock held by another business server is retried
-with jittered backoff until --lock-retry runs out (then 403).
+A transfer locks both accounts, checks funds, writes both and unlocks
+both. Locks, for experimenting:
+  --lock-order ascending  lowest account first: no deadlock (default)
+  --lock-order request    conta_orig, then conta_dest, as the original did:
+                          opposite transfers may each hold one lock and wait
+                          for the other until --lock-wait runs out (403)
+  --lock-mode wait        queue on the data server (FIFO) for up to
+                          --lock-wait, then 403 (default)
+  --lock-mode retry       fail-fast getLocks retried with jittered backoff
+                          for up to --lock-wait, then 403
+  --lock-mode fail-fast   one attempt: 403 at once when locked (the original)
+Every lock is asked for with a lease of --lock-ttl (0: the data server's
+--lock-ttl): a business server that dies holding a lock blocks the account
+that long at most, and one paused past its lease has its writes refused
+(503) so that it cannot overwrite the next holder's work. Keep --lock-ttl
+well above --lock-wait.
 
 The server credential for the data server is read from $BANK_SERVER_TOKEN
 when set, otherwise from --server-token-file (the data server on the same
 host creates it). The client's token is checked with the data server's
 /autentica; accepted tokens are trusted for --auth-cache.`
+
+// DefaultBusinessLockTTL is the lease a business server asks for with every
+// lock unless --lock-ttl says otherwise.
+const DefaultBusinessLockTTL = 5 * time.Second
+
+// envPauseAt names a test-only fault: when set to a stage of
+// business.Stages ("locked", "between-writes", "written"), every operation
+// that writes pauses at that point until the server is told to stop
+// (SIGINT/SIGTERM), so that tests can kill a business server while it holds
+// its locks (cmd/businessserver's kill_test.go). Never set it in production;
+// it is deliberately left out of --help.
+const envPauseAt = "GOBANK_TEST_PAUSE_AT"
+
+// pauseHook returns the stage hook of envPauseAt: it blocks at stage until
+// ctx ends.
+func pauseHook(ctx context.Context, stage string) func(string) {
+	return func(s string) {
+		if s == stage {
+			<-ctx.Done()
+		}
+	}
+}
 
 // Business runs a business server with the command-line arguments args
 // (DATA_URL [PORT] and flags) until ctx is cancelled.
@@ -44,7 +80,10 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	id := fs.String("id", "", "this server's id_negoc on the data server (default HOSTNAME:PORT); unique per business server")
 	secretFile := fs.String("server-token-file", auth.DefaultSecretPath(), "server credential file, used when $"+auth.EnvServerToken+" is unset")
 	logPath := fs.String("log", "business_server.log", `operation log file ("-" for stdout)`)
-	lockRetry := fs.Duration("lock-retry", business.DefaultLockRetryDeadline, "how long to retry a lock held by another business server before answering 403 (0: default; negative: no retry)")
+	lockMode := fs.String("lock-mode", string(business.ModeWait), "how a locked account is waited for: wait (queue on the data server), retry (fail-fast attempts with backoff) or fail-fast (one attempt)")
+	lockOrder := fs.String("lock-order", string(business.OrderAscending), "order in which an operation locks its accounts: ascending (deadlock-free) or request (conta_orig first, as the original)")
+	lockWait := fs.Duration("lock-wait", business.DefaultLockWait, "how long an operation waits for or retries its locks before answering 403 (ignored by --lock-mode fail-fast)")
+	lockTTL := fs.Duration("lock-ttl", DefaultBusinessLockTTL, "lease asked for with every lock (0: the data server's default)")
 	dataTimeout := fs.Duration("data-timeout", business.DefaultDataTimeout, "timeout of each call to the data server")
 	authCache := fs.Duration("auth-cache", business.DefaultAuthCacheTTL, "how long a client token accepted by the data server is trusted without asking again (negative: ask every time)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
@@ -71,7 +110,40 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *dataTimeout <= 0 || *grace <= 0 {
 		return usageError(fs, "--data-timeout and --shutdown-timeout must be positive")
 	}
+	mode := business.LockMode(*lockMode)
+	switch mode {
+	case business.ModeWait, business.ModeRetry, business.ModeFailFast:
+	default:
+		return usageError(fs, "--lock-mode %q: want wait, retry or fail-fast", *lockMode)
+	}
+	order := business.LockOrder(*lockOrder)
+	switch order {
+	case business.OrderAscending, business.OrderRequest:
+	default:
+		return usageError(fs, "--lock-order %q: want ascending or request", *lockOrder)
+	}
+	if *lockWait <= 0 {
+		return usageError(fs, "--lock-wait %v: want a positive duration such as 2s (for no wait, use --lock-mode fail-fast)", *lockWait)
+	}
+	if *lockTTL < 0 {
+		return usageError(fs, "--lock-ttl %v: want a positive duration such as 5s, or 0 for the data server's default", *lockTTL)
+	}
+	var hook func(string)
+	pauseAt := os.Getenv(envPauseAt)
+	if pauseAt != "" {
+		if !slices.Contains(business.Stages(), pauseAt) {
+			return usageError(fs, "$%s %q: want one of %q", envPauseAt, pauseAt, business.Stages())
+		}
+		hook = pauseHook(ctx, pauseAt)
+	}
 	logger := newLogger(stderr, "business")
+	if pauseAt != "" {
+		logger.Warn("test fault enabled: every operation pauses until shutdown", "env", envPauseAt, "stage", pauseAt)
+	}
+	if *lockTTL > 0 && *lockTTL < *lockWait+2**dataTimeout {
+		logger.Warn("--lock-ttl is short: a transfer's first lease may run out while it waits for its second lock (answered 503, nothing changed)",
+			"lock_ttl", *lockTTL, "lock_wait", *lockWait, "data_timeout", *dataTimeout)
+	}
 
 	secret, source, err := auth.ServerSecret(*secretFile)
 	if err != nil {
@@ -102,14 +174,18 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	srv, err := business.New(business.Config{
-		DataURL:           dataURL,
-		ServerToken:       secret,
-		ID:                *id,
-		LockRetryDeadline: *lockRetry,
-		DataTimeout:       *dataTimeout,
-		AuthCacheTTL:      *authCache,
-		Log:               oplogger,
-		Logger:            logger,
+		DataURL:      dataURL,
+		ServerToken:  secret,
+		ID:           *id,
+		LockWait:     *lockWait,
+		LockMode:     mode,
+		LockOrder:    order,
+		LockTTL:      *lockTTL,
+		DataTimeout:  *dataTimeout,
+		AuthCacheTTL: *authCache,
+		Log:          oplogger,
+		Logger:       logger,
+		TestHook:     hook,
 	})
 	if err != nil {
 		return err

@@ -26,11 +26,17 @@ type Options struct {
 	// ServerToken overrides the credential; empty means data.ServerToken.
 	ServerToken string
 	// ID overrides id_negoc; empty means the listener's HOST:PORT.
-	ID                string
-	LockRetryDeadline time.Duration
-	DataTimeout       time.Duration
-	RequestTimeout    time.Duration
-	AuthCacheTTL      time.Duration
+	ID string
+	// LockWait, LockMode, LockOrder and LockTTL are business.Config's.
+	LockWait       time.Duration
+	LockMode       business.LockMode
+	LockOrder      business.LockOrder
+	LockTTL        time.Duration
+	DataTimeout    time.Duration
+	RequestTimeout time.Duration
+	AuthCacheTTL   time.Duration
+	// Hook is business.Config.TestHook.
+	Hook func(stage string)
 	// Now pins the operation log's clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the server's error log; nil discards it.
@@ -71,15 +77,19 @@ func Start(t testing.TB, data *dataservertest.Server, opt Options) *Server {
 	}
 	s.log = oplog.New(&s.logBuf, oplog.Options{Now: opt.Now})
 	bs, err := business.New(business.Config{
-		DataURL:           opt.DataURL,
-		ServerToken:       opt.ServerToken,
-		ID:                opt.ID,
-		LockRetryDeadline: opt.LockRetryDeadline,
-		DataTimeout:       opt.DataTimeout,
-		RequestTimeout:    opt.RequestTimeout,
-		AuthCacheTTL:      opt.AuthCacheTTL,
-		Log:               s.log,
-		Logger:            opt.Logger,
+		DataURL:        opt.DataURL,
+		ServerToken:    opt.ServerToken,
+		ID:             opt.ID,
+		LockWait:       opt.LockWait,
+		LockMode:       opt.LockMode,
+		LockOrder:      opt.LockOrder,
+		LockTTL:        opt.LockTTL,
+		DataTimeout:    opt.DataTimeout,
+		RequestTimeout: opt.RequestTimeout,
+		AuthCacheTTL:   opt.AuthCacheTTL,
+		Log:            s.log,
+		Logger:         opt.Logger,
+		TestHook:       opt.Hook,
 	})
 	if err != nil {
 		_ = ln.Close()
