@@ -27,7 +27,7 @@ func TestAppendError(t *testing.T) {
 
 func TestCodeString(t *testing.T) {
 	seen := map[string]Code{}
-	for c := Code(-12); c <= -1; c++ {
+	for c := Code(-13); c <= -1; c++ {
 		name := c.String()
 		if name == "UNKNOWN_ERROR" {
 			t.Errorf("code %d has no name", c)

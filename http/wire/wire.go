@@ -94,6 +94,8 @@ func (c Code) String() string {
 		return "INTERNAL"
 	case BadRequest:
 		return "BAD_REQUEST"
+	case KeyReused:
+		return "KEY_REUSED"
 	}
 	return "UNKNOWN_ERROR"
 }
@@ -116,4 +118,6 @@ const (
 	Internal Code = -11
 	// BadRequest: malformed request (a repeated or oversized parameter, a missing id_negoc).
 	BadRequest Code = -12
+	// KeyReused: an Idempotency-Key already used for a different request.
+	KeyReused Code = -13
 )
