@@ -168,7 +168,7 @@ func BenchmarkLoopback(b *testing.B) {
 }
 
 // BenchmarkTransfer is one business-server transfer over loopback (auth
-// cache hit, two locks, two writes, two unlocks on the data server), from
+// cache hit, two locks and one atomic /commit on the data server), from
 // 64 clients over 1,000 accounts, beside the business server's /status in
 // the same run. Directions alternate so that no account drains.
 func BenchmarkTransfer(b *testing.B) {

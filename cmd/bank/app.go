@@ -37,11 +37,17 @@ usage:
   bank help [COMMAND]                  print this help, or a command's
 
 Flags of deposito, saque, saldo and transferencia (before or after the arguments):
-  --server URL    business server (env BANK_SERVER; default http://localhost:5001)
+  --server URL    business server (env BANK_SERVER; default http://localhost:5001);
+                  several URLs, comma-separated, are tried in turn on retries
   --auth URL      the data server's /autentica URL, where the token is checked
                   (env BANK_AUTH; default http://localhost:5000/autentica)
   --token TOKEN   client token (env BANK_TOKEN; default ba0f)
   --timeout D     bound of each HTTP call (default 10s)
+  --retries N     repeat an operation whose outcome is unknown (no answer, 502,
+                  503, 504) up to N times (default 2), with the same
+                  Idempotency-Key: the bank applies it at most once
+  --key KEY       the Idempotency-Key of deposito, saque or transferencia
+                  (default: a random one)
 
 Examples:
   bank up                                     # in a terminal of its own; Ctrl-C stops it
@@ -101,7 +107,7 @@ func hoistOp(args []string) []string {
 		}
 		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
 		switch name {
-		case "server", "auth", "token", "timeout":
+		case "server", "auth", "token", "timeout", "retries", "key":
 			i++ // skip the flag's value
 		}
 	}

@@ -5,6 +5,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -414,7 +416,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("business_server.log has no line ending in %q", want)
 		}
 	}
-	for _, want := range []string{", autentica", ", getLock, 2", ", setSaldo, 2, 6000"} {
+	// A deposit is one /commit (the new balance under the lock's fence, the
+	// lock released with it), with its idempotency record.
+	for _, want := range []string{", autentica", ", getLock, 2", ", commit, 2, 6000", ", idem, NOT_FOUND"} {
 		if !containsPart(dataLog, want) {
 			t.Errorf("data_server.log has no line containing %q", want)
 		}
@@ -519,6 +523,137 @@ func TestUpPortTaken(t *testing.T) {
 			if tt.taken == 1 {
 				assertRefused(t, ports[0]) // the data server was stopped
 			}
+		})
+	}
+}
+
+// server is a data or business server run as "bank dataserver" or "bank
+// businessserver".
+type server struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *syncBuffer
+	done   chan struct{} // closed once waited for
+	err    error         // the exit error, read after done
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
+
+// startServer runs the bank binary with args and waits until it says on
+// which URL it listens. The test kills it at the end if it still runs.
+func startServer(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
+	s := &server{cmd: exec.Command(bankBinary(t), args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	s.cmd.Env = env
+	s.cmd.Stderr = s.stderr
+	s.cmd.WaitDelay = 5 * time.Second
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.url = m[1]
+			return s
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("bank %s exited before listening: %v\n%s", strings.Join(args, " "), s.err, s.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bank %s not listening within 30s:\n%s", strings.Join(args, " "), s.stderr)
+		}
+	}
+}
+
+// waitKilled waits for the server to die of SIGKILL.
+func (s *server) waitKilled(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server %s still runs", s.url)
+	}
+	var ee *exec.ExitError
+	if !errors.As(s.err, &ee) {
+		t.Fatalf("server %s: %v, want killed by SIGKILL", s.url, s.err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("server %s: %v, want killed by SIGKILL\n%s", s.url, s.err, s.stderr)
+	}
+}
+
+// TestCrashRecovery: a business server killed (SIGKILL, through the
+// test-only GOBANK_TEST_CRASH_AT) in the middle of a transfer — holding
+// both locks, about to commit, or with the commit durable but no answer
+// sent — and "bank transferencia" with retries over a second business
+// server: the transfer is applied exactly once and the client gets its
+// answer. Then the data server is killed with SIGKILL and restarted on the
+// same --data-dir: every balance acknowledged is there, and so is the
+// transfer's idempotency record.
+func TestCrashRecovery(t *testing.T) {
+	for _, stage := range []string{"locked", "before-commit", "after-commit"} {
+		t.Run(stage, func(t *testing.T) {
+			home := t.TempDir()
+			dir := t.TempDir()
+			var secret [16]byte
+			_, _ = rand.Read(secret[:])
+			env := testEnv(home, "BANK_SERVER_TOKEN="+hex.EncodeToString(secret[:]))
+			dataPort := freePorts(t, 1)[0]
+			dataArgs := []string{"dataserver", "--host", "127.0.0.1", "--port", strconv.Itoa(dataPort),
+				"--data-dir", filepath.Join(dir, "bank-data"), "--log", filepath.Join(dir, "data_server.log")}
+			data := startServer(t, env, dataArgs...)
+			auth := data.url + "/autentica"
+			business := func(name string, extraEnv ...string) *server {
+				return startServer(t, append(env, extraEnv...), "businessserver", data.url, "0", "--host", "127.0.0.1",
+					"--id", name, "--log", filepath.Join(dir, name+".log"), "--lock-ttl", "1s", "--lock-wait", "5s")
+			}
+			doomed := business("doomed", "GOBANK_TEST_CRASH_AT="+stage)
+			survivor := business("survivor")
+
+			const want = "transferencia conta_orig=1 conta_dest=2 valor=100 saldo_orig=900 saldo_dest=1100\n"
+			args := []string{"transferencia", "1", "2", "100", "--server", doomed.url + "," + survivor.url,
+				"--auth", auth, "--key", "crash-" + stage, "--retries", "2"}
+			code, stdout, stderr := runBank(t, env, args...)
+			if code != 0 || stdout != want {
+				t.Fatalf("bank %s: exit %d, stdout %q, stderr %q; want %q", strings.Join(args, " "), code, stdout, stderr, want)
+			}
+			doomed.waitKilled(t)
+			// Again with the same key: the first outcome, nothing more moved.
+			if code, stdout, stderr := runBank(t, env, args...); code != 0 || stdout != want {
+				t.Errorf("repeated: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			saldos := func(who string) {
+				t.Helper()
+				for conta, saldo := range map[string]string{"1": "900", "2": "1100", "3": "1000"} {
+					code, stdout, stderr := runBank(t, env, "saldo", conta, "--server", survivor.url, "--auth", auth)
+					if wantOut := "saldo conta=" + conta + " saldo=" + saldo + "\n"; code != 0 || stdout != wantOut {
+						t.Errorf("%s: saldo %s: exit %d, stdout %q, stderr %q; want %q", who, conta, code, stdout, stderr, wantOut)
+					}
+				}
+			}
+			saldos("after the crash")
+
+			// The data server dies too, and comes back on the same directory.
+			if err := data.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			data.waitKilled(t)
+			startServer(t, env, dataArgs...)
+			saldos("after the data server's restart")
+			if code, stdout, stderr := runBank(t, env, args...); code != 0 || stdout != want {
+				t.Errorf("repeated after the restart: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			saldos("after the last repetition")
 		})
 	}
 }

@@ -69,6 +69,12 @@ func TestOperationsInProcess(t *testing.T) {
 		{"negative value", nil, append([]string{"deposito", "1", "-5"}, flags(0)...), 1, "", "INVALID_VALUE, HTTP 404"},
 		{"invalid token", nil, append([]string{"saldo", "1", "--token", "nope"}, flags(0)...), 1, "", "bank: autentica: "},
 		{"unreachable server", nil, []string{"saldo", "1", "--server", b.business[0].URL, "--auth", "http://127.0.0.1:1/autentica"}, 1, "", "UNAVAILABLE"},
+		{"unreachable business servers: the key is printed", nil, []string{"deposito", "1", "5", "--server", "http://127.0.0.1:1,http://127.0.0.1:2",
+			"--auth", b.auth, "--retries", "1", "--key", "k-42"}, 1, "", "repeat it with --key k-42 "},
+		{"deposito with a key, once", nil, append([]string{"deposito", "3", "5", "--key", "k-1"}, flags(0)...), 0, "deposito conta=3 valor=5 saldo=1005\n", ""},
+		{"the same key again, through another server", nil, append([]string{"deposito", "3", "5", "--key", "k-1"}, flags(1)...), 0, "deposito conta=3 valor=5 saldo=1005\n", ""},
+		{"the same key, another operation", nil, append([]string{"saque", "3", "5", "--key", "k-1"}, flags(2)...), 1, "", "KEY_REUSED, HTTP 422"},
+		{"failover", nil, []string{"saldo", "3", "--server", "http://127.0.0.1:1," + b.business[2].URL, "--auth", b.auth}, 0, "saldo conta=3 saldo=1005\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,5 +147,16 @@ func TestJudge(t *testing.T) {
 	}
 	if ok, v := judge(call, fmt.Errorf("boom")); ok || !strings.Contains(v, "wanted success or LOCKED_ACCOUNT") {
 		t.Errorf("unexpected error accepted, or verdict %q", v)
+	}
+}
+
+// The test-only crash hook refuses a stage that does not exist, naming the
+// variable (a typo must not leave a test without its crash).
+func TestCrashAtUnknownStage(t *testing.T) {
+	t.Setenv("GOBANK_TEST_CRASH_AT", "sometime")
+	t.Setenv("BANK_SERVER_TOKEN", "x")
+	code, _, stderr := runCmd(t, nil, "businessserver", "http://127.0.0.1:1", "0", "--host", "127.0.0.1", "--log", "-")
+	if code != exitUsage || !strings.Contains(stderr, "GOBANK_TEST_CRASH_AT") || !strings.Contains(stderr, "after-commit") {
+		t.Errorf("exit %d, stderr %q; want a usage error naming the variable and the stages", code, stderr)
 	}
 }

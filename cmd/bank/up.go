@@ -26,8 +26,10 @@ the original was deployed: start it in a terminal of its own and use the
 client commands from another. The data server starts first and creates the
 server credential file (see "bank help dataserver"); the business servers,
 started once it answers, find it there. The servers' operation logs,
-data_server.log and business_server.log, are written in --dir; their
-diagnostics are printed on stderr, each line prefixed with the server's name.
+data_server.log and business_server.log, are written in --dir, and so are
+the accounts, durably, in --dir/bank-data (a later bank up with the same
+--dir finds them again); the servers' diagnostics are printed on stderr,
+each line prefixed with the server's name.
 
 Once every server answers /status, bank up prints their URLs, the client
 token to use and example commands, then waits. Ctrl-C or SIGTERM stops the

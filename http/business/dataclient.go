@@ -49,6 +49,10 @@ var (
 	// ErrUnavailable: the data server could not be reached, did not answer
 	// in time, failed (5xx), or answered something that is not the contract.
 	ErrUnavailable = errors.New("data server unavailable")
+	// ErrUnsupported: the data server lacks /commit or /idem (HTTP 404): it
+	// is the original implementation, or an older version of ours. Nothing
+	// was applied.
+	ErrUnsupported = errors.New("data server lacks atomic commits and idempotency records")
 )
 
 // DataError describes a failed data server call. Kind is one of the
@@ -177,9 +181,10 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 			// No ReadTimeout/WriteTimeout: every call has its own deadline,
 			// longer for a getLock that waits in the data server's queue.
 			MaxResponseBodySize: maxAnswerSize,
-			// Every call is idempotent (absolute writes, re-entrant locks,
+			// Every GET is idempotent (absolute writes, re-entrant locks,
 			// unlocking a free account succeeds), so a retry after a
-			// keep-alive connection closed under us is harmless.
+			// keep-alive connection closed under us is harmless. /commit
+			// is a POST, which fasthttp never repeats: see Commit.
 			MaxIdemponentCallAttempts: 2,
 		},
 		prefix:  u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
@@ -191,9 +196,10 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 	return c, nil
 }
 
-// maxAnswerSize bounds the data server's answers, which are a few dozen
-// bytes: a larger one is not the contract.
-const maxAnswerSize = 4 << 10
+// maxAnswerSize bounds the data server's answers: a few dozen bytes, or an
+// idempotency record (a fingerprint of at most 512 bytes and a body of at
+// most 4 KiB, escaped as a JSON string). A larger one is not the contract.
+const maxAnswerSize = 32 << 10
 
 // CloseIdleConnections closes the idle keep-alive connections.
 func (c *DataClient) CloseIdleConnections() { c.hc.CloseIdleConnections() }
@@ -282,17 +288,10 @@ type answer struct {
 // and wait are sent when not zero.
 func (c *DataClient) call(ctx context.Context, route, clientToken string, conta, valor int64, withValor bool,
 	fence uint64, wait time.Duration) (answer, error) {
-	fail := func(kind error, status int, reason string, err error) (answer, error) {
-		return answer{}, &DataError{Route: route, Conta: conta, Kind: kind, Status: status, Reason: reason, Err: err}
-	}
 	if err := ctx.Err(); err != nil {
-		return fail(ErrUnavailable, 0, "gave up before calling the data server", err)
+		return answer{}, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
+			Reason: "gave up before calling the data server", Err: err}
 	}
-	deadline := time.Now().Add(c.timeout + max(wait, 0))
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -331,7 +330,23 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 	} else {
 		req.Header.Set(wire.HeaderToken, c.token)
 	}
+	lockParams := route == wire.RouteGetLock && (wait > 0 || c.ttl > 0)
+	return c.send(ctx, req, resp, c.timeout+max(wait, 0), route, conta, lockParams)
+}
 
+// send performs req within timeout (or ctx's deadline, if sooner) and
+// classifies the answer: the decoded body of a 200 answer without
+// error_code, or a *DataError. lockParams says that req is a getLock that
+// names a wait or ttl, which a data server may refuse with 400.
+func (c *DataClient) send(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration,
+	route string, conta int64, lockParams bool) (answer, error) {
+	fail := func(kind error, status int, reason string, err error) (answer, error) {
+		return answer{}, &DataError{Route: route, Conta: conta, Kind: kind, Status: status, Reason: reason, Err: err}
+	}
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
 		return fail(ErrUnavailable, 0, transportReason(err), err)
 	}
@@ -342,9 +357,18 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 		return fail(ErrUnauthorized, status, "token refused", nil)
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
 		return fail(ErrCredentialRefused, status, "data server refused this business server's credential", nil)
+	case status == fasthttp.StatusNotFound && (route == wire.RouteCommit || route == wire.RouteIdem):
+		return fail(ErrUnsupported, status, "the data server has no "+route+" route (it is not gobank's data server, or an older one)", nil)
 	case status >= 500:
-		return fail(ErrUnavailable, status, "data server failed (HTTP "+strconv.Itoa(status)+")", nil)
-	case status == fasthttp.StatusBadRequest && route == wire.RouteGetLock && (wait > 0 || c.ttl > 0):
+		e := &DataError{Route: route, Conta: conta, Kind: ErrUnavailable, Status: status,
+			Reason: "data server failed (HTTP " + strconv.Itoa(status) + ")"}
+		// Our data server answers 503 UNAVAILABLE for a request it did not
+		// apply (storage failed, account busy): keep the code, which says so.
+		if a, ok := parseAnswer(resp.Body()); ok && a.hasCode {
+			e.Code = wire.Code(a.code)
+		}
+		return answer{}, e
+	case status == fasthttp.StatusBadRequest && lockParams:
 		return fail(ErrUnavailable, status, "data server refused the lock's wait or ttl (HTTP 400): "+
 			"the lock wait and ttl must not exceed its --max-lock-wait and --max-lock-ttl", nil)
 	default:
@@ -381,6 +405,203 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 		e.Reason = "data server answered unexpected error_code " + strconv.FormatInt(a.code, 10) + " (" + code.String() + ")"
 	}
 	return answer{}, e
+}
+
+// Change is one account's part of a Commit.
+type Change struct {
+	Conta int64
+	Saldo int64  // the new balance
+	Fence uint64 // the grant this business server holds on Conta
+}
+
+// Record is the kept outcome of a request that carried an idempotency key:
+// what a repetition of the request must be answered.
+type Record struct {
+	// Key is the key the record is kept under on the data server (at most
+	// 128 bytes).
+	Key string
+	// Fingerprint names the request (route and parameters, at most 512
+	// bytes), so that the key reused for another request is refused.
+	Fingerprint string
+	// Status and Body are the answer: an HTTP status and a JSON body (at
+	// most 4 KiB).
+	Status int
+	Body   []byte
+}
+
+// Commit sets the balances of changes atomically and durably, each under
+// the grant of its fence (the data server's /commit), releasing the locks
+// when unlock is set, and keeps rec, when not nil, in the same durable
+// batch. It returns (nil, nil) once applied.
+//
+// When rec's key has a record already, nothing is applied, the locks are
+// not released, and that record is returned (with a nil error): a
+// concurrent or earlier duplicate of the request won.
+//
+// A refusal changes nothing: ErrStaleFence (a grant is no longer in
+// force), ErrNotFound, ErrInvalidValue (a negative balance), ErrLocked
+// (another commit on the account is in progress), ErrCredentialRefused,
+// ErrUnsupported (a data server without /commit: use Write), and
+// ErrUnavailable with Code UNAVAILABLE and Status 503 (see NotApplied).
+// Any other ErrUnavailable (timeout, connection lost, garbled answer) leaves
+// the outcome unknown: the commit may have been applied and the locks
+// released, or not.
+//
+// Commit is sent as a POST, which is never repeated automatically: a
+// repeated commit that had been applied would be refused as stale, which
+// would hide that it was applied.
+func (c *DataClient) Commit(ctx context.Context, changes []Change, unlock bool, rec *Record) (*Record, error) {
+	route := wire.RouteCommit
+	var conta int64
+	if len(changes) > 0 {
+		conta = changes[0].Conta
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
+			Reason: "gave up before calling the data server", Err: err}
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [512]byte
+	uri := append(buf[:0], c.prefix...)
+	uri = append(uri, route...)
+	uri = append(uri, c.query...)
+	for _, ch := range changes {
+		uri = append(uri, "&"+wire.ParamConta+"="...)
+		uri = strconv.AppendInt(uri, ch.Conta, 10)
+		uri = append(uri, "&"+wire.ParamValor+"="...)
+		uri = strconv.AppendInt(uri, ch.Saldo, 10)
+		uri = append(uri, "&"+wire.ParamFence+"="...)
+		uri = strconv.AppendUint(uri, ch.Fence, 10)
+	}
+	if unlock {
+		uri = append(uri, "&"+wire.ParamUnlock+"=1"...)
+	}
+	if rec != nil {
+		uri = appendRecordParams(uri, rec)
+		req.SetBody(rec.Body)
+	}
+	req.SetRequestURIBytes(uri)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.Set(wire.HeaderToken, c.token)
+	if _, err := c.send(ctx, req, resp, c.timeout, route, conta, false); err != nil {
+		return nil, err
+	}
+	r, err := parseRecord(resp.Body(), route)
+	if err != nil {
+		return nil, err
+	}
+	if r.found {
+		return &r.rec, nil
+	}
+	return nil, nil
+}
+
+// NotApplied reports whether err, from Commit, surely means that nothing
+// was applied: a refusal, or our data server's 503 UNAVAILABLE (it answers
+// that only for a request it did not apply). Otherwise the outcome of a
+// failed Commit is unknown.
+func NotApplied(err error) bool {
+	if isDefinite(err) || errors.Is(err, ErrUnsupported) {
+		return true
+	}
+	var de *DataError
+	return errors.As(err, &de) && de.Status == fasthttp.StatusServiceUnavailable && de.Code == wire.Unavailable
+}
+
+// Outcome returns the record kept under key (GET /idem), and whether there
+// is one. A data server that keeps no records fails with ErrUnsupported.
+func (c *DataClient) Outcome(ctx context.Context, key string) (Record, bool, error) {
+	r, err := c.idem(ctx, fasthttp.MethodGet, &Record{Key: key})
+	return r.rec, r.found, err
+}
+
+// Keep keeps rec alone (POST /idem), for an outcome that changed no
+// balance, such as a refusal, unless its key has a record already: that
+// record is then returned instead, and rec is not kept.
+func (c *DataClient) Keep(ctx context.Context, rec Record) (*Record, error) {
+	r, err := c.idem(ctx, fasthttp.MethodPost, &rec)
+	if err != nil || !r.found {
+		return nil, err
+	}
+	return &r.rec, nil
+}
+
+func (c *DataClient) idem(ctx context.Context, method string, rec *Record) (recordAnswer, error) {
+	route := wire.RouteIdem
+	if err := ctx.Err(); err != nil {
+		return recordAnswer{}, &DataError{Route: route, Kind: ErrUnavailable,
+			Reason: "gave up before calling the data server", Err: err}
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [512]byte
+	uri := append(buf[:0], c.prefix...)
+	uri = append(uri, route...)
+	uri = append(uri, c.query...)
+	if method == fasthttp.MethodPost {
+		uri = appendRecordParams(uri, rec)
+		req.SetBody(rec.Body)
+		req.Header.SetContentType("application/json")
+	} else {
+		uri = append(uri, "&"+wire.ParamKey+"="...)
+		uri = append(uri, url.QueryEscape(rec.Key)...)
+	}
+	req.SetRequestURIBytes(uri)
+	req.Header.SetMethod(method)
+	req.Header.Set(wire.HeaderToken, c.token)
+	if _, err := c.send(ctx, req, resp, c.timeout, route, 0, false); err != nil {
+		return recordAnswer{}, err
+	}
+	return parseRecord(resp.Body(), route)
+}
+
+// appendRecordParams appends a record's key, fingerprint and status to a
+// query string.
+func appendRecordParams(uri []byte, rec *Record) []byte {
+	uri = append(uri, "&"+wire.ParamKey+"="...)
+	uri = append(uri, url.QueryEscape(rec.Key)...)
+	uri = append(uri, "&"+wire.ParamFingerprint+"="...)
+	uri = append(uri, url.QueryEscape(rec.Fingerprint)...)
+	uri = append(uri, "&"+wire.ParamStatus+"="...)
+	return strconv.AppendInt(uri, int64(rec.Status), 10)
+}
+
+// recordAnswer is a decoded answer of /commit or /idem.
+type recordAnswer struct {
+	found bool
+	rec   Record
+}
+
+// parseRecord decodes a 200 answer of /commit or /idem without error_code:
+// {} (applied), {"found":false[,"stored":true]}, or a record
+// {"found":true,"status":S,"fingerprint":"FP","body":"..."}.
+func parseRecord(body []byte, route string) (recordAnswer, error) {
+	var m struct {
+		Found       *bool   `json:"found"`
+		Status      *int    `json:"status"`
+		Fingerprint *string `json:"fingerprint"`
+		Body        *string `json:"body"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return recordAnswer{}, &DataError{Route: route, Kind: ErrUnavailable, Status: fasthttp.StatusOK,
+			Reason: "data server sent a malformed answer", Err: err}
+	}
+	if m.Found == nil || !*m.Found {
+		return recordAnswer{}, nil
+	}
+	if m.Status == nil || *m.Status < 100 || *m.Status > 599 || m.Fingerprint == nil || m.Body == nil {
+		return recordAnswer{}, &DataError{Route: route, Kind: ErrUnavailable, Status: fasthttp.StatusOK,
+			Reason: "data server sent a malformed idempotency record"}
+	}
+	return recordAnswer{found: true, rec: Record{Fingerprint: *m.Fingerprint, Status: *m.Status, Body: []byte(*m.Body)}}, nil
 }
 
 // transportReason describes a transport failure for end users and logs.

@@ -1,7 +1,7 @@
 package business
 
-// SetHook makes s call f at named points of its operations ("locked",
-// "between-writes"); nil removes it. Tests only.
+// SetHook makes s call f at named points of its operations (see Stages);
+// nil removes it. Tests only.
 func SetHook(s *Server, f func(stage string)) {
 	if f == nil {
 		s.hook.Store(nil)
@@ -30,3 +30,7 @@ func ParseAnswerJSON(body []byte) (Answer, bool) {
 	a, ok := parseAnswerJSON(body)
 	return Answer{a.saldo, a.hasSaldo, a.code, a.hasCode, a.fence}, ok
 }
+
+// ScopedKey exposes the key under which the data server keeps the outcome
+// of a client's Idempotency-Key.
+func ScopedKey(token, key string) string { return scopedKey([]byte(token), []byte(key)) }

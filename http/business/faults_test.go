@@ -2,6 +2,7 @@ package business_test
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,72 +122,130 @@ var (
 
 const faultTimeout = 150 * time.Millisecond
 
+// notFound answers like a data server without the route (the original's
+// /commit and /idem).
+var notFound fault = func(ctx *fasthttp.RequestCtx, _ fasthttp.RequestHandler, _ int64) bool {
+	ctx.SetStatusCode(404)
+	ctx.SetBodyString(`{"error_code":-12,"error":"no such route"}`)
+	return true
+}
+
+// effect applies to want the operation of a business path, as if it had
+// succeeded.
+func effect(t *testing.T, want []int64, path string) []int64 {
+	t.Helper()
+	f := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	n := make([]int64, len(f)-1)
+	for i, x := range f[1:] {
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			t.Fatalf("effect(%q): %v", path, err)
+		}
+		n[i] = v
+	}
+	switch f[0] {
+	case "deposito":
+		return with(want, n[0], want[n[0]-1]+n[1])
+	case "saque":
+		return with(want, n[0], want[n[0]-1]-n[1])
+	case "transferencia":
+		return with(want, n[0], want[n[0]-1]-n[2], n[1], want[n[1]-1]+n[2])
+	}
+	t.Fatalf("effect(%q): not an operation that writes", path)
+	return nil
+}
+
 // TestFailuresReleaseLocks injects data server failures into every step of
 // every operation and checks that the operation is refused with the right
-// status, that no lock stays held, and that no money appeared or vanished.
+// status, that no lock stays held, and that no money appeared or vanished:
+// a commit refused, or failed before it reached the data server, applied
+// nothing; one whose answer was lost after it was applied (applied: true)
+// applied all of the operation.
 func TestFailuresReleaseLocks(t *testing.T) {
 	type step struct {
-		path   string
-		status int
+		path    string
+		status  int
+		applied bool // applied although not answered 200
 	}
 	tests := []struct {
 		name  string
 		wrap  func(fasthttp.RequestHandler) fasthttp.RequestHandler
 		steps []step
 	}{
-		{"getSaldo 500", on(wire.RouteGetSaldo, fail500), []step{{"/saldo/1", 503}}},
-		{"getSaldo garbage", on(wire.RouteGetSaldo, garbage), []step{{"/saldo/1", 503}}},
-		{"getSaldo too slow", on(wire.RouteGetSaldo, slowRead), []step{{"/saldo/1", 503}}},
-		{"legacy: getSaldo 500", compose(legacy, on(wire.RouteGetSaldo, fail500)), []step{
-			{"/deposito/1/10", 503}, {"/saque/1/10", 503}, {"/transferencia/1/2/10", 503}, {"/saldo/1", 503}}},
-		{"legacy: second getSaldo of a transfer 500", compose(legacy, on(wire.RouteGetSaldo, fail500, 2)), []step{
-			{"/transferencia/2/1/10", 503}}},
-		{"legacy: getSaldo too slow", compose(legacy, on(wire.RouteGetSaldo, slowRead)), []step{
-			{"/deposito/1/10", 503}, {"/transferencia/1/2/10", 503}}},
-		{"legacy: getSaldo garbage", compose(legacy, on(wire.RouteGetSaldo, garbage)), []step{
-			{"/deposito/1/10", 503}, {"/transferencia/1/2/10", 503}, {"/saldo/1", 503}}},
-		{"legacy: second setSaldo of a transfer 500", compose(legacy, on(wire.RouteSetSaldo, fail500, 2)), []step{
-			{"/transferencia/1/2/10", 503}, {"/transferencia/1/2/10", 200}}},
-		{"legacy: all well", legacy, []step{
-			{"/deposito/1/10", 200}, {"/saque/2/10", 200}, {"/transferencia/3/4/10", 200}, {"/saldo/3", 200}}},
-		{"second setSaldo of a transfer: stale fence", on(wire.RouteSetSaldo, staleFence, 2), []step{
-			{"/transferencia/1/2/10", 503}}},
-		{"setSaldo: stale fence", on(wire.RouteSetSaldo, staleFence, 1), []step{
-			{"/deposito/1/10", 503}}},
-		{"setSaldo 500", on(wire.RouteSetSaldo, fail500), []step{
-			{"/deposito/1/10", 503}, {"/saque/1/10", 503}, {"/transferencia/1/2/10", 503}}},
-		{"setSaldo 503", on(wire.RouteSetSaldo, fail503), []step{
-			{"/deposito/1/10", 503}, {"/transferencia/1/2/10", 503}}},
-		{"second setSaldo of a transfer 500", on(wire.RouteSetSaldo, fail500, 2), []step{
-			{"/transferencia/1/2/10", 503}}},
-		{"second setSaldo of a transfer garbage", on(wire.RouteSetSaldo, garbage, 2), []step{
-			{"/transferencia/3/2/10", 503}}},
-		{"setSaldo applied, answer garbled", on(wire.RouteSetSaldo, appliedThenGarbage, 1), []step{
-			{"/deposito/1/10", 503}}},
-		{"first setSaldo of a transfer applied, answer garbled", on(wire.RouteSetSaldo, appliedThenGarbage, 1), []step{
-			{"/transferencia/1/2/10", 503}}},
-		{"second setSaldo of a transfer applied, answer garbled", on(wire.RouteSetSaldo, appliedThenGarbage, 2), []step{
-			{"/transferencia/1/2/10", 503}}},
-		{"second setSaldo of a transfer applied, answer late", on(wire.RouteSetSaldo, appliedThenSlow, 2), []step{
-			{"/transferencia/1/2/10", 503}}},
-		{"setSaldo applied, connection closed", on(wire.RouteSetSaldo, closeConn, 1, 2, 3), []step{
-			{"/deposito/1/10", 503}}},
-		{"setSaldo unknown error code", on(wire.RouteSetSaldo, unknownCode, 2), []step{
-			{"/transferencia/1/2/10", 500}}},
+		{"getSaldo 500", on(wire.RouteGetSaldo, fail500), []step{{"/saldo/1", 503, false}}},
+		{"getSaldo garbage", on(wire.RouteGetSaldo, garbage), []step{{"/saldo/1", 503, false}}},
+		{"getSaldo too slow", on(wire.RouteGetSaldo, slowRead), []step{{"/saldo/1", 503, false}}},
+
+		{"commit: stale fence", on(wire.RouteCommit, staleFence), []step{
+			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
+		{"commit 500 before applying", on(wire.RouteCommit, fail500), []step{
+			{"/deposito/1/10", 503, false}, {"/saque/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
+		{"commit 503 (storage failed: not applied)", on(wire.RouteCommit, fail503), []step{
+			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
+		{"commit garbage, not applied", on(wire.RouteCommit, garbage), []step{
+			{"/transferencia/3/2/10", 503, false}}},
+		{"commit applied, answer garbled", on(wire.RouteCommit, appliedThenGarbage), []step{
+			{"/deposito/1/10", 503, true}, {"/transferencia/1/2/10", 503, true}}},
+		{"commit applied, answer late", on(wire.RouteCommit, appliedThenSlow), []step{
+			{"/transferencia/1/2/10", 503, true}}},
+		{"commit applied, connection closed", on(wire.RouteCommit, closeConn), []step{
+			{"/deposito/1/10", 503, true}, {"/saque/2/10", 503, true}, {"/transferencia/3/4/10", 503, true}}},
+		{"commit unknown error code", on(wire.RouteCommit, unknownCode), []step{
+			{"/transferencia/1/2/10", 500, false}}},
+		{"commit refused, first unLock fails", compose(on(wire.RouteCommit, staleFence), on(wire.RouteUnLock, fail500, 1)), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"commit refused, unLock fails twice", compose(on(wire.RouteCommit, fail503), on(wire.RouteUnLock, fail503, 1, 2)), []step{
+			{"/deposito/1/10", 503, false}}},
+		{"commit lost, unLock answer late", compose(on(wire.RouteCommit, fail500), on(wire.RouteUnLock, appliedThenSlow, 1)), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"second commit fails, first succeeds", on(wire.RouteCommit, fail503, 2), []step{
+			{"/transferencia/1/2/10", 200, false}, {"/transferencia/1/2/10", 503, false}, {"/transferencia/1/2/10", 200, false}}},
+
 		{"getLock 500", on(wire.RouteGetLock, fail500), []step{
-			{"/deposito/1/10", 503}, {"/transferencia/1/2/10", 503}}},
+			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
 		{"second getLock 500", on(wire.RouteGetLock, fail500, 2), []step{
-			{"/transferencia/1/2/10", 503}}},
+			{"/transferencia/1/2/10", 503, false}}},
 		{"second getLock applied, answer late", on(wire.RouteGetLock, appliedThenSlow, 2), []step{
-			{"/transferencia/2/1/10", 503}}},
+			{"/transferencia/2/1/10", 503, false}}},
 		{"getLock applied, answer garbled", on(wire.RouteGetLock, appliedThenGarbage, 1), []step{
-			{"/saque/1/10", 503}}},
-		{"unLock fails twice", on(wire.RouteUnLock, fail500, 1, 2), []step{
-			{"/deposito/1/10", 200}}},
-		{"unLock of a transfer fails once", on(wire.RouteUnLock, fail503, 1), []step{
-			{"/transferencia/1/2/10", 200}}},
-		{"unLock answer late", on(wire.RouteUnLock, appliedThenSlow, 1), []step{
-			{"/transferencia/1/2/10", 200}}},
+			{"/saque/1/10", 503, false}}},
+
+		// A data server without /commit (ours before it): setSaldo under
+		// the fences, the way it was done before.
+		{"no /commit: all well", on(wire.RouteCommit, notFound), []step{
+			{"/deposito/1/10", 200, false}, {"/saque/2/10", 200, false}, {"/transferencia/3/4/10", 200, false}}},
+		{"no /commit: second setSaldo of a transfer 500", compose(on(wire.RouteCommit, notFound), on(wire.RouteSetSaldo, fail500, 2)), []step{
+			{"/transferencia/1/2/10", 503, false}, {"/transferencia/1/2/10", 200, false}}},
+		{"no /commit: setSaldo applied, connection closed", compose(on(wire.RouteCommit, notFound), on(wire.RouteSetSaldo, closeConn, 1, 2, 3)), []step{
+			{"/deposito/1/10", 503, false}}},
+		{"no /commit: second setSaldo of a transfer: stale fence", compose(on(wire.RouteCommit, notFound), on(wire.RouteSetSaldo, staleFence, 2)), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+
+		// The original data server: grants without fences, no /commit.
+		{"legacy: getSaldo 500", compose(legacy, on(wire.RouteGetSaldo, fail500)), []step{
+			{"/deposito/1/10", 503, false}, {"/saque/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}, {"/saldo/1", 503, false}}},
+		{"legacy: second getSaldo of a transfer 500", compose(legacy, on(wire.RouteGetSaldo, fail500, 2)), []step{
+			{"/transferencia/2/1/10", 503, false}}},
+		{"legacy: getSaldo too slow", compose(legacy, on(wire.RouteGetSaldo, slowRead)), []step{
+			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
+		{"legacy: getSaldo garbage", compose(legacy, on(wire.RouteGetSaldo, garbage)), []step{
+			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}, {"/saldo/1", 503, false}}},
+		{"legacy: second setSaldo of a transfer 500", compose(legacy, on(wire.RouteSetSaldo, fail500, 2)), []step{
+			{"/transferencia/1/2/10", 503, false}, {"/transferencia/1/2/10", 200, false}}},
+		{"legacy: setSaldo 503", compose(legacy, on(wire.RouteSetSaldo, fail503)), []step{
+			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
+		{"legacy: first setSaldo of a transfer applied, answer garbled", compose(legacy, on(wire.RouteSetSaldo, appliedThenGarbage, 1)), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"legacy: second setSaldo of a transfer applied, answer late", compose(legacy, on(wire.RouteSetSaldo, appliedThenSlow, 2)), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"legacy: setSaldo unknown error code", compose(legacy, on(wire.RouteSetSaldo, unknownCode, 2)), []step{
+			{"/transferencia/1/2/10", 500, false}}},
+		{"legacy: unLock fails twice", compose(legacy, on(wire.RouteUnLock, fail500, 1, 2)), []step{
+			{"/deposito/1/10", 200, false}}},
+		{"legacy: unLock answer late", compose(legacy, on(wire.RouteUnLock, appliedThenSlow, 1)), []step{
+			{"/transferencia/1/2/10", 200, false}}},
+		{"legacy: all well", legacy, []step{
+			{"/deposito/1/10", 200, false}, {"/saque/2/10", 200, false}, {"/transferencia/3/4/10", 200, false}, {"/saldo/3", 200, false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,13 +258,16 @@ func TestFailuresReleaseLocks(t *testing.T) {
 				if r.status != st.status {
 					t.Errorf("%s: status %d, want %d (%s)", st.path, r.status, st.status, r.body)
 				}
-				if r.status == 200 {
-					switch {
-					case r.ans.SaldoOrig != nil:
-						want = with(want, *r.ans.ContaOrig, *r.ans.SaldoOrig, *r.ans.ContaDest, *r.ans.SaldoDest)
-					case r.ans.Saldo != nil:
-						want = with(want, *r.ans.Conta, *r.ans.Saldo)
-					}
+				switch {
+				case r.status == 200 && r.ans.SaldoOrig != nil:
+					want = with(want, *r.ans.ContaOrig, *r.ans.SaldoOrig, *r.ans.ContaDest, *r.ans.SaldoDest)
+				case r.status == 200 && r.ans.Saldo != nil && r.ans.Valor != nil:
+					want = with(want, *r.ans.Conta, *r.ans.Saldo)
+				case r.status != 200 && st.applied:
+					want = effect(t, want, st.path)
+				}
+				if r.status == 503 && st.applied && !strings.Contains(r.ans.Error, "may or may not have been applied") {
+					t.Errorf("%s: message %q does not say the outcome is unknown", st.path, r.ans.Error)
 				}
 				checkBank(t, data, want)
 			}
@@ -213,36 +275,49 @@ func TestFailuresReleaseLocks(t *testing.T) {
 	}
 }
 
-// TestPanicReleasesLocks: a panic in the middle of a transfer (after the
-// source was debited) is answered 500, rolled back and unlocked, and the
-// server keeps serving.
+// TestPanicReleasesLocks: a panic at any stage of an operation is answered
+// 500, every lock is released, and the server keeps serving; the balances
+// change only when the panic came after the commit (or, without /commit,
+// they are rolled back).
 func TestPanicReleasesLocks(t *testing.T) {
 	tests := []struct {
-		stage string
-		paths []string // operations that reach the stage
+		stage   string
+		wrap    func(fasthttp.RequestHandler) fasthttp.RequestHandler
+		paths   []string // operations that reach the stage
+		applied bool
 	}{
-		{"locked", []string{"/transferencia/1/2/10", "/deposito/3/10", "/saque/4/10"}},
-		{"between-writes", []string{"/transferencia/1/2/10", "/transferencia/2/1/10"}},
-		{"written", []string{"/transferencia/1/2/10", "/deposito/3/10", "/saque/4/10"}},
+		{"locked", nil, []string{"/transferencia/1/2/10", "/deposito/3/10", "/saque/4/10"}, false},
+		{"before-commit", nil, []string{"/transferencia/1/2/10", "/deposito/3/10", "/saque/4/10"}, false},
+		{"after-commit", nil, []string{"/transferencia/1/2/10", "/deposito/3/10", "/saque/4/10"}, true},
+		{"before-commit", legacy, []string{"/transferencia/1/2/10", "/deposito/3/10"}, false},
+		{"between-writes", legacy, []string{"/transferencia/1/2/10", "/transferencia/2/1/10"}, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.stage, func(t *testing.T) {
-			data := dataservertest.Start(t, dataservertest.Options{})
+		name := tt.stage
+		if tt.wrap != nil {
+			name = "legacy " + name
+		}
+		t.Run(name, func(t *testing.T) {
+			data := dataservertest.Start(t, dataservertest.Options{Wrap: tt.wrap})
 			bs := startBusiness(t, data, businesstest.Options{})
 			business.SetHook(bs.Server, func(s string) {
 				if s == tt.stage {
 					panic("injected at " + s)
 				}
 			})
+			want := uniform(10, 1000)
 			for _, p := range tt.paths {
 				wantError(t, get(t, bs.URL+p), 500, int64(wire.Internal))
-				checkBank(t, data, uniform(10, 1000))
+				if tt.applied {
+					want = effect(t, want, p)
+				}
+				checkBank(t, data, want)
 			}
 			business.SetHook(bs.Server, nil)
 			if r := get(t, bs.URL+"/transferencia/1/2/10"); r.status != 200 {
 				t.Fatalf("after the panics: %d %s", r.status, r.body)
 			}
-			checkBank(t, data, with(uniform(10, 1000), 1, 990, 2, 1010))
+			checkBank(t, data, effect(t, want, "/transferencia/1/2/10"))
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 )
@@ -45,6 +46,7 @@ type result struct {
 	body        string
 	ans         answer
 	elapsed     time.Duration
+	replayed    bool // the header Idempotent-Replayed: true
 }
 
 // do sends one request; tok "" sends no token header.
@@ -58,6 +60,21 @@ func do(t testing.TB, method, url, tok string) result {
 }
 
 func tryDo(method, url, tok string) (result, error) {
+	return tryDoKey(method, url, tok, "")
+}
+
+// doKey sends one GET with the token and, when key is not empty, the
+// header Idempotency-Key.
+func doKey(t testing.TB, url, tok, key string) result {
+	t.Helper()
+	r, err := tryDoKey(http.MethodGet, url, tok, key)
+	if err != nil {
+		t.Fatalf("GET %s (key %q): %v", url, key, err)
+	}
+	return r
+}
+
+func tryDoKey(method, url, tok, key string) (result, error) {
 	start := time.Now()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -65,6 +82,9 @@ func tryDo(method, url, tok string) (result, error) {
 	}
 	if tok != "" {
 		req.Header.Set("token", tok)
+	}
+	if key != "" {
+		req.Header.Set(business.HeaderIdempotencyKey, key)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -75,7 +95,8 @@ func tryDo(method, url, tok string) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	r := result{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: string(b), elapsed: time.Since(start)}
+	r := result{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: string(b), elapsed: time.Since(start),
+		replayed: resp.Header.Get(business.HeaderReplayed) == "true"}
 	if strings.HasPrefix(r.contentType, "application/json") {
 		if err := json.Unmarshal(b, &r.ans); err != nil {
 			return r, err

@@ -104,6 +104,22 @@ type held struct {
 	local  [2]bool // local lock taken
 	remote [2]bool // data server lock taken, or possibly taken
 	n      int
+	// gone: a commit that releases the locks may have been applied, so an
+	// unlock refused as stale (or held by another since) is no surprise.
+	gone bool
+}
+
+// released records that the data server released every lock of h (a
+// commit with unlock applied): release only drops the local locks.
+func (h *held) released() {
+	h.remote = [2]bool{}
+}
+
+// maybeReleased records that a commit releasing the locks may have been
+// applied: release still unlocks each account under its grant's fence, and
+// takes a refusal as the commit having released it.
+func (h *held) maybeReleased() {
+	h.gone = true
 }
 
 // index returns the position of account id in h.
@@ -214,7 +230,7 @@ func (s *Server) lockRemote(ctx context.Context, id int64, deadline time.Time) (
 func (h *held) release() {
 	for i := h.n - 1; i >= 0; i-- {
 		if h.remote[i] {
-			h.s.unlockRemote(h.ids[i], h.grants[i].Fence)
+			h.s.unlockRemote(h.ids[i], h.grants[i].Fence, h.gone)
 			h.remote[i] = false
 		}
 		if h.local[i] {
@@ -227,8 +243,10 @@ func (h *held) release() {
 // unlockRemote releases the data server's lock on id (grant fence, 0 when
 // unknown), retrying transient failures a few times. A lock that cannot be
 // released is logged: it stays held until its lease runs out, or for good
-// on a data server without leases.
-func (s *Server) unlockRemote(id int64, fence uint64) {
+// on a data server without leases. gone says that a commit which releases
+// the lock may have been applied: a refusal (STALE_FENCE, or LOCKED_ACCOUNT
+// by a new holder) then most likely means that it was, and is not logged.
+func (s *Server) unlockRemote(id int64, fence uint64, gone bool) {
 	var err error
 	for attempt := range unlockAttempts {
 		if attempt > 0 {
@@ -243,6 +261,8 @@ func (s *Server) unlockRemote(id int64, fence uint64) {
 	}
 	switch {
 	case err == nil:
+	case gone && (errors.Is(err, ErrStaleFence) || errors.Is(err, ErrLocked)):
+		// Released by the commit whose answer was lost.
 	case errors.Is(err, ErrStaleFence):
 		// The lease ran out before the operation ended: nothing to release.
 		s.logger.Warn("an account lock's lease ran out before its operation ended; consider a longer lock ttl",
@@ -254,7 +274,8 @@ func (s *Server) unlockRemote(id int64, fence uint64) {
 }
 
 // writeBack sets account id back to balance, under grant fence, after a
-// failed or abandoned write, with fresh timeouts and a few retries.
+// failed or abandoned write by writeLegacy (a data server without
+// /commit), with fresh timeouts and a few retries.
 // Absolute writes make this safe whether or not the failed write was
 // applied, and the fence makes the data server refuse it if the lock was
 // lost meanwhile (someone else may have written since). It reports

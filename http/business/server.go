@@ -6,29 +6,45 @@
 // Every operation that writes locks the accounts it touches on the data
 // server, all of them before reading any, in ascending account order
 // (Config.LockOrder; OrderRequest locks in the request's order instead, to
-// show the deadlocks that ordering prevents); it then reads, checks funds
-// and overflow, writes and unlocks. A lock held by someone else is waited
-// for as Config.LockMode says, for up to LockWait in all: queued on the
-// data server (ModeWait, its wait parameter; against a data server that
-// fails fast like the original, retried), retried with jittered
-// exponential backoff (ModeRetry), or not at all (ModeFailFast). A lock
-// grant carries the balance (sparing a read), a lease (LockTTL) and a fence
-// that every write and unlock repeats, so that a business server whose
-// lease ran out cannot overwrite the next holder's work; with the
-// original's empty grants the balance is read and nothing is fenced.
+// show the deadlocks that ordering prevents); it then checks funds and
+// overflow and writes every new balance with one /commit, under the
+// grants' fences, which also releases the locks: a transfer's debit and
+// credit are applied together or not at all, whenever the business server
+// dies. A lock held by someone else is waited for as Config.LockMode says,
+// for up to LockWait in all: queued on the data server (ModeWait, its wait
+// parameter; against a data server that fails fast like the original,
+// retried), retried with jittered exponential backoff (ModeRetry), or not
+// at all (ModeFailFast). A lock grant carries the balance (sparing a
+// read), a lease (LockTTL) and a fence that the commit (and every unlock)
+// repeats, so that a business server whose lease ran out cannot overwrite
+// the next holder's work.
 //
 // A lock taken is released on every path: refusal, data server error,
-// timeout, panic. A write whose outcome is unknown, or that a later
-// failure makes moot (the source of a transfer whose destination could not
-// be written), is undone by writing the old balance back. Requests served
-// by one business server on one account are serialized locally too,
-// because the data server's locks are re-entrant per id_negoc.
+// timeout, panic — including after a commit whose answer was lost, which
+// may or may not have released it (an unlock refused as stale then means
+// it did). Requests served by one business server on one account are
+// serialized locally too, because the data server's locks are re-entrant
+// per id_negoc.
+//
+// Requests with an Idempotency-Key header are applied at most once however
+// often they are repeated (see HeaderIdempotencyKey and idem.go): the
+// outcome is kept on the data server under the key, in the same durable
+// batch as the balances.
+//
+// The data server must be gobank's, with /commit and /idem. Against a data
+// server without them (the original: its grants carry no fence, and
+// /commit answers 404), requests without a key still work, the old way:
+// setSaldo per account, a failed write undone by writing the old balance
+// back — not atomic, so a business server that dies between a transfer's
+// two writes loses the debit; requests with a key are refused (501).
 //
 // Status codes of the public routes (the body is always JSON, with
 // "error_code" and "error" on refusal, see wire.AppendError):
 //
 //	200 success
-//	400 SAME_ACCOUNT         transfer from an account to itself; also BAD_REQUEST for a malformed request
+//	400 SAME_ACCOUNT         transfer from an account to itself
+//	400 BAD_REQUEST          a malformed request; an Idempotency-Key that is empty, repeated, over
+//	                         128 bytes or not printable ASCII
 //	401 UNAUTHORIZED         token missing, or refused by the data server's /autentica
 //	403 LOCKED_ACCOUNT       the account stayed locked (by another business server, or by another
 //	                         request of this one) past LockWait; at once in ModeFailFast
@@ -40,11 +56,15 @@
 //	405 BAD_REQUEST          a method other than GET or POST
 //	409 INSUFFICIENT_FUNDS   a withdrawal or transfer that would leave a negative balance
 //	413 BAD_REQUEST          a request body over 4 KiB (every parameter is in the path)
+//	422 KEY_REUSED           an Idempotency-Key already used for another request; nothing applied
 //	431 BAD_REQUEST          request header block (request line included) over 8 KiB
-//	500 INTERNAL             a bug; what was written is rolled back
+//	500 INTERNAL             a bug; the operation may or may not have been applied
+//	501 UNAVAILABLE          an Idempotency-Key, but the data server keeps no idempotency records
 //	503 UNAVAILABLE          data server down, too slow, failing, refusing our credential, or the
-//	                         lock's lease ran out mid-operation (STALE_FENCE: the write was refused;
-//	                         see Transfer for the one case that cannot be rolled back)
+//	                         lock's lease ran out mid-operation (STALE_FENCE: the commit was
+//	                         refused, nothing changed); or the commit's answer was lost, so the
+//	                         operation may or may not have been applied (ErrOutcomeUnknown: repeat
+//	                         it with the same Idempotency-Key to learn which)
 //
 // 403 and 404 follow the original bank's documentation, so that its
 // clients keep working; the other codes are this project's.
@@ -146,7 +166,7 @@ type Config struct {
 	DataTimeout time.Duration
 	// RequestTimeout bounds the calls an operation makes before it gives up
 	// (unlocks and rollbacks get their own DataTimeout each). Zero means
-	// LockWait + 4*DataTimeout.
+	// LockWait + 6*DataTimeout.
 	RequestTimeout time.Duration
 	// AuthCacheTTL is how long a client token the data server accepted is
 	// trusted without asking again (see authCache: only SHA-256 digests of
@@ -162,16 +182,25 @@ type Config struct {
 	// never receives tokens.
 	Logger *slog.Logger
 	// TestHook, when set, is called at named points of every operation
-	// that writes: "locked" (all its locks held, nothing read or written),
-	// "between-writes" (a transfer's source written, its destination not
-	// yet) and "written". For fault-injection tests only (it may block to
-	// pause the operation there); production code leaves it nil.
+	// that writes (see Stages). For fault-injection tests only (it may
+	// block to pause the operation there, panic, or kill the process);
+	// production code leaves it nil.
 	TestHook func(stage string)
+	// Wrap, when set, wraps the handler that Serve uses (not Handler's
+	// result): tests inject faults with it. Production code leaves it nil.
+	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
 }
 
 // Stages returns the names of the points at which Config.TestHook is
-// called.
-func Stages() []string { return []string{"locked", "between-writes", "written"} }
+// called, in order:
+//
+//   - "locked": every lock of the operation held, nothing read or written;
+//   - "before-commit": the new balances computed, about to be written;
+//   - "between-writes": only on a data server without /commit, a
+//     transfer's source written and its destination not yet;
+//   - "after-commit": the balances (and a keyed request's outcome) durable
+//     and the locks released, the answer not yet sent.
+func Stages() []string { return []string{"locked", "before-commit", "between-writes", "after-commit"} }
 
 // Errors of the business rules, beside DataClient's sentinels.
 var (
@@ -199,6 +228,9 @@ type Server struct {
 
 	// hook, when set by tests, runs at named points of an operation.
 	hook atomic.Pointer[func(stage string)]
+	// noCommit is set once the data server answered /commit with 404: it
+	// is the original, or ours before /commit (see writeLegacy).
+	noCommit atomic.Bool
 }
 
 // New checks cfg and builds a Server. It does not contact the data server.
@@ -233,7 +265,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.DataTimeout = DefaultDataTimeout
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = cfg.LockWait + 4*cfg.DataTimeout
+		cfg.RequestTimeout = cfg.LockWait + 6*cfg.DataTimeout
 	}
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = DefaultAuthCacheTTL
@@ -264,8 +296,12 @@ func New(cfg Config) (*Server, error) {
 		s.hook.Store(&cfg.TestHook)
 	}
 	s.handler = s.newHandler()
+	h := s.handler
+	if cfg.Wrap != nil {
+		h = cfg.Wrap(h)
+	}
 	s.server = &fasthttp.Server{
-		Handler:               s.handler,
+		Handler:               h,
 		ErrorHandler:          errorHandler,
 		Name:                  "gobank-business",
 		ReadBufferSize:        8 << 10, // a larger header block is answered 431
@@ -305,7 +341,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 type route struct {
 	name   string   // as logged
 	params []string // path parameters, in log order
-	run    func(s *Server, ctx context.Context, args [3]int64, dst []byte) ([]byte, error)
+	writes bool     // an operation that changes balances: an Idempotency-Key applies
+	// op runs the operation (k is nil without a key) and returns up to two
+	// results; encode appends the success answer made of them.
+	op     func(s *Server, ctx context.Context, args [3]int64, k *keyed) (a, b int64, err error)
+	encode func(dst []byte, args [3]int64, a, b int64) []byte
 }
 
 // Path parameter names.
@@ -320,11 +360,15 @@ var routes = []struct {
 	path string
 	rt   route
 }{
-	{"/deposito/{" + pConta + "}/{" + pValor + "}", route{name: "deposito", params: []string{pConta, pValor}, run: runDeposit}},
-	{"/saque/{" + pConta + "}/{" + pValor + "}", route{name: "saque", params: []string{pConta, pValor}, run: runWithdraw}},
-	{"/saldo/{" + pConta + "}", route{name: "saldo", params: []string{pConta}, run: runBalance}},
+	{"/deposito/{" + pConta + "}/{" + pValor + "}", route{name: "deposito", params: []string{pConta, pValor}, writes: true,
+		op: opDeposit, encode: encodeMovement}},
+	{"/saque/{" + pConta + "}/{" + pValor + "}", route{name: "saque", params: []string{pConta, pValor}, writes: true,
+		op: opWithdraw, encode: encodeMovement}},
+	{"/saldo/{" + pConta + "}", route{name: "saldo", params: []string{pConta},
+		op: opBalance, encode: encodeBalance}},
 	{"/transferencia/{" + pContaOrig + "}/{" + pContaDest + "}/{" + pValor + "}",
-		route{name: "transferencia", params: []string{pContaOrig, pContaDest, pValor}, run: runTransfer}},
+		route{name: "transferencia", params: []string{pContaOrig, pContaDest, pValor}, writes: true,
+			op: opTransfer, encode: encodeTransfer}},
 }
 
 func (s *Server) newHandler() fasthttp.RequestHandler {
@@ -362,9 +406,10 @@ func status(ctx *fasthttp.RequestCtx) {
 }
 
 // serve runs one operation route: it logs one line whatever the outcome,
-// with the parameters and, on refusal, the error's name last. Nothing of
-// ctx is kept once it returns: the parameters are parsed into integers,
-// and log fields are copied into the entry at once.
+// with the parameters and, on refusal, the error's name last (REPLAYED for
+// an outcome answered again under its Idempotency-Key). Nothing of ctx is
+// kept once it returns: the parameters are parsed into integers, and log
+// fields are copied into the entry at once.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 	entry := s.cfg.Log.Entry(clientIP(ctx), rt.name)
 	var args [3]int64
@@ -385,40 +430,125 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 			}
 		}
 	}
-	var buf [192]byte
-	body, err := s.run(ctx, rt, args, bad, buf[:0])
-	if err != nil {
-		st, code, msg := classify(err)
-		entry.Str(code.String()).Done()
-		if st >= 500 {
-			s.logger.Warn("operation failed", "route", rt.name, "client", ctx.RemoteIP().String(), "err", err)
-		}
-		writeError(ctx, st, code, msg)
-		return
+	var buf [256]byte
+	r := s.run(ctx, rt, args, bad, buf[:0])
+	switch {
+	case r.replayed:
+		entry.Str("REPLAYED").Done()
+		ctx.Response.Header.Set(HeaderReplayed, "true")
+	case r.code != 0:
+		entry.Str(r.code.String()).Done()
+	default:
+		entry.Done()
 	}
-	entry.Done()
-	writeJSON(ctx, body)
+	if r.status >= 500 {
+		s.logger.Warn("operation failed", "route", rt.name, "client", ctx.RemoteIP().String(), "err", r.err)
+	}
+	ctx.SetStatusCode(r.status)
+	writeJSON(ctx, r.body)
+}
+
+// reply is an operation's answer.
+type reply struct {
+	status   int
+	body     []byte    // JSON
+	code     wire.Code // a refusal's code, for the log; 0 on success and for a replay
+	replayed bool      // an outcome kept under the request's Idempotency-Key, answered again
+	err      error     // the failure, for the error log
+}
+
+// failure is the answer to err (see classify), appended to dst.
+func failure(err error, dst []byte) reply {
+	st, code, msg := classify(err)
+	return reply{status: st, code: code, body: wire.AppendError(dst[:0], code, msg), err: err}
 }
 
 // run authenticates, validates and runs the operation, turning a panic
-// into errPanic. The operation's own defers have released its locks and
-// rolled back its writes by the time the panic reaches here.
-func (s *Server) run(rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad error, dst []byte) (body []byte, err error) {
+// into errPanic. The operation's own defers have released its locks (and,
+// without /commit, rolled back its writes) by the time the panic reaches
+// here.
+//
+// A request to deposito, saque or transferencia with an Idempotency-Key
+// header is answered as its first attempt was, if there was one (see
+// keyed); saldo accepts the header and ignores it. A request refused
+// before the key is looked up (bad token, bad key, bad parameters) is
+// neither kept nor looked up: a repetition is refused the same way.
+func (s *Server) run(rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad error, dst []byte) (r reply) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("panic in operation", "route", rt.name, "panic", p, "stack", string(debug.Stack()))
-			body, err = nil, errPanic
+			r = failure(errPanic, dst)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	if err := s.authenticate(ctx, rc.Request.Header.Peek(wire.HeaderToken)); err != nil {
-		return nil, err
+	token := rc.Request.Header.Peek(wire.HeaderToken)
+	if err := s.authenticate(ctx, token); err != nil {
+		return failure(err, dst)
+	}
+	key, err := idempotencyKey(&rc.Request.Header)
+	if err != nil {
+		return failure(err, dst)
 	}
 	if bad != nil {
-		return nil, bad
+		return failure(bad, dst)
 	}
-	return rt.run(s, ctx, args, dst)
+	if key == nil || !rt.writes {
+		a, b, err := rt.op(s, ctx, args, nil)
+		if err != nil {
+			return failure(err, dst)
+		}
+		return reply{status: fasthttp.StatusOK, body: rt.encode(dst, args, a, b)}
+	}
+	return s.runKeyed(ctx, rt, args, newKeyed(token, key, rt, args, dst), dst)
+}
+
+func opDeposit(s *Server, ctx context.Context, a [3]int64, k *keyed) (int64, int64, error) {
+	saldo, err := s.deposit(ctx, a[0], a[1], k)
+	return saldo, 0, err
+}
+
+func opWithdraw(s *Server, ctx context.Context, a [3]int64, k *keyed) (int64, int64, error) {
+	saldo, err := s.withdraw(ctx, a[0], a[1], k)
+	return saldo, 0, err
+}
+
+func opBalance(s *Server, ctx context.Context, a [3]int64, _ *keyed) (int64, int64, error) {
+	saldo, err := s.Balance(ctx, a[0])
+	return saldo, 0, err
+}
+
+func opTransfer(s *Server, ctx context.Context, a [3]int64, k *keyed) (int64, int64, error) {
+	return s.transfer(ctx, a[0], a[1], a[2], k)
+}
+
+// encodeMovement: {"conta":C,"valor":V,"saldo":NEW}.
+func encodeMovement(dst []byte, args [3]int64, saldo, _ int64) []byte {
+	return appendMovement(dst, args[0], args[1], saldo)
+}
+
+// encodeBalance: {"conta":C,"saldo":N}.
+func encodeBalance(dst []byte, args [3]int64, saldo, _ int64) []byte {
+	dst = append(dst, `{"conta":`...)
+	dst = strconv.AppendInt(dst, args[0], 10)
+	dst = append(dst, `,"saldo":`...)
+	dst = strconv.AppendInt(dst, saldo, 10)
+	return append(dst, '}')
+}
+
+// encodeTransfer: {"conta_orig":A,"conta_dest":B,"valor":V,"saldo_orig":X,"saldo_dest":Y}.
+func encodeTransfer(dst []byte, args [3]int64, orig, dest int64) []byte {
+	dst = append(dst, `{"conta_orig":`...)
+	dst = strconv.AppendInt(dst, args[0], 10)
+	dst = append(dst, `,"conta_dest":`...)
+	dst = strconv.AppendInt(dst, args[1], 10)
+	dst = append(dst, `,"valor":`...)
+	dst = strconv.AppendInt(dst, args[2], 10)
+	dst = append(dst, `,"saldo_orig":`...)
+	dst = strconv.AppendInt(dst, orig, 10)
+	dst = append(dst, `,"saldo_dest":`...)
+	dst = strconv.AppendInt(dst, dest, 10)
+	return append(dst, '}')
 }
 
 // authenticate checks a client token through the data server's
@@ -439,52 +569,6 @@ func (s *Server) authenticate(ctx context.Context, token []byte) error {
 	return nil
 }
 
-func runDeposit(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
-	saldo, err := s.Deposit(ctx, a[0], a[1])
-	if err != nil {
-		return nil, err
-	}
-	return appendMovement(dst, a[0], a[1], saldo), nil
-}
-
-func runWithdraw(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
-	saldo, err := s.Withdraw(ctx, a[0], a[1])
-	if err != nil {
-		return nil, err
-	}
-	return appendMovement(dst, a[0], a[1], saldo), nil
-}
-
-func runBalance(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
-	saldo, err := s.Balance(ctx, a[0])
-	if err != nil {
-		return nil, err
-	}
-	dst = append(dst, `{"conta":`...)
-	dst = strconv.AppendInt(dst, a[0], 10)
-	dst = append(dst, `,"saldo":`...)
-	dst = strconv.AppendInt(dst, saldo, 10)
-	return append(dst, '}'), nil
-}
-
-func runTransfer(s *Server, ctx context.Context, a [3]int64, dst []byte) ([]byte, error) {
-	orig, dest, err := s.Transfer(ctx, a[0], a[1], a[2])
-	if err != nil {
-		return nil, err
-	}
-	dst = append(dst, `{"conta_orig":`...)
-	dst = strconv.AppendInt(dst, a[0], 10)
-	dst = append(dst, `,"conta_dest":`...)
-	dst = strconv.AppendInt(dst, a[1], 10)
-	dst = append(dst, `,"valor":`...)
-	dst = strconv.AppendInt(dst, a[2], 10)
-	dst = append(dst, `,"saldo_orig":`...)
-	dst = strconv.AppendInt(dst, orig, 10)
-	dst = append(dst, `,"saldo_dest":`...)
-	dst = strconv.AppendInt(dst, dest, 10)
-	return append(dst, '}'), nil
-}
-
 func appendMovement(dst []byte, conta, valor, saldo int64) []byte {
 	dst = append(dst, `{"conta":`...)
 	dst = strconv.AppendInt(dst, conta, 10)
@@ -498,7 +582,23 @@ func appendMovement(dst []byte, conta, valor, saldo int64) []byte {
 // classify maps an operation's error to the answer's status, code and
 // message. Messages never name the data server's address or a credential.
 func classify(err error) (status int, code wire.Code, msg string) {
+	var reused *keyReusedError
+	var unknown *outcomeUnknown
+	var notKept *refusalNotKept
 	switch {
+	case errors.As(err, &reused):
+		return fasthttp.StatusUnprocessableEntity, wire.KeyReused,
+			"this Idempotency-Key was used for another request (" + reused.fingerprint + "); use a new key for a new request"
+	case errors.Is(err, errBadKey):
+		return fasthttp.StatusBadRequest, wire.BadRequest, err.Error()
+	case errors.Is(err, errNoRecords):
+		return fasthttp.StatusNotImplemented, wire.Unavailable,
+			"this bank's data server keeps no idempotency records (it is not gobank's data server): send the request without an Idempotency-Key"
+	case errors.As(err, &unknown):
+		return fasthttp.StatusServiceUnavailable, wire.Unavailable, unknownMessage(unknown.err)
+	case errors.As(err, &notKept):
+		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
+			"the outcome could not be recorded under the Idempotency-Key; nothing changed, try again"
 	case errors.Is(err, ErrUnauthorized):
 		return fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token"
 	case errors.Is(err, ErrCredentialRefused):
@@ -521,7 +621,7 @@ func classify(err error) (status int, code wire.Code, msg string) {
 		return fasthttp.StatusConflict, wire.InsufficientFunds, "insufficient funds; nothing changed"
 	case errors.Is(err, ErrSameAccount):
 		return fasthttp.StatusBadRequest, wire.SameAccount, "conta_orig and conta_dest must differ"
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnsupported):
 		msg := "data server unavailable"
 		var de *DataError
 		if errors.As(err, &de) && de.Reason != "" {
@@ -529,7 +629,19 @@ func classify(err error) (status int, code wire.Code, msg string) {
 		}
 		return fasthttp.StatusServiceUnavailable, wire.Unavailable, msg + "; the operation was not applied or was rolled back"
 	}
-	return fasthttp.StatusInternalServerError, wire.Internal, "internal error; the operation was not applied or was rolled back"
+	return fasthttp.StatusInternalServerError, wire.Internal,
+		"internal error; the operation may not have completed: read the balance, or repeat the request with the same Idempotency-Key, before trying again"
+}
+
+// unknownMessage explains a commit whose answer was lost.
+func unknownMessage(err error) string {
+	reason := "the data server's answer was lost"
+	var de *DataError
+	if errors.As(err, &de) && de.Reason != "" {
+		reason = de.Reason
+	}
+	return reason + " while it was applying the operation, which may or may not have been applied: " +
+		"repeat the request with the same Idempotency-Key to learn which (without one, read the balance before trying again)"
 }
 
 // parsePositive parses a path parameter as a positive integer that fits in

@@ -11,6 +11,24 @@
 // errors.Is (ErrLocked, ErrInsufficientFunds, ...), except that a call
 // whose context the caller cancelled returns an error wrapping
 // context.Canceled. A Client is safe for concurrent use.
+//
+// # Retries and idempotency keys
+//
+// Deposito, Saque and Transferencia send a fresh random Idempotency-Key
+// (128 bits, in hex) with each logical call, and when the outcome is
+// unknown — the connection failed or broke, no answer came in time, or the
+// answer was 502, 503 or 504 — they repeat the call with the same key, up
+// to WithRetries times (DefaultRetries), after a jittered exponential
+// backoff, going round the business servers given with WithFailover. The
+// business server applies a key's operation at most once and answers every
+// repetition with the first outcome, so a retry never moves money twice.
+// Key sets the key of one call explicitly, e.g. to repeat by hand a call
+// that failed for good (the *Error says which key it used). Saldo is
+// retried too, without a key (a read is safe to repeat). Refusals
+// (insufficient funds, no such account, locked account...) are never
+// retried. With WithRetries(0) no key is sent unless Key gives one, as the
+// original client did: such calls work against business servers whose data
+// server keeps no idempotency records.
 package client
 
 import (
@@ -21,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,6 +54,31 @@ import (
 // DefaultTimeout bounds each call (each HTTP round trip, body included)
 // unless WithTimeout says otherwise.
 const DefaultTimeout = 10 * time.Second
+
+// DefaultRetries is how many times an operation whose outcome is unknown is
+// repeated, unless WithRetries says otherwise.
+const DefaultRetries = 2
+
+// Headers of idempotent requests (see the package documentation).
+const (
+	// HeaderIdempotencyKey carries the key of one logical operation, the
+	// same on every retry.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderReplayed is "true" on an answer that repeats the outcome kept
+	// for an earlier request with the same key.
+	HeaderReplayed = "Idempotent-Replayed"
+)
+
+// MaxKeyLength bounds an idempotency key: 1 to 128 printable ASCII
+// characters.
+const MaxKeyLength = 128
+
+// Retry backoff: full jitter over an exponential bound, from
+// retryBackoffMin doubling up to retryBackoffMax.
+const (
+	retryBackoffMin = 50 * time.Millisecond
+	retryBackoffMax = time.Second
+)
 
 // maxBody bounds what is read of an answer: the bank's answers are a few
 // dozen bytes, so anything near this is not the bank.
@@ -56,14 +100,16 @@ type Transfer struct {
 	SaldoDest int64 `json:"saldo_dest"` // ContaDest's balance afterwards
 }
 
-// Client calls one business server, authenticating at one data server.
-// Create it with New. It is safe for concurrent use.
+// Client calls a business server (or, on retries, the others given with
+// WithFailover), authenticating at one data server. Create it with New. It
+// is safe for concurrent use.
 type Client struct {
-	business string // scheme://host[:port][/prefix], no trailing slash
+	business []string // scheme://host[:port][/prefix], no trailing slash; the first is the primary
 	auth     *url.URL
 	token    string
 	id       string
 	timeout  time.Duration
+	retries  int
 	hc       *http.Client
 
 	authMu sync.Mutex
@@ -74,9 +120,44 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	timeout time.Duration
-	hc      *http.Client
-	id      string
+	timeout  time.Duration
+	hc       *http.Client
+	id       string
+	retries  int
+	failover []string
+}
+
+// WithRetries sets how many times Deposito, Saque, Transferencia and Saldo
+// are repeated when their outcome is unknown (connection failed or broken,
+// no answer in time, 502, 503 or 504), each time with the same
+// Idempotency-Key; n <= 0 means never, and then no key is sent unless Key
+// gives one. The default is DefaultRetries.
+func WithRetries(n int) Option {
+	return func(o *options) { o.retries = max(n, 0) }
+}
+
+// WithFailover adds business servers for retries: the first attempt goes
+// to New's business URL, and each retry to the next server in turn,
+// wrapping around. They must serve the same data server, where the keys'
+// outcomes are kept.
+func WithFailover(urls ...string) Option {
+	return func(o *options) { o.failover = append(o.failover, urls...) }
+}
+
+// CallOption configures one call of Deposito, Saque or Transferencia.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	key string
+}
+
+// Key makes the call use key as its Idempotency-Key (1 to MaxKeyLength
+// printable ASCII characters) instead of a random one, even without
+// retries: a call repeated with the same key, by this or another client
+// with the same token, is applied at most once and answered the first
+// outcome. A key used for another operation is refused with ErrKeyReused.
+func Key(key string) CallOption {
+	return func(o *callOptions) { o.key = key }
 }
 
 // WithTimeout bounds every call of the Client (one HTTP round trip,
@@ -124,16 +205,22 @@ var sharedHTTP = sync.OnceValue(func() *http.Client {
 // "http://localhost:5000/autentica"). A URL without a scheme is taken as
 // http. New checks its arguments but contacts no server.
 func New(businessURL, authURL, token string, opts ...Option) (*Client, error) {
-	o := options{timeout: DefaultTimeout}
+	o := options{timeout: DefaultTimeout, retries: DefaultRetries}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	bu, err := parseURL(businessURL)
-	if err != nil {
-		return nil, fmt.Errorf("client: business server URL: %w", err)
-	}
-	if bu.RawQuery != "" {
-		return nil, fmt.Errorf("client: business server URL %q: must not have a query", businessURL)
+	var business []string
+	for _, raw := range append([]string{businessURL}, o.failover...) {
+		bu, err := parseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("client: business server URL: %w", err)
+		}
+		if bu.RawQuery != "" {
+			return nil, fmt.Errorf("client: business server URL %q: must not have a query", raw)
+		}
+		bu.Path = strings.TrimRight(bu.Path, "/")
+		bu.RawPath = ""
+		business = append(business, bu.String())
 	}
 	au, err := parseURL(authURL)
 	if err != nil {
@@ -153,14 +240,13 @@ func New(businessURL, authURL, token string, opts ...Option) (*Client, error) {
 	if o.hc == nil {
 		o.hc = sharedHTTP()
 	}
-	bu.Path = strings.TrimRight(bu.Path, "/")
-	bu.RawPath = ""
 	return &Client{
-		business: bu.String(),
+		business: business,
 		auth:     au,
 		token:    token,
 		id:       o.id,
 		timeout:  o.timeout,
+		retries:  o.retries,
 		hc:       o.hc,
 	}, nil
 }
@@ -191,7 +277,11 @@ func parseURL(raw string) (*url.URL, error) {
 }
 
 // BusinessURL returns the business server's base URL, as normalized by New.
-func (c *Client) BusinessURL() string { return c.business }
+func (c *Client) BusinessURL() string { return c.business[0] }
+
+// FailoverURLs returns the business servers that retries go to besides
+// BusinessURL, as normalized by New.
+func (c *Client) FailoverURLs() []string { return append([]string(nil), c.business[1:]...) }
 
 // ID returns the id_negoc that Autentica presents.
 func (c *Client) ID() string { return c.id }
@@ -217,7 +307,7 @@ func (c *Client) autentica(ctx context.Context) error {
 	q := u.Query()
 	q.Set(wire.ParamIDNegoc, c.id)
 	u.RawQuery = q.Encode()
-	_, err := c.call(ctx, "autentica", u.String(), nil)
+	_, err := c.call(ctx, "autentica", u.String(), nil, "")
 	return err
 }
 
@@ -237,26 +327,30 @@ func (c *Client) ensureAuth(ctx context.Context) error {
 }
 
 // Deposito deposits valor into account conta and returns the new balance.
-func (c *Client) Deposito(ctx context.Context, conta, valor int64) (Movement, error) {
+// It is retried with one idempotency key when its outcome is unknown (see
+// the package documentation).
+func (c *Client) Deposito(ctx context.Context, conta, valor int64, opts ...CallOption) (Movement, error) {
 	var m Movement
-	err := c.op(ctx, "deposito", &m, conta, valor)
+	err := c.op(ctx, "deposito", &m, true, opts, conta, valor)
 	return m, err
 }
 
 // Saque withdraws valor from account conta and returns the new balance. It
 // fails with ErrInsufficientFunds when the balance would become negative.
-func (c *Client) Saque(ctx context.Context, conta, valor int64) (Movement, error) {
+// It is retried with one idempotency key when its outcome is unknown.
+func (c *Client) Saque(ctx context.Context, conta, valor int64, opts ...CallOption) (Movement, error) {
 	var m Movement
-	err := c.op(ctx, "saque", &m, conta, valor)
+	err := c.op(ctx, "saque", &m, true, opts, conta, valor)
 	return m, err
 }
 
-// Saldo returns the balance of account conta.
+// Saldo returns the balance of account conta. It is retried when no answer
+// comes (a read is safe to repeat).
 func (c *Client) Saldo(ctx context.Context, conta int64) (int64, error) {
 	var s struct {
 		Saldo *int64 `json:"saldo"`
 	}
-	if err := c.op(ctx, "saldo", &s, conta); err != nil {
+	if err := c.op(ctx, "saldo", &s, false, nil, conta); err != nil {
 		return 0, err
 	}
 	if s.Saldo == nil {
@@ -267,28 +361,80 @@ func (c *Client) Saldo(ctx context.Context, conta int64) (int64, error) {
 
 // Transferencia moves valor from account orig to account dest and returns
 // both new balances. It fails with ErrSameAccount when orig == dest and with
-// ErrInsufficientFunds when orig's balance would become negative.
-func (c *Client) Transferencia(ctx context.Context, orig, dest, valor int64) (Transfer, error) {
+// ErrInsufficientFunds when orig's balance would become negative. It is
+// retried with one idempotency key when its outcome is unknown.
+func (c *Client) Transferencia(ctx context.Context, orig, dest, valor int64, opts ...CallOption) (Transfer, error) {
 	var t Transfer
-	err := c.op(ctx, "transferencia", &t, orig, dest, valor)
+	err := c.op(ctx, "transferencia", &t, true, opts, orig, dest, valor)
 	return t, err
 }
 
-// op authenticates if needed, calls /route/arg1/arg2... and decodes the
-// answer into out.
-func (c *Client) op(ctx context.Context, route string, out any, args ...int64) error {
+// NewKey returns a random idempotency key: 128 bits in hex.
+func NewKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkKey checks an idempotency key given by the caller.
+func checkKey(key string) error {
+	if len(key) == 0 || len(key) > MaxKeyLength {
+		return fmt.Errorf("the idempotency key must have 1 to %d characters, not %d", MaxKeyLength, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return errors.New("the idempotency key must be printable ASCII")
+		}
+	}
+	return nil
+}
+
+// op runs one operation: authenticates if needed, calls
+// /route/arg1/arg2... and decodes the answer into out, retrying (with one
+// idempotency key when writes) while the outcome is unknown.
+func (c *Client) op(ctx context.Context, route string, out any, writes bool, opts []CallOption, args ...int64) error {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	key := o.key
+	if key != "" {
+		if err := checkKey(key); err != nil {
+			return &Error{Op: opName(route, args), Code: wire.BadRequest, Message: err.Error()}
+		}
+	} else if writes && c.retries > 0 {
+		key = NewKey()
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !c.backoff(ctx, attempt) {
+			break
+		}
+		err = c.attempt(ctx, c.business[attempt%len(c.business)], route, out, key, args)
+		if err == nil || attempt >= c.retries || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if e := (*Error)(nil); key != "" && errors.As(err, &e) {
+		e.Key = key
+	}
+	return err
+}
+
+// attempt makes one attempt of an operation on the business server at base.
+func (c *Client) attempt(ctx context.Context, base, route string, out any, key string, args []int64) error {
 	if err := c.ensureAuth(ctx); err != nil {
 		return err
 	}
 	var b strings.Builder
-	b.WriteString(c.business)
+	b.WriteString(base)
 	b.WriteByte('/')
 	b.WriteString(route)
 	for _, a := range args {
 		b.WriteByte('/')
 		b.WriteString(strconv.FormatInt(a, 10))
 	}
-	body, err := c.call(ctx, route, b.String(), args)
+	body, err := c.call(ctx, route, b.String(), args, key)
 	if err != nil {
 		return err
 	}
@@ -299,15 +445,48 @@ func (c *Client) op(ctx context.Context, route string, out any, args ...int64) e
 	return nil
 }
 
+// retryable reports whether err leaves an operation's outcome unknown, so
+// that repeating it (with the same key) may help: no answer (connection
+// failed or broken, timeout), or 502, 503 or 504.
+func retryable(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != wire.Unavailable {
+		return false
+	}
+	switch e.Status {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// backoff waits before retry number attempt (1, 2, ...): a random time
+// up to retryBackoffMin doubled attempt-1 times (at most retryBackoffMax),
+// and at least a quarter of it. It reports false when ctx ended first.
+func (c *Client) backoff(ctx context.Context, attempt int) bool {
+	d := retryBackoffMin << min(attempt-1, 10)
+	d = min(d, retryBackoffMax)
+	d = d/4 + mrand.N(d-d/4+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // errorBody is the bank's error answer.
 type errorBody struct {
 	Code    *wire.Code `json:"error_code"`
 	Message string     `json:"error"`
 }
 
-// call GETs u with the token and returns the body of a 2xx answer that is
-// not an error object, or an *Error.
-func (c *Client) call(ctx context.Context, route, u string, args []int64) ([]byte, error) {
+// call GETs u with the token (and the idempotency key, when not empty) and
+// returns the body of a 2xx answer that is not an error object, or an
+// *Error.
+func (c *Client) call(ctx context.Context, route, u string, args []int64, key string) ([]byte, error) {
 	op := opName(route, args)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -324,6 +503,9 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64) ([]byt
 	}
 	req.Header.Set(wire.HeaderToken, c.token)
 	req.Header.Set("Accept", "application/json")
+	if key != "" {
+		req.Header.Set(HeaderIdempotencyKey, key)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, c.transportError(ctx, op, err)
@@ -406,6 +588,8 @@ func codeForStatus(status int) wire.Code {
 		return wire.NotFound
 	case status == http.StatusConflict:
 		return wire.InsufficientFunds
+	case status == http.StatusUnprocessableEntity:
+		return wire.KeyReused
 	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway, status == http.StatusGatewayTimeout:
 		return wire.Unavailable
 	case status >= 400 && status < 500:

@@ -192,7 +192,7 @@ func assertError(t *testing.T, err error, sentinel error, status int, code wire.
 		t.Errorf("error %v: no message", err)
 	}
 	for _, other := range []error{client.ErrUnauthorized, client.ErrLocked, client.ErrNotFound, client.ErrInvalidValue,
-		client.ErrInsufficientFunds, client.ErrSameAccount, client.ErrUnavailable} {
+		client.ErrInsufficientFunds, client.ErrSameAccount, client.ErrUnavailable, client.ErrKeyReused} {
 		if other != sentinel && errors.Is(err, other) {
 			t.Errorf("error %v also matches %v", err, other)
 		}

@@ -32,10 +32,14 @@ var (
 	ErrSameAccount = errors.New("same account")
 	// ErrUnavailable: the server could not be reached (connection refused),
 	// did not answer in time, or reported that the data server is
-	// unavailable (HTTP 503, UNAVAILABLE). Nothing was changed if the
-	// request never reached the server; after a timeout, the operation
-	// may or may not have been applied.
+	// unavailable (HTTP 503, UNAVAILABLE), after every retry. Nothing was
+	// changed if the request never reached the server; after a timeout,
+	// the operation may or may not have been applied: repeat it with the
+	// same key (Error.Key, the Key call option) to find out safely.
 	ErrUnavailable = errors.New("server unavailable")
+	// ErrKeyReused: the idempotency key was used before for another
+	// operation (HTTP 422, KEY_REUSED); nothing was changed.
+	ErrKeyReused = errors.New("idempotency key used for another operation")
 )
 
 // Error is a failed call. It matches the sentinel of its Code with
@@ -54,6 +58,10 @@ type Error struct {
 	Message string
 	// Err is the underlying transport or decoding error, or nil.
 	Err error
+	// Key is the Idempotency-Key the operation was sent with ("" when
+	// none). Repeating the operation with it (the Key call option) is
+	// safe: it is applied at most once.
+	Key string
 }
 
 func newError(op string, status int, code wire.Code, msg string) *Error {
@@ -112,6 +120,8 @@ func sentinel(c wire.Code) error {
 		return ErrInsufficientFunds
 	case wire.SameAccount:
 		return ErrSameAccount
+	case wire.KeyReused:
+		return ErrKeyReused
 	case wire.Unavailable:
 		return ErrUnavailable
 	}

@@ -28,8 +28,21 @@ Routes, each with the client's token in the header "token":
   /deposito/<conta>/<valor>   /saque/<conta>/<valor>   /saldo/<conta>
   /transferencia/<conta_orig>/<conta_dest>/<valor>     and /status
 
-A transfer locks both accounts, checks funds, writes both and unlocks
-both. Locks, for experimenting:
+A transfer locks both accounts, checks funds, then writes both balances
+and releases both locks with one atomic /commit on the data server: both
+or neither are applied, whenever this server dies. The data server must be
+gobank's (one without /commit, like the original, gets the old non-atomic
+setSaldo writes, and no Idempotency-Key).
+
+A deposito, saque or transferencia sent with the header
+"Idempotency-Key: K" (1 to 128 printable ASCII characters) is applied at
+most once however often it is repeated with the same K, through any
+business server of the same data server: a repetition is answered the
+first outcome again, with "Idempotent-Replayed: true"; K used for another
+request is refused with 422 (KEY_REUSED). Keys are scoped per client
+token.
+
+Locks, for experimenting:
   --lock-order ascending  lowest account first: no deadlock (default)
   --lock-order request    conta_orig, then conta_dest, as the original did:
                           opposite transfers may each hold one lock and wait
@@ -55,12 +68,24 @@ host creates it). The client's token is checked with the data server's
 const DefaultBusinessLockTTL = 5 * time.Second
 
 // envPauseAt names a test-only fault: when set to a stage of
-// business.Stages ("locked", "between-writes", "written"), every operation
-// that writes pauses at that point until the server is told to stop
-// (SIGINT/SIGTERM), so that tests can kill a business server while it holds
-// its locks (cmd/businessserver's kill_test.go). Never set it in production;
-// it is deliberately left out of --help.
+// business.Stages ("locked", "before-commit", "between-writes",
+// "after-commit"), every operation that writes pauses at that point until
+// the server is told to stop (SIGINT/SIGTERM), so that tests can kill a
+// business server while it holds its locks (cmd/businessserver's
+// kill_test.go). Never set it in production; it is deliberately left out of
+// --help.
 const envPauseAt = "GOBANK_TEST_PAUSE_AT"
+
+// envCrashAt names a test-only fault: when set to a stage of
+// business.Stages, the first operation that reaches that point kills the
+// whole process with SIGKILL, as a crash or a power cut would: at
+// "locked", holding its locks with nothing written; at "before-commit",
+// about to write; at "after-commit", with the balances (and the request's
+// idempotency record) durable but the answer never sent. Tests use it to
+// check that nothing acknowledged is lost and that a retry with the same
+// Idempotency-Key is applied once. Never set it in production; it is
+// deliberately left out of --help.
+const envCrashAt = "GOBANK_TEST_CRASH_AT"
 
 // pauseHook returns the stage hook of envPauseAt: it blocks at stage until
 // ctx ends.
@@ -70,6 +95,54 @@ func pauseHook(ctx context.Context, stage string) func(string) {
 			<-ctx.Done()
 		}
 	}
+}
+
+// crashHook returns the stage hook of envCrashAt: it kills this process
+// with SIGKILL at stage (os.Process.Kill: SIGKILL on Unix), so that no
+// deferred function, shutdown or log flush runs.
+func crashHook(stage string) func(string) {
+	return func(s string) {
+		if s != stage {
+			return
+		}
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = p.Kill()
+		}
+		select {} // the signal is on its way: go no further
+	}
+}
+
+// testHooks returns the stage hook of the test-only faults named by the
+// environment (envPauseAt, envCrashAt), nil when neither is set.
+func testHooks(ctx context.Context, fs *flag.FlagSet) (func(string), error) {
+	var hooks []func(string)
+	for _, f := range []struct {
+		env  string
+		hook func(string) func(string)
+	}{
+		{envPauseAt, func(stage string) func(string) { return pauseHook(ctx, stage) }},
+		{envCrashAt, crashHook},
+	} {
+		stage := os.Getenv(f.env)
+		if stage == "" {
+			continue
+		}
+		if !slices.Contains(business.Stages(), stage) {
+			return nil, usageError(fs, "$%s %q: want one of %q", f.env, stage, business.Stages())
+		}
+		hooks = append(hooks, f.hook(stage))
+	}
+	switch len(hooks) {
+	case 0:
+		return nil, nil
+	case 1:
+		return hooks[0], nil
+	}
+	return func(stage string) {
+		for _, h := range hooks {
+			h(stage)
+		}
+	}, nil
 }
 
 // Business runs a business server with the command-line arguments args
@@ -128,17 +201,16 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *lockTTL < 0 {
 		return usageError(fs, "--lock-ttl %v: want a positive duration such as 5s, or 0 for the data server's default", *lockTTL)
 	}
-	var hook func(string)
-	pauseAt := os.Getenv(envPauseAt)
-	if pauseAt != "" {
-		if !slices.Contains(business.Stages(), pauseAt) {
-			return usageError(fs, "$%s %q: want one of %q", envPauseAt, pauseAt, business.Stages())
-		}
-		hook = pauseHook(ctx, pauseAt)
+	hook, err := testHooks(ctx, fs)
+	if err != nil {
+		return err
 	}
 	logger := newLogger(stderr, "business")
-	if pauseAt != "" {
-		logger.Warn("test fault enabled: every operation pauses until shutdown", "env", envPauseAt, "stage", pauseAt)
+	if stage := os.Getenv(envPauseAt); stage != "" {
+		logger.Warn("test fault enabled: every operation pauses until shutdown", "env", envPauseAt, "stage", stage)
+	}
+	if stage := os.Getenv(envCrashAt); stage != "" {
+		logger.Warn("test fault enabled: the first operation to get there kills this process", "env", envCrashAt, "stage", stage)
 	}
 	if *lockTTL > 0 && *lockTTL < *lockWait+2**dataTimeout {
 		logger.Warn("--lock-ttl is short: a transfer's first lease may run out while it waits for its second lock (answered 503, nothing changed)",

@@ -175,7 +175,7 @@ func TestServersEndToEnd(t *testing.T) {
 			t.Fatalf("%s server did not stop", name)
 		}
 	}
-	for path, want := range map[string]string{dataLog: ", setSaldo, 2, 1500", bizLog: ", deposito, 2, 500"} {
+	for path, want := range map[string]string{dataLog: ", commit, 2, 1500", bizLog: ", deposito, 2, 500"} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

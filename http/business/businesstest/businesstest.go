@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/oplog"
@@ -37,6 +39,9 @@ type Options struct {
 	AuthCacheTTL   time.Duration
 	// Hook is business.Config.TestHook.
 	Hook func(stage string)
+	// Wrap is business.Config.Wrap: it wraps the server's handler, to fail,
+	// delay or garble chosen requests.
+	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
 	// Now pins the operation log's clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the server's error log; nil discards it.
@@ -90,6 +95,7 @@ func Start(t testing.TB, data *dataservertest.Server, opt Options) *Server {
 		Log:            s.log,
 		Logger:         opt.Logger,
 		TestHook:       opt.Hook,
+		Wrap:           opt.Wrap,
 	})
 	if err != nil {
 		_ = ln.Close()
