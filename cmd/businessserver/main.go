@@ -3,25 +3,6 @@
 // Usage: businessserver DATA_URL [PORT]; run it with --help.
 package main
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/bank/gobank/cmd/internal/servercmd"
 
-	"github.com/bank/gobank/cmd/internal/servercmd"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := servercmd.Business(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, servercmd.ErrUsage) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "businessserver:", err)
-		os.Exit(1)
-	}
-}
+func main() { servercmd.Main("businessserver", servercmd.Business) }

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
+	"github.com/bank/gobank/http/wire"
 )
 
 // token is a client token the test data servers accept.
@@ -84,7 +84,7 @@ func tryDoKey(method, url, tok, key string) (result, error) {
 		req.Header.Set("token", tok)
 	}
 	if key != "" {
-		req.Header.Set(business.HeaderIdempotencyKey, key)
+		req.Header.Set(wire.HeaderIdempotencyKey, key)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -96,7 +96,7 @@ func tryDoKey(method, url, tok, key string) (result, error) {
 		return result{}, err
 	}
 	r := result{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: string(b), elapsed: time.Since(start),
-		replayed: resp.Header.Get(business.HeaderReplayed) == "true"}
+		replayed: resp.Header.Get(wire.HeaderReplayed) == "true"}
 	if strings.HasPrefix(r.contentType, "application/json") {
 		if err := json.Unmarshal(b, &r.ans); err != nil {
 			return r, err

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/http/wire"
 )
 
 // Idempotency, on the public routes deposito, saque and transferencia:
@@ -46,16 +48,6 @@ import (
 // by default): a key repeated later than that runs the operation again.
 // A data server without /idem (the original) makes a request with a key
 // fail with 501, having changed nothing.
-
-// Headers of idempotent requests.
-const (
-	// HeaderIdempotencyKey carries the client's key for one logical
-	// operation, the same on every retry.
-	HeaderIdempotencyKey = "Idempotency-Key"
-	// HeaderReplayed is set to "true" on an answer that repeats the kept
-	// outcome of an earlier request with the same key.
-	HeaderReplayed = "Idempotent-Replayed"
-)
 
 // MaxKeyLength bounds an Idempotency-Key.
 const MaxKeyLength = 128
@@ -185,7 +177,7 @@ func keepable(status int) bool {
 // errBadKey when it is repeated, empty, longer than MaxKeyLength, or not
 // printable ASCII.
 func idempotencyKey(h *fasthttp.RequestHeader) ([]byte, error) {
-	all := h.PeekAll(HeaderIdempotencyKey)
+	all := h.PeekAll(wire.HeaderIdempotencyKey)
 	switch len(all) {
 	case 0:
 		return nil, nil

@@ -27,7 +27,7 @@
 // per id_negoc.
 //
 // Requests with an Idempotency-Key header are applied at most once however
-// often they are repeated (see HeaderIdempotencyKey and idem.go): the
+// often they are repeated (see wire.HeaderIdempotencyKey and idem.go): the
 // outcome is kept on the data server under the key, in the same durable
 // batch as the balances.
 //
@@ -82,7 +82,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/http/oplog"
@@ -300,20 +299,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Wrap != nil {
 		h = cfg.Wrap(h)
 	}
-	s.server = &fasthttp.Server{
-		Handler:               h,
-		ErrorHandler:          errorHandler,
-		Name:                  "gobank-business",
-		ReadBufferSize:        8 << 10, // a larger header block is answered 431
-		WriteBufferSize:       4 << 10,
-		MaxRequestBodySize:    4 << 10, // every parameter is in the path
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           60 * time.Second,
-		NoDefaultServerHeader: true,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{logger},
-	}
+	s.server = wire.NewServer("gobank-business", h, 4<<10, logger) // every parameter is in the path
 	return s, nil
 }
 
@@ -372,24 +358,8 @@ var routes = []struct {
 }
 
 func (s *Server) newHandler() fasthttp.RequestHandler {
-	r := router.New()
-	// Exact paths only: a client that does not follow redirects would take
-	// a 301 for an error, and Flask did not redirect either.
-	r.RedirectTrailingSlash = false
-	r.RedirectFixedPath = false
-	r.HandleMethodNotAllowed = true
-	r.HandleOPTIONS = false
-	r.NotFound = func(ctx *fasthttp.RequestCtx) {
-		writeError(ctx, fasthttp.StatusNotFound, wire.BadRequest, "no such route")
-	}
-	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, wire.BadRequest, "use GET or POST")
-	}
-	// serve recovers its own panics; this is the backstop for the rest.
-	r.PanicHandler = func(ctx *fasthttp.RequestCtx, p any) {
-		s.logger.Error("panic serving request", "panic", p, "stack", string(debug.Stack()))
-		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
-	}
+	// serve recovers its own panics; the router's handler is the backstop.
+	r := wire.NewRouter(s.logger)
 	for _, method := range []string{fasthttp.MethodGet, fasthttp.MethodPost} {
 		r.Handle(method, "/status", status)
 		for _, x := range routes {
@@ -435,7 +405,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 	switch {
 	case r.replayed:
 		entry.Str("REPLAYED").Done()
-		ctx.Response.Header.Set(HeaderReplayed, "true")
+		ctx.Response.Header.Set(wire.HeaderReplayed, "true")
 	case r.code != 0:
 		entry.Str(r.code.String()).Done()
 	default:
@@ -445,7 +415,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 		s.logger.Warn("operation failed", "route", rt.name, "client", ctx.RemoteIP().String(), "err", r.err)
 	}
 	ctx.SetStatusCode(r.status)
-	writeJSON(ctx, r.body)
+	wire.WriteJSON(ctx, r.body)
 }
 
 // reply is an operation's answer.
@@ -663,38 +633,4 @@ func clip(s string) string {
 
 func clientIP(ctx *fasthttp.RequestCtx) string {
 	return ctx.RemoteIP().String()
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
-}
-
-func writeError(ctx *fasthttp.RequestCtx, status int, code wire.Code, msg string) {
-	ctx.SetStatusCode(status)
-	var a [192]byte
-	writeJSON(ctx, wire.AppendError(a[:0], code, msg))
-}
-
-// errorHandler answers requests fasthttp could not parse, in JSON.
-func errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	var small *fasthttp.ErrSmallBuffer
-	var ne net.Error
-	switch {
-	case errors.As(err, &small):
-		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, wire.BadRequest, "request header block too large")
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, wire.BadRequest, "request body too large")
-	case errors.As(err, &ne) && ne.Timeout():
-		writeError(ctx, fasthttp.StatusRequestTimeout, wire.BadRequest, "request timeout")
-	default:
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "malformed request")
-	}
-}
-
-// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
-type fasthttpLogger struct{ l *slog.Logger }
-
-func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn(fmt.Sprintf(format, args...))
 }

@@ -59,16 +59,6 @@ const DefaultTimeout = 10 * time.Second
 // repeated, unless WithRetries says otherwise.
 const DefaultRetries = 2
 
-// Headers of idempotent requests (see the package documentation).
-const (
-	// HeaderIdempotencyKey carries the key of one logical operation, the
-	// same on every retry.
-	HeaderIdempotencyKey = "Idempotency-Key"
-	// HeaderReplayed is "true" on an answer that repeats the outcome kept
-	// for an earlier request with the same key.
-	HeaderReplayed = "Idempotent-Replayed"
-)
-
 // MaxKeyLength bounds an idempotency key: 1 to 128 printable ASCII
 // characters.
 const MaxKeyLength = 128
@@ -504,7 +494,7 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64, key st
 	req.Header.Set(wire.HeaderToken, c.token)
 	req.Header.Set("Accept", "application/json")
 	if key != "" {
-		req.Header.Set(HeaderIdempotencyKey, key)
+		req.Header.Set(wire.HeaderIdempotencyKey, key)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -38,7 +38,7 @@ func (k *keyLog) wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 			return
 		}
 		k.mu.Lock()
-		k.keys = append(k.keys, string(ctx.Request.Header.Peek(client.HeaderIdempotencyKey)))
+		k.keys = append(k.keys, string(ctx.Request.Header.Peek(wire.HeaderIdempotencyKey)))
 		k.mu.Unlock()
 		n := k.n.Add(1)
 		if n > int64(len(k.fail)) {

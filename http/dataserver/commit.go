@@ -118,7 +118,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	}
 	if len(contas) == 0 || len(contas) > MaxCommitAccounts || len(valores) != len(contas) || len(fences) != len(contas) {
 		entry.Str(wire.BadRequest.String()).Done()
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest,
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest,
 			"commit needs 1 to 16 accounts, each with conta, valor and fence, in the same order")
 		return
 	}
@@ -136,7 +136,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		fence, ok := wire.ParseInt(fences[i])
 		if !ok || fence <= 0 {
 			entry.Str(wire.BadRequest.String()).Done()
-			writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "each fence must be a positive integer from a lock grant")
+			wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "each fence must be a positive integer from a lock grant")
 			return
 		}
 		entry.Int(conta).Int(valor)
@@ -146,7 +146,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	switch v, n := single(args, wire.ParamUnlock); {
 	case n > 1:
 		entry.Str(wire.BadRequest.String()).Done()
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "unlock given more than once")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "unlock given more than once")
 		return
 	case n == 1:
 		unlock = string(v) == "1" || string(v) == "true"
@@ -154,13 +154,13 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	rec, msg := recordParams(ctx, true)
 	if msg != "" {
 		entry.Str(wire.BadRequest.String()).Done()
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return
 	}
 	if rec != nil {
 		if s.cfg.Records == nil {
 			entry.Str(wire.Unavailable.String()).Done()
-			writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
+			wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
 			return
 		}
 		defer s.keys.lock(rec.Key).Unlock()
@@ -171,7 +171,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		}
 		if found {
 			entry.Str("REPLAYED").Done()
-			writeJSON(ctx, appendRecord(nil, old, true))
+			wire.WriteJSON(ctx, appendRecord(nil, old, true))
 			return
 		}
 	}
@@ -179,7 +179,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	switch {
 	case err == nil:
 		entry.Done()
-		writeJSON(ctx, emptyObject)
+		wire.WriteJSON(ctx, emptyObject)
 	case errors.Is(err, actors.ErrNotFound):
 		s.refuse(ctx, entry, wire.NotFound, "no such account")
 	case errors.Is(err, account.ErrStaleFence), errors.Is(err, account.ErrLocked):
@@ -190,7 +190,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative; nothing applied")
 	case errors.Is(err, actors.ErrNoFence):
 		entry.Str(wire.BadRequest.String()).Done()
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, err.Error())
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, err.Error())
 	default:
 		s.fail(ctx, entry, name, err)
 	}
@@ -214,12 +214,12 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 	}
 	if msg != "" {
 		entry.Str(wire.BadRequest.String()).Done()
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return
 	}
 	if s.cfg.Records == nil {
 		entry.Str(wire.Unavailable.String()).Done()
-		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
+		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
 		return
 	}
 	defer s.keys.lock(rec.Key).Unlock()
@@ -227,7 +227,7 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 	if err == nil && !found && post {
 		if err = s.cfg.Records.Commit(nil, rec); err == nil {
 			entry.Str("STORED").Done()
-			writeJSON(ctx, []byte(`{"found":false,"stored":true}`))
+			wire.WriteJSON(ctx, []byte(`{"found":false,"stored":true}`))
 			return
 		}
 	}
@@ -237,9 +237,9 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 	}
 	if !found {
 		entry.Str("NOT_FOUND").Done()
-		writeJSON(ctx, []byte(`{"found":false}`))
+		wire.WriteJSON(ctx, []byte(`{"found":false}`))
 		return
 	}
 	entry.Str("FOUND").Done()
-	writeJSON(ctx, appendRecord(nil, old, false))
+	wire.WriteJSON(ctx, appendRecord(nil, old, false))
 }

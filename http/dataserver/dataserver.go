@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
@@ -126,16 +125,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Wrap != nil {
 		h = cfg.Wrap(h)
 	}
-	s.server = &fasthttp.Server{
-		Handler:            h,
-		Name:               "gobank-dataserver",
-		ReadBufferSize:     8 << 10, // a larger header block is answered 431
-		MaxRequestBodySize: 64 << 10,
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        2 * time.Minute,
-		Logger:             fasthttpLogger{logger},
-	}
+	// Bodies carry the outcome of an idempotent request (/commit, /idem).
+	s.server = wire.NewServer("gobank-dataserver", h, 2*MaxRecordBody, logger)
 	return s, nil
 }
 
@@ -163,23 +154,7 @@ var (
 
 // Handler returns the routing handler, for tests and embedding.
 func (s *Server) Handler() fasthttp.RequestHandler {
-	r := router.New()
-	// Answer exact paths only: a client that does not follow redirects
-	// would see a 301 as an error, and Flask did not redirect either.
-	r.RedirectTrailingSlash = false
-	r.RedirectFixedPath = false
-	r.HandleMethodNotAllowed = true
-	r.HandleOPTIONS = false
-	r.NotFound = func(ctx *fasthttp.RequestCtx) {
-		writeError(ctx, fasthttp.StatusNotFound, wire.BadRequest, "no such route")
-	}
-	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, wire.BadRequest, "use GET or POST")
-	}
-	r.PanicHandler = func(ctx *fasthttp.RequestCtx, p any) {
-		s.logger.Error("panic serving request", "path", string(ctx.Path()), "panic", p)
-		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
-	}
+	r := wire.NewRouter(s.logger)
 	for _, method := range []string{fasthttp.MethodGet, fasthttp.MethodPost} {
 		r.Handle(method, wire.RouteStatus, s.status)
 		r.Handle(method, wire.RouteAutentica, s.autentica)
@@ -226,11 +201,11 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 	}
 	if s.credential(ctx) == none {
 		s.cfg.Log.Entry(id, "autentica").Str(wire.Unauthorized.String()).Done()
-		writeError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return
 	}
 	s.cfg.Log.Entry(id, "autentica").Done()
-	writeJSON(ctx, emptyObject)
+	wire.WriteJSON(ctx, emptyObject)
 }
 
 // callerID returns id_negoc, answering 400 itself when it is repeated,
@@ -239,13 +214,13 @@ func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool
 	v, n := single(ctx.QueryArgs(), wire.ParamIDNegoc)
 	switch {
 	case n > 1:
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc given more than once")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc given more than once")
 		return "", false
 	case len(v) > MaxIDLength:
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc longer than 256 bytes")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc longer than 256 bytes")
 		return "", false
 	case len(v) == 0 && required:
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "missing id_negoc: it names the lock holder")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "missing id_negoc: it names the lock holder")
 		return "", false
 	case len(v) == 0:
 		return "-", true
@@ -263,11 +238,11 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx, id, name string) bool {
 	switch cred := s.credential(ctx); {
 	case cred == none:
 		s.cfg.Log.Entry(id, name).Str(wire.Unauthorized.String()).Done()
-		writeError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return false
 	case cred == client && !s.cfg.AllowClientTokens:
 		s.cfg.Log.Entry(id, name).Str(wire.Unauthorized.String()).Done()
-		writeError(ctx, fasthttp.StatusForbidden, wire.Unauthorized,
+		wire.WriteError(ctx, fasthttp.StatusForbidden, wire.Unauthorized,
 			"a client token may only call /autentica; data routes need the server credential")
 		return false
 	}
@@ -283,7 +258,7 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	args := ctx.QueryArgs()
 	raw, n := single(args, wire.ParamConta)
 	if n > 1 {
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "conta given more than once")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "conta given more than once")
 		return
 	}
 	conta, ok := wire.ParseInt(raw)
@@ -295,14 +270,14 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	req := actors.Request{Op: rt.op, Holder: id}
 	if msg := s.lockParams(args, &req); msg != "" {
 		entry.Str(wire.BadRequest.String()).Done()
-		writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return
 	}
 	if rt.needValue {
 		raw, n := single(args, wire.ParamValor)
 		if n > 1 {
 			entry.Str(wire.BadRequest.String()).Done()
-			writeError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "valor given more than once")
+			wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "valor given more than once")
 			return
 		}
 		if req.Value, ok = wire.ParseInt(raw); !ok {
@@ -340,13 +315,13 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 		var a [40]byte
 		buf := append(a[:0], `{"saldo":`...)
 		buf = strconv.AppendInt(buf, reply.Balance, 10)
-		writeJSON(ctx, append(buf, '}'))
+		wire.WriteJSON(ctx, append(buf, '}'))
 	case actors.OpLock:
 		entry.Done()
-		writeJSON(ctx, appendGrant(make([]byte, 0, 128), reply))
+		wire.WriteJSON(ctx, appendGrant(make([]byte, 0, 128), reply))
 	default:
 		entry.Done()
-		writeJSON(ctx, emptyObject)
+		wire.WriteJSON(ctx, emptyObject)
 	}
 }
 
@@ -414,14 +389,14 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string
 	case errors.Is(err, actors.ErrStore):
 		entry.Str(wire.Unavailable.String()).Done()
 		s.logger.Error("storage failed; write refused", "route", route, "err", err)
-		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied")
+		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied")
 	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrClosed):
 		entry.Str(wire.Unavailable.String()).Done()
-		writeError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
+		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
 	default:
 		entry.Str(wire.Internal.String()).Done()
 		s.logger.Error("account operation failed", "route", route, "err", err)
-		writeError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+		wire.WriteError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
 	}
 }
 
@@ -429,7 +404,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string
 // and logs it with the code's name as the last parameter.
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, entry *oplog.Entry, code wire.Code, msg string) {
 	entry.Str(code.String()).Done()
-	writeError(ctx, fasthttp.StatusOK, code, msg)
+	wire.WriteError(ctx, fasthttp.StatusOK, code, msg)
 }
 
 // single returns the value of key and how many times key occurs.
@@ -444,21 +419,3 @@ func single(args *fasthttp.Args, key string) (value []byte, n int) {
 }
 
 var emptyObject = []byte("{}")
-
-func writeJSON(ctx *fasthttp.RequestCtx, body []byte) {
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
-}
-
-func writeError(ctx *fasthttp.RequestCtx, status int, code wire.Code, msg string) {
-	ctx.SetStatusCode(status)
-	var a [160]byte
-	writeJSON(ctx, wire.AppendError(a[:0], code, msg))
-}
-
-// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
-type fasthttpLogger struct{ l *slog.Logger }
-
-func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn(fmt.Sprintf(format, args...))
-}

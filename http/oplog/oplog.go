@@ -299,3 +299,25 @@ func appendField(b []byte, s string) []byte {
 	}
 	return b
 }
+
+// Buffer is an in-memory writer safe for concurrent use, for a Log whose
+// lines are read back by the process itself (tests, the experiment).
+type Buffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b = append(b.b, p...)
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.b)
+}

@@ -3,7 +3,6 @@
 package businesstest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -55,7 +54,7 @@ type Server struct {
 	Server *business.Server
 
 	log    *oplog.Log
-	logBuf lockedBuffer
+	logBuf oplog.Buffer
 	stop   sync.Once
 }
 
@@ -136,21 +135,4 @@ func (s *Server) LogLines() []string {
 		return nil
 	}
 	return strings.Split(text, "\n")
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -3,7 +3,6 @@
 package dataservertest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -49,7 +48,7 @@ type Server struct {
 	Config      dataserver.Config
 
 	log    *oplog.Log
-	logBuf lockedBuffer
+	logBuf oplog.Buffer
 	srv    *dataserver.Server
 	stop   sync.Once
 }
@@ -153,21 +152,4 @@ func (s *Server) Waiting(t testing.TB, id int64) int {
 		t.Fatalf("reading account %d: %v", id, err)
 	}
 	return r.Waiting
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
