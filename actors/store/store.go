@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,7 +29,16 @@ var (
 	ErrClosed = errors.New("store is closed")
 	// ErrCorrupt reports a value that does not decode.
 	ErrCorrupt = errors.New("store holds a value it cannot decode")
+	// ErrNoSpace refuses a write while the disk's free space is below the
+	// store's reserve: pebble treats a write that fails for lack of space as
+	// fatal, and cannot even reopen a database on a full disk, so writes
+	// stop while there is still room for its own flushes.
+	ErrNoSpace = errors.New("disk almost full: writes refused")
 )
+
+// MaxReserve bounds the free space a store keeps in reserve; on a small
+// file system the reserve is an eighth of it.
+const MaxReserve = 64 << 20
 
 // Write is the new balance of one account.
 type Write struct {
@@ -61,7 +72,12 @@ var (
 // Pebble is a Store in a pebble database. It is safe for concurrent use;
 // concurrent commits share fsyncs.
 type Pebble struct {
-	db     *pebble.DB
+	db       *pebble.DB
+	dir      string
+	reserve  uint64
+	lowSpace atomic.Bool // last measurement, to log changes once
+	logger   *slog.Logger
+
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
 }
@@ -82,11 +98,42 @@ func OpenPebble(dir string, logger *slog.Logger) (*Pebble, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	p := &Pebble{dir: dir, logger: logger}
+	if free, total, ok := diskSpace(dir); ok {
+		p.reserve = min(MaxReserve, total/8)
+		if free < p.reserve {
+			return nil, fmt.Errorf("store: %s has %d KiB free, below the %d KiB this store keeps in reserve: free some space",
+				dir, free>>10, p.reserve>>10)
+		}
+	}
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
 	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("store: %s is in use by another process (its lock is held): %w", dir, err)
+		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	return &Pebble{db: db}, nil
+	p.db = db
+	return p, nil
+}
+
+// spaceLow measures the free space (a statfs call, ~1 µs, small beside a
+// synced commit) and reports whether it is below the reserve, logging
+// when that changes.
+func (p *Pebble) spaceLow() bool {
+	if p.reserve == 0 {
+		return false
+	}
+	free, _, ok := diskSpace(p.dir)
+	low := ok && free < p.reserve
+	if was := p.lowSpace.Swap(low); was != low {
+		if low {
+			p.logger.Error("disk almost full: refusing writes", "dir", p.dir, "free_kib", free>>10, "reserve_kib", p.reserve>>10)
+		} else {
+			p.logger.Info("disk space back above the reserve: accepting writes", "dir", p.dir)
+		}
+	}
+	return low
 }
 
 func acctKey(id int64) []byte {
@@ -162,6 +209,9 @@ func (p *Pebble) Commit(writes []Write, rec *Record) error {
 	defer p.mu.RUnlock()
 	if p.closed {
 		return ErrClosed
+	}
+	if p.spaceLow() {
+		return ErrNoSpace
 	}
 	b := p.db.NewBatch()
 	defer b.Close()

@@ -1,0 +1,299 @@
+package main
+
+// Unusable storage with real processes: a --data-dir the data server
+// cannot use must stop it at startup with a clear message, and a disk that
+// fills up must never cost an acknowledged write or show half a transfer.
+// The tests mount small tmpfs file systems, so they need root (or
+// CAP_SYS_ADMIN); they fail, rather than skip, without it.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mountTmpfs mounts a tmpfs with options data (e.g. "size=4m") on dir,
+// and unmounts it when the test ends (after the processes the test starts
+// later are killed: cleanups run last-registered first).
+func mountTmpfs(t *testing.T, dir string, flags uintptr, data string) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", flags, data); err != nil {
+		t.Fatalf("mount -t tmpfs -o %s tmpfs %s: %v: this test needs to mount a small file system "+
+			"(run it as root, or with CAP_SYS_ADMIN); it is not skipped, because then it would prove nothing", data, dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v; detaching it", dir, err)
+			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+}
+
+// TestUnusableDataDir starts the data server on a --data-dir it cannot
+// use: it must exit with status 1 within a few seconds, never listen, and
+// name the directory in its message.
+func TestUnusableDataDir(t *testing.T) {
+	dataBin, _ := binaries(t)
+	root := t.TempDir()
+	home := mkdir(t, root, "home")
+	env := []string{"BANK_SERVER_TOKEN=" + randomHex(16), "HOME=" + home}
+
+	file := filepath.Join(root, "a-file")
+	if err := os.WriteFile(file, []byte("not a directory\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro := mkdir(t, root, "read-only")
+	mountTmpfs(t, ro, syscall.MS_RDONLY, "size=1m")
+	inUse := filepath.Join(root, "in-use")
+	start(t, "dataserver (holding the directory)", mkdir(t, root, "holder-wd"), dataBin, env,
+		"--host", "127.0.0.1", "--port", "0", "--data-dir", inUse, "--log", "-")
+
+	for _, tc := range []struct {
+		name, dir string
+		want      []string // in the message besides the directory
+	}{
+		{"a regular file", file, []string{"not a directory"}},
+		{"a read-only file system", ro, []string{"not writable", "read-only file system"}},
+		{"a directory to create on a read-only file system", filepath.Join(ro, "db"), []string{"read-only file system"}},
+		{"a directory another data server holds", inUse, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wd := t.TempDir()
+			p := launch(t, "dataserver", wd, dataBin, env,
+				"--host", "127.0.0.1", "--port", "0", "--data-dir", tc.dir, "--log", filepath.Join(wd, "data_server.log"))
+			status, ok := p.wait(10 * time.Second)
+			if !ok {
+				t.Fatalf("still running 10s after starting on --data-dir %s:\n%s", tc.dir, p.out.String())
+			}
+			out := p.out.String()
+			msg := lastLine(out)
+			t.Logf("exit status %d: %s", status, msg)
+			if status != 1 {
+				t.Errorf("exit status %d, want 1", status)
+			}
+			if strings.Contains(out, "listening on") {
+				t.Errorf("it listened before failing:\n%s", out)
+			}
+			if !strings.Contains(msg, tc.dir) {
+				t.Errorf("the message does not name the directory %s: %q", tc.dir, msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("the message does not say %q: %q", w, msg)
+				}
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// fill writes zeros to path until the file system is full (ENOSPC) and
+// returns how many bytes it wrote. The file stays.
+func fill(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var n int64
+	for _, size := range []int{64 << 10, 4 << 10, 512, 1} {
+		buf := make([]byte, size)
+		for {
+			k, err := f.Write(buf)
+			n += int64(k)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", path, err)
+			}
+			break
+		}
+	}
+	return n
+}
+
+// TestFullDisk runs the data server on a 4 MiB tmpfs, acknowledges a few
+// transfers, fills the file system to the last byte (the database stays
+// open), and sends transfers until one is not acknowledged. The
+// requirement: writes are refused with 503 (error_code -9) and the process
+// stays up, or it stops — but never an acknowledged write lost, never
+// half a transfer. The test then frees the space, restarts the data
+// server, and checks every balance: within the bounds of the unknown
+// outcomes, then exactly once they are resolved with their keys, with the
+// total of 10 × 1000 throughout.
+func TestFullDisk(t *testing.T) {
+	root := t.TempDir()
+	disk := mkdir(t, root, "disk")
+	mountTmpfs(t, disk, 0, "size=4m")
+	c := newCluster(t, filepath.Join(disk, "db"))
+	requireIdempotency(t)
+	c.startData()
+	biz := c.startBusiness("biz", nil)
+
+	var ops []*op
+	prefix := randomHex(4)
+	transfer := func(i int) *op {
+		o := &op{kind: opTransfer, a: int64(i%numAccounts) + 1, b: int64((i+3)%numAccounts) + 1, v: int64(10 + i%7),
+			key: fmt.Sprintf("full-%s-%d", prefix, i)}
+		send(c.client, biz.URL, o)
+		ops = append(ops, o)
+		return o
+	}
+	const before = 20
+	for i := range before {
+		if o := transfer(i); o.out != outOK {
+			t.Fatalf("before filling the disk: %v", o)
+		}
+	}
+	filled := fill(t, filepath.Join(disk, "filler"))
+
+	// Transfers until one is not acknowledged (bounded: each one's commit
+	// needs room in the write-ahead log, which has at most a page left).
+	var failed *op
+	for i := before; i < before+5000 && failed == nil; i++ {
+		if o := transfer(i); o.out != outOK {
+			failed = o
+		}
+	}
+	onFull := len(ops) - before - 1
+	if failed == nil {
+		t.Fatalf("5000 transfers acknowledged on a full disk (%d bytes of filler)", filled)
+	}
+	t.Logf("disk full (%d bytes of filler): %d transfers acknowledged, then %v", filled, onFull, failed)
+
+	status, exited := c.data.wait(5 * time.Second)
+	if exited {
+		// What pebble does: a write-ahead log write that fails is fatal
+		// to its commit pipeline (db.go: "pebble: fatal commit error"),
+		// and our store's Fatalf stops the process.
+		msg := ""
+		for _, l := range strings.Split(c.data.out.String(), "\n") {
+			if strings.Contains(l, "no space left on device") {
+				msg = l
+				break
+			}
+		}
+		t.Logf("the data server stopped with exit status %d: %s", status, msg)
+		if status == 0 {
+			t.Error("the data server exited 0 on a full disk")
+		}
+		if msg == "" {
+			t.Error("the data server did not say the disk is full (no space left on device)")
+		}
+		if failed.status != 0 && failed.status != 503 {
+			t.Errorf("the transfer on the full disk was answered %d, want 503 or no answer", failed.status)
+		}
+	} else {
+		// The data server refused the write and stays up: a write answers
+		// 503 UNAVAILABLE, and reads still show whole transfers.
+		if failed.status != 503 {
+			t.Errorf("the transfer on the full disk: %v, want 503", failed)
+		}
+		r, err := c.dataGet("/setSaldo", "conta=1&valor=1")
+		if err != nil || r.Status != 503 || r.ErrorCode == nil || *r.ErrorCode != -9 {
+			t.Errorf("setSaldo on the full disk: %d %v error_code %d %q, want 503 and -9", r.Status, err, show(r.ErrorCode), r.Error)
+		}
+		checkBounds(t, c.balances(), ops)
+		select {
+		case <-c.data.done:
+			t.Errorf("the data server stopped after refusing writes: %v", c.data.cmd.ProcessState)
+		default:
+		}
+		t.Log("the data server refused writes with 503 and stayed up")
+		c.data.kill()
+	}
+
+	// Space freed: everything acknowledged is there, and writes work.
+	if err := os.Remove(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	c.startData()
+	t.Logf("space freed: serving %v after the restart", time.Since(t0).Round(time.Millisecond))
+	checkBounds(t, c.balances(), ops)
+	resolve(t, c.client, biz.URL, ops)
+	checkExact(t, c.balances(), ops)
+	if o := transfer(len(ops)); o.out != outOK {
+		t.Errorf("a transfer after freeing the space: %v", o)
+	}
+	checkExact(t, c.balances(), ops)
+	c.waitUnlocked(5 * time.Second)
+}
+
+// TestRestartOnFullDisk restarts the data server, killed with data in its
+// write-ahead log, on a file system that is full: it must either serve
+// (reads, with writes refused) or exit non-zero with a message naming its
+// --data-dir, within a few seconds — an operator or a supervisor restarts
+// a server after a crash, and the disk is often still full then.
+func TestRestartOnFullDisk(t *testing.T) {
+	root := t.TempDir()
+	disk := mkdir(t, root, "disk")
+	mountTmpfs(t, disk, 0, "size=4m")
+	c := newCluster(t, filepath.Join(disk, "db"))
+	c.startData()
+	for i := range 20 {
+		r, err := c.dataGet("/setSaldo", fmt.Sprintf("conta=%d&valor=%d", i%numAccounts+1, 2000+i))
+		if err != nil || r.Status != 200 || r.ErrorCode != nil {
+			t.Fatalf("setSaldo: %d %v %d %q", r.Status, err, show(r.ErrorCode), r.Error)
+		}
+	}
+	want := c.balances()
+	c.data.kill() // the writes are in the write-ahead log only
+	fill(t, filepath.Join(disk, "filler"))
+
+	const bound = 3 * time.Second
+	full := launch(t, "dataserver (disk full)", c.dataWD, c.dataBin, c.env, c.dataCmd()...)
+	t0 := time.Now()
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	select {
+	case <-full.out.url:
+		t.Logf("restarted on the full disk, it serves after %v", time.Since(t0).Round(time.Millisecond))
+		if got := c.balances(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("balances %v, want %v", got, want)
+		}
+		r, err := c.dataGet("/setSaldo", "conta=1&valor=1")
+		if err != nil || r.Status != 503 || r.ErrorCode == nil || *r.ErrorCode != -9 {
+			t.Errorf("setSaldo on the full disk: %d %v error_code %d %q, want 503 and -9", r.Status, err, show(r.ErrorCode), r.Error)
+		}
+	case <-full.done:
+		msg := lastLine(full.out.String())
+		t.Logf("restarted on the full disk, it exited with status %d after %v: %s",
+			full.cmd.ProcessState.ExitCode(), time.Since(t0).Round(time.Millisecond), msg)
+		if full.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(msg, c.dataDir) {
+			t.Errorf("want a non-zero exit status and a message naming %s", c.dataDir)
+		}
+	case <-timer.C:
+		out := full.out.String()
+		full.out.mu.Lock()
+		size := len(full.out.head) + len(full.out.tail) + int(full.out.dropped)
+		full.out.mu.Unlock()
+		// SIGTERM, as a supervisor would send, before SIGKILL.
+		_ = full.cmd.Process.Signal(syscall.SIGTERM)
+		_, stopped := full.wait(time.Second)
+		t.Errorf("restarted on the full disk, the data server neither served nor exited within %v; "+
+			"it wrote %d bytes of diagnostics meanwhile, and SIGTERM stopped it: %v; last line: %s",
+			bound, size, stopped, lastLine(out))
+		full.kill()
+	}
+
+	// Space freed, it starts and has every write.
+	if err := os.Remove(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	c.startData()
+	if got := c.balances(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after freeing the space: balances %v, want %v", got, want)
+	}
+}
