@@ -5,7 +5,8 @@ package main
 // SIGKILL, as a crash would.
 
 import (
-	"bytes"
+	"github.com/bank/gobank/cmd/internal/proctest"
+
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -13,164 +14,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	binDir    string // set by TestMain
-	buildOnce sync.Once
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gobank-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// binaries builds the dataserver and businessserver commands into binDir,
-// once, and returns their paths.
-func binaries(t *testing.T) (dataserver, businessserver string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		for _, name := range []string{"dataserver", "businessserver"} {
-			out, err := exec.Command(goCmd, "build", "-o", filepath.Join(binDir, name),
-				"github.com/bank/gobank/cmd/"+name).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", name, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "dataserver"), filepath.Join(binDir, "businessserver")
-}
-
-// watchBuffer collects a process's output and finds the URL it announces
-// with "listening on URL".
-type watchBuffer struct {
-	mu  sync.Mutex
-	b   bytes.Buffer
-	url chan string // receives the announced URL once
-	got bool
-}
-
-var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
-
-func (w *watchBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	if !w.got {
-		if m := listeningRE.FindSubmatch(w.b.Bytes()); m != nil {
-			w.got = true
-			w.url <- string(m[1])
-		}
-	}
-	return len(p), nil
-}
-
-func (w *watchBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// proc is a server process started by the test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *watchBuffer
-	URL  string
-	done chan struct{} // closed once the process has exited
-}
-
-// start runs bin in dir with args and env (and nothing else of the test's
-// environment), waits until it serves /status, and kills it when the test
-// ends. Files a server creates by default (the data server's store, logs)
-// land in dir.
-func start(t *testing.T, name, dir, bin string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &watchBuffer{url: make(chan string, 1)}, done: make(chan struct{})}
-	p.cmd.Dir = dir
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out.String())
-		}
-	})
-	select {
-	case p.URL = <-p.out.url:
-	case <-p.done:
-		t.Fatalf("%s exited before listening: %v\n%s", name, p.cmd.ProcessState, p.out.String())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not say where it listens within 10s:\n%s", name, p.out.String())
-	}
-	waitFor(t, 10*time.Second, name+" serving /status", func() bool {
-		resp, err := http.Get(p.URL + "/status")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// waitFor polls cond every few milliseconds until it holds, failing the
-// test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // reply is a data or business server's JSON answer.
 type reply struct {
@@ -268,7 +118,7 @@ func TestKilledHolder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server processes")
 	}
-	dataBin, businessBin := binaries(t)
+	dataBin, businessBin := proctest.Binaries(t)
 	const (
 		accounts = 10
 		initial  = 1000
@@ -293,7 +143,7 @@ func TestKilledHolder(t *testing.T) {
 			token := hex.EncodeToString(secret[:])
 			env := []string{"BANK_SERVER_TOKEN=" + token, "HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}
 
-			data := start(t, "dataserver", dir, dataBin, env, "--host", "127.0.0.1", "--port", "0",
+			data := proctest.Start(t, "dataserver", dir, dataBin, env, "--host", "127.0.0.1", "--port", "0",
 				"--log", filepath.Join(dir, "data_server.log"), "--lock-ttl", tt.dataTTL)
 			probe := dataClient{t, data.URL, token, "probe:1"}
 			rescuer := dataClient{t, data.URL, token, "rescuer:1"}
@@ -309,7 +159,7 @@ func TestKilledHolder(t *testing.T) {
 				probe.unlock(a, *g.Fence)
 			}
 
-			killed := start(t, "businessserver (paused)", dir, businessBin, append(env, "GOBANK_TEST_PAUSE_AT=locked"),
+			killed := proctest.Start(t, "businessserver (paused)", dir, businessBin, append(env, "GOBANK_TEST_PAUSE_AT=locked"),
 				data.URL, "0", "--host", "127.0.0.1", "--id", "killed:1",
 				"--log", filepath.Join(dir, "killed.log"), "--lock-ttl", tt.bsTTL)
 			answered := make(chan error, 1)
@@ -332,7 +182,7 @@ func TestKilledHolder(t *testing.T) {
 				}
 				return g.ErrorCode != nil && *g.ErrorCode == -1
 			}
-			waitFor(t, 10*time.Second, "the paused business server to hold accounts 2 and 1", func() bool {
+			proctest.WaitFor(t, 10*time.Second, "the paused business server to hold accounts 2 and 1", func() bool {
 				return lockedByOther(2) && lockedByOther(1)
 			})
 			observed := time.Now()
@@ -342,7 +192,7 @@ func TestKilledHolder(t *testing.T) {
 			default:
 			}
 
-			killed.kill()
+			killed.Kill()
 			if err := <-answered; err == nil {
 				t.Error("the killed server's transfer was answered")
 			}
@@ -378,7 +228,7 @@ func TestKilledHolder(t *testing.T) {
 				rescuer.unlock(a, *g.Fence)
 			}
 
-			second := start(t, "businessserver", dir, businessBin, env,
+			second := proctest.Start(t, "businessserver", dir, businessBin, env,
 				data.URL, "0", "--host", "127.0.0.1", "--id", "second:1",
 				"--log", filepath.Join(dir, "second.log"), "--lock-ttl", tt.bsTTL)
 			status, r, err := call(fmt.Sprintf("%s/transferencia/1/2/%d", second.URL, valor), tt.clientTk)

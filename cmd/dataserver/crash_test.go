@@ -28,7 +28,6 @@ func TestDataServerKilledUnderLoad(t *testing.T) {
 		between = 300 // operations acknowledged between kills
 	)
 	c := newCluster(t, "")
-	requireIdempotency(t)
 	c.startData()
 	b1 := c.startBusiness("biz1", nil)
 	b2 := c.startBusiness("biz2", nil)
@@ -39,7 +38,7 @@ func TestDataServerKilledUnderLoad(t *testing.T) {
 	for k := 1; k <= kills; k++ {
 		unknownBefore := load.unknown.Load()
 		killed := time.Now()
-		c.data.kill()
+		c.data.Kill()
 		c.startData()
 		serving := time.Since(killed)
 		firstAck := serving + load.waitAcked(t, 1, 20*time.Second, fmt.Sprintf("after restart %d", k))
@@ -68,7 +67,7 @@ func TestDataServerKilledUnderLoad(t *testing.T) {
 	checkExact(t, c.balances(), ops)
 
 	// The resolutions are as durable as the rest.
-	c.data.kill()
+	c.data.Kill()
 	c.startData()
 	checkExact(t, c.balances(), ops)
 	lines := opLogLinesComplete(t, c.dataWD+"/data_server.log")
@@ -89,7 +88,6 @@ func TestBusinessServerCrashMidTransfer(t *testing.T) {
 			t.Parallel()
 			const valor = 300
 			c := newCluster(t, "")
-			requireIdempotency(t)
 			c.startData()
 			crasher := c.startBusiness("crasher", []string{"GOBANK_TEST_CRASH_AT=" + stage})
 			o := &op{kind: opTransfer, a: 1, b: 2, v: valor, key: "crash-" + stage + "-" + randomHex(4)}
@@ -98,11 +96,11 @@ func TestBusinessServerCrashMidTransfer(t *testing.T) {
 			if o.out != outUnknown || o.status != 0 {
 				t.Fatalf("the transfer was answered %d; want no answer, the business server killed at %q", o.status, stage)
 			}
-			if _, ok := crasher.wait(5 * time.Second); !ok {
+			if _, ok := crasher.Wait(5 * time.Second); !ok {
 				t.Fatal("the business server is still running after the transfer lost its answer")
 			}
-			if ws, ok := crasher.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-				t.Errorf("the business server ended with %v, want killed by SIGKILL", crasher.cmd.ProcessState)
+			if ws, ok := crasher.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+				t.Errorf("the business server ended with %v, want killed by SIGKILL", crasher.Cmd.ProcessState)
 			}
 
 			c.waitUnlocked(5 * time.Second)
@@ -148,7 +146,7 @@ func TestBusinessServerCrashMidTransfer(t *testing.T) {
 			}
 
 			// Durable: a data server killed and restarted still has it.
-			c.data.kill()
+			c.data.Kill()
 			c.startData()
 			if bal := c.balances(); bal[0] != want[0] || bal[1] != want[1] {
 				t.Errorf("after a data server restart: accounts 1 and 2 hold %d and %d, want %d and %d", bal[0], bal[1], want[0], want[1])

@@ -7,6 +7,8 @@ package main
 // every process is killed when its test ends.
 
 import (
+	"github.com/bank/gobank/cmd/internal/proctest"
+
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,249 +17,18 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
 
-var (
-	binDir    string // set by TestMain
-	buildOnce sync.Once
-	buildErr  error
-	helpText  string // businessserver --help, to see which features it has
-)
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gobank-dataserver-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// binaries builds the dataserver and businessserver commands into binDir,
-// once, and returns their paths.
-func binaries(t *testing.T) (dataserver, businessserver string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		for _, name := range []string{"dataserver", "businessserver"} {
-			out, err := exec.Command(goCmd, "build", "-o", filepath.Join(binDir, name),
-				"github.com/bank/gobank/cmd/"+name).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", name, err, out)
-				return
-			}
-		}
-		out, _ := exec.Command(filepath.Join(binDir, "businessserver"), "--help").CombinedOutput()
-		helpText = string(out)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "dataserver"), filepath.Join(binDir, "businessserver")
-}
-
-// requireIdempotency fails the test unless the business server takes
-// Idempotency-Key and writes through the data server's atomic /commit:
-// the tests resolve every unknown outcome by repeating the request with
-// its key, and count on transfers being all or nothing.
-func requireIdempotency(t *testing.T) {
-	t.Helper()
-	if !strings.Contains(helpText, "Idempotency-Key") || !strings.Contains(helpText, "/commit") {
-		t.Fatal("businessserver --help mentions neither Idempotency-Key nor /commit: " +
-			"these tests need business servers that write through /commit and take Idempotency-Key")
-	}
-}
-
-// outBuffer keeps a process's output: the first headMax bytes and the last
-// tailMax, so that a process that logs in a loop cannot exhaust memory. It
-// finds the URL the process announces with "listening on URL".
-type outBuffer struct {
-	mu      sync.Mutex
-	head    []byte
-	tail    []byte
-	dropped int64
-	url     chan string // receives the announced URL once
-	got     bool
-}
-
-const (
-	headMax = 32 << 10
-	tailMax = 16 << 10
-)
-
-var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
-
-func (w *outBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := len(p)
-	if room := headMax - len(w.head); room > 0 {
-		k := min(room, len(p))
-		w.head = append(w.head, p[:k]...)
-		p = p[k:]
-		if !w.got {
-			if m := listeningRE.FindSubmatch(w.head); m != nil {
-				w.got = true
-				w.url <- string(m[1])
-			}
-		}
-	}
-	if len(p) > 0 {
-		w.tail = append(w.tail, p...)
-		if over := len(w.tail) - tailMax; over > 0 {
-			w.dropped += int64(over)
-			w.tail = append(w.tail[:0], w.tail[over:]...)
-		}
-	}
-	return n, nil
-}
-
-func (w *outBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.dropped == 0 {
-		return string(w.head) + string(w.tail)
-	}
-	return fmt.Sprintf("%s\n[... %d bytes left out ...]\n%s", w.head, w.dropped, w.tail)
-}
-
-// proc is a server process started by a test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *outBuffer
-	URL  string
-	done chan struct{} // closed once the process has exited
-}
-
-// launch runs bin in dir with args and env (and nothing else of the
-// test's environment but PATH), and kills it when the test ends. It does
-// not wait for the process to serve.
-func launch(t *testing.T, name, dir, bin string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &outBuffer{url: make(chan string, 1)}, done: make(chan struct{})}
-	p.cmd.Dir = dir
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s (%s) output:\n%s", name, p.cmd.ProcessState, p.out.String())
-		}
-	})
-	return p
-}
-
-// start is launch, then waits until the process serves /status.
-func start(t *testing.T, name, dir, bin string, env []string, args ...string) *proc {
-	t.Helper()
-	p := launch(t, name, dir, bin, env, args...)
-	p.waitServing(t, 10*time.Second)
-	return p
-}
-
-// waitServing waits until p announced its URL and answers /status.
-func (p *proc) waitServing(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	select {
-	case p.URL = <-p.out.url:
-	case <-p.done:
-		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.cmd.ProcessState, p.out.String())
-	case <-deadline.C:
-		t.Fatalf("%s did not say where it listens within %v:\n%s", p.name, timeout, p.out.String())
-	}
-	c := &http.Client{Timeout: time.Second}
-	defer c.CloseIdleConnections()
-	waitFor(t, timeout, p.name+" serving /status", func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, p.out.String())
-		default:
-		}
-		resp, err := c.Get(p.URL + "/status")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
-// port returns the TCP port of p's URL.
-func (p *proc) port(t *testing.T) string {
-	t.Helper()
-	u, err := url.Parse(p.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Port()
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// wait waits up to timeout for p to exit and returns its exit status; ok
-// is false when it was still running.
-func (p *proc) wait(timeout time.Duration) (status int, ok bool) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode(), true
-	case <-t.C:
-		return 0, false
-	}
-}
-
-// waitFor polls cond every few milliseconds until it holds, failing the
-// test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {
@@ -283,10 +54,10 @@ type cluster struct {
 	root            string
 	dataDir, dataWD string
 	dataArgs        []string // extra flags of every data server start
-	data            *proc
+	data            *proctest.Proc
 	dataPort        string
 	starts          int // data server starts so far
-	biz             []*proc
+	biz             []*proctest.Proc
 	client          *http.Client
 }
 
@@ -294,7 +65,7 @@ type cluster struct {
 // for a fresh temporary --data-dir.
 func newCluster(t *testing.T, dataDir string, dataArgs ...string) *cluster {
 	t.Helper()
-	dataBin, bizBin := binaries(t)
+	dataBin, bizBin := proctest.Binaries(t)
 	root := t.TempDir()
 	home := filepath.Join(root, "home")
 	if err := os.Mkdir(home, 0o700); err != nil {
@@ -348,23 +119,23 @@ func (c *cluster) dataCmd() []string {
 
 // startData starts (or restarts) the data server and waits until it
 // serves.
-func (c *cluster) startData() *proc {
+func (c *cluster) startData() *proctest.Proc {
 	c.t.Helper()
 	c.starts++
-	c.data = start(c.t, fmt.Sprintf("dataserver#%d", c.starts), c.dataWD, c.dataBin, c.env, c.dataCmd()...)
-	c.dataPort = c.data.port(c.t)
+	c.data = proctest.Start(c.t, fmt.Sprintf("dataserver#%d", c.starts), c.dataWD, c.dataBin, c.env, c.dataCmd()...)
+	c.dataPort = c.data.Port(c.t)
 	return c.data
 }
 
 // startBusiness starts a business server in front of the data server with
 // a 1 s lease on its locks, extra environment and flags.
-func (c *cluster) startBusiness(name string, env []string, args ...string) *proc {
+func (c *cluster) startBusiness(name string, env []string, args ...string) *proctest.Proc {
 	c.t.Helper()
 	wd := mkdir(c.t, c.root, name+"-wd")
 	all := []string{c.data.URL, "0", "--host", "127.0.0.1", "--id", name,
 		"--log", filepath.Join(wd, "business_server.log"),
 		"--lock-ttl", "1s", "--lock-wait", "500ms", "--data-timeout", "1s"}
-	p := start(c.t, name, wd, c.bizBin, append(append([]string{}, c.env...), env...), append(all, args...)...)
+	p := proctest.Start(c.t, name, wd, c.bizBin, append(append([]string{}, c.env...), env...), append(all, args...)...)
 	c.biz = append(c.biz, p)
 	return p
 }
@@ -427,7 +198,7 @@ func (c *cluster) waitUnlocked(timeout time.Duration) time.Duration {
 	c.t.Helper()
 	t0 := time.Now()
 	for a := 1; a <= numAccounts; a++ {
-		waitFor(c.t, timeout-time.Since(t0), fmt.Sprintf("account %d's lock to be free", a), func() bool {
+		proctest.WaitFor(c.t, timeout-time.Since(t0), fmt.Sprintf("account %d's lock to be free", a), func() bool {
 			r, err := c.dataGet("/getLock", "conta="+strconv.Itoa(a))
 			if err != nil || r.Status != http.StatusOK {
 				c.t.Fatalf("getLock %d: %d %v", a, r.Status, err)
@@ -643,7 +414,7 @@ func (l *loadGen) waitAcked(t *testing.T, n int64, timeout time.Duration, what s
 	t.Helper()
 	t0 := time.Now()
 	base := l.acked.Load()
-	waitFor(t, timeout, fmt.Sprintf("%d acknowledged operations %s", n, what), func() bool { return l.acked.Load() >= base+n })
+	proctest.WaitFor(t, timeout, fmt.Sprintf("%d acknowledged operations %s", n, what), func() bool { return l.acked.Load() >= base+n })
 	return time.Since(t0)
 }
 

@@ -4,6 +4,8 @@ package main
 // answering what it took up and losing nothing it acknowledged.
 
 import (
+	"github.com/bank/gobank/cmd/internal/proctest"
+
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -22,7 +24,6 @@ import (
 func TestDataServerSIGTERMUnderLoad(t *testing.T) {
 	const grace = 3 * time.Second
 	c := newCluster(t, "", "--shutdown-timeout", grace.String())
-	requireIdempotency(t)
 	c.startData()
 	b1 := c.startBusiness("biz1", nil)
 	b2 := c.startBusiness("biz2", nil)
@@ -31,10 +32,10 @@ func TestDataServerSIGTERMUnderLoad(t *testing.T) {
 
 	acked := load.acked.Load()
 	t0 := time.Now()
-	if err := c.data.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := c.data.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	status, ok := c.data.wait(grace + 2*time.Second)
+	status, ok := c.data.Wait(grace + 2*time.Second)
 	took := time.Since(t0)
 	if !ok {
 		t.Fatalf("the data server still runs %v after SIGTERM (--shutdown-timeout %v)", took, grace)
@@ -103,7 +104,7 @@ func TestBusinessServerSIGTERMAnswersInFlight(t *testing.T) {
 		}
 		return r.ErrorCode != nil && *r.ErrorCode == -1
 	}
-	waitFor(t, 10*time.Second, "the four operations to hold accounts 1..6", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "the four operations to hold accounts 1..6", func() bool {
 		for a := 1; a <= 6; a++ {
 			if !lockedByOther(a) {
 				return false
@@ -113,10 +114,10 @@ func TestBusinessServerSIGTERMAnswersInFlight(t *testing.T) {
 	})
 
 	t0 := time.Now()
-	if err := biz.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := biz.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	status, ok := biz.wait(10 * time.Second)
+	status, ok := biz.Wait(10 * time.Second)
 	if !ok {
 		t.Fatal("the business server still runs 10s after SIGTERM")
 	}

@@ -7,6 +7,8 @@ package main
 // CAP_SYS_ADMIN); they fail, rather than skip, without it.
 
 import (
+	"github.com/bank/gobank/cmd/internal/proctest"
+
 	"errors"
 	"fmt"
 	"os"
@@ -38,7 +40,7 @@ func mountTmpfs(t *testing.T, dir string, flags uintptr, data string) {
 // use: it must exit with status 1 within a few seconds, never listen, and
 // name the directory in its message.
 func TestUnusableDataDir(t *testing.T) {
-	dataBin, _ := binaries(t)
+	dataBin, _ := proctest.Binaries(t)
 	root := t.TempDir()
 	home := mkdir(t, root, "home")
 	env := []string{"BANK_SERVER_TOKEN=" + randomHex(16), "HOME=" + home}
@@ -50,7 +52,7 @@ func TestUnusableDataDir(t *testing.T) {
 	ro := mkdir(t, root, "read-only")
 	mountTmpfs(t, ro, syscall.MS_RDONLY, "size=1m")
 	inUse := filepath.Join(root, "in-use")
-	start(t, "dataserver (holding the directory)", mkdir(t, root, "holder-wd"), dataBin, env,
+	proctest.Start(t, "dataserver (holding the directory)", mkdir(t, root, "holder-wd"), dataBin, env,
 		"--host", "127.0.0.1", "--port", "0", "--data-dir", inUse, "--log", "-")
 
 	for _, tc := range []struct {
@@ -64,13 +66,13 @@ func TestUnusableDataDir(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wd := t.TempDir()
-			p := launch(t, "dataserver", wd, dataBin, env,
+			p := proctest.Launch(t, "dataserver", wd, dataBin, env,
 				"--host", "127.0.0.1", "--port", "0", "--data-dir", tc.dir, "--log", filepath.Join(wd, "data_server.log"))
-			status, ok := p.wait(10 * time.Second)
+			status, ok := p.Wait(10 * time.Second)
 			if !ok {
-				t.Fatalf("still running 10s after starting on --data-dir %s:\n%s", tc.dir, p.out.String())
+				t.Fatalf("still running 10s after starting on --data-dir %s:\n%s", tc.dir, p.Output())
 			}
-			out := p.out.String()
+			out := p.Output()
 			msg := lastLine(out)
 			t.Logf("exit status %d: %s", status, msg)
 			if status != 1 {
@@ -137,7 +139,6 @@ func TestFullDisk(t *testing.T) {
 	disk := mkdir(t, root, "disk")
 	mountTmpfs(t, disk, 0, "size=4m")
 	c := newCluster(t, filepath.Join(disk, "db"))
-	requireIdempotency(t)
 	c.startData()
 	biz := c.startBusiness("biz", nil)
 
@@ -172,13 +173,13 @@ func TestFullDisk(t *testing.T) {
 	}
 	t.Logf("disk full (%d bytes of filler): %d transfers acknowledged, then %v", filled, onFull, failed)
 
-	status, exited := c.data.wait(5 * time.Second)
+	status, exited := c.data.Wait(5 * time.Second)
 	if exited {
 		// What pebble does: a write-ahead log write that fails is fatal
 		// to its commit pipeline (db.go: "pebble: fatal commit error"),
 		// and our store's Fatalf stops the process.
 		msg := ""
-		for _, l := range strings.Split(c.data.out.String(), "\n") {
+		for _, l := range strings.Split(c.data.Output(), "\n") {
 			if strings.Contains(l, "no space left on device") {
 				msg = l
 				break
@@ -206,12 +207,12 @@ func TestFullDisk(t *testing.T) {
 		}
 		checkBounds(t, c.balances(), ops)
 		select {
-		case <-c.data.done:
-			t.Errorf("the data server stopped after refusing writes: %v", c.data.cmd.ProcessState)
+		case <-c.data.Done:
+			t.Errorf("the data server stopped after refusing writes: %v", c.data.Cmd.ProcessState)
 		default:
 		}
 		t.Log("the data server refused writes with 503 and stayed up")
-		c.data.kill()
+		c.data.Kill()
 	}
 
 	// Space freed: everything acknowledged is there, and writes work.
@@ -249,16 +250,16 @@ func TestRestartOnFullDisk(t *testing.T) {
 		}
 	}
 	want := c.balances()
-	c.data.kill() // the writes are in the write-ahead log only
+	c.data.Kill() // the writes are in the write-ahead log only
 	fill(t, filepath.Join(disk, "filler"))
 
 	const bound = 3 * time.Second
-	full := launch(t, "dataserver (disk full)", c.dataWD, c.dataBin, c.env, c.dataCmd()...)
+	full := proctest.Launch(t, "dataserver (disk full)", c.dataWD, c.dataBin, c.env, c.dataCmd()...)
 	t0 := time.Now()
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
 	select {
-	case <-full.out.url:
+	case <-full.Announced():
 		t.Logf("restarted on the full disk, it serves after %v", time.Since(t0).Round(time.Millisecond))
 		if got := c.balances(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("balances %v, want %v", got, want)
@@ -267,25 +268,22 @@ func TestRestartOnFullDisk(t *testing.T) {
 		if err != nil || r.Status != 503 || r.ErrorCode == nil || *r.ErrorCode != -9 {
 			t.Errorf("setSaldo on the full disk: %d %v error_code %d %q, want 503 and -9", r.Status, err, show(r.ErrorCode), r.Error)
 		}
-	case <-full.done:
-		msg := lastLine(full.out.String())
+	case <-full.Done:
+		msg := lastLine(full.Output())
 		t.Logf("restarted on the full disk, it exited with status %d after %v: %s",
-			full.cmd.ProcessState.ExitCode(), time.Since(t0).Round(time.Millisecond), msg)
-		if full.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(msg, c.dataDir) {
+			full.Cmd.ProcessState.ExitCode(), time.Since(t0).Round(time.Millisecond), msg)
+		if full.Cmd.ProcessState.ExitCode() == 0 || !strings.Contains(msg, c.dataDir) {
 			t.Errorf("want a non-zero exit status and a message naming %s", c.dataDir)
 		}
 	case <-timer.C:
-		out := full.out.String()
-		full.out.mu.Lock()
-		size := len(full.out.head) + len(full.out.tail) + int(full.out.dropped)
-		full.out.mu.Unlock()
+		out := full.Output()
 		// SIGTERM, as a supervisor would send, before SIGKILL.
-		_ = full.cmd.Process.Signal(syscall.SIGTERM)
-		_, stopped := full.wait(time.Second)
+		_ = full.Cmd.Process.Signal(syscall.SIGTERM)
+		_, stopped := full.Wait(time.Second)
 		t.Errorf("restarted on the full disk, the data server neither served nor exited within %v; "+
-			"it wrote %d bytes of diagnostics meanwhile, and SIGTERM stopped it: %v; last line: %s",
-			bound, size, stopped, lastLine(out))
-		full.kill()
+			"SIGTERM stopped it: %v; last line: %s",
+			bound, stopped, lastLine(out))
+		full.Kill()
 	}
 
 	// Space freed, it starts and has every write.
