@@ -79,6 +79,19 @@ outcomes {label: count}, ops {op: {requests, ok, dropped}}, conservation
 {before, after, deposited, withdrawn, unknown_deposit, unknown_withdraw,
 unknown_transfers, min_after, max_after, negative_accounts, ok, reason} or null.
 
+History (--history FILE): every operation as invoked and returned, one JSON
+line each, streamed to FILE: monotonic call and return times (ns since the
+start), the worker, the op and its inputs, and the result: "ok" with the
+balances answered, "fail" (a definite refusal: status and error name) or
+"unknown" (timeout, broken connection, 5xx that does not say "not applied").
+--snapshot-every D adds consistent reads of every balance (the data server's
+/snapshot, with the server credential); --groups G keeps each worker's
+operations within one of G disjoint blocks of accounts. "bank check FILE"
+checks conservation and linearizability. Format: go doc
+github.com/bank/gobank/benchmarks/loadgen.HistoryVersion.
+  bank bench --duration 10s --history run.jsonl --snapshot-every 100ms --groups 5
+  bank check run.jsonl
+
 Exit status: 0 the run completed (and the check passed); 1 the check failed
 or the run could not be made; 2 the command line is wrong.
 `
@@ -115,6 +128,10 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	settle := fs.Duration("settle", DefaultSettle, "when writes had unknown outcomes, re-read the balances until they stop changing, for at most this long")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	historyPath := fs.String("history", "", "record every operation (invocation, return, outcome) to FILE as JSON lines,\nfor \"bank check FILE\" (business target only; format: go doc loadgen.HistoryVersion)")
+	snapshotEvery := fs.Duration("snapshot-every", 0, "with --history: record a consistent read of every balance (the data server's /snapshot)\nthis often, and once before and after the load; 0: none")
+	dataServer := fs.String("data-server", DefaultDataServer, "the data server --snapshot-every reads, with the server credential\n($"+auth.EnvServerToken+" or the data server's credential file)")
+	groups := fs.Int("groups", 0, "split the accounts into G contiguous groups; worker w stays in group w mod G,\nso no transfer crosses groups (bank check then checks each group apart)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -213,6 +230,32 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 		return usagef("bench: --%v", err)
 	}
 
+	cfg.Groups = *groups
+	if *historyPath == "" && *snapshotEvery != 0 {
+		return usagef("bench: --snapshot-every needs --history")
+	}
+	if *historyPath != "" {
+		if cfg.Target != TargetBusiness {
+			return usagef("bench: --history: business target only")
+		}
+		if cfg.SnapshotEvery = *snapshotEvery; cfg.SnapshotEvery < 0 {
+			return usagef("bench: --snapshot-every must not be negative")
+		}
+		if cfg.SnapshotEvery > 0 {
+			cfg.DataServer = *dataServer
+			if cfg.ServerToken = serverCredential(getenv); cfg.ServerToken == "" {
+				return usagef("bench: --snapshot-every: no server credential ($%s, or the file %s)",
+					auth.EnvServerToken, auth.DefaultSecretPath())
+			}
+		}
+		f, err := os.Create(*historyPath)
+		if err != nil {
+			return fmt.Errorf("bench: --history: %w", err)
+		}
+		defer f.Close()
+		cfg.History = f
+	}
+
 	var progress io.Writer
 	if !*quiet {
 		progress = stderr
@@ -224,6 +267,11 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return fmt.Errorf("bench: %w", err)
 	}
+	if f, ok := cfg.History.(*os.File); ok {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("bench: --history: %w", err)
+		}
+	}
 	if *asJSON {
 		err = rep.WriteJSON(stdout)
 	} else {
@@ -231,6 +279,9 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err != nil {
 		return fmt.Errorf("bench: writing the report: %w", err)
+	}
+	if *historyPath != "" && !*asJSON {
+		fmt.Fprintf(stdout, "\nhistory: %d lines in %s (bank check %s)\n", rep.HistoryLines, *historyPath, *historyPath)
 	}
 	if c := rep.Conservation; c != nil && !c.OK {
 		return fmt.Errorf("bench: %w: %s", ErrConservation, c.Reason)

@@ -226,6 +226,9 @@ func (e *executor) do(p planned) outcome {
 		return e.call(t, e.dataURI(t, wire.RouteUnLock, p.a, -1, fence))
 	case opSetSaldo:
 		return e.setSaldoCycle(t, p.a)
+	case opStatus:
+		u := append(e.uri[:0], t.base...)
+		return e.call(t, append(u, wire.RouteStatus...))
 	}
 	panic("loadgen: unknown op " + p.op.String())
 }

@@ -132,6 +132,21 @@ type Config struct {
 	// ProgressInterval is how often the progress line is redrawn; zero
 	// means 250ms on a terminal and 1s otherwise.
 	ProgressInterval time.Duration
+
+	// History, when set, receives every operation as invoked and returned,
+	// one JSON line each (see HistoryVersion for the format); business
+	// target only. The initial balances are read for it even with NoCheck.
+	History io.Writer
+	// SnapshotEvery > 0 records a /snapshot of the data server DataServer
+	// (with the server credential ServerToken) in the history that often,
+	// plus one before and one after the load.
+	SnapshotEvery time.Duration
+	DataServer    string
+	ServerToken   string
+	// Groups > 1 splits the accounts into that many contiguous blocks
+	// (GroupOf); worker w (open loop: operation i) stays within group
+	// w mod Groups, so no transfer crosses groups.
+	Groups int
 }
 
 // normalize applies the defaults and rejects impossible values.
@@ -194,6 +209,21 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Target == TargetData {
 		c.NoCheck = true
+		if c.History != nil {
+			return c, errors.New("history: business target only")
+		}
+	}
+	switch {
+	case c.Groups < 0 || c.SnapshotEvery < 0:
+		return c, errors.New("negative group count or snapshot interval")
+	case c.Groups > 1 && c.Accounts < c.Groups:
+		return c, fmt.Errorf("groups %d: more groups than accounts (%d)", c.Groups, c.Accounts)
+	case c.Groups > 1 && c.Mix["transferencia"] > 0 && c.Accounts < 2*c.Groups:
+		return c, fmt.Errorf("groups %d: transfers need at least two accounts per group (have %d accounts)", c.Groups, c.Accounts)
+	case c.SnapshotEvery > 0 && c.History == nil:
+		return c, errors.New("snapshots are recorded in the history: give one")
+	case c.SnapshotEvery > 0 && (c.DataServer == "" || c.ServerToken == ""):
+		return c, errors.New("snapshots need the data server's URL and the server credential")
 	}
 	return c, nil
 }
@@ -255,7 +285,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 
 	rep := newReport(cfg)
 	var before []int64
-	if !cfg.NoCheck {
+	if !cfg.NoCheck || cfg.History != nil {
 		if before, err = readBalances(ctx, targets[0], cfg.Token, cfg.Accounts, cfg.Timeout); err != nil {
 			return nil, fmt.Errorf("conservation check: reading the balances before the run: %w (do accounts 1..%d exist? --no-check skips the check)", err, cfg.Accounts)
 		}
@@ -263,6 +293,22 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 
 	l := &loop{cfg: cfg, pl: pl, targets: targets, pid: os.Getpid()}
 	l.start = time.Now()
+	var snaps *snapshotter
+	stopSnaps := make(chan struct{})
+	var snapsDone sync.WaitGroup
+	if cfg.History != nil {
+		l.hist = newHistory(cfg.History)
+		l.hist.start = l.start
+		l.hist.header(cfg.Target, cfg.Accounts, cfg.Groups, before)
+		if cfg.SnapshotEvery > 0 {
+			if snaps, err = newSnapshotter(l.hist, cfg.DataServer, cfg.ServerToken, cfg.Timeout, cfg.SnapshotEvery, cfg.Unknown5xx); err != nil {
+				return nil, asUsage(err)
+			}
+			defer snaps.close()
+			snaps.read()
+			snapsDone.Go(func() { snaps.run(stopSnaps) })
+		}
+	}
 	stopProgress := startProgress(progress, cfg.ProgressInterval, l.start, l.live)
 	if cfg.Rate > 0 {
 		l.runOpen(ctx)
@@ -271,6 +317,18 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	}
 	elapsed := time.Since(l.start)
 	stopProgress()
+	close(stopSnaps)
+	snapsDone.Wait()
+	if snaps != nil {
+		snaps.read()
+	}
+	if l.hist != nil {
+		n, err := l.hist.close()
+		rep.HistoryLines = n
+		if err != nil {
+			return nil, fmt.Errorf("writing the history: %w", err)
+		}
+	}
 
 	sum := l.merge()
 	rep.fill(sum, elapsed, ctx.Err() != nil)
@@ -352,6 +410,7 @@ type loop struct {
 	targets []*target
 	pid     int
 	start   time.Time
+	hist    *history // nil: no history
 
 	mu      sync.Mutex // guards recs while the open loop adds senders
 	recs    []*recorder
@@ -419,11 +478,16 @@ func (l *loop) runClosed(ctx context.Context) {
 					return
 				}
 				p := l.pl.next(rng)
+				regroup(&p, w, cfg.Accounts, cfg.Groups)
 				p.server = server
 				server = (server + 1) % len(l.targets)
 				t0 := time.Now()
 				o := ex.do(p)
-				rec.record(p, o, time.Since(t0), cfg.Unknown5xx)
+				t1 := time.Now()
+				rec.record(p, o, t1.Sub(t0), cfg.Unknown5xx)
+				if l.hist != nil {
+					l.hist.op(w, p, t0, t1, o, ex.resp.Body(), cfg.Unknown5xx)
+				}
 			}
 		})
 	}
@@ -434,6 +498,7 @@ func (l *loop) runClosed(ctx context.Context) {
 
 // sender is an open-loop goroutine that sends the operations handed to it.
 type sender struct {
+	id   int
 	jobs chan planned
 	rec  *recorder
 	ex   *executor
@@ -470,6 +535,7 @@ func (l *loop) runOpen(ctx context.Context) {
 			return nil
 		}
 		s := &sender{
+			id:   len(all),
 			jobs: make(chan planned, 1),
 			rec:  newRecorder(),
 			ex:   newExecutor(l.targets, cfg.Token, cfg.Timeout, l.id("s", len(all))),
@@ -481,7 +547,7 @@ func (l *loop) runOpen(ctx context.Context) {
 		wg.Go(func() {
 			defer s.ex.release()
 			for p := range s.jobs {
-				l.sendScheduled(s.ex, s.rec, p)
+				l.sendScheduled(s.id, s.ex, s.rec, p)
 				release(s)
 			}
 		})
@@ -515,6 +581,7 @@ schedule:
 			}
 		}
 		p := l.pl.next(rng)
+		regroup(&p, int(i%int64(max(cfg.Groups, 1))), cfg.Accounts, cfg.Groups)
 		p.server = int(i % int64(len(l.targets)))
 		p.intended = intended
 		s := acquire()
@@ -537,9 +604,14 @@ schedule:
 // the intended send time, not from when the request left: any delay in
 // getting it out (a late scheduler, a busy machine) is latency a user at
 // that arrival rate would see.
-func (l *loop) sendScheduled(ex *executor, rec *recorder, p planned) {
+func (l *loop) sendScheduled(client int, ex *executor, rec *recorder, p planned) {
+	t0 := time.Now()
 	o := ex.do(p)
-	rec.record(p, o, time.Since(l.start)-time.Duration(p.intended), l.cfg.Unknown5xx)
+	t1 := time.Now()
+	rec.record(p, o, t1.Sub(l.start)-time.Duration(p.intended), l.cfg.Unknown5xx)
+	if l.hist != nil {
+		l.hist.op(client, p, t0, t1, o, ex.resp.Body(), l.cfg.Unknown5xx)
+	}
 }
 
 // totals are the merged results of every recorder.

@@ -71,7 +71,7 @@ func TestLatencyFromIntendedTime(t *testing.T) {
 	ex := newExecutor(l.targets, "ba0f", time.Second, "x")
 	defer ex.release()
 	rec := newRecorder()
-	l.sendScheduled(ex, rec, planned{op: opSaldo, a: 1, intended: 0})
+	l.sendScheduled(0, ex, rec, planned{op: opSaldo, a: 1, intended: 0})
 	if rec.outcomes[okOutcome] != 1 {
 		t.Fatalf("outcomes %v", rec.outcomes)
 	}

@@ -21,17 +21,20 @@ const (
 	opGetSaldo
 	opLock
 	opSetSaldo
+	// opStatus is GET /status on either target: the ceiling a route of
+	// the server can reach, measured over the same connections.
+	opStatus
 	numOps
 )
 
-var opNames = [numOps]string{"deposito", "saque", "saldo", "transferencia", "getSaldo", "lock", "setSaldo"}
+var opNames = [numOps]string{"deposito", "saque", "saldo", "transferencia", "getSaldo", "lock", "setSaldo", "status"}
 
 func (o op) String() string { return opNames[o] }
 
 // targetOps lists the ops each target serves, in the order the help shows.
 var targetOps = map[Target][]op{
-	TargetBusiness: {opDeposito, opSaque, opTransferencia, opSaldo},
-	TargetData:     {opGetSaldo, opLock, opSetSaldo},
+	TargetBusiness: {opDeposito, opSaque, opTransferencia, opSaldo, opStatus},
+	TargetData:     {opGetSaldo, opLock, opSetSaldo, opStatus},
 }
 
 const (

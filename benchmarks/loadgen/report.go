@@ -49,8 +49,10 @@ type Report struct {
 	AmountMin   int64          `json:"amount_min"`
 	AmountMax   int64          `json:"amount_max"`
 	Seed        uint64         `json:"seed"`
-	TimeoutMS   int64          `json:"timeout_ms"`
-	Interrupted bool           `json:"interrupted"`
+	// HistoryLines counts the lines written to Config.History (0: none).
+	HistoryLines int64 `json:"history_lines,omitempty"`
+	TimeoutMS    int64 `json:"timeout_ms"`
+	Interrupted  bool  `json:"interrupted"`
 
 	DurationSeconds float64 `json:"duration_s"`
 	Requests        int64   `json:"requests"`

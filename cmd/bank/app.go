@@ -31,6 +31,7 @@ usage:
   bank demo [flags]                    run the original's demonstration against running servers
   bank bench [flags]                   load-test business servers (or the data server), with a
                                        latency histogram and a conservation check
+  bank check [flags] FILE              check a history of bank bench --history (conservation, linearizability)
   bank dataserver [flags]              run a data server (port 5000)
   bank businessserver DATA_URL [PORT] [flags]
                                        run a business server (port 5001)
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServer(ctx, cmd, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "check":
+		return runCheck(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "bank: unknown command %q\n\n%s", cmd, mainUsage)
 	return exitUsage

@@ -165,6 +165,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		r.Handle(method, wire.RouteUnLock, s.data(unLock))
 		r.Handle(method, wire.RouteCommit, s.commit)
 		r.Handle(method, wire.RouteIdem, s.idem)
+		r.Handle(method, wire.RouteSnapshot, s.snapshot)
 	}
 	return r.Handler
 }

@@ -22,6 +22,9 @@ const (
 	RouteCommit = "/commit"
 	// RouteIdem reads (GET) or keeps (POST) an idempotency record alone.
 	RouteIdem = "/idem"
+	// RouteSnapshot answers every balance as of one instant (server
+	// credential): see package dataserver's snapshot.go.
+	RouteSnapshot = "/snapshot"
 )
 
 // Query parameters of the data server's routes.

@@ -1,0 +1,293 @@
+package check
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// LinearOptions configures Linearizable.
+type LinearOptions struct {
+	// Timeout bounds porcupine's search (0: DefaultLinearTimeout); when it
+	// runs out the result is inconclusive.
+	Timeout time.Duration
+	// Visualization, when not "", is where porcupine's HTML visualization
+	// is written if the history is not linearizable.
+	Visualization string
+}
+
+// DefaultLinearTimeout bounds the linearizability search by default.
+const DefaultLinearTimeout = 5 * time.Minute
+
+// linInput is a porcupine operation's input.
+type linInput struct {
+	Op     string // an Op* name, or TypeSnapshot
+	A, B   int64
+	Amount int64
+	Group  int
+	Lo, Hi int64 // the group's accounts, for snapshots
+}
+
+// linOutput is its output.
+type linOutput struct {
+	Result        string // ResultOK, ResultFail (insufficient funds only) or ResultUnknown
+	Saldo, SaldoB int64
+	Saldos        []int64 // a snapshot's balances of accounts Lo..Hi
+}
+
+// state is every account's balance (index: account - 1); Step never
+// modifies one, it copies.
+type state []int64
+
+// BankModel is the sequential specification the linearizability checker
+// uses: accounts 1..len(initial) holding balances; a deposit adds, a
+// withdrawal or transfer subtracts only when the funds suffice (answering
+// INSUFFICIENT_FUNDS otherwise), reads and snapshots observe. An operation
+// of unknown outcome applies its effect if it can (and porcupine may order
+// it after every other operation, where its effect is invisible: so it may
+// or may not have taken effect).
+func BankModel(initial []int64, groups int) porcupine.Model {
+	return porcupine.Model{
+		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+			byGroup := map[int][]porcupine.Operation{}
+			for _, o := range history {
+				g := o.Input.(linInput).Group
+				byGroup[g] = append(byGroup[g], o)
+			}
+			out := make([][]porcupine.Operation, 0, len(byGroup))
+			for g := range max(groups, 1) {
+				if ops := byGroup[g]; len(ops) > 0 {
+					out = append(out, ops)
+				}
+			}
+			return out
+		},
+		Init: func() any { return state(slices.Clone(initial)) },
+		Step: func(st, in, out any) (bool, any) {
+			return step(st.(state), in.(linInput), out.(linOutput))
+		},
+		Equal: func(a, b any) bool { return slices.Equal(a.(state), b.(state)) },
+		Hash: func(st any) uint64 {
+			h := fnv.New64a()
+			var b [8]byte
+			for _, v := range st.(state) {
+				for i := range 8 {
+					b[i] = byte(v >> (8 * i))
+				}
+				_, _ = h.Write(b[:])
+			}
+			return h.Sum64()
+		},
+		DescribeOperation: func(in, out any) string {
+			i, o := in.(linInput), out.(linOutput)
+			var s string
+			switch i.Op {
+			case OpDeposito, OpSaque:
+				s = fmt.Sprintf("%s(%d, %d)", i.Op, i.A, i.Amount)
+			case OpTransferencia:
+				s = fmt.Sprintf("transferencia(%d→%d, %d)", i.A, i.B, i.Amount)
+			case OpSaldo:
+				s = fmt.Sprintf("saldo(%d)", i.A)
+			default:
+				s = fmt.Sprintf("snapshot(%d..%d)", i.Lo, i.Hi)
+			}
+			switch {
+			case o.Result == ResultUnknown:
+				return s + " → ?"
+			case o.Result == ResultFail:
+				return s + " → INSUFFICIENT_FUNDS"
+			case i.Op == OpTransferencia:
+				return fmt.Sprintf("%s → %d, %d", s, o.Saldo, o.SaldoB)
+			case i.Op == TypeSnapshot:
+				return fmt.Sprintf("%s → %v", s, o.Saldos)
+			}
+			return fmt.Sprintf("%s → %d", s, o.Saldo)
+		},
+		DescribeState: func(st any) string {
+			parts := make([]string, 0, 8)
+			for i, v := range st.(state) {
+				parts = append(parts, strconv.Itoa(i+1)+":"+strconv.FormatInt(v, 10))
+			}
+			return "{" + strings.Join(parts, " ") + "}"
+		},
+	}
+}
+
+func valid(s state, a int64) bool { return a >= 1 && a <= int64(len(s)) }
+
+func step(s state, in linInput, out linOutput) (bool, any) {
+	switch in.Op {
+	case TypeSnapshot:
+		if !valid(s, in.Lo) || !valid(s, in.Hi) {
+			return false, s
+		}
+		return slices.Equal(s[in.Lo-1:in.Hi], out.Saldos), s
+	case OpSaldo:
+		return valid(s, in.A) && s[in.A-1] == out.Saldo, s
+	}
+	if !valid(s, in.A) || in.Op == OpTransferencia && !valid(s, in.B) {
+		return false, s
+	}
+	a := s[in.A-1]
+	var na, nb int64
+	can := true
+	switch in.Op {
+	case OpDeposito:
+		na = a + in.Amount
+	case OpSaque:
+		na, can = a-in.Amount, a >= in.Amount
+	case OpTransferencia:
+		na, can = a-in.Amount, a >= in.Amount
+		nb = s[in.B-1] + in.Amount
+	default:
+		return false, s
+	}
+	switch out.Result {
+	case ResultFail: // insufficient funds: an observation of the balance
+		return !can, s
+	case ResultOK:
+		if !can || na != out.Saldo || in.Op == OpTransferencia && nb != out.SaldoB {
+			return false, s
+		}
+	case ResultUnknown:
+		if !can {
+			return true, s
+		}
+	}
+	n := slices.Clone(s)
+	n[in.A-1] = na
+	if in.Op == OpTransferencia {
+		n[in.B-1] = nb
+	}
+	return true, n
+}
+
+// Linearizable checks the history with porcupine against BankModel,
+// partitioned by the header's account groups. Refusals other than
+// INSUFFICIENT_FUNDS say nothing about balances and are left out;
+// operations of unknown outcome get a return time after every other
+// event. On failure the visualization is written to opt.Visualization.
+func Linearizable(h *History, opt LinearOptions) Result {
+	t0 := time.Now()
+	r := Result{Name: "linearizability", OK: true}
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultLinearTimeout
+	}
+	if h.Header.Initial == nil || len(h.Header.Initial) != h.Header.Accounts {
+		r.OK, r.Inconclusive = false, true
+		r.Note = "the history has no initial balances"
+		return finish(r, t0)
+	}
+	n, groups := h.Header.Accounts, max(h.Header.Groups, 1)
+	groupOf := func(a int64) int {
+		for g := range groups {
+			lo, hi := bounds(g, n, groups)
+			if a >= lo && a <= hi {
+				return g
+			}
+		}
+		return -1
+	}
+	var end int64
+	for _, e := range h.Ops {
+		end = max(end, e.Ret, e.Call)
+	}
+	for _, e := range h.Snapshots {
+		end = max(end, e.Ret, e.Call)
+	}
+	never := end + 1
+	var ops []porcupine.Operation
+	lines := map[int]Entry{}
+	add := func(e Entry, in linInput, out linOutput) {
+		lines[e.Line] = e
+		ret := e.Ret
+		if out.Result == ResultUnknown {
+			ret = never
+		}
+		ops = append(ops, porcupine.Operation{ClientId: max(e.Client+1, 0), Input: in, Call: e.Call, Output: out, Return: ret, Metadata: e.Line})
+	}
+	skipped := 0
+	for _, e := range h.Ops {
+		res := e.Result
+		if res == ResultFail && e.Error != "INSUFFICIENT_FUNDS" || e.Op == OpSaldo && res != ResultOK {
+			skipped++ // applied nothing, observed nothing
+			continue
+		}
+		g := groupOf(e.A)
+		if g < 0 || e.Op == OpTransferencia && groupOf(e.B) != g {
+			r.add(Violation{Message: "an operation names an account outside the history's groups, or a transfer crosses groups", Entries: []Entry{e}})
+			continue
+		}
+		add(e, linInput{Op: e.Op, A: e.A, B: e.B, Amount: e.Amount, Group: g},
+			linOutput{Result: res, Saldo: e.Saldo, SaldoB: e.SaldoB})
+	}
+	for _, e := range h.Snapshots {
+		if e.Result != ResultOK {
+			skipped++
+			continue
+		}
+		if len(e.Saldos) != n {
+			r.add(Violation{Message: fmt.Sprintf("a snapshot has %d balances, the history %d accounts", len(e.Saldos), n), Entries: []Entry{e}})
+			continue
+		}
+		for g := range groups {
+			lo, hi := bounds(g, n, groups)
+			add(e, linInput{Op: TypeSnapshot, Group: g, Lo: lo, Hi: hi},
+				linOutput{Result: ResultOK, Saldos: e.Saldos[lo-1 : hi]})
+		}
+	}
+	r.Checked = len(h.Ops) + len(h.Snapshots)
+	if len(r.Violations) > 0 {
+		return finish(r, t0)
+	}
+	model := BankModel(h.Header.Initial, groups)
+	res, info := porcupine.CheckOperationsVerbose(model, ops, opt.Timeout)
+	switch res {
+	case porcupine.Ok:
+	case porcupine.Unknown:
+		r.OK, r.Inconclusive = false, true
+		r.Note = fmt.Sprintf("porcupine's search ran out of time (%v): neither proven nor refuted", opt.Timeout)
+	case porcupine.Illegal:
+		v := Violation{Message: "the history is not linearizable: no order of the operations consistent with real time explains every answer"}
+		longest := 0
+		for _, part := range info.PartialLinearizationsOperations() {
+			for _, lin := range part {
+				if len(lin) > longest {
+					longest = len(lin)
+					v.Entries = v.Entries[:0]
+					for _, o := range lin[max(len(lin)-5, 0):] {
+						v.Entries = append(v.Entries, lines[o.Metadata.(int)])
+					}
+				}
+			}
+		}
+		if longest > 0 {
+			v.Message += fmt.Sprintf("; the longest partial linearization orders %d operations, ending with", longest)
+		}
+		r.add(v)
+		if opt.Visualization != "" {
+			if err := porcupine.VisualizePath(model, info, opt.Visualization); err != nil {
+				r.Note = "writing the visualization: " + err.Error()
+			} else {
+				r.Visualization = opt.Visualization
+			}
+		}
+	}
+	if skipped > 0 && r.Note == "" {
+		r.Note = fmt.Sprintf("%d refusals and failed reads left out (they change and observe nothing)", skipped)
+	}
+	return finish(r, t0)
+}
+
+// bounds returns group g's accounts lo..hi, as loadgen.GroupOf splits them.
+func bounds(g, accounts, groups int) (lo, hi int64) {
+	if groups <= 1 {
+		return 1, int64(accounts)
+	}
+	return int64(g*accounts/groups) + 1, int64((g + 1) * accounts / groups)
+}

@@ -1,0 +1,320 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bank/gobank/http/wire"
+)
+
+// History format (bank bench --history FILE), version 1: JSON lines.
+//
+// The first line is the header:
+//
+//	{"type":"header","version":1,"start":"RFC 3339 wall time","target":"business",
+//	 "accounts":N,"groups":G,"initial":[b1,...,bN]}
+//
+// initial[i] is account i+1's balance read before the load began (null when
+// it could not be read). groups is 0 unless --groups partitioned the
+// accounts: then group g (0-based) is accounts groupLo(g)..groupHi(g), the
+// contiguous blocks GroupOf computes, and no transfer crosses groups.
+//
+// Every other line is one operation, written when it returned, so lines
+// are in return order, not call order:
+//
+//	{"type":"op","client":W,"op":"deposito|saque|transferencia|saldo","a":A,"b":B,
+//	 "amount":V,"call":NS,"ret":NS,"result":"ok|fail|unknown",
+//	 "status":S,"error":"NAME","saldo":X,"saldo_b":Y}
+//	{"type":"snapshot","client":-1,"call":NS,"ret":NS,"result":"ok|fail|unknown",
+//	 "status":S,"error":"NAME","saldos":[b1,...,bN]}
+//
+// call and ret are monotonic nanoseconds since the run's start: the
+// operation was invoked at call and its answer (or the client's giving up)
+// came at ret. client is the worker (closed loop) or sender (open loop)
+// number; snapshots, read from the data server's /snapshot, use -1. b is
+// present for transfers only. result is
+//
+//   - "ok": the bank acknowledged it. saldo is the balance it answered
+//     (deposito, saque, saldo: of a; transferencia: of a, and saldo_b of b);
+//     saldos is the snapshot.
+//   - "fail": a definite refusal, nothing applied. status is the HTTP
+//     status, error the error_code's name (or "" when there was none, e.g.
+//     "dial_error" as status 0 and error "dial_error").
+//   - "unknown": the client cannot know whether it was applied — a timeout,
+//     a broken connection, a 5xx without the bank's error body or whose
+//     message does not say "not applied" / "nothing changed" (any 5xx with
+//     --unknown-5xx). ret is when the client gave up; the operation may take
+//     effect at any later time, or never.
+//
+// Lines are streamed through a buffered writer: memory does not grow with
+// the run.
+const HistoryVersion = 1
+
+// GroupOf returns the 0-based group of account a (1..accounts) when the
+// accounts are split into groups contiguous blocks, and that block's
+// bounds. groups <= 1 puts every account in group 0.
+func GroupOf(a int64, accounts, groups int) (g int, lo, hi int64) {
+	if groups <= 1 {
+		return 0, 1, int64(accounts)
+	}
+	for g = range groups {
+		lo, hi = groupBounds(g, accounts, groups)
+		if a >= lo && a <= hi {
+			return g, lo, hi
+		}
+	}
+	return groups - 1, lo, hi
+}
+
+// groupBounds returns group g's accounts lo..hi.
+func groupBounds(g, accounts, groups int) (lo, hi int64) {
+	lo = int64(g*accounts/groups) + 1
+	hi = int64((g + 1) * accounts / groups)
+	return lo, hi
+}
+
+// history streams the run's operations to a writer.
+type history struct {
+	mu    sync.Mutex
+	w     *bufio.Writer
+	start time.Time
+	err   error
+	n     int64
+}
+
+func newHistory(w io.Writer) *history {
+	return &history{w: bufio.NewWriterSize(w, 256<<10)}
+}
+
+func (h *history) ns(t time.Time) int64 { return int64(t.Sub(h.start)) }
+
+func (h *history) writeLine(b []byte) {
+	h.mu.Lock()
+	if h.err == nil {
+		_, h.err = h.w.Write(b)
+		h.n++
+	}
+	h.mu.Unlock()
+}
+
+func (h *history) header(target Target, accounts, groups int, initial []int64) {
+	b := append([]byte(nil), `{"type":"header","version":`...)
+	b = strconv.AppendInt(b, HistoryVersion, 10)
+	b = append(b, `,"start":`...)
+	b = wire.AppendString(b, h.start.UTC().Format(time.RFC3339Nano))
+	b = append(b, `,"target":`...)
+	b = wire.AppendString(b, string(target))
+	b = append(b, `,"accounts":`...)
+	b = strconv.AppendInt(b, int64(accounts), 10)
+	b = append(b, `,"groups":`...)
+	b = strconv.AppendInt(b, int64(groups), 10)
+	b = append(b, `,"initial":`...)
+	b = appendInts(b, initial)
+	b = append(b, "}\n"...)
+	h.writeLine(b)
+}
+
+func appendInts(b []byte, v []int64) []byte {
+	if v == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, x, 10)
+	}
+	return append(b, ']')
+}
+
+// result classifies an outcome for the history: "ok", "fail" (surely not
+// applied) or "unknown".
+func historyResult(o outcome, body []byte, unknown5xx bool) string {
+	switch {
+	case o == okOutcome:
+		return "ok"
+	case o.unknown(unknown5xx):
+		return "unknown"
+	case o.kind == kindHTTP && o.status >= 500 && !bytes.Contains(body, []byte("not applied")) &&
+		!bytes.Contains(body, []byte("nothing changed")):
+		// The bank's 5xx says "not applied" when it knows; otherwise (a
+		// lease that ran out mid-operation, an internal error) it may have
+		// been.
+		return "unknown"
+	}
+	return "fail"
+}
+
+func appendOutcome(b []byte, res string, o outcome) []byte {
+	b = append(b, `,"result":"`...)
+	b = append(b, res...)
+	b = append(b, '"')
+	if res == "ok" {
+		return b
+	}
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(o.status), 10)
+	b = append(b, `,"error":`...)
+	name := ""
+	switch {
+	case o.kind != kindHTTP:
+		name = o.label()
+	case o.hasCode:
+		name = wire.Code(o.code).String()
+	}
+	return wire.AppendString(b, name)
+}
+
+// op records one business operation. body is the answer's body.
+func (h *history) op(client int, p planned, call, ret time.Time, o outcome, body []byte, unknown5xx bool) {
+	res := historyResult(o, body, unknown5xx)
+	var a [320]byte // encoded outside the lock, copied under it
+	b := append(a[:0], `{"type":"op","client":`...)
+	b = strconv.AppendInt(b, int64(client), 10)
+	b = append(b, `,"op":"`...)
+	b = append(b, p.op.String()...)
+	b = append(b, `","a":`...)
+	b = strconv.AppendInt(b, p.a, 10)
+	if p.op == opTransferencia {
+		b = append(b, `,"b":`...)
+		b = strconv.AppendInt(b, p.b, 10)
+	}
+	if p.op != opSaldo {
+		b = append(b, `,"amount":`...)
+		b = strconv.AppendInt(b, p.amount, 10)
+	}
+	b = append(b, `,"call":`...)
+	b = strconv.AppendInt(b, h.ns(call), 10)
+	b = append(b, `,"ret":`...)
+	b = strconv.AppendInt(b, h.ns(ret), 10)
+	b = appendOutcome(b, res, o)
+	if res == "ok" {
+		switch p.op {
+		case opTransferencia:
+			b = append(b, `,"saldo":`...)
+			b = strconv.AppendInt(b, fieldInt(body, `"saldo_orig"`, -1), 10)
+			b = append(b, `,"saldo_b":`...)
+			b = strconv.AppendInt(b, fieldInt(body, `"saldo_dest"`, -1), 10)
+		default:
+			b = append(b, `,"saldo":`...)
+			b = strconv.AppendInt(b, fieldInt(body, `"saldo"`, -1), 10)
+		}
+	}
+	b = append(b, "}\n"...)
+	h.writeLine(b)
+}
+
+// snapshot records one /snapshot read.
+func (h *history) snapshot(call, ret time.Time, o outcome, res string, saldos []int64) {
+	b := append([]byte(nil), `{"type":"snapshot","client":-1,"call":`...)
+	b = strconv.AppendInt(b, h.ns(call), 10)
+	b = append(b, `,"ret":`...)
+	b = strconv.AppendInt(b, h.ns(ret), 10)
+	b = appendOutcome(b, res, o)
+	if res == "ok" {
+		b = append(b, `,"saldos":`...)
+		b = appendInts(b, saldos)
+	}
+	b = append(b, "}\n"...)
+	h.writeLine(b)
+}
+
+// close flushes the history and returns the first write error.
+func (h *history) close() (int64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.w.Flush(); h.err == nil {
+		h.err = err
+	}
+	return h.n, h.err
+}
+
+// regroup moves p's accounts into group g of the configured groups, so
+// that a transfer never crosses groups (the linearizability check is then
+// partitioned by group). Both accounts stay distinct when the group has
+// two or more.
+func regroup(p *planned, g, accounts, groups int) {
+	if groups <= 1 {
+		return
+	}
+	lo, hi := groupBounds(g%groups, accounts, groups)
+	size := hi - lo + 1
+	p.a = lo + (p.a-1)%size
+	if p.op == opTransferencia {
+		p.b = lo + (p.b-1)%size
+		if p.b == p.a {
+			p.b = lo + (p.a-lo+1)%size
+		}
+	}
+}
+
+// snapshotter reads the data server's /snapshot every interval and
+// records each read in the history.
+type snapshotter struct {
+	h      *history
+	ex     *executor
+	t      *target
+	n      int
+	uri    []byte
+	every  time.Duration
+	unk5xx bool
+}
+
+func newSnapshotter(h *history, dataServer, token string, timeout, every time.Duration, unknown5xx bool) (*snapshotter, error) {
+	t, err := newTarget(dataServer, 2, timeout)
+	if err != nil {
+		return nil, err
+	}
+	ex := newExecutor([]*target{t}, token, timeout, "loadgen-snapshot")
+	uri := append([]byte(t.base), wire.RouteSnapshot+"?"+wire.ParamIDNegoc+"=loadgen-snapshot"...)
+	return &snapshotter{h: h, ex: ex, t: t, uri: uri, every: every, unk5xx: unknown5xx}, nil
+}
+
+// read takes one snapshot and records it; it returns the balances when
+// the read succeeded.
+func (s *snapshotter) read() []int64 {
+	call := time.Now()
+	o := s.ex.call(s.t, append([]byte(nil), s.uri...))
+	ret := time.Now()
+	body := s.ex.resp.Body()
+	res := historyResult(o, body, s.unk5xx)
+	var saldos []int64
+	if res == "ok" {
+		var v struct {
+			Saldos []int64 `json:"saldos"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil || v.Saldos == nil {
+			res, o = "fail", outcome{kind: kindHTTP, status: 200}
+		} else {
+			saldos = v.Saldos
+		}
+	}
+	s.h.snapshot(call, ret, o, res, saldos)
+	s.n++
+	return saldos
+}
+
+// run reads snapshots until stop is closed.
+func (s *snapshotter) run(stop <-chan struct{}) {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.read()
+		}
+	}
+}
+
+func (s *snapshotter) close() {
+	s.ex.release()
+	s.t.hc.CloseIdleConnections()
+}
