@@ -241,7 +241,9 @@ func recKey(key string) []byte { return append([]byte{recPrefix}, key...) }
 func ttlKey(at time.Time, key string) []byte {
 	k := make([]byte, 9, 9+len(key))
 	k[0] = 't'
-	binary.BigEndian.PutUint64(k[1:], uint64(at.UnixNano()))
+	// Times before 1970 (a bad clock) index as 1970, so that they still
+	// sort before every later time and expire.
+	binary.BigEndian.PutUint64(k[1:], uint64(max(at.UnixNano(), 0)))
 	return append(k, key...)
 }
 
@@ -306,19 +308,27 @@ func (p *Pebble) ExpireRecords(cutoff time.Time) (int, error) {
 	b := p.db.NewBatch()
 	defer b.Close()
 	n := 0
+	deleted := make(map[string]bool)
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		if len(k) < 9 {
 			continue
 		}
+		// This index entry is at or before the cutoff: it goes whatever
+		// its record became.
+		_ = b.Delete(bytes.Clone(k), nil)
 		key := string(k[9:])
-		// A record rewritten under the same key since keeps its newer time.
-		if r, ok, err := p.recordLocked(key); err == nil && ok && !r.At.Before(cutoff) {
-			_ = b.Delete(bytes.Clone(k), nil)
+		if deleted[key] {
+			continue
+		}
+		r, ok, err := p.recordLocked(key)
+		if err != nil || !ok || !r.At.Before(cutoff) {
+			// Gone already, unreadable (left for a human), or rewritten
+			// since with a newer time, which its own entry indexes.
 			continue
 		}
 		_ = b.Delete(recKey(key), nil)
-		_ = b.Delete(bytes.Clone(k), nil)
+		deleted[key] = true
 		n++
 	}
 	if err := it.Close(); err != nil {

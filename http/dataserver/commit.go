@@ -139,6 +139,13 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 			wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "each fence must be a positive integer from a lock grant")
 			return
 		}
+		for _, c := range changes {
+			if c.ID == conta {
+				entry.Str(wire.BadRequest.String()).Done()
+				wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "an account appears twice in one commit")
+				return
+			}
+		}
 		entry.Int(conta).Int(valor)
 		changes = append(changes, actors.Change{ID: conta, Fence: uint64(fence), Balance: valor})
 	}

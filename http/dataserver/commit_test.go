@@ -130,3 +130,14 @@ func TestCommitDurable(t *testing.T) {
 		t.Fatalf("fence after restart %s, before %s", f, f3)
 	}
 }
+
+func TestCommitNamesAnAccountOnce(t *testing.T) {
+	s := dataservertest.Start(t, dataservertest.Options{})
+	f := lockFence(t, s, "H", 2)
+	run(t, s, []step{
+		{path: "/commit?id_negoc=H&conta=2&valor=1&fence=" + f + "&conta=2&valor=2&fence=" + f, token: "server", status: 400, code: -12},
+	})
+	if balances, holders := s.Balances(t); balances[1] != 1000 || holders[1] != "H" {
+		t.Fatalf("a refused commit changed account 2: %d %q", balances[1], holders[1])
+	}
+}
