@@ -135,15 +135,32 @@ type Config struct {
 	// default protoactor logs in colour to stderr.
 	Logger *slog.Logger
 
+	// Observer, when set, receives lock hold times, lease expiries and
+	// store commit latencies.
+	Observer Observer
+
 	// hook, when set, runs in the actor before each request; tests use it
 	// to hold an actor busy.
 	hook func(Request)
+}
+
+// Observer receives the bank's measurements. Its methods are called from
+// the actors and must be cheap and safe for concurrent use.
+type Observer interface {
+	// LockHeld reports a lock grant that ended (released, passed on or
+	// expired) after being in force for d.
+	LockHeld(d time.Duration)
+	// LeaseExpired reports a grant ended by its lease running out.
+	LeaseExpired()
+	// StoreCommit reports a durable store commit that took d.
+	StoreCommit(d time.Duration)
 }
 
 // Bank is a fixed set of account actors addressed by account number.
 // It is safe for concurrent use.
 type Bank struct {
 	store   Store
+	obs     Observer
 	system  *actor.ActorSystem
 	pids    []*actor.PID // pids[i] serves account i+1: a slice index is ~40x cheaper than the process registry
 	timeout time.Duration
@@ -177,7 +194,7 @@ func New(cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store}
+	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
@@ -187,7 +204,11 @@ func New(cfg Config) (*Bank, error) {
 		*st, _ = account.Restore(balances[i], epoch<<32)
 		id := int64(i + 1)
 		props := actor.PropsFromProducer(
-			func() actor.Actor { return newAccountActor(system, id, st, cfg.Store, cfg.hook) },
+			func() actor.Actor {
+				a := newAccountActor(system, id, st, cfg.Store, cfg.hook)
+				a.obs = cfg.Observer
+				return a
+			},
 			actor.WithDispatcher(dispatcher),
 		)
 		b.pids[i] = system.Root.Spawn(props)
@@ -279,6 +300,15 @@ func (b *Bank) do(ctx context.Context, id int64, req Request, timeout time.Durat
 	c := getCall()
 	c.req = req
 	b.system.Root.Send(b.pids[id-1], c)
+	// With the synchronized dispatcher, an idle actor has run the call on
+	// this goroutine already: take the answer without arming a timer (a
+	// timer's reset and stop cost more than the rest of the call).
+	select {
+	case r := <-c.reply:
+		putCall(c)
+		return r.Reply, r.err
+	default:
+	}
 	if timeout == 0 {
 		r := <-c.reply
 		putCall(c)
@@ -362,7 +392,12 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 		}
 	}
 	if b.store != nil {
-		if err := b.store.Commit(writes, rec); err != nil {
+		start := time.Now()
+		err := b.store.Commit(writes, rec)
+		if b.obs != nil {
+			b.obs.StoreCommit(time.Since(start))
+		}
+		if err != nil {
 			b.unpin(changes)
 			return fmt.Errorf("%w: %w", ErrStore, err)
 		}
@@ -403,6 +438,12 @@ type accountActor struct {
 	waiting map[uint64]waiting // queued lock requests by ticket
 	ticket  uint64
 	lease   scheduler.CancelFunc // the lease timer of the grant in force
+
+	obs Observer // nil: not observed
+	// The grant last seen in force, for obs: its fence and since when.
+	held      bool
+	heldFence uint64
+	grantedAt time.Time
 }
 
 // waiting is a queued lock request.
@@ -429,6 +470,9 @@ func (a *accountActor) Receive(ctx actor.Context) {
 		a.receiveCall(ctx.Self(), m)
 	case leaseEnded:
 		if expired, next, granted := a.acct.Expire(m.fence, time.Now()); expired {
+			if a.obs != nil {
+				a.obs.LeaseExpired()
+			}
 			a.lease = nil
 			if granted {
 				a.passOn(ctx.Self(), next)
@@ -443,6 +487,25 @@ func (a *accountActor) Receive(ctx actor.Context) {
 			}
 		}
 	}
+	if a.obs != nil {
+		a.observeGrant()
+	}
+}
+
+// observeGrant reports the end of the grant last seen in force, if it is
+// over, and notes the start of a new one. It compares two fields per
+// message, and reads the clock only when the grant changed.
+func (a *accountActor) observeGrant() {
+	held := a.acct.Holder() != ""
+	fence := a.acct.Fence()
+	if held == a.held && (!held || fence == a.heldFence) {
+		return
+	}
+	now := time.Now()
+	if a.held {
+		a.obs.LockHeld(now.Sub(a.grantedAt))
+	}
+	a.held, a.heldFence, a.grantedAt = held, fence, now
 }
 
 func (a *accountActor) receiveCall(self *actor.PID, c *call) {
@@ -525,7 +588,12 @@ func (a *accountActor) disarmLease() {
 func (a *accountActor) commitPinned(self *actor.PID) error {
 	if a.store != nil {
 		w := [1]store.Write{{ID: a.id, Balance: a.acct.PinnedBalance()}}
-		if err := a.store.Commit(w[:], nil); err != nil {
+		start := time.Now()
+		err := a.store.Commit(w[:], nil)
+		if a.obs != nil {
+			a.obs.StoreCommit(time.Since(start))
+		}
+		if err != nil {
 			a.acct.Unpin()
 			a.expireLate(self)
 			return fmt.Errorf("%w: %w", ErrStore, err)
@@ -540,6 +608,9 @@ func (a *accountActor) commitPinned(self *actor.PID) error {
 func (a *accountActor) expireLate(self *actor.PID) {
 	if exp := a.acct.Expires(); !exp.IsZero() && !time.Now().Before(exp) {
 		if expired, next, granted := a.acct.Expire(a.acct.Fence(), time.Now()); expired {
+			if a.obs != nil {
+				a.obs.LeaseExpired()
+			}
 			a.lease = nil
 			if granted {
 				a.passOn(self, next)

@@ -84,6 +84,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/wire"
 )
@@ -188,6 +189,9 @@ type Config struct {
 	// Wrap, when set, wraps the handler that Serve uses (not Handler's
 	// result): tests inject faults with it. Production code leaves it nil.
 	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
+	// Metrics is the registry /metrics serves; nil: the server makes its
+	// own.
+	Metrics *metrics.Registry
 }
 
 // Stages returns the names of the points at which Config.TestHook is
@@ -224,6 +228,8 @@ type Server struct {
 	logger  *slog.Logger
 	handler fasthttp.RequestHandler
 	server  *fasthttp.Server
+	reg     *metrics.Registry
+	http    *metrics.HTTP
 
 	// hook, when set by tests, runs at named points of an operation.
 	hook atomic.Pointer[func(stage string)]
@@ -269,7 +275,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = DefaultAuthCacheTTL
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
 	data, err := NewDataClient(DataClientConfig{
+		Metrics:     cfg.Metrics,
 		URL:         cfg.DataURL,
 		ServerToken: cfg.ServerToken,
 		ID:          cfg.ID,
@@ -290,6 +300,8 @@ func New(cfg Config) (*Server, error) {
 		locks:  newLocalLocks(),
 		auth:   newAuthCache(cfg.AuthCacheTTL),
 		logger: logger,
+		reg:    cfg.Metrics,
+		http:   metrics.NewHTTP(cfg.Metrics, "gobank_business", func(c int) string { return wire.Code(c).String() }),
 	}
 	if cfg.TestHook != nil {
 		s.hook.Store(&cfg.TestHook)
@@ -305,6 +317,9 @@ func New(cfg Config) (*Server, error) {
 
 // Handler returns the routing handler, for tests and embedding.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// Metrics returns the registry the server's metrics are kept in.
+func (s *Server) Metrics() *metrics.Registry { return s.reg }
 
 // Data returns the server's data server client.
 func (s *Server) Data() *DataClient { return s.data }
@@ -359,7 +374,8 @@ var routes = []struct {
 
 func (s *Server) newHandler() fasthttp.RequestHandler {
 	// serve recovers its own panics; the router's handler is the backstop.
-	r := wire.NewRouter(s.logger)
+	r := metrics.Instrument(wire.NewRouter(s.logger), s.http)
+	r.GET("/metrics", s.reg.Handler())
 	for _, method := range []string{fasthttp.MethodGet, fasthttp.MethodPost} {
 		r.Handle(method, "/status", status)
 		for _, x := range routes {

@@ -20,6 +20,7 @@ import (
 	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
+	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/wire"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	// Wrap, when set, wraps the handler that Serve uses (not Handler's
 	// result): tests inject faults with it.
 	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
+	// Metrics is the registry /metrics serves, shared with the actors'
+	// observer (NewObserver); nil: the server makes its own.
+	Metrics *metrics.Registry
 }
 
 // Server is the data server. Create it with New.
@@ -83,6 +87,8 @@ type Server struct {
 	server       *fasthttp.Server
 	logger       *slog.Logger
 	keys         *keyLocks
+	m            *serverMetrics
+	ids          interner // id_negoc values of authorized callers
 }
 
 // New checks cfg and builds a Server.
@@ -113,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dataserver: lock ttl %v, max ttl %v, max wait %v: want 0 <= ttl <= max ttl, max wait >= 0",
 			cfg.LockTTL, cfg.MaxLockTTL, cfg.MaxLockWait)
 	}
-	s := &Server{cfg: cfg, logger: logger, keys: &keyLocks{seed: maphash.MakeSeed()}}
+	s := &Server{cfg: cfg, logger: logger, keys: &keyLocks{seed: maphash.MakeSeed()}, m: newServerMetrics(cfg.Metrics, cfg.Accounts)}
 	if cfg.ServerToken != "" {
 		tokens, err := auth.NewTokens(cfg.ServerToken)
 		if err != nil {
@@ -154,7 +160,8 @@ var (
 
 // Handler returns the routing handler, for tests and embedding.
 func (s *Server) Handler() fasthttp.RequestHandler {
-	r := wire.NewRouter(s.logger)
+	r := metrics.Instrument(wire.NewRouter(s.logger), s.m.http)
+	r.GET(RouteMetrics, s.m.reg.Handler())
 	for _, method := range []string{fasthttp.MethodGet, fasthttp.MethodPost} {
 		r.Handle(method, wire.RouteStatus, s.status)
 		r.Handle(method, wire.RouteAutentica, s.autentica)
@@ -226,7 +233,7 @@ func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool
 	case len(v) == 0:
 		return "-", true
 	}
-	return string(v), true
+	return s.ids.get(v), true
 }
 
 func (s *Server) data(rt route) fasthttp.RequestHandler {
@@ -255,6 +262,7 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	if !ok || !s.authorized(ctx, id, rt.name) {
 		return
 	}
+	s.ids.remember(id)
 
 	args := ctx.QueryArgs()
 	raw, n := single(args, wire.ParamConta)
@@ -288,9 +296,16 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 		entry.Int(req.Value)
 	}
 
+	var start time.Time
+	if rt.op == actors.OpLock {
+		start = time.Now()
+	}
 	reply, err := s.cfg.Accounts.Do(conta, req)
 	switch {
 	case err == nil:
+		if rt.op == actors.OpLock {
+			s.m.lockWait.Since(start)
+		}
 	case errors.Is(err, actors.ErrNotFound):
 		s.refuse(ctx, entry, wire.NotFound, "no such account")
 		return

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/business"
+	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 )
 
@@ -61,7 +62,10 @@ well above --lock-wait.
 The server credential for the data server is read from $BANK_SERVER_TOKEN
 when set, otherwise from --server-token-file (the data server on the same
 host creates it). The client's token is checked with the data server's
-/autentica; accepted tokens are trusted for --auth-cache.`
+/autentica; accepted tokens are trusted for --auth-cache.
+
+/metrics (no token) answers the server's metrics in Prometheus' text
+format; --debug-addr serves Go's profiler (opt-in).`
 
 // DefaultBusinessLockTTL is the lease a business server asks for with every
 // lock unless --lock-ttl says otherwise.
@@ -160,6 +164,7 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataTimeout := fs.Duration("data-timeout", business.DefaultDataTimeout, "timeout of each call to the data server")
 	authCache := fs.Duration("auth-cache", business.DefaultAuthCacheTTL, "how long a client token accepted by the data server is trusted without asking again (negative: ask every time)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
+	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) and /metrics on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	positional, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -261,6 +266,11 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	if err != nil {
 		return err
+	}
+	if *debugAddr != "" {
+		if err := metrics.ServeDebug(ctx, *debugAddr, srv.Metrics(), logger); err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
 	}
 	return serve(ctx, srv, ln, *grace, logger)
 }

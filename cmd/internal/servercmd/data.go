@@ -15,6 +15,7 @@ import (
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver"
+	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 )
 
@@ -42,6 +43,8 @@ with the outcome of an idempotent request in the same batch.
 
 Each operation is appended to --log as
 "MM/DD/YYYY HH:MM:SS, N, ID_NEGOC, OPERACAO, PARAMS...".
+/metrics (no token) answers the server's metrics in Prometheus' text
+format; --debug-addr serves Go's profiler (opt-in).
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
 the log.`
 
@@ -88,6 +91,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	inMemory := fs.Bool("in-memory", false, "keep balances in memory only, as the original did (lost when the process stops)")
 	window := fs.Duration("idempotency-window", 24*time.Hour, "how long the outcome of a request with an Idempotency-Key is kept")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
+	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) and /metrics on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	positional, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -120,6 +124,10 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError(fs, "--lock-ttl %v: want a positive duration up to --max-lock-ttl (%v), or a negative one for no lease", *lockTTL, *maxTTL)
 	}
 	logger := newLogger(stderr, "data")
+	slow, err := slowWrap()
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
 
 	tokens, err := auth.NewTokens(auth.DefaultClientTokens...)
 	if *tokensFile != "" {
@@ -168,7 +176,9 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	reg := metrics.NewRegistry()
 	bank, err := actors.New(actors.Config{
+		Observer:       dataserver.NewObserver(reg),
 		Store:          st,
 		Accounts:       *accounts,
 		InitialBalance: *balance,
@@ -195,9 +205,16 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxLockTTL:        *maxTTL,
 		MaxLockWait:       *maxWait,
 		Records:           st,
+		Wrap:              slow,
+		Metrics:           reg,
 	})
 	if err != nil {
 		return err
+	}
+	if *debugAddr != "" {
+		if err := metrics.ServeDebug(ctx, *debugAddr, reg, logger); err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver"
+	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 )
 
@@ -66,9 +67,12 @@ func Start(t testing.TB, opt Options) *Server {
 	if opt.Store == nil {
 		opt.Store = store.NewMemory()
 	}
+	// Metrics as the dataserver command wires them, so that tests and
+	// benchmarks see their cost and can read them on /metrics.
+	reg := metrics.NewRegistry()
 	bank, err := actors.New(actors.Config{
 		Accounts: opt.Accounts, InitialBalance: opt.InitialBalance, Timeout: opt.Timeout,
-		Synchronous: true, Store: opt.Store,
+		Synchronous: true, Store: opt.Store, Observer: dataserver.NewObserver(reg),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +93,7 @@ func Start(t testing.TB, opt Options) *Server {
 		Log:               s.log,
 		Records:           opt.Store,
 		Wrap:              opt.Wrap,
+		Metrics:           reg,
 	}
 	ds, err := dataserver.New(s.Config)
 	if err != nil {

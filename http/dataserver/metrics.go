@@ -1,0 +1,72 @@
+package dataserver
+
+import (
+	"time"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/http/metrics"
+	"github.com/bank/gobank/http/wire"
+)
+
+// RouteMetrics serves the Prometheus exposition; it needs no token.
+const RouteMetrics = "/metrics"
+
+// Metric families of the data server beside the per-route ones of package
+// metrics (gobank_data_http_requests_total, ..._http_request_duration_seconds,
+// gobank_data_refusals_total).
+const (
+	metricLockWait = "gobank_data_lock_wait_seconds"
+	metricLockHold = "gobank_data_lock_hold_seconds"
+	metricExpiries = "gobank_data_lease_expiries_total"
+	metricStore    = "gobank_data_store_commit_seconds"
+	metricAccounts = "gobank_data_accounts"
+)
+
+// serverMetrics are the series the handlers update.
+type serverMetrics struct {
+	reg      *metrics.Registry
+	http     *metrics.HTTP
+	lockWait *metrics.Histogram
+}
+
+func newServerMetrics(reg *metrics.Registry, accounts Accounts) *serverMetrics {
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
+	m := &serverMetrics{
+		reg:  reg,
+		http: metrics.NewHTTP(reg, "gobank_data", func(c int) string { return wire.Code(c).String() }),
+		lockWait: reg.Histogram(metricLockWait,
+			"Time from a getLock's arrival to its grant (granted getLocks only).", "", nil),
+	}
+	if n, ok := accounts.(interface{ Len() int }); ok {
+		reg.GaugeFunc(metricAccounts, "Live account actors.", "", func() float64 { return float64(n.Len()) })
+	}
+	return m
+}
+
+// NewObserver registers in reg the series the account actors update (lock
+// hold times, lease expiries, store commit latency) and returns the
+// observer to give actors.Config.
+func NewObserver(reg *metrics.Registry) actors.Observer {
+	return &observer{
+		hold: reg.Histogram(metricLockHold,
+			"Time a lock grant stayed in force, from grant to release, passing on or expiry.", "", nil),
+		expiries: reg.Counter(metricExpiries, "Lock grants ended by their lease running out.", ""),
+		store: reg.Histogram(metricStore,
+			"Time of one durable store commit (a setSaldo's or a /commit's batch).", "", nil),
+	}
+}
+
+type observer struct {
+	hold     *metrics.Histogram
+	expiries *metrics.Counter
+	store    *metrics.Histogram
+}
+
+func (o *observer) LockHeld(d time.Duration)    { o.hold.Observe(d) }
+func (o *observer) LeaseExpired()               { o.expiries.Inc() }
+func (o *observer) StoreCommit(d time.Duration) { o.store.Observe(d) }
+
+// Metrics returns the registry the server's metrics are kept in.
+func (s *Server) Metrics() *metrics.Registry { return s.m.reg }
