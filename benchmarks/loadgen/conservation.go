@@ -201,7 +201,7 @@ func readBalance(ctx context.Context, t *target, token string, conta int64, time
 			o = classifyErr(err)
 		} else {
 			body := resp.Body()
-			code, hasCode := errorCode(body)
+			_, hasCode := errorCode(body)
 			status := resp.StatusCode()
 			if status == fasthttp.StatusOK && !hasCode {
 				if v := fieldInt(body, `"saldo"`, minInt64); v != minInt64 {
@@ -209,7 +209,7 @@ func readBalance(ctx context.Context, t *target, token string, conta int64, time
 				}
 				return 0, fmt.Errorf("account %d: the answer has no integer saldo: %.80q", conta, body)
 			}
-			o = outcome{kind: kindHTTP, status: int32(status), code: int32(code), hasCode: hasCode}
+			o = httpOutcome(status, body)
 		}
 		last = o.label()
 		transient := o.kind == kindTimeout || o.kind == kindConnError || o.kind == kindNoFreeConn ||

@@ -91,8 +91,12 @@ const (
 type outcome struct {
 	kind    outcomeKind
 	hasCode bool
-	status  int32
-	code    int32
+	// notApplied: a 5xx whose body says the bank knows it did not apply
+	// the request ("not applied", "nothing changed"); a 5xx saying it may
+	// have (a lost answer, a lease that ran out mid-operation) does not.
+	notApplied bool
+	status     int32
+	code       int32
 }
 
 var okOutcome = outcome{kind: kindOK}
@@ -124,17 +128,24 @@ func (o outcome) label() string {
 }
 
 // unknown reports whether the server may or may not have applied the
-// request. A 5xx that carries an error_code is the bank saying "not
-// applied, or rolled back"; one without is a proxy or a crash, which says
-// nothing.
+// request. A 5xx is surely not applied only when it carries the bank's
+// error_code and says so; one without is a proxy or a crash, and one that
+// says "may or may not have been applied" is a lost answer.
 func (o outcome) unknown(unknown5xx bool) bool {
 	switch o.kind {
 	case kindTimeout, kindConnError:
 		return true
 	case kindHTTP:
-		return o.status >= 500 && (!o.hasCode || unknown5xx)
+		return o.status >= 500 && (!o.hasCode || !o.notApplied || unknown5xx)
 	}
 	return false
+}
+
+// httpOutcome classifies an answer that is not a success.
+func httpOutcome(status int, body []byte) outcome {
+	code, hasCode := errorCode(body)
+	return outcome{kind: kindHTTP, status: int32(status), code: int32(code), hasCode: hasCode,
+		notApplied: bytes.Contains(body, []byte("not applied")) || bytes.Contains(body, []byte("nothing changed"))}
 }
 
 func classifyErr(err error) outcome {
@@ -291,11 +302,10 @@ func (e *executor) call(t *target, uri []byte) outcome {
 		return classifyErr(err)
 	}
 	status := e.resp.StatusCode()
-	code, hasCode := errorCode(e.resp.Body())
-	if status >= 200 && status < 300 && !hasCode {
+	if _, hasCode := errorCode(e.resp.Body()); status >= 200 && status < 300 && !hasCode {
 		return okOutcome
 	}
-	return outcome{kind: kindHTTP, status: int32(status), code: int32(code), hasCode: hasCode}
+	return httpOutcome(status, e.resp.Body())
 }
 
 // errorCode finds "error_code": N in a JSON body. The bank's bodies are a

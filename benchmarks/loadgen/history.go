@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"strconv"
@@ -135,17 +134,11 @@ func appendInts(b []byte, v []int64) []byte {
 
 // result classifies an outcome for the history: "ok", "fail" (surely not
 // applied) or "unknown".
-func historyResult(o outcome, body []byte, unknown5xx bool) string {
+func historyResult(o outcome, unknown5xx bool) string {
 	switch {
 	case o == okOutcome:
 		return "ok"
 	case o.unknown(unknown5xx):
-		return "unknown"
-	case o.kind == kindHTTP && o.status >= 500 && !bytes.Contains(body, []byte("not applied")) &&
-		!bytes.Contains(body, []byte("nothing changed")):
-		// The bank's 5xx says "not applied" when it knows; otherwise (a
-		// lease that ran out mid-operation, an internal error) it may have
-		// been.
 		return "unknown"
 	}
 	return "fail"
@@ -173,7 +166,7 @@ func appendOutcome(b []byte, res string, o outcome) []byte {
 
 // op records one business operation. body is the answer's body.
 func (h *history) op(client int, p planned, call, ret time.Time, o outcome, body []byte, unknown5xx bool) {
-	res := historyResult(o, body, unknown5xx)
+	res := historyResult(o, unknown5xx)
 	var a [320]byte // encoded outside the lock, copied under it
 	b := append(a[:0], `{"type":"op","client":`...)
 	b = strconv.AppendInt(b, int64(client), 10)
@@ -283,7 +276,7 @@ func (s *snapshotter) read() []int64 {
 	o := s.ex.call(s.t, append([]byte(nil), s.uri...))
 	ret := time.Now()
 	body := s.ex.resp.Body()
-	res := historyResult(o, body, s.unk5xx)
+	res := historyResult(o, s.unk5xx)
 	var saldos []int64
 	if res == "ok" {
 		var v struct {

@@ -32,6 +32,8 @@ usage:
   bank bench [flags]                   load-test business servers (or the data server), with a
                                        latency histogram and a conservation check
   bank check [flags] FILE              check a history of bank bench --history (conservation, linearizability)
+  bank soak [flags]                    run a bank of its own under load and faults for a while,
+                                       checking each round's history and the servers' growth
   bank dataserver [flags]              run a data server (port 5000)
   bank businessserver DATA_URL [PORT] [flags]
                                        run a business server (port 5001)
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBench(ctx, rest, stdout, stderr)
 	case "check":
 		return runCheck(ctx, rest, stdout, stderr)
+	case "soak":
+		return runSoak(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "bank: unknown command %q\n\n%s", cmd, mainUsage)
 	return exitUsage
@@ -139,6 +143,8 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServer(ctx, cmd, []string{"--help"}, stdout, stdout)
 	case "bench":
 		return runBench(ctx, []string{"--help"}, stdout, stdout)
+	case "soak":
+		return runSoak(ctx, []string{"--help"}, stdout, stdout)
 	case "help":
 		fmt.Fprint(stdout, mainUsage)
 	default:

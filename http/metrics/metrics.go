@@ -13,6 +13,7 @@ package metrics
 import (
 	"bytes"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -90,8 +91,12 @@ type Registry struct {
 	byName   map[string]*family
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{byName: map[string]*family{}} }
+// NewRegistry returns a registry holding only go_goroutines (read at each scrape).
+func NewRegistry() *Registry {
+	r := &Registry{byName: map[string]*family{}}
+	r.GaugeFunc("go_goroutines", "Number of goroutines that currently exist.", "", func() float64 { return float64(runtime.NumGoroutine()) })
+	return r
+}
 
 type family struct {
 	name, help, typ string
