@@ -117,8 +117,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if len(contas) == 0 || len(contas) > MaxCommitAccounts || len(valores) != len(contas) || len(fences) != len(contas) {
-		entry.Str(wire.BadRequest.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest,
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest,
 			"commit needs 1 to 16 accounts, each with conta, valor and fence, in the same order")
 		return
 	}
@@ -135,14 +134,12 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		}
 		fence, ok := wire.ParseInt(fences[i])
 		if !ok || fence <= 0 {
-			entry.Str(wire.BadRequest.String()).Done()
-			wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "each fence must be a positive integer from a lock grant")
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "each fence must be a positive integer from a lock grant")
 			return
 		}
 		for _, c := range changes {
 			if c.ID == conta {
-				entry.Str(wire.BadRequest.String()).Done()
-				wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "an account appears twice in one commit")
+				s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "an account appears twice in one commit")
 				return
 			}
 		}
@@ -152,22 +149,19 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	unlock := false
 	switch v, n := single(args, wire.ParamUnlock); {
 	case n > 1:
-		entry.Str(wire.BadRequest.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "unlock given more than once")
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "unlock given more than once")
 		return
 	case n == 1:
 		unlock = string(v) == "1" || string(v) == "true"
 	}
 	rec, msg := recordParams(ctx, true)
 	if msg != "" {
-		entry.Str(wire.BadRequest.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return
 	}
 	if rec != nil {
 		if s.cfg.Records == nil {
-			entry.Str(wire.Unavailable.String()).Done()
-			wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
+			s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
 			return
 		}
 		defer s.keys.lock(rec.Key).Unlock()
@@ -196,8 +190,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	case errors.Is(err, account.ErrNegativeBalance):
 		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative; nothing applied")
 	case errors.Is(err, actors.ErrNoFence):
-		entry.Str(wire.BadRequest.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, err.Error())
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, err.Error())
 	default:
 		s.fail(ctx, entry, name, err)
 	}
@@ -220,13 +213,11 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 		msg = "missing key"
 	}
 	if msg != "" {
-		entry.Str(wire.BadRequest.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return
 	}
 	if s.cfg.Records == nil {
-		entry.Str(wire.Unavailable.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
 		return
 	}
 	defer s.keys.lock(rec.Key).Unlock()

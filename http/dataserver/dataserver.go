@@ -208,8 +208,7 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.credential(ctx) == none {
-		s.cfg.Log.Entry(id, "autentica").Str(wire.Unauthorized.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		s.answer(ctx, s.cfg.Log.Entry(id, "autentica"), fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return
 	}
 	s.cfg.Log.Entry(id, "autentica").Done()
@@ -245,12 +244,10 @@ func (s *Server) data(rt route) fasthttp.RequestHandler {
 func (s *Server) authorized(ctx *fasthttp.RequestCtx, id, name string) bool {
 	switch cred := s.credential(ctx); {
 	case cred == none:
-		s.cfg.Log.Entry(id, name).Str(wire.Unauthorized.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return false
 	case cred == client && !s.cfg.AllowClientTokens:
-		s.cfg.Log.Entry(id, name).Str(wire.Unauthorized.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusForbidden, wire.Unauthorized,
+		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusForbidden, wire.Unauthorized,
 			"a client token may only call /autentica; data routes need the server credential")
 		return false
 	}
@@ -278,15 +275,13 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	entry := s.cfg.Log.Entry(id, rt.name).Int(conta)
 	req := actors.Request{Op: rt.op, Holder: id}
 	if msg := s.lockParams(args, &req); msg != "" {
-		entry.Str(wire.BadRequest.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return
 	}
 	if rt.needValue {
 		raw, n := single(args, wire.ParamValor)
 		if n > 1 {
-			entry.Str(wire.BadRequest.String()).Done()
-			wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "valor given more than once")
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "valor given more than once")
 			return
 		}
 		if req.Value, ok = wire.ParseInt(raw); !ok {
@@ -403,24 +398,27 @@ func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
 func (s *Server) fail(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string, err error) {
 	switch {
 	case errors.Is(err, actors.ErrStore):
-		entry.Str(wire.Unavailable.String()).Done()
 		s.logger.Error("storage failed; write refused", "route", route, "err", err)
-		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied")
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied")
 	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrClosed):
-		entry.Str(wire.Unavailable.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
 	default:
-		entry.Str(wire.Internal.String()).Done()
 		s.logger.Error("account operation failed", "route", route, "err", err)
-		wire.WriteError(ctx, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
+		s.answer(ctx, entry, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
 	}
 }
 
 // refuse answers a domain error the contract's way, 200 with error_code,
 // and logs it with the code's name as the last parameter.
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, entry *oplog.Entry, code wire.Code, msg string) {
+	s.answer(ctx, entry, fasthttp.StatusOK, code, msg)
+}
+
+// answer logs the operation with code's name as its last parameter and
+// answers {"error_code":code,"error":msg} with status.
+func (s *Server) answer(ctx *fasthttp.RequestCtx, entry *oplog.Entry, status int, code wire.Code, msg string) {
 	entry.Str(code.String()).Done()
-	wire.WriteError(ctx, fasthttp.StatusOK, code, msg)
+	wire.WriteError(ctx, status, code, msg)
 }
 
 // single returns the value of key and how many times key occurs.

@@ -63,8 +63,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 	if raw, n := single(ctx.QueryArgs(), wire.ParamWait); n > 0 {
 		d, err := time.ParseDuration(string(raw))
 		if n > 1 || err != nil || d <= 0 || d > s.cfg.MaxLockWait {
-			entry.Str(wire.BadRequest.String()).Done()
-			wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest,
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest,
 				"wait: once, a positive Go duration within the server's maximum lock wait")
 			return
 		}
@@ -120,8 +119,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 		saldos[i] = reply.Balance
 	}
 	if release() {
-		entry.Str(wire.Unavailable.String()).Done()
-		wire.WriteError(ctx, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable,
 			"a snapshot lock ran out or could not be released cleanly; snapshot discarded")
 		return
 	}
