@@ -49,6 +49,12 @@ var (
 type Store interface {
 	Accounts() (map[int64]int64, error)
 	NextEpoch() (uint64, error)
+	Committer
+}
+
+// Committer makes writes durable: all of them together with rec, or none.
+// It is all an account actor needs of a store.
+type Committer interface {
 	Commit(writes []store.Write, rec *store.Record) error
 }
 
@@ -67,10 +73,14 @@ const (
 	OpUnlock
 	// opPanic makes the actor panic; tests use it to check recovery.
 	opPanic
-	// opPin, opCommit and opUnpin carry Apply's two phases.
-	opPin
-	opCommit
-	opUnpin
+	// OpPin, OpCommit and OpUnpin carry Apply's two phases: OpPin checks
+	// and holds a holder's write (Value) under its fence, OpCommit applies
+	// it once durable (and, when Value is 1, releases the lock), OpUnpin
+	// drops it. Do refuses them; a host of Account (a cluster grain) serves
+	// them for its own Apply.
+	OpPin
+	OpCommit
+	OpUnpin
 )
 
 // String returns the operation's name as the data server logs it.
@@ -278,7 +288,7 @@ func (b *Bank) Do(id int64, req Request) (Reply, error) {
 // actor took the call up (for a waiting lock: before it was granted), the
 // call is abandoned, never applied, and DoContext returns ctx's error.
 func (b *Bank) DoContext(ctx context.Context, id int64, req Request) (Reply, error) {
-	if req.Op >= opPin {
+	if req.Op >= OpPin {
 		return Reply{}, fmt.Errorf("actors: operation %v is internal", req.Op)
 	}
 	timeout := b.timeout
@@ -385,7 +395,7 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
 	}
 	for i, c := range changes {
-		_, err := b.do(ctx, c.ID, Request{Op: opPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
+		_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
 		if err != nil {
 			b.unpin(changes[:i])
 			return err
@@ -404,7 +414,7 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 	}
 	// From here the writes are durable: the accounts must take them, so
 	// these calls cannot be abandoned.
-	op := Request{Op: opCommit, Holder: holder}
+	op := Request{Op: OpCommit, Holder: holder}
 	if unlock {
 		op.Value = 1
 	}
@@ -421,7 +431,7 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 // either: a pin left behind would block its account.
 func (b *Bank) unpin(changes []Change) {
 	for _, c := range changes {
-		_, _ = b.do(context.Background(), c.ID, Request{Op: opUnpin}, 0)
+		_, _ = b.do(context.Background(), c.ID, Request{Op: OpUnpin}, 0)
 	}
 }
 
@@ -430,7 +440,7 @@ func (b *Bank) unpin(changes []Change) {
 // messages, so the rules never see a clock of their own.
 type accountActor struct {
 	id      int64
-	store   Store // nil: in memory only
+	store   Committer // nil: in memory only
 	acct    *account.Account
 	hook    func(Request)
 	system  *actor.ActorSystem
@@ -459,7 +469,7 @@ type (
 	waitEnded  struct{ ticket uint64 }
 )
 
-func newAccountActor(system *actor.ActorSystem, id int64, acct *account.Account, st Store, hook func(Request)) *accountActor {
+func newAccountActor(system *actor.ActorSystem, id int64, acct *account.Account, st Committer, hook func(Request)) *accountActor {
 	return &accountActor{id: id, store: st, acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
 }
 
@@ -650,12 +660,12 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 		if err = a.acct.Pin(req.Holder, req.Fence, req.Value); err == nil {
 			err = a.commitPinned(self)
 		}
-	case opPin:
+	case OpPin:
 		err = a.acct.Pin(req.Holder, req.Fence, req.Value)
-	case opUnpin:
+	case OpUnpin:
 		a.acct.Unpin()
 		a.expireLate(self)
-	case opCommit:
+	case OpCommit:
 		a.acct.Commit()
 		if req.Value == 1 {
 			if next, granted, uerr := a.acct.Unlock(req.Holder, req.Fence, time.Now()); uerr == nil {

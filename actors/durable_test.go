@@ -152,7 +152,7 @@ func TestApply(t *testing.T) {
 	if _, ok, _ := mem.Record("k"); !ok {
 		t.Fatal("the record was not committed with the writes")
 	}
-	if _, err := b.DoContext(ctx, 1, Request{Op: opCommit}); err == nil {
+	if _, err := b.DoContext(ctx, 1, Request{Op: OpCommit}); err == nil {
 		t.Fatal("an internal operation was accepted from outside")
 	}
 }

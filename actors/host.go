@@ -1,0 +1,82 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/bank/gobank/actors/account"
+)
+
+// Account is the behaviour of one account actor, for hosts other than
+// Bank: a cluster grain embeds it, so that the account's rules, lock
+// queue, leases and durable writes are the very ones a Bank runs. The host
+// passes its messages to Receive and its requests to Serve, from the
+// actor's own goroutine only.
+type Account struct {
+	a *accountActor
+}
+
+// NewAccount returns the behaviour of account id in state acct. Writes are
+// made durable through w before they are acknowledged (nil: in memory);
+// obs may be nil.
+func NewAccount(system *actor.ActorSystem, id int64, acct account.Account, w Committer, obs Observer) *Account {
+	st := acct
+	a := newAccountActor(system, id, &st, w, nil)
+	a.obs = obs
+	return &Account{a: a}
+}
+
+// State returns the account's rules, for the host to read (never to
+// change: the actor keeps its timers in step with them).
+func (h *Account) State() *account.Account { return h.a.acct }
+
+// Receive handles the account's own timer messages (lease and wait ends),
+// and reports whether msg was one of them.
+func (h *Account) Receive(ctx actor.Context) bool {
+	switch ctx.Message().(type) {
+	case leaseEnded, waitEnded:
+		h.a.Receive(ctx)
+		return true
+	}
+	return false
+}
+
+// Serve applies req, any operation including Apply's phases. answer is
+// called exactly once: at once on this goroutine, or, for a lock request
+// queued behind the holder, later on another goroutine when the lock is
+// granted or the wait ends. When deadline passes first (the remote caller
+// has given up by then), the request is abandoned instead: a waiter leaves
+// the queue, a grant is passed on, and answer is not called at all.
+func (h *Account) Serve(self *actor.PID, req Request, deadline time.Time, answer func(Reply, error)) {
+	c := getCall()
+	c.req = req
+	h.a.receiveCall(self, c)
+	if h.a.obs != nil {
+		h.a.observeGrant()
+	}
+	select {
+	case r := <-c.reply:
+		putCall(c)
+		answer(r.Reply, r.err)
+		return
+	default:
+	}
+	go func() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case r := <-c.reply:
+			putCall(c)
+			answer(r.Reply, r.err)
+			return
+		case <-t.C:
+		}
+		if c.state.CompareAndSwap(pending, abandoned) {
+			return // the actor skips the call; it keeps a pointer, so no putCall
+		}
+		r := <-c.reply
+		putCall(c)
+		answer(r.Reply, r.err)
+	}()
+}
