@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,92 @@ func TestOpenLoopMeasuresQueueing(t *testing.T) {
 	if queued := 2 * service.Microseconds(); rep.Latency.P99 < queued {
 		t.Errorf("p99 %dus: want >= %dus, the queueing behind other requests", rep.Latency.P99, queued)
 	}
+}
+
+// TestOpenLoopLatencyIncludesStall drives a server that answers at once,
+// except that from its 40th request on it stalls every request for 400ms
+// (one stall, timed from when it begins). In the open loop, requests keep
+// being sent on schedule during the stall, and each one's latency runs
+// from its intended send time to the end of the stall: about rate×(D-x)
+// requests must show a latency of at least x. A closed loop with one
+// worker is the coordinated omission this avoids: it waits out the stall
+// on a single request and reports one slow latency, which is the row that
+// shows this test can tell the two apart.
+func TestOpenLoopLatencyIncludesStall(t *testing.T) {
+	const (
+		stall   = 400 * time.Millisecond
+		rate    = 200 // per second
+		trigger = 40  // the request that begins the stall
+	)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		// Bounds on the number of latencies of at least stall/2 and
+		// stall/4: rate×stall/2 = 40 and rate×3stall/4 = 60 are expected
+		// in the open loop.
+		minHalf, maxHalf, minQuarter int64
+	}{
+		{"open loop", Config{Rate: rate, MaxInflight: 1000}, 28, 1 << 30, 42},
+		{"closed loop, one worker", Config{Workers: 1}, 1, 5, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				n    atomic.Int64
+				once sync.Once
+				gate = make(chan struct{})
+			)
+			url := serve(t, func(ctx *fasthttp.RequestCtx) {
+				if n.Add(1) >= trigger {
+					// The stall is what is measured: its length is a timer,
+					// and every request that comes during it waits for it.
+					once.Do(func() { time.AfterFunc(stall, func() { close(gate) }) })
+					<-gate
+				}
+				ctx.SetBodyString(`{"conta":1,"saldo":1}`)
+			})
+			cfg := tc.cfg
+			cfg.Servers = []string{url}
+			cfg.Duration = time.Second
+			cfg.Mix = map[string]int{"saldo": 1}
+			cfg.NoCheck = true
+			rep, err := Run(t.Context(), cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK != rep.Requests || rep.Dropped != 0 {
+				t.Fatalf("ok %d of %d, dropped %d: %v", rep.OK, rep.Requests, rep.Dropped, rep.Outcomes)
+			}
+			if cfg.Rate > 0 && rep.Requests != rate {
+				t.Errorf("requests %d, want the %d scheduled", rep.Requests, rate)
+			}
+			half := atLeast(rep, (stall / 2).Microseconds())
+			quarter := atLeast(rep, (stall / 4).Microseconds())
+			if half < tc.minHalf || half > tc.maxHalf {
+				t.Errorf("%d latencies >= %v, want %d..%d", half, stall/2, tc.minHalf, tc.maxHalf)
+			}
+			if quarter < tc.minQuarter {
+				t.Errorf("%d latencies >= %v, want >= %d", quarter, stall/4, tc.minQuarter)
+			}
+			if got := rep.Histogram.Max(); got < (stall * 9 / 10).Microseconds() {
+				t.Errorf("max latency %dus, want about the stall (%v)", got, stall)
+			}
+			if cfg.Rate > 0 && rep.Latency.P90 < (stall/4).Microseconds() {
+				t.Errorf("p90 %dus: the stall spans 40%% of the schedule, so p90 must show it", rep.Latency.P90)
+			}
+		})
+	}
+}
+
+// atLeast counts the latencies of rep of at least us microseconds (to the
+// histogram's precision).
+func atLeast(rep *Report, us int64) int64 {
+	var n int64
+	for _, b := range rep.Histogram.Distribution() {
+		if b.From >= us {
+			n += b.Count
+		}
+	}
+	return n
 }
 
 // TestLatencyFromIntendedTime sends an operation whose intended time is

@@ -14,8 +14,19 @@
 // read within one round, on a machine in one state) and prints every
 // round's figures and the median of each ratio.
 //
-//	go run ./benchmarks/ratios                   # 3 rounds of 5 s per load
+// It then takes the median closed-loop throughputs of getSaldo and of
+// transfers as their peak rates and runs each open loop (bank bench
+// --rate) at half its peak, printing p50/p99/p99.9 measured from each
+// request's intended send time against the latency targets (getSaldo p99
+// <= 2 ms, transfers p99 <= 10 ms).
+//
+// -profile DIR saves a CPU profile of every server (their --debug-addr)
+// taken during the first round's transfer load, and prints the CPU time
+// each process used during every load, to show where the time goes.
+//
+//	go run ./benchmarks/ratios                   # 3 rounds of 5 s per load, then the open loops
 //	go run ./benchmarks/ratios -rounds 5 -duration 10s
+//	go run ./benchmarks/ratios -rounds 1 -open=false -profile /tmp/prof
 package main
 
 import (
@@ -28,6 +39,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +57,10 @@ func main() {
 	businessServers := flag.Int("business", 3, "business servers")
 	keep := flag.Bool("keep", false, "keep the temporary directory (logs, data)")
 	flag.StringVar(&serversFrom, "servers-from", "", "build dataserver and businessserver from this module root instead (e.g. an older\ncheckout, to compare versions; bank always comes from this one)")
+	flag.BoolVar(&openLoop, "open", true, "after the rounds, run the open loops at half the median peak rates and print their latencies")
+	flag.DurationVar(&openDuration, "open-duration", 10*time.Second, "length of each open-loop run")
+	flag.StringVar(&profileDir, "profile", "", "save CPU profiles of every server, taken during round 1's transfer load, in this directory,\nand print the CPU time every process used during each load")
+	flag.StringVar(&businessArgs, "business-args", "", "extra flags for every business server (space-separated), e.g. \"--lock-mode retry\"")
 	flag.Parse()
 	if err := run(*rounds, *duration, *workers, *accounts, *businessServers, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "ratios:", err)
@@ -56,15 +72,32 @@ func main() {
 // this one.
 var serversFrom string
 
+// Settings of the open loops and of profiling (see the flags).
+var (
+	openLoop     bool
+	openDuration time.Duration
+	profileDir   string
+	businessArgs string
+)
+
+// Latency targets of the open loops at half the peak rate (issue 5).
+const (
+	saldoP99Target    = 2 * time.Millisecond
+	transferP99Target = 10 * time.Millisecond
+)
+
 // result is what we read of `bank bench --json`.
 type result struct {
 	ThroughputOK float64 `json:"throughput_ok"`
 	Requests     int64   `json:"requests"`
 	OK           int64   `json:"ok"`
 	Errors       int64   `json:"errors"`
+	Dropped      int64   `json:"dropped"`
 	Latency      struct {
-		P50 float64 `json:"p50"`
-		P99 float64 `json:"p99"`
+		P50  float64 `json:"p50"`
+		P99  float64 `json:"p99"`
+		P999 float64 `json:"p99_9"`
+		Max  float64 `json:"max"`
 	} `json:"latency_us"`
 	Outcomes map[string]int64 `json:"outcomes"`
 }
@@ -110,7 +143,22 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 			_ = p.Wait()
 		}
 	}()
+	// servers are the processes whose CPU time and profiles are reported.
+	type server struct {
+		name  string
+		cmd   *exec.Cmd
+		debug string // host:port of --debug-addr, "" when not profiling
+	}
+	var servers []server
 	start := func(name string, args ...string) (string, error) {
+		var debug string
+		if profileDir != "" {
+			var err error
+			if debug, err = freeAddr(); err != nil {
+				return "", err
+			}
+			args = append([]string{"--debug-addr", debug}, args...)
+		}
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
 		cmd.Env = env
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -122,6 +170,11 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 			return "", err
 		}
 		procs = append(procs, cmd)
+		label := name
+		if name == "businessserver" {
+			label = "business" + strconv.Itoa(len(servers))
+		}
+		servers = append(servers, server{name: label, cmd: cmd, debug: debug})
 		return waitListening(name, stderr, filepath.Join(dir, name+"-"+strconv.Itoa(len(procs))+".stderr"))
 	}
 	dataURL, err := start("dataserver", "--host", "127.0.0.1", "--port", "0", "--data-dir", filepath.Join(dir, "data"),
@@ -131,7 +184,9 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 	}
 	var bizURLs []string
 	for i := range nbiz {
-		u, err := start("businessserver", "--host", "127.0.0.1", "--log", filepath.Join(dir, fmt.Sprintf("business_%d.log", i)), dataURL, "0")
+		args := []string{"--host", "127.0.0.1", "--log", filepath.Join(dir, fmt.Sprintf("business_%d.log", i))}
+		args = append(args, strings.Fields(businessArgs)...)
+		u, err := start("businessserver", append(args, dataURL, "0")...)
 		if err != nil {
 			return err
 		}
@@ -139,15 +194,37 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 	}
 	fmt.Printf("data server %s (durable, pebble in %s), business servers %s\n\n", dataURL, dir, strings.Join(bizURLs, ","))
 
-	bench := func(args ...string) (result, error) {
-		args = append([]string{"bench", "--json", "--quiet", "--workers", strconv.Itoa(workers),
-			"--duration", duration.String(), "--accounts", strconv.Itoa(accounts), "--dist", "uniform"}, args...)
+	// cpu returns the CPU time every server has used so far.
+	cpu := func() []time.Duration {
+		out := make([]time.Duration, len(servers))
+		for i, s := range servers {
+			out[i] = procCPU(s.cmd.Process.Pid)
+		}
+		return out
+	}
+	// bench runs bank bench and, with -profile, reports the CPU every
+	// process used during it, as a share of one core.
+	bench := func(label string, args ...string) (result, error) {
+		args = append([]string{"bench", "--json", "--quiet", "--accounts", strconv.Itoa(accounts), "--dist", "uniform"}, args...)
 		cmd := exec.Command(filepath.Join(bin, "bank"), args...)
 		cmd.Env = env
 		cmd.Stderr = os.Stderr
+		before, t0 := cpu(), time.Now()
 		out, err := cmd.Output()
 		if err != nil {
 			return result{}, fmt.Errorf("bank %s: %w", strings.Join(args, " "), err)
+		}
+		if profileDir != "" {
+			wall := time.Since(t0)
+			after := cpu()
+			var b strings.Builder
+			fmt.Fprintf(&b, "  cpu %-14s", label)
+			for i, s := range servers {
+				fmt.Fprintf(&b, " %s %3.0f%%", s.name, 100*float64(after[i]-before[i])/float64(wall))
+			}
+			st := cmd.ProcessState
+			fmt.Fprintf(&b, " bank %3.0f%% (of one core)\n", 100*float64(st.UserTime()+st.SystemTime())/float64(wall))
+			fmt.Fprint(os.Stderr, b.String())
 		}
 		var r result
 		if err := json.Unmarshal(out, &r); err != nil {
@@ -155,6 +232,7 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		}
 		return r, nil
 	}
+	closed := []string{"--workers", strconv.Itoa(workers), "--duration", duration.String()}
 	loads := []struct {
 		name string
 		args []string
@@ -164,13 +242,30 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		{"transferencia", []string{"--servers", strings.Join(bizURLs, ","), "--mix", "transferencia=1"}},
 	}
 	fmt.Printf("%-6s %12s %12s %14s %16s %18s\n", "round", "status/s", "getSaldo/s", "transfers/s", "getSaldo/status", "transfers/status")
-	var saldoRatios, transferRatios []float64
+	var saldoRatios, transferRatios, saldoPeaks, transferPeaks []float64
 	for round := 1; round <= rounds; round++ {
 		var tput [3]float64
 		for i, l := range loads {
-			r, err := bench(l.args...)
+			var profiled chan error
+			if round == 1 && l.name == "transferencia" && profileDir != "" {
+				profiled = make(chan error, 1)
+				go func() {
+					var urls []string
+					for _, s := range servers {
+						urls = append(urls, s.name+"="+s.debug)
+					}
+					profiled <- profile(profileDir, urls, duration)
+				}()
+			}
+			r, err := bench(l.name, append(closed, l.args...)...)
 			if err != nil {
 				return err
+			}
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "  CPU profiles of the transfer load in %s (go tool pprof -top FILE)\n", profileDir)
 			}
 			tput[i] = r.ThroughputOK
 			if r.Errors > 0 {
@@ -179,13 +274,127 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		}
 		sr, tr := tput[1]/tput[0], tput[2]/tput[0]
 		saldoRatios, transferRatios = append(saldoRatios, sr), append(transferRatios, tr)
+		saldoPeaks, transferPeaks = append(saldoPeaks, tput[1]), append(transferPeaks, tput[2])
 		fmt.Printf("%-6d %12.0f %12.0f %14.0f %16.3f %18.3f\n", round, tput[0], tput[1], tput[2], sr, tr)
 	}
 	fmt.Printf("\nmedian of %d rounds: getSaldo/status = %.3f (target >= 0.8), transfers/status = %.3f (target >= 0.15)\n",
 		rounds, median(saldoRatios), median(transferRatios))
 	fmt.Printf("(%d workers, closed loop, %v per run, %d accounts uniform, %d business servers, durable store)\n",
 		workers, duration, accounts, nbiz)
+	if !openLoop {
+		return nil
+	}
+
+	// Open loops at half the peak: the rate a deployment would be run at,
+	// with latencies from each request's intended send time.
+	fmt.Printf("\nopen loop at half the median peak rate, %v each (latency from the intended send time):\n", openDuration)
+	fmt.Printf("%-14s %10s %10s %8s %9s %9s %9s %9s %8s\n", "load", "rate/s", "ok/s", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "target", "p99 met")
+	opens := []struct {
+		name   string
+		peak   float64
+		target time.Duration
+		args   []string
+	}{
+		{"getSaldo", median(saldoPeaks), saldoP99Target, loads[1].args},
+		{"transferencia", median(transferPeaks), transferP99Target, loads[2].args},
+	}
+	for _, o := range opens {
+		rate := o.peak / 2
+		args := append([]string{"--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--duration", openDuration.String()}, o.args...)
+		r, err := bench(o.name+"-open", args...)
+		if err != nil {
+			return err
+		}
+		met := "yes"
+		if time.Duration(r.Latency.P99)*time.Microsecond > o.target || r.Dropped > 0 {
+			met = "NO"
+		}
+		fmt.Printf("%-14s %10.0f %10.0f %8d %9.3f %9.3f %9.3f %9s %8s\n", o.name, rate, r.ThroughputOK, r.Dropped,
+			r.Latency.P50/1000, r.Latency.P99/1000, r.Latency.P999/1000, "<= "+o.target.String(), met)
+		if r.Errors > 0 {
+			fmt.Fprintf(os.Stderr, "open %s: %d errors: %v\n", o.name, r.Errors, r.Outcomes)
+		}
+	}
 	return nil
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// procCPU returns the user and system CPU time process pid has used, from
+// /proc (0 where there is none: the figures are then missing, not wrong).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: state is field 3, utime 14 and stime 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTick = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clockTick
+}
+
+// profile takes a CPU profile of every "name=host:port" debug address at
+// once, for most of d, and saves it as DIR/name.pprof.
+func profile(dir string, addrs []string, d time.Duration) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// Leave the load's first and last moments out: ramp-up and drain.
+	secs := max(int((d-2*time.Second)/time.Second), 1)
+	errs := make(chan error, len(addrs))
+	time.Sleep(time.Second) // let the load ramp up (a pause, not synchronization)
+	for _, a := range addrs {
+		name, addr, _ := strings.Cut(a, "=")
+		go func() {
+			errs <- fetch("http://"+addr+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), filepath.Join(dir, name+".pprof"))
+		}()
+	}
+	var first error
+	for range addrs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// fetch saves the body of url in file.
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: HTTP %d", url, resp.StatusCode)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // waitListening copies a server's stderr to file and returns the URL of
@@ -202,7 +411,8 @@ func waitListening(name string, stderr io.Reader, file string) (string, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(f, line)
-			if i := strings.Index(line, "listening on http://"); i >= 0 {
+			// Not the debug server's "... (pprof, metrics) listening on".
+			if i := strings.Index(line, "listening on http://"); i >= 0 && !strings.Contains(line, "pprof") {
 				u := strings.TrimSuffix(strings.Fields(line[i+len("listening on "):])[0], `"`)
 				select {
 				case found <- u:
