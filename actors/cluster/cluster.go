@@ -1,0 +1,288 @@
+// Package cluster serves the bank's accounts as virtual actors ("grains")
+// of a Proto.Actor cluster, so that several data-server members share the
+// accounts: the cluster places each account on one member and finds it
+// from any other, and a member's HTTP endpoint answers for every account
+// by forwarding to it.
+//
+// State follows the account: whichever member activates an account claims
+// it from a store every member reaches (PostgreSQL), which gives the
+// activation a new version and fence epoch. Every write is conditional on
+// the version the activation holds, so a second activation of the same
+// account — which Proto.Actor's Go cluster can create while members join
+// or leave — is refused by the store instead of overwriting a balance,
+// and retires. Fences stay monotonic across activations because each one
+// builds them on its own, larger epoch.
+//
+// A Bank is a member's view of the accounts; it offers what a single data
+// server's actors.Bank offers, so the HTTP layer is the same.
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	protocluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/store"
+)
+
+// Kind is the cluster kind of account grains.
+const Kind = "account"
+
+// Store is what members need of the store they share.
+type Store interface {
+	// Claim makes the caller the account's only writer, creating it with
+	// initial when missing.
+	Claim(id, initial int64) (store.Claimed, error)
+	// CommitVersioned writes balances atomically, each conditional on its
+	// version, with rec; store.ErrSuperseded when a version moved on.
+	CommitVersioned(writes []store.VersionedWrite, rec *store.Record) error
+}
+
+// Config describes one member.
+type Config struct {
+	// Name is the cluster's name; members of other clusters are ignored.
+	// Empty means "gobank".
+	Name string
+	// Accounts is the number of accounts, numbered 1..Accounts. Every
+	// member must be given the same number.
+	Accounts int
+	// InitialBalance is a new account's balance.
+	InitialBalance int64
+	// Store is the store every member reaches. Required.
+	Store Store
+	// Host and Port are this member's cluster (gRPC) address, which the
+	// other members dial: not a wildcard address.
+	Host string
+	Port int
+	// Provider finds the members (see Automanaged). Required.
+	Provider protocluster.ClusterProvider
+	// Timeout bounds a call to an account, like actors.Config.Timeout,
+	// and includes the hop to the member that hosts it. Zero: 2 s.
+	Timeout time.Duration
+	// PinTimeout is how long a grain holds a pinned write for the member
+	// that pinned it before it concludes that member died and reloads the
+	// account from the store. Zero: 10 s.
+	PinTimeout time.Duration
+	// Logger receives the members' and protoactor's logs; nil discards.
+	Logger *slog.Logger
+	// Observer receives lock and store measurements; may be nil.
+	Observer actors.Observer
+}
+
+// Automanaged returns Proto.Actor's automanaged provider: this member
+// answers health checks on managePort (on every interface: protoactor
+// binds 0.0.0.0) and learns the members by polling peers ("host:port" of
+// their manage ports, itself included) every refresh. It needs no
+// external service, which suits loopback and small fixed clusters;
+// production clusters use Consul, etcd or Kubernetes (docs/scale-out.md).
+func Automanaged(managePort int, peers []string, refresh time.Duration) protocluster.ClusterProvider {
+	return automanaged.NewWithConfig(refresh, managePort, peers...)
+}
+
+// Bank is one member's access to every account of the cluster. It is safe
+// for concurrent use.
+type Bank struct {
+	c        *protocluster.Cluster
+	place    *placement
+	cfg      Config
+	opts     []protocluster.GrainCallOption
+	idents   []string // idents[i] names account i+1: spares a strconv per call
+	closed   atomic.Bool
+	accounts int
+}
+
+// Join starts this member and joins the cluster. Accounts are activated on
+// first use, on whichever member the cluster places them.
+func Join(cfg Config) (b *Bank, err error) {
+	if cfg.Accounts < 0 || cfg.Store == nil || cfg.Provider == nil || cfg.Host == "" || cfg.Port <= 0 {
+		return nil, errors.New("cluster: a member needs accounts >= 0, a store, a provider, a host and a port")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "gobank"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.PinTimeout == 0 {
+		cfg.PinTimeout = 10 * time.Second
+	}
+	cfg.Logger = logger(cfg.Logger)
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return cfg.Logger }),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	kind := protocluster.NewKind(Kind, actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} }))
+	place := newPlacement(cfg.Logger)
+	c := protocluster.New(system, protocluster.Configure(cfg.Name, cfg.Provider, place,
+		remote.Configure(cfg.Host, cfg.Port), protocluster.WithKinds(kind), protocluster.WithRequestTimeout(cfg.Timeout)))
+	// protoactor panics when a member cannot start (its port is taken, say).
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cluster: starting member %s:%d: %v", cfg.Host, cfg.Port, p)
+		}
+	}()
+	c.StartMember()
+	b = &Bank{c: c, place: place, cfg: cfg, accounts: cfg.Accounts, idents: make([]string, cfg.Accounts)}
+	for i := range b.idents {
+		b.idents[i] = strconv.Itoa(i + 1)
+	}
+	return b, nil
+}
+
+// Len returns the number of accounts.
+func (b *Bank) Len() int { return b.accounts }
+
+// Has reports whether id names an account.
+func (b *Bank) Has(id int64) bool { return id >= 1 && id <= int64(b.accounts) }
+
+// Members returns the cluster addresses of the members this one knows,
+// sorted.
+func (b *Bank) Members() []string { return b.place.Members() }
+
+// Address returns this member's cluster address.
+func (b *Bank) Address() string { return b.c.ActorSystem.Address() }
+
+// Placement returns the address of the member that hosts account id,
+// activating it if needed; empty if it cannot be placed now.
+func (b *Bank) Placement(id int64) string {
+	if !b.Has(id) {
+		return ""
+	}
+	pid := b.c.Get(b.idents[id-1], Kind)
+	if pid == nil {
+		return ""
+	}
+	return pid.Address
+}
+
+// Do applies req to account id, on whichever member hosts it. Errors are
+// those of actors.Bank.Do; a call whose answer was lost (the hosting
+// member died, the cluster could not place the account in time) returns
+// an error wrapping none of them: its outcome is unknown.
+func (b *Bank) Do(id int64, req actors.Request) (actors.Reply, error) {
+	if req.Op >= actors.OpPin {
+		return actors.Reply{}, fmt.Errorf("cluster: operation %v is internal", req.Op)
+	}
+	timeout := b.cfg.Timeout
+	if req.Op == actors.OpLock && req.Wait > 0 {
+		timeout += req.Wait
+	}
+	r, err := b.call(id, call{req: req}, timeout)
+	return r.rep, err
+}
+
+func (b *Bank) call(id int64, c call, timeout time.Duration) (reply, error) {
+	if !b.Has(id) {
+		return reply{}, actors.ErrNotFound
+	}
+	if b.closed.Load() {
+		return reply{}, actors.ErrClosed
+	}
+	// The grain gives up on a queued lock a little before its caller does,
+	// so that a grant is never handed to a caller that has left.
+	c.timeout = timeout - timeout/10
+	res, err := b.c.Request(b.idents[id-1], Kind, encodeCall(c),
+		protocluster.WithTimeout(timeout),
+		// protoactor retries only undelivered requests (dead letters, a
+		// member gone); a timeout ends the call, whose outcome is unknown.
+		protocluster.WithRetryCount(3))
+	if err != nil {
+		return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
+	}
+	m, ok := res.(*wrapperspb.BytesValue)
+	if !ok {
+		return reply{}, fmt.Errorf("cluster: account %d answered %T", id, res)
+	}
+	r, err := decodeReply(m.Value)
+	if err != nil {
+		return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
+	}
+	return r, r.err
+}
+
+// Apply sets several balances atomically and durably on behalf of holder,
+// as actors.Bank.Apply does: it pins every account on its member, writes
+// all of them to the shared store in one transaction conditional on the
+// versions the pins returned, then commits each account. A member that
+// dies after the store commit leaves its accounts pinned until their pin
+// timeout, when they reload the committed balances from the store.
+func (b *Bank) Apply(ctx context.Context, holder string, changes []actors.Change, unlock bool, rec *store.Record) error {
+	if len(changes) == 0 {
+		return errors.New("cluster: nothing to apply")
+	}
+	changes = slices.Clone(changes)
+	slices.SortFunc(changes, func(x, y actors.Change) int { return cmp.Compare(x.ID, y.ID) })
+	writes := make([]store.VersionedWrite, len(changes))
+	for i, c := range changes {
+		if i > 0 && c.ID == changes[i-1].ID {
+			return fmt.Errorf("cluster: account %d changed twice", c.ID)
+		}
+		if c.Fence == 0 {
+			return actors.ErrNoFence
+		}
+		if err := ctx.Err(); err != nil {
+			b.unpin(holder, changes[:i])
+			return err
+		}
+		r, err := b.call(c.ID, call{req: actors.Request{Op: actors.OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}}, b.cfg.Timeout)
+		if err != nil {
+			b.unpin(holder, changes[:i])
+			return err
+		}
+		writes[i] = store.VersionedWrite{ID: c.ID, Balance: c.Balance, Version: r.version}
+	}
+	if err := b.cfg.Store.CommitVersioned(writes, rec); err != nil {
+		b.unpin(holder, changes)
+		if errors.Is(err, store.ErrSuperseded) {
+			// An activation is stale: retire them all so that the next
+			// request reloads from the store.
+			for _, c := range changes {
+				_, _ = b.call(c.ID, call{req: actors.Request{Op: opRetire}}, b.cfg.Timeout)
+			}
+		}
+		return fmt.Errorf("%w: %w", actors.ErrStore, err)
+	}
+	req := actors.Request{Op: actors.OpCommit, Holder: holder}
+	if unlock {
+		req.Value = 1
+	}
+	for i, c := range changes {
+		req.Fence = c.Fence
+		// Durable already: a commit that does not arrive is made good by
+		// the grain's pin timeout, which reloads from the store.
+		if _, err := b.call(c.ID, call{req: req, version: writes[i].Version + 1}, b.cfg.Timeout); err != nil {
+			b.cfg.Logger.Warn("commit did not reach the account; it reloads from the store when its pin times out",
+				"account", c.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// unpin releases pinned accounts after a failure.
+func (b *Bank) unpin(holder string, changes []actors.Change) {
+	for _, c := range changes {
+		_, _ = b.call(c.ID, call{req: actors.Request{Op: actors.OpUnpin, Holder: holder, Fence: c.Fence}}, b.cfg.Timeout)
+	}
+}
+
+// Close leaves the cluster gracefully: the other members take over this
+// member's accounts. Calls made afterwards fail with actors.ErrClosed.
+func (b *Bank) Close() {
+	if b.closed.Swap(true) {
+		return
+	}
+	b.c.Shutdown(true)
+}

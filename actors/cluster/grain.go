@@ -1,0 +1,176 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	protocluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/scheduler"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
+)
+
+// grain is the activation of one account on one member. It claims the
+// account from the shared store when it starts — which makes every write
+// of an earlier activation, wherever it still runs, fail — and then runs
+// the very account actor a single data server runs, with writes made
+// conditional on the version it claimed.
+type grain struct {
+	cfg    *Config
+	id     int64
+	acct   *actors.Account // nil until claimed
+	w      *versioned
+	failed error // why the claim failed
+
+	timers *scheduler.TimerScheduler
+	pinEnd scheduler.CancelFunc // the pin timer of the pinned write
+}
+
+// pinExpired ends a pin whose Apply never came back: the coordinating
+// member died between pinning and committing. Only the store knows
+// whether the commit happened, so the activation retires and the next one
+// reads the answer from the store.
+type pinExpired struct{ version uint64 }
+
+// versioned makes one account's writes conditional on the version its
+// activation claimed, and notes when another activation superseded it.
+type versioned struct {
+	st         Store
+	id         int64
+	version    uint64
+	superseded bool
+}
+
+// Commit implements actors.Committer.
+func (v *versioned) Commit(writes []store.Write, rec *store.Record) error {
+	if len(writes) != 1 || writes[0].ID != v.id {
+		return fmt.Errorf("cluster: account %d: a grain writes only its own account", v.id)
+	}
+	w := [1]store.VersionedWrite{{ID: v.id, Balance: writes[0].Balance, Version: v.version}}
+	err := v.st.CommitVersioned(w[:], rec)
+	switch {
+	case err == nil:
+		v.version++
+	case errors.Is(err, store.ErrSuperseded):
+		v.superseded = true
+	}
+	return err
+}
+
+// Receive implements actor.Actor.
+func (g *grain) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *protocluster.ClusterInit:
+		g.claim(ctx, m.Identity.Identity)
+	case *wrapperspb.BytesValue:
+		g.serve(ctx, m.Value)
+	case pinExpired:
+		if g.acct != nil && g.acct.State().Pinned() && g.w.version == m.version {
+			g.cfg.Logger.Warn("pinned write never committed: the coordinating member is gone; reloading the account from the store",
+				"account", g.id)
+			ctx.Poison(ctx.Self())
+		}
+	default:
+		if g.acct != nil {
+			g.acct.Receive(ctx)
+		}
+	}
+}
+
+func (g *grain) claim(ctx actor.Context, identity string) {
+	g.timers = scheduler.NewTimerScheduler(ctx.ActorSystem().Root) // timers fire on other goroutines: not ctx
+	id, err := strconv.ParseInt(identity, 10, 64)
+	if err != nil || id < 1 || id > int64(g.cfg.Accounts) {
+		g.failed = actors.ErrNotFound
+		return
+	}
+	g.id = id
+	c, err := g.cfg.Store.Claim(id, g.cfg.InitialBalance)
+	if err == nil && c.Epoch >= 1<<31 {
+		err = errors.New("fence epochs exhausted")
+	}
+	var st account.Account
+	if err == nil {
+		st, err = account.Restore(c.Balance, c.Epoch<<32)
+	}
+	if err != nil {
+		g.failed = fmt.Errorf("%w: claiming account %d: %w", actors.ErrStore, id, err)
+		g.cfg.Logger.Error("cannot activate account", "account", id, "err", err)
+		return
+	}
+	g.w = &versioned{st: g.cfg.Store, id: id, version: c.Version}
+	g.acct = actors.NewAccount(ctx.ActorSystem(), id, st, g.w, g.cfg.Observer)
+}
+
+func (g *grain) serve(ctx actor.Context, b []byte) {
+	c, err := decodeCall(b)
+	if err != nil {
+		ctx.Respond(encodeReply(reply{err: err}))
+		return
+	}
+	if g.acct == nil {
+		ctx.Respond(encodeReply(reply{err: g.failed}))
+		if !errors.Is(g.failed, actors.ErrNotFound) {
+			ctx.Poison(ctx.Self()) // the next request tries the store again
+		}
+		return
+	}
+	st := g.acct.State()
+	switch c.req.Op {
+	case opRetire:
+		ctx.Respond(encodeReply(reply{}))
+		ctx.Poison(ctx.Self())
+		return
+	case actors.OpCommit, actors.OpUnpin:
+		// Only the Apply that pinned may end the pin: a late message from
+		// an Apply that lost an earlier activation carries a fence of an
+		// older epoch and must not commit someone else's write.
+		if !st.Pinned() || st.Holder() != c.req.Holder || st.Fence() != c.req.Fence ||
+			(c.req.Op == actors.OpCommit && c.version != g.w.version+1) {
+			ctx.Respond(encodeReply(reply{err: account.ErrStaleFence}))
+			return
+		}
+		g.stopPinTimer()
+		if c.req.Op == actors.OpCommit {
+			g.w.version = c.version // the coordinator wrote it to the store
+		}
+	}
+	version := g.w.version
+	sender := ctx.Sender()
+	system := ctx.ActorSystem()
+	deadline := time.Now().Add(c.timeout)
+	g.acct.Serve(ctx.Self(), c.req, deadline, func(r actors.Reply, err error) {
+		// A queued lock is answered from another goroutine: Send, not
+		// Respond, which only the actor's own goroutine may call.
+		system.Root.Send(sender, encodeReply(reply{rep: r, err: err, version: version}))
+	})
+	if c.req.Op == actors.OpPin && st.Pinned() {
+		g.pinEnd = g.timers.SendOnce(g.cfg.PinTimeout, ctx.Self(), pinExpired{version})
+	}
+	if g.w.superseded {
+		g.cfg.Logger.Warn("account claimed by another activation: retiring this one", "account", g.id)
+		ctx.Poison(ctx.Self())
+	}
+}
+
+func (g *grain) stopPinTimer() {
+	if g.pinEnd != nil {
+		g.pinEnd()
+		g.pinEnd = nil
+	}
+}
+
+// logger returns l, or one that discards.
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
