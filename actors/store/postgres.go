@@ -38,8 +38,15 @@ var (
 const DefaultTimeout = 5 * time.Second
 
 // maxAttempts bounds the runs of a transaction that the database aborted
-// for a serialization failure or a deadlock.
-const maxAttempts = 5
+// for a serialization failure or a deadlock (the call's timeout bounds
+// them too). Under SERIALIZABLE (CockroachDB's default) every writer of a
+// contended row but one is aborted, so a handful of attempts is not
+// enough when several activations race for one account; with the backoff
+// below, twenty take up to about a second.
+const maxAttempts = 20
+
+// maxBackoff caps the random wait before a retry.
+const maxBackoff = 100 * time.Millisecond
 
 // The schema is plain SQL that PostgreSQL, CockroachDB and YugabyteDB all
 // run. Versions and epochs are BIGINT holding a uint64 below 2^63. A
@@ -213,8 +220,9 @@ func retryable(err error) bool {
 }
 
 // retry runs f until it returns an error that is not retryable, at most
-// maxAttempts times, with a short random backoff (so that two members
-// conflicting do not collide again in step).
+// maxAttempts times or until ctx ends, after a random backoff that grows
+// with each attempt (so that writers that conflicted do not collide again
+// in step).
 func (p *Postgres) retry(ctx context.Context, f func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := f()
@@ -222,7 +230,7 @@ func (p *Postgres) retry(ctx context.Context, f func() error) error {
 			return err
 		}
 		p.logger.Debug("transaction aborted by the database; retrying", "attempt", attempt, "err", err)
-		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))
+		backoff := time.Duration(rand.Int64N(int64(min(time.Millisecond<<min(attempt, 10), maxBackoff))))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -560,7 +561,7 @@ func TestRetry(t *testing.T) {
 		{"success", nil, 1, nil},
 		{"serialization failures then success", []error{serialization, serialization}, 3, nil},
 		{"deadlock then success", []error{deadlock}, 2, nil},
-		{"always aborted", []error{serialization, serialization, serialization, serialization, serialization, serialization}, maxAttempts, serialization},
+		{"always aborted", slices.Repeat([]error{serialization}, maxAttempts+1), maxAttempts, serialization},
 		{"another error is not retried", []error{other, serialization}, 1, other},
 		{"a check violation is not retried", []error{&pgconn.PgError{Code: "23514"}}, 1, &pgconn.PgError{Code: "23514"}},
 	}

@@ -210,7 +210,10 @@ func NoSync() Option {
 // server is private), and has a superuser and a database both named gobank.
 //
 // ctx bounds the start only: the server runs until Stop, and is also told
-// to stop (fast shutdown) if this process dies first.
+// to stop (fast shutdown) if this process dies first. (Linux tells it when
+// the thread that started it ends, which in Go is the process's end,
+// unless Start ran on a goroutine locked to its thread that then exited
+// without unlocking it.)
 //
 // PostgreSQL refuses to run as root: as root, Start runs it as the user
 // postgres, makes dir its owner, and grants search permission (o+x, not
@@ -360,6 +363,14 @@ func initdb(ctx context.Context, bin, dir string, cred *syscall.Credential, logg
 		"-D", dir, "-U", User, "--auth=trust", "--encoding=UTF8", "--locale=C")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
+		// dir was empty: empty it again, so that a later Start creates the
+		// cluster afresh rather than refusing a half-made one (initdb
+		// cleans up after itself, but not when ctx killed it).
+		if entries, rerr := os.ReadDir(dir); rerr == nil {
+			for _, e := range entries {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
 		return fmt.Errorf("pgserver: initdb in %s: %w\n%s", dir, err, tail(string(out), 20))
 	}
 	return nil
@@ -448,6 +459,12 @@ func (s *Server) waitReady(ctx context.Context) error {
 		if err == nil {
 			conn.Close(ctx)
 			return nil
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code != "57P03" {
+			// The server answered with an error other than "starting up"
+			// (cannot_connect_now): waiting will not help.
+			return err
 		}
 		select {
 		case <-s.exited:

@@ -3,11 +3,13 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/actors/store/pgserver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -63,5 +65,47 @@ func TestWithDatabase(t *testing.T) {
 	}
 	if _, err := withDatabase("postgres://u:se%cret@h/x", "new"); err == nil || strings.Contains(err.Error(), "se%cret") {
 		t.Errorf("bad URL: %v", err)
+	}
+}
+
+// TestForTestFromEnv: with GOBANK_POSTGRES_DSN set (in either form), each
+// ForTest is a new database on that server, dropped after its test.
+func TestForTestFromEnv(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := pgserver.Start(ctx, t.TempDir(), nil, pgserver.NoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	admin, err := pgx.Connect(ctx, srv.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	for _, env := range []struct{ form, dsn string }{
+		{"URL", srv.DSN()},
+		{"keywords", fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", srv.Port(), pgserver.User, pgserver.Database)},
+	} {
+		var name string
+		t.Run(env.form, func(t *testing.T) {
+			t.Setenv(pgserver.EnvDSN, env.dsn)
+			dsn := ForTest(t)
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			if name == pgserver.Database || conn.Config().Port != uint16(srv.Port()) {
+				t.Fatalf("ForTest gave database %s on port %d; want a new one on %d", name, conn.Config().Port, srv.Port())
+			}
+		})
+		var n int
+		if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil || n != 0 {
+			t.Errorf("database %q after its test: %d, %v; want dropped", name, n, err)
+		}
 	}
 }
