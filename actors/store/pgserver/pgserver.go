@@ -316,22 +316,8 @@ func postgresUser() (*syscall.Credential, error) {
 // handOver makes the user postgres the owner of dir and everything in it,
 // and lets it reach dir through the directories above.
 func handOver(dir string, cred *syscall.Credential, logger *slog.Logger) error {
-	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("pgserver: %w", err)
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			// Search permission for others only: postgres may pass through
-			// d to dir, not list d or read what else it holds.
-			if err := os.Chmod(d, fi.Mode().Perm()|0o001); err != nil {
-				return fmt.Errorf("pgserver: the user postgres cannot reach %s through %s, and granting it search permission failed: %w", dir, d, err)
-			}
-			logger.Warn("granted search permission (o+x) so that the user postgres can reach its data directory", "dir", d, "data", dir)
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
+	if err := grantSearch(dir, cred, logger); err != nil {
+		return err
 	}
 	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
 		if err != nil {
@@ -343,6 +329,46 @@ func handOver(dir string, cred *syscall.Credential, logger *slog.Logger) error {
 		return fmt.Errorf("pgserver: handing %s over to the user postgres: %w", dir, err)
 	}
 	return nil
+}
+
+// grantSearch lets the user of cred pass through the directories above
+// dir to it.
+func grantSearch(dir string, cred *syscall.Credential, logger *slog.Logger) error {
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("pgserver: %w", err)
+		}
+		if !searchable(fi, cred) {
+			// Search permission for others only: postgres may pass through
+			// d to dir, not list d or read what else it holds. The setgid
+			// and sticky bits stay as they were.
+			keep := fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+			if err := os.Chmod(d, fi.Mode()&keep|0o001); err != nil {
+				return fmt.Errorf("pgserver: the user postgres cannot reach %s through %s, and granting it search permission failed: %w", dir, d, err)
+			}
+			logger.Warn("granted search permission (o+x) so that the user postgres can reach its data directory", "dir", d, "data", dir)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+// searchable reports whether the user of cred may pass through the
+// directory of fi, by its permission bits.
+func searchable(fi fs.FileInfo, cred *syscall.Credential) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	perm := fi.Mode().Perm()
+	switch {
+	case !ok:
+		return perm&0o001 != 0
+	case st.Uid == cred.Uid:
+		return perm&0o100 != 0
+	case st.Gid == cred.Gid:
+		return perm&0o010 != 0
+	}
+	return perm&0o001 != 0
 }
 
 func command(ctx context.Context, path string, cred *syscall.Credential, args ...string) *exec.Cmd {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -346,4 +347,54 @@ func TestStartCutShort(t *testing.T) {
 	}
 	s := startT(t, dir)
 	exec1(t, s.DSN(), "SELECT 1")
+}
+
+// TestGrantSearch: the directories above the data directory that another
+// user cannot pass through gain o+x, and nothing else: not read
+// permission, not on those it can pass already, not losing setgid.
+func TestGrantSearch(t *testing.T) {
+	root := t.TempDir()
+	stranger := &syscall.Credential{Uid: 65534, Gid: 65534} // not the owner, not the group
+	tests := []struct {
+		name       string
+		mode, want os.FileMode
+	}{
+		{"closed", 0o700, 0o701},
+		{"group only, setgid", 0o750 | os.ModeSetgid, 0o751 | os.ModeSetgid},
+		{"open already", 0o755, 0o755},
+		{"search only already", 0o711, 0o711},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := filepath.Join(root, strings.ReplaceAll(tt.name, " ", "_"))
+			if err := os.Mkdir(parent, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(parent, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := grantSearch(filepath.Join(parent, "pg"), stranger, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode() & (os.ModePerm | os.ModeSetgid); got != tt.want {
+				t.Errorf("mode %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// The owner passes by its own bit: nothing to grant.
+	parent := filepath.Join(root, "own")
+	if err := os.Mkdir(parent, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	me := &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: uint32(os.Getegid())}
+	if err := grantSearch(filepath.Join(parent, "pg"), me, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(parent); fi.Mode().Perm() != 0o700 {
+		t.Errorf("owner's directory: mode %v, want 0700", fi.Mode().Perm())
+	}
 }
