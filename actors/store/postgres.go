@@ -166,14 +166,16 @@ func OpenPostgres(dsn string, logger *slog.Logger) (*Postgres, error) {
 }
 
 // createSchema runs the schema, again after a conflict: members starting
-// together race to create the tables, and PostgreSQL's CREATE TABLE IF NOT
-// EXISTS can then fail with a unique violation on its catalog.
+// together race to create the tables, and PostgreSQL's CREATE ... IF NOT
+// EXISTS can then fail on its catalog, as a unique violation (23505), a
+// duplicate table (42P07) or a duplicate type (42710, the table's row
+// type); run again, it finds the object there.
 func (p *Postgres) createSchema(ctx context.Context) error {
 	for _, stmt := range schema {
 		var err error
 		for range maxAttempts {
 			_, err = p.pool.Exec(ctx, stmt)
-			if code := sqlState(err); code != "23505" && code != "42P07" && !retryable(err) {
+			if code := sqlState(err); code != "23505" && code != "42P07" && code != "42710" && !retryable(err) {
 				break
 			}
 		}

@@ -582,3 +582,31 @@ func TestRetry(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenPostgresTogether: members starting at once race to create the
+// tables on a fresh database; every one of them opens.
+func TestOpenPostgresTogether(t *testing.T) {
+	dsn := pgtest.ForTest(t)
+	const members = 6
+	errs := make(chan error, members)
+	var wg sync.WaitGroup
+	for range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := OpenPostgres(dsn, nil)
+			if err == nil {
+				_, err = p.Claim(1, 10)
+				p.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
