@@ -1,8 +1,9 @@
 // Package pgtest gives tests a fresh PostgreSQL database each.
 //
-// A package whose tests call ForTest should run them through Main, so that
-// its test binary starts one private server (lazily, at the first ForTest)
-// and stops it, removing its directory, when the tests are done:
+// A package whose tests call ForTest should run them through Main (or Run,
+// to combine it with other helpers), so that its test binary starts one
+// private server (lazily, at the first ForTest) and stops it, removing its
+// directory, when the tests are done:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
@@ -55,8 +56,24 @@ var (
 // Main runs the tests of m, then stops the shared server if ForTest
 // started one and removes its directory, and exits with the tests' status.
 // Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// M is what Run runs: a *testing.M, or a RunFunc.
+type M interface{ Run() int }
+
+// RunFunc makes a function an M.
+type RunFunc func() int
+
+// Run calls f.
+func (f RunFunc) Run() int { return f() }
+
+// Run is Main without the exit: it runs m, cleans up as Main does, and
+// returns the status to exit with. It composes with other helpers of a
+// TestMain, e.g. os.Exit(pgtest.Run(pgtest.RunFunc(func() int { return
+// other.Run(m) }))).
+func Run(m M) int {
 	inMain.Store(true)
+	defer inMain.Store(false)
 	code := m.Run()
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
@@ -70,7 +87,7 @@ func Main(m *testing.M) {
 			code = max(code, 1)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // ForTest returns the DSN of a database of its own for t, empty, on a
