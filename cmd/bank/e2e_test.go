@@ -137,9 +137,15 @@ type upProcess struct {
 // startUp runs "bank up" on free ports and waits for its banner.
 func startUp(t *testing.T) *upProcess {
 	t.Helper()
+	return startUpIn(t, t.TempDir(), freePorts(t, 4), 1)
+}
+
+// startUpIn runs "bank up" in tmp/run with its home in tmp/home, the data
+// server (the first member) on ports[0] and business servers on the
+// others, with nodes data-server members, and waits for its banner.
+func startUpIn(t *testing.T, tmp string, ports []int, nodes int, args ...string) *upProcess {
+	t.Helper()
 	bin := bankBinary(t)
-	ports := freePorts(t, 4)
-	tmp := t.TempDir()
 	p := &upProcess{
 		stdout:   &syncBuffer{},
 		stderr:   &syncBuffer{},
@@ -150,8 +156,9 @@ func startUp(t *testing.T) *upProcess {
 		dir:      filepath.Join(tmp, "run"),
 		home:     filepath.Join(tmp, "home"),
 	}
-	p.cmd = exec.Command(bin, "up", "--data-port", strconv.Itoa(ports[0]),
-		"--business-ports", fmt.Sprintf("%d,%d,%d", ports[1], ports[2], ports[3]), "--dir", p.dir, "--stop-timeout", "20s")
+	p.cmd = exec.Command(bin, append([]string{"up", "--data-port", strconv.Itoa(ports[0]),
+		"--business-ports", fmt.Sprintf("%d,%d,%d", ports[1], ports[2], ports[3]), "--dir", p.dir, "--stop-timeout", "20s",
+		"--nodes", strconv.Itoa(nodes)}, args...)...)
 	p.cmd.Env = testEnv(p.home)
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
@@ -191,8 +198,8 @@ func startUp(t *testing.T) *upProcess {
 				p.childPIDs = append(p.childPIDs, pid)
 			}
 			if strings.HasPrefix(line, "ready:") {
-				if len(p.childPIDs) != 4 {
-					t.Fatalf("banner lists %d servers, want 4:\n%s", len(p.childPIDs), p.stdout)
+				if len(p.childPIDs) != 3+nodes {
+					t.Fatalf("banner lists %d servers, want %d:\n%s", len(p.childPIDs), 3+nodes, p.stdout)
 				}
 				return p
 			}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bank/gobank/actors/store/pgserver"
 	"github.com/bank/gobank/http/auth"
 )
 
@@ -35,7 +37,14 @@ Once every server answers /status, bank up prints their URLs, the client
 token to use and example commands, then waits. Ctrl-C or SIGTERM stops the
 servers gracefully, business servers first (SIGTERM, then SIGKILL after
 --stop-timeout), and exits 0, or 1 if one had to be killed or failed while
-stopping. If a server dies on its own, bank up stops the others and exits 1.`
+stopping. If a server dies on its own, bank up stops the others and exits 1.
+
+With --nodes N (N > 1), bank up runs a local cluster instead: N data-server
+members of a Proto.Actor cluster on ports --data-port, +10, +20..., sharing
+the accounts through a private PostgreSQL server that bank up starts in
+--dir/postgres (it needs PostgreSQL's server programs: Debian's package
+"postgresql"; bank up says what is missing). Business server i talks to
+member i mod N first and fails over to the others. See docs/scale-out.md.`
 
 // upConfig is a parsed "bank up" command line.
 type upConfig struct {
@@ -45,7 +54,13 @@ type upConfig struct {
 	dir           string
 	readyTimeout  time.Duration
 	stopTimeout   time.Duration
+	nodes         int // data-server members; 1: a single data server
+	clusterPort   int // the first member's cluster (gRPC) port
 }
+
+// memberPort is member i's HTTP port: members are 10 ports apart, so that
+// the default business ports (5001-5003) stay free.
+func (c upConfig) memberPort(i int) int { return c.dataPort + 10*i }
 
 func newUpFlagSet(c *upConfig, businessPorts *string) *flag.FlagSet {
 	fs := newFlagSet("up")
@@ -55,6 +70,8 @@ func newUpFlagSet(c *upConfig, businessPorts *string) *flag.FlagSet {
 	fs.StringVar(&c.dir, "dir", ".", "working directory of the servers, where their logs go (created if missing)")
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for the servers to answer /status")
 	fs.DurationVar(&c.stopTimeout, "stop-timeout", 15*time.Second, "how long to wait for the servers to stop before killing them")
+	fs.IntVar(&c.nodes, "nodes", 1, "data-server members: more than 1 runs a local cluster over a private PostgreSQL server")
+	fs.IntVar(&c.clusterPort, "cluster-port", 0, "with --nodes: the first member's cluster port, the next ones following it; each member's health port is its cluster port + 1000 (0: --data-port + 2000)")
 	return fs
 }
 
@@ -89,8 +106,24 @@ func parseUp(args []string) (upConfig, error) {
 		seen[p] = true
 		return nil
 	}
-	if err := check(c.dataPort, "--data-port"); err != nil {
-		return c, err
+	if c.nodes < 1 || c.nodes > 9 {
+		return c, usagef("--nodes %d: want 1 to 9 members", c.nodes)
+	}
+	if c.clusterPort == 0 {
+		c.clusterPort = c.dataPort + 2000
+	}
+	for i := range c.nodes {
+		if err := check(c.memberPort(i), "--data-port"); err != nil {
+			return c, err
+		}
+		if c.nodes > 1 {
+			if err := check(c.clusterPort+i, "--cluster-port"); err != nil {
+				return c, err
+			}
+			if err := check(c.clusterPort+i+1000, "--cluster-port (+1000, health)"); err != nil {
+				return c, err
+			}
+		}
 	}
 	for _, f := range strings.Split(ports, ",") {
 		f = strings.TrimSpace(f)
@@ -142,6 +175,7 @@ type child struct {
 	name string // "data server" or "business server"
 	url  string // where it answers
 	args []string
+	env  []string // added to this program's environment
 	cmd  *exec.Cmd
 	out  *lineWriter
 	// listening is closed when the process prints "listening on": only
@@ -170,7 +204,20 @@ type supervisor struct {
 
 	errMu    sync.Mutex // serializes writes to stderr, shared with the children's output
 	children []*child
-	exits    chan *child // each child once, when it exits
+	exits    chan *child      // each child once, when it exits
+	postgres *pgserver.Server // with --nodes: the members' store
+}
+
+// stopPostgres stops the members' PostgreSQL server, once they are gone.
+func (s *supervisor) stopPostgres() {
+	if s.postgres == nil {
+		return
+	}
+	if err := s.postgres.Stop(); err != nil {
+		s.logf("stopping PostgreSQL: %v", err)
+		return
+	}
+	s.logf("PostgreSQL stopped")
 }
 
 func (s *supervisor) logf(format string, args ...any) {
@@ -192,41 +239,78 @@ func (s *supervisor) run(ctx context.Context) int {
 	}
 	s.cfg.dir = dir
 	connectHost := dialHost(s.cfg.host)
-	dataURL := "http://" + net.JoinHostPort(connectHost, strconv.Itoa(s.cfg.dataPort))
-	data := &child{
-		name: "data server",
-		url:  dataURL,
-		args: []string{"dataserver", "--host", s.cfg.host, "--port", strconv.Itoa(s.cfg.dataPort)},
+	var members []*child
+	var env []string
+	if s.cfg.nodes > 1 {
+		pg, err := pgserver.Start(ctx, filepath.Join(dir, "postgres"), slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			if errors.Is(err, pgserver.ErrNotInstalled) {
+				s.logf("--nodes %d needs PostgreSQL for the store the members share: %v", s.cfg.nodes, err)
+			} else {
+				s.logf("starting PostgreSQL in %s: %v", filepath.Join(dir, "postgres"), err)
+			}
+			return exitFail
+		}
+		s.postgres = pg
+		s.logf("PostgreSQL started in %s", pg.Dir())
+		env = []string{"BANK_POSTGRES_DSN=" + pg.DSN()}
 	}
+	var peers []string
+	for i := range s.cfg.nodes {
+		peers = append(peers, net.JoinHostPort(connectHost, strconv.Itoa(s.cfg.clusterPort+i+1000)))
+	}
+	for i := range s.cfg.nodes {
+		port := strconv.Itoa(s.cfg.memberPort(i))
+		m := &child{
+			name: "data server",
+			url:  "http://" + net.JoinHostPort(connectHost, port),
+			args: []string{"dataserver", "--host", s.cfg.host, "--port", port},
+			env:  env,
+		}
+		if s.cfg.nodes > 1 {
+			m.args = append(m.args,
+				"--cluster-addr", net.JoinHostPort(connectHost, strconv.Itoa(s.cfg.clusterPort+i)),
+				"--cluster-peers", strings.Join(peers, ","))
+		}
+		members = append(members, m)
+	}
+	data := members[0]
 	var business []*child
-	for _, p := range s.cfg.businessPorts {
+	for i, p := range s.cfg.businessPorts {
+		// Each business server starts with its own member and fails over
+		// to the next ones.
+		var urls []string
+		for j := range members {
+			urls = append(urls, members[(i+j)%len(members)].url)
+		}
 		business = append(business, &child{
 			name: "business server",
 			url:  "http://" + net.JoinHostPort(connectHost, strconv.Itoa(p)),
-			args: []string{"businessserver", dataURL, strconv.Itoa(p), "--host", s.cfg.host},
+			args: []string{"businessserver", strings.Join(urls, ","), strconv.Itoa(p), "--host", s.cfg.host},
 		})
 	}
-	s.exits = make(chan *child, 1+len(business))
+	s.exits = make(chan *child, len(members)+len(business))
+	defer s.stopPostgres()
 
 	deadline := time.Now().Add(s.cfg.readyTimeout)
-	// The data server first: it creates the server credential file that
-	// the business servers read.
+	// The first data server first: it creates the server credential file
+	// that the other servers read.
 	if code, ok := s.startAndWait(ctx, deadline, data); !ok {
 		return code
 	}
-	for _, b := range business {
-		if err := s.start(b); err != nil {
+	for _, c := range append(members[1:], business...) {
+		if err := s.start(c); err != nil {
 			s.logf("%v", err)
 			s.stopAll()
 			return exitFail
 		}
 	}
-	for _, b := range business {
-		if code, ok := s.waitReady(ctx, deadline, b); !ok {
+	for _, c := range append(members[1:], business...) {
+		if code, ok := s.waitReady(ctx, deadline, c); !ok {
 			return code
 		}
 	}
-	s.printBanner(data, business)
+	s.printBanner(members, business)
 
 	select {
 	case <-ctx.Done():
@@ -283,6 +367,9 @@ func (s *supervisor) waitReady(ctx context.Context, deadline time.Time, c *child
 func (s *supervisor) start(c *child) error {
 	cmd := exec.Command(s.exe, c.args...)
 	cmd.Dir = s.cfg.dir
+	if len(c.env) > 0 {
+		cmd.Env = append(os.Environ(), c.env...)
+	}
 	c.listening = make(chan struct{})
 	var once sync.Once
 	c.out = &lineWriter{mu: &s.errMu, w: s.stderr, prefix: "[" + c.name[:strings.IndexByte(c.name, ' ')] + " " + portOf(c.url) + "] ",
@@ -381,10 +468,16 @@ func waitDone(done <-chan struct{}, deadline time.Time) bool {
 }
 
 // printBanner tells the user where the servers are and how to use them.
-func (s *supervisor) printBanner(data *child, business []*child) {
+func (s *supervisor) printBanner(members []*child, business []*child) {
 	var b strings.Builder
 	row := func(k, v string) { fmt.Fprintf(&b, "%-16s %s\n", k, v) }
-	row("data server", fmt.Sprintf("%s  (pid %d)", data.url, data.cmd.Process.Pid))
+	for _, m := range members {
+		row("data server", fmt.Sprintf("%s  (pid %d)", m.url, m.cmd.Process.Pid))
+	}
+	if s.postgres != nil {
+		row("store", "PostgreSQL in "+s.postgres.Dir()+", shared by the members")
+	}
+	data := members[0]
 	var urls []string
 	for _, c := range business {
 		row("business server", fmt.Sprintf("%s  (pid %d)", c.url, c.cmd.Process.Pid))

@@ -45,6 +45,16 @@ Each operation is appended to --log as
 "MM/DD/YYYY HH:MM:SS, N, ID_NEGOC, OPERACAO, PARAMS...".
 /metrics (no token) answers the server's metrics in Prometheus' text
 format; --debug-addr serves Go's profiler (opt-in).
+
+Cluster mode (--cluster-addr): the data server is one member of a
+Proto.Actor cluster whose members share the accounts. Each account is a
+virtual actor placed on one member, and any member answers for any account
+by forwarding to it. Accounts are kept in a PostgreSQL database every member
+reaches (--postgres, or $BANK_POSTGRES_DSN), not in --data-dir. Members find
+each other with the automanaged provider: each answers health checks on
+--cluster-manage-port and polls --cluster-peers (every member's manage
+address, itself included). Every member needs the same --accounts. See
+docs/scale-out.md.
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
 the log.`
 
@@ -92,6 +102,12 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	window := fs.Duration("idempotency-window", 24*time.Hour, "how long the outcome of a request with an Idempotency-Key is kept")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) and /metrics on this address, e.g. 127.0.0.1:6060 (empty: off)")
+	clusterAddr := fs.String("cluster-addr", "", "join a cluster as a member with this host:port as its cluster (gRPC) address, dialled by the other members (empty: a single data server)")
+	managePort := fs.Int("cluster-manage-port", 0, "port of this member's automanaged health endpoint (0: the --cluster-addr port + 1000); protoactor binds it on every interface")
+	peers := fs.String("cluster-peers", "", "comma-separated host:port of every member's manage endpoint, this one included (default: this member alone)")
+	provider := fs.String("cluster-provider", "automanaged", "how members find each other; this build ships automanaged (no external service); see docs/scale-out.md for Consul, etcd and Kubernetes")
+	postgresDSN := fs.String("postgres", "", "PostgreSQL connection string of the store the members share (cluster mode; default $"+envPostgresDSN+"); never logged")
+	pinTimeout := fs.Duration("cluster-pin-timeout", 10*time.Second, "how long an account waits for the member that pinned a multi-account write before reloading it from the store")
 	positional, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -119,6 +135,15 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *callTimeout <= 0 || *grace <= 0 || *maxTTL <= 0 || *maxWait <= 0 {
 		return usageError(fs, "--timeout, --shutdown-timeout, --max-lock-ttl and --max-lock-wait must be positive")
+	}
+	var member *clusterFlags
+	if *clusterAddr != "" {
+		if member, err = parseClusterFlags(*clusterAddr, *managePort, *peers, *provider, *postgresDSN, *pinTimeout); err != nil {
+			return usageError(fs, "%v", err)
+		}
+		if *inMemory {
+			return usageError(fs, "--in-memory and --cluster-addr: members keep accounts in the shared PostgreSQL store")
+		}
 	}
 	if *lockTTL == 0 || *lockTTL > *maxTTL {
 		return usageError(fs, "--lock-ttl %v: want a positive duration up to --max-lock-ttl (%v), or a negative one for no lease", *lockTTL, *maxTTL)
@@ -153,15 +178,23 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	var st interface {
-		actors.Store
 		dataserver.Records
 		ExpireRecords(time.Time) (int, error)
 		Close() error
 	}
-	if *inMemory {
+	switch {
+	case member != nil:
+		p, err := store.OpenPostgres(member.dsn, logger)
+		if err != nil {
+			return err
+		}
+		st = p
+		member.store = p
+		logger.Info("accounts stored in PostgreSQL, shared by the cluster's members")
+	case *inMemory:
 		st = store.NewMemory()
 		logger.Warn("in-memory mode: balances are lost when the process stops")
-	} else {
+	default:
 		p, err := store.OpenPebble(*dataDir, logger)
 		if err != nil {
 			return err
@@ -177,19 +210,36 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	reg := metrics.NewRegistry()
-	bank, err := actors.New(actors.Config{
-		Observer:       dataserver.NewObserver(reg),
-		Store:          st,
-		Accounts:       *accounts,
-		InitialBalance: *balance,
-		Timeout:        *callTimeout,
-		Synchronous:    *dispatcher == "synchronized",
-		// protoactor reports every actor system start at Info: keep its
-		// warnings and errors only.
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", "data", "component", "protoactor"),
-	})
-	if err != nil {
-		return err
+	// protoactor reports every actor system start at Info: keep its
+	// warnings and errors only.
+	actorLogger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", "data", "component", "protoactor")
+	var bank interface {
+		dataserver.Accounts
+		Close()
+	}
+	if member != nil {
+		m, err := member.join(*accounts, *balance, *callTimeout, dataserver.NewObserver(reg), actorLogger)
+		if err != nil {
+			return err
+		}
+		bank = m
+		reg.GaugeFunc("gobank_cluster_members", "Members of the cluster this member sees, itself included.", "",
+			func() float64 { return float64(len(m.Members())) })
+		logger.Info("joined the cluster", "addr", member.addr, "manage_port", member.managePort, "peers", member.peers)
+	} else {
+		b, err := actors.New(actors.Config{
+			Observer:       dataserver.NewObserver(reg),
+			Store:          st.(actors.Store),
+			Accounts:       *accounts,
+			InitialBalance: *balance,
+			Timeout:        *callTimeout,
+			Synchronous:    *dispatcher == "synchronized",
+			Logger:         actorLogger,
+		})
+		if err != nil {
+			return err
+		}
+		bank = b
 	}
 	defer bank.Close()
 	go expireRecords(ctx, st, *window, logger)

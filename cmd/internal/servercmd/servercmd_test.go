@@ -16,6 +16,7 @@ import (
 )
 
 func TestUsageErrors(t *testing.T) {
+	t.Setenv(envPostgresDSN, "") // "cluster without a store" must find none
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	for _, tc := range []struct {
@@ -33,6 +34,12 @@ func TestUsageErrors(t *testing.T) {
 		{"data: bad window", Data, []string{"--idempotency-window", "0s"}},
 		{"data: zero lease", Data, []string{"--lock-ttl", "0s"}},
 		{"data: lease over max", Data, []string{"--lock-ttl", "10m", "--max-lock-ttl", "1m"}},
+		{"data: cluster on a wildcard", Data, []string{"--cluster-addr", "0.0.0.0:7000", "--postgres", "postgres://x"}},
+		{"data: cluster without a port", Data, []string{"--cluster-addr", "127.0.0.1", "--postgres", "postgres://x"}},
+		{"data: cluster without a store", Data, []string{"--cluster-addr", "127.0.0.1:7000"}},
+		{"data: cluster provider not built in", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--cluster-provider", "consul"}},
+		{"data: cluster peer not host:port", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--cluster-peers", "a,b"}},
+		{"data: cluster in memory", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--in-memory"}},
 		{"business: no url", Business, nil},
 		{"business: bad url", Business, []string{"localhost:5000"}},
 		{"business: bad port", Business, []string{"http://localhost:5000", "port"}},
