@@ -1,0 +1,315 @@
+// Command scaleout measures what the data-server cluster costs on this
+// machine, with real binaries, in the same run:
+//
+//   - single: one data server with its embedded pebble store (the default
+//     deployment, the baseline);
+//   - 1 member: one cluster member over PostgreSQL;
+//   - N members: N cluster members over the same PostgreSQL server.
+//
+// For each, three business servers (business server i starts with member
+// i mod N) and `bank bench` with 64 workers, closed loop: getSaldo on the
+// data servers (spread over every member), then transfers through the
+// business servers; then each load open loop at half its closed-loop
+// throughput, for p50/p99 from each request's intended send time.
+//
+// On one machine the members share its cores: the figures show the cost
+// of the extra hop and of the shared store, not a speedup
+// (docs/scale-out.md discusses what to expect on separate machines).
+//
+//	go run ./benchmarks/scaleout
+//	go run ./benchmarks/scaleout -members 3 -duration 10s
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bank/gobank/actors/store/pgserver"
+	"github.com/bank/gobank/benchmarks/internal/launch"
+)
+
+func main() {
+	members := flag.Int("members", 3, "members of the larger cluster")
+	duration := flag.Duration("duration", 5*time.Second, "length of each closed-loop run")
+	openDuration := flag.Duration("open-duration", 5*time.Second, "length of each open-loop run")
+	workers := flag.Int("workers", 64, "bank bench --workers")
+	accounts := flag.Int("accounts", 1000, "accounts of the bank (uniformly picked)")
+	keep := flag.Bool("keep", false, "keep the temporary directory (logs, data)")
+	flag.Parse()
+	r := &runner{duration: *duration, openDuration: *openDuration, workers: *workers, accounts: *accounts}
+	if err := r.run(*members, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "scaleout:", err)
+		os.Exit(1)
+	}
+}
+
+type runner struct {
+	duration, openDuration time.Duration
+	workers, accounts      int
+	dir, bin               string
+	env                    []string
+}
+
+// result is what we read of `bank bench --json`.
+type result struct {
+	ThroughputOK float64 `json:"throughput_ok"`
+	Errors       int64   `json:"errors"`
+	Dropped      int64   `json:"dropped"`
+	Latency      struct {
+		P50 float64 `json:"p50"`
+		P99 float64 `json:"p99"`
+	} `json:"latency_us"`
+	Outcomes map[string]int64 `json:"outcomes"`
+}
+
+func (r *runner) run(members int, keep bool) error {
+	var err error
+	if r.dir, err = os.MkdirTemp("", "gobank-scaleout-"); err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("temporary directory:", r.dir)
+	} else {
+		defer os.RemoveAll(r.dir)
+	}
+	r.bin = filepath.Join(r.dir, "bin")
+	fmt.Println("building dataserver, businessserver and bank ...")
+	build := exec.Command("go", "build", "-o", r.bin+string(os.PathSeparator), "./cmd/dataserver", "./cmd/businessserver", "./cmd/bank")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build (run from the module's root): %w", err)
+	}
+	var secret [16]byte
+	_, _ = rand.Read(secret[:])
+	r.env = append(os.Environ(), "BANK_SERVER_TOKEN="+hex.EncodeToString(secret[:]))
+
+	ctx := context.Background()
+	fmt.Println("starting PostgreSQL (durable: fsync on) ...")
+	pg, err := pgserver.Start(ctx, filepath.Join(r.dir, "postgres"), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+
+	fmt.Printf("\n%-10s %12s %12s %14s %14s %14s %14s\n", "setup", "getSaldo/s", "transfers/s", "getSaldo p50", "getSaldo p99", "transfer p50", "transfer p99")
+	for _, n := range []int{0, 1, members} {
+		dsn := ""
+		if n > 0 {
+			name := fmt.Sprintf("scaleout%d", n)
+			if err := createDatabase(ctx, pg.DSN(), name); err != nil {
+				return err
+			}
+			dsn = pg.DSNFor(name)
+		}
+		if err := r.setup(n, dsn); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\n(%d workers closed loop for %v; open loop at half that rate for %v, latencies from the intended send time; %d accounts uniform; 3 business servers)\n",
+		r.workers, r.duration, r.openDuration, r.accounts)
+	return nil
+}
+
+// setup runs one configuration: n members over dsn, or with n == 0 a
+// single data server on pebble.
+func (r *runner) setup(n int, dsn string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(os.Interrupt)
+		}
+		for _, p := range procs {
+			_ = p.Wait()
+		}
+	}()
+	label := fmt.Sprintf("setup%d", n)
+	start := func(name string, env []string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(r.bin, name), args...)
+		cmd.Env = append(r.env, env...)
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			return "", err
+		}
+		if err := cmd.Start(); err != nil {
+			return "", err
+		}
+		procs = append(procs, cmd)
+		return launch.WaitListening(name, stderr, filepath.Join(r.dir, fmt.Sprintf("%s-%s-%d.stderr", label, name, len(procs))))
+	}
+	common := []string{"--host", "127.0.0.1", "--port", "0", "--log", filepath.Join(r.dir, label+"-data_server.log"),
+		"--accounts", strconv.Itoa(r.accounts), "--balance", "1000000000"}
+	var dataURLs []string
+	if n == 0 {
+		u, err := start("dataserver", nil, append(common, "--data-dir", filepath.Join(r.dir, "pebble"))...)
+		if err != nil {
+			return err
+		}
+		dataURLs = append(dataURLs, u)
+	} else {
+		ports, err := freePorts(2 * n)
+		if err != nil {
+			return err
+		}
+		var peers []string
+		for i := range n {
+			peers = append(peers, "127.0.0.1:"+strconv.Itoa(ports[n+i]))
+		}
+		for i := range n {
+			u, err := start("dataserver", []string{"BANK_POSTGRES_DSN=" + dsn}, append(common,
+				"--cluster-addr", "127.0.0.1:"+strconv.Itoa(ports[i]), "--cluster-manage-port", strconv.Itoa(ports[n+i]),
+				"--cluster-peers", strings.Join(peers, ","))...)
+			if err != nil {
+				return err
+			}
+			dataURLs = append(dataURLs, u)
+		}
+		if err := r.waitMembers(dataURLs, n); err != nil {
+			return err
+		}
+	}
+	var bizURLs []string
+	for i := range 3 {
+		var urls []string
+		for j := range dataURLs {
+			urls = append(urls, dataURLs[(i+j)%len(dataURLs)])
+		}
+		u, err := start("businessserver", nil, "--host", "127.0.0.1", "--log", filepath.Join(r.dir, label+"-business_server.log"),
+			strings.Join(urls, ","), "0")
+		if err != nil {
+			return err
+		}
+		bizURLs = append(bizURLs, u)
+	}
+	saldo := []string{"--target", "data", "--servers", strings.Join(dataURLs, ","), "--mix", "getSaldo=1", "--no-check"}
+	transfer := []string{"--servers", strings.Join(bizURLs, ","), "--mix", "transferencia=1"}
+	// Activate every account first, so that no activation (a store
+	// claim) falls inside the measurement.
+	if _, err := r.bench(append([]string{"--workers", "8", "--requests", strconv.Itoa(2 * r.accounts)}, saldo...)...); err != nil {
+		return err
+	}
+	closed := []string{"--workers", strconv.Itoa(r.workers), "--duration", r.duration.String()}
+	sc, err := r.bench(append(closed, saldo...)...)
+	if err != nil {
+		return err
+	}
+	tc, err := r.bench(append(closed, transfer...)...)
+	if err != nil {
+		return err
+	}
+	open := func(peak float64, args []string) (result, error) {
+		return r.bench(append([]string{"--rate", strconv.FormatFloat(peak/2, 'f', 0, 64), "--duration", r.openDuration.String()}, args...)...)
+	}
+	so, err := open(sc.ThroughputOK, saldo)
+	if err != nil {
+		return err
+	}
+	to, err := open(tc.ThroughputOK, transfer)
+	if err != nil {
+		return err
+	}
+	name := "single"
+	if n > 0 {
+		name = fmt.Sprintf("%d member", n)
+		if n > 1 {
+			name += "s"
+		}
+	}
+	fmt.Printf("%-10s %12.0f %12.0f %11.2f ms %11.2f ms %11.2f ms %11.2f ms\n", name, sc.ThroughputOK, tc.ThroughputOK,
+		so.Latency.P50/1000, so.Latency.P99/1000, to.Latency.P50/1000, to.Latency.P99/1000)
+	for _, x := range []struct {
+		what string
+		r    result
+	}{{"getSaldo", sc}, {"transfers", tc}, {"getSaldo open", so}, {"transfers open", to}} {
+		if x.r.Errors > 0 || x.r.Dropped > 0 {
+			fmt.Fprintf(os.Stderr, "  %s %s: %d errors, %d dropped: %v\n", name, x.what, x.r.Errors, x.r.Dropped, x.r.Outcomes)
+		}
+	}
+	return nil
+}
+
+// bench runs bank bench and decodes its JSON.
+func (r *runner) bench(args ...string) (result, error) {
+	args = append([]string{"bench", "--json", "--quiet", "--accounts", strconv.Itoa(r.accounts), "--dist", "uniform"}, args...)
+	cmd := exec.Command(filepath.Join(r.bin, "bank"), args...)
+	cmd.Env = r.env
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("bank %s: %w", strings.Join(args, " "), err)
+	}
+	var res result
+	if err := json.Unmarshal(out, &res); err != nil {
+		return result{}, fmt.Errorf("bank bench output: %w", err)
+	}
+	return res, nil
+}
+
+// waitMembers waits until every member's /metrics counts n members.
+func (r *runner) waitMembers(urls []string, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	want := "\ngobank_cluster_members " + strconv.Itoa(n) + "\n"
+	for _, u := range urls {
+		for {
+			if resp, err := http.Get(u + "/metrics"); err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if strings.Contains(string(body), want) {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s does not see %d members after 30s", u, n)
+			}
+			time.Sleep(100 * time.Millisecond) // polling a condition, bounded above
+		}
+	}
+	return nil
+}
+
+func createDatabase(ctx context.Context, dsn, name string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
