@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bank/gobank/cmd/internal/proctest"
 )
 
 // End-to-end tests: the bank binary, built once, run as real processes.
@@ -64,25 +66,6 @@ func bankBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-// freePorts returns n distinct ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
 }
 
 // testEnv is the environment of the processes: no server credential and
@@ -137,7 +120,7 @@ type upProcess struct {
 // startUp runs "bank up" on free ports and waits for its banner.
 func startUp(t *testing.T) *upProcess {
 	t.Helper()
-	return startUpIn(t, t.TempDir(), freePorts(t, 4), 1)
+	return startUpIn(t, t.TempDir(), proctest.FreePorts(t, 4), 1)
 }
 
 // startUpIn runs "bank up" in tmp/run with its home in tmp/home, the data
@@ -489,7 +472,7 @@ func TestUpPortTaken(t *testing.T) {
 		{"data port held by another server answering /status", 0, true, "data server"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ports := freePorts(t, 2)
+			ports := proctest.FreePorts(t, 2)
 			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[tt.taken])))
 			if err != nil {
 				t.Fatal(err)
@@ -615,7 +598,7 @@ func TestCrashRecovery(t *testing.T) {
 			var secret [16]byte
 			_, _ = rand.Read(secret[:])
 			env := testEnv(home, "BANK_SERVER_TOKEN="+hex.EncodeToString(secret[:]))
-			dataPort := freePorts(t, 1)[0]
+			dataPort := proctest.FreePorts(t, 1)[0]
 			dataArgs := []string{"dataserver", "--host", "127.0.0.1", "--port", strconv.Itoa(dataPort),
 				"--data-dir", filepath.Join(dir, "bank-data"), "--log", filepath.Join(dir, "data_server.log")}
 			data := startServer(t, env, dataArgs...)
