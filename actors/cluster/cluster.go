@@ -97,9 +97,10 @@ func Automanaged(managePort int, peers []string, refresh time.Duration) protoclu
 type Bank struct {
 	c        *protocluster.Cluster
 	place    *placement
+	pool     workers
 	cfg      Config
-	opts     []protocluster.GrainCallOption
-	idents   []string // idents[i] names account i+1: spares a strconv per call
+	idents   []*protocluster.ClusterIdentity // idents[i] names account i+1
+	pids     []atomic.Pointer[cachedPID]     // pids[i]: account i+1's activation, if known
 	closed   atomic.Bool
 	accounts int
 }
@@ -124,20 +125,24 @@ func Join(cfg Config) (b *Bank, err error) {
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return cfg.Logger }),
 		actor.WithDeadLetterRequestLogging(false),
 	)
-	kind := protocluster.NewKind(Kind, actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} }))
+	pool := newWorkers(64)
+	kind := protocluster.NewKind(Kind, actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} },
+		actor.WithDispatcher(pool)))
 	place := newPlacement(cfg.Logger)
 	c := protocluster.New(system, protocluster.Configure(cfg.Name, cfg.Provider, place,
 		remote.Configure(cfg.Host, cfg.Port), protocluster.WithKinds(kind), protocluster.WithRequestTimeout(cfg.Timeout)))
 	// protoactor panics when a member cannot start (its port is taken, say).
 	defer func() {
 		if p := recover(); p != nil {
+			pool.stop()
 			err = fmt.Errorf("cluster: starting member %s:%d: %v", cfg.Host, cfg.Port, p)
 		}
 	}()
 	c.StartMember()
-	b = &Bank{c: c, place: place, cfg: cfg, accounts: cfg.Accounts, idents: make([]string, cfg.Accounts)}
+	b = &Bank{c: c, place: place, pool: pool, cfg: cfg, accounts: cfg.Accounts,
+		idents: make([]*protocluster.ClusterIdentity, cfg.Accounts), pids: make([]atomic.Pointer[cachedPID], cfg.Accounts)}
 	for i := range b.idents {
-		b.idents[i] = strconv.Itoa(i + 1)
+		b.idents[i] = protocluster.NewClusterIdentity(strconv.Itoa(i+1), Kind)
 	}
 	return b, nil
 }
@@ -161,7 +166,7 @@ func (b *Bank) Placement(id int64) string {
 	if !b.Has(id) {
 		return ""
 	}
-	pid := b.c.Get(b.idents[id-1], Kind)
+	pid := b.pid(id)
 	if pid == nil {
 		return ""
 	}
@@ -194,23 +199,76 @@ func (b *Bank) call(id int64, c call, timeout time.Duration) (reply, error) {
 	// The grain gives up on a queued lock a little before its caller does,
 	// so that a grant is never handed to a caller that has left.
 	c.timeout = timeout - timeout/10
-	res, err := b.c.Request(b.idents[id-1], Kind, encodeCall(c),
-		protocluster.WithTimeout(timeout),
-		// protoactor retries only undelivered requests (dead letters, a
-		// member gone); a timeout ends the call, whose outcome is unknown.
-		protocluster.WithRetryCount(3))
-	if err != nil {
-		return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
+	msg := encodeCall(c)
+	deadline := time.Now().Add(timeout)
+	var err error
+	for attempt := 0; ; attempt++ {
+		pid := b.pid(id)
+		if pid == nil {
+			err = errUnplaced
+		} else {
+			var res any
+			res, err = b.c.ActorSystem.Root.RequestFuture(pid, msg, time.Until(deadline)).Result()
+			if err == nil {
+				m, ok := res.(*wrapperspb.BytesValue)
+				if !ok {
+					return reply{}, fmt.Errorf("cluster: account %d answered %T", id, res)
+				}
+				r, err := decodeReply(m.Value)
+				if err != nil {
+					return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
+				}
+				return r, r.err
+			}
+			b.forget(id, pid)
+			if !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, remote.ErrDeadLetter) {
+				// A timeout: the grain may have applied the call.
+				return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
+			}
+		}
+		// Not delivered (the activation ended, its member left, or the
+		// cluster has no member for it yet): safe to send again, to
+		// wherever the account lives now.
+		if attempt == 2 || time.Until(deadline) < retryPause {
+			return reply{}, fmt.Errorf("cluster: account %d: not delivered: %w", id, err)
+		}
+		time.Sleep(retryPause * time.Duration(attempt+1))
 	}
-	m, ok := res.(*wrapperspb.BytesValue)
-	if !ok {
-		return reply{}, fmt.Errorf("cluster: account %d answered %T", id, res)
+}
+
+// errUnplaced reports an account that no member can host right now.
+var errUnplaced = errors.New("no member hosts the account")
+
+// retryPause spaces the attempts to deliver a call.
+const retryPause = 10 * time.Millisecond
+
+// pid returns the activation of account id, from the cache or from the
+// placement. The cache spares a placement request (a round trip to the
+// owner) per call; it is dropped whenever the topology changes, and an
+// entry whenever a call to it fails.
+func (b *Bank) pid(id int64) *actor.PID {
+	gen := b.place.gen.Load()
+	if e := b.pids[id-1].Load(); e != nil && e.gen == gen {
+		return e.pid
 	}
-	r, err := decodeReply(m.Value)
-	if err != nil {
-		return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
+	pid := b.place.Get(b.idents[id-1])
+	if pid != nil {
+		b.pids[id-1].Store(&cachedPID{pid: pid, gen: gen})
 	}
-	return r, r.err
+	return pid
+}
+
+// forget drops account id's cached activation if it is still pid.
+func (b *Bank) forget(id int64, pid *actor.PID) {
+	if e := b.pids[id-1].Load(); e != nil && e.pid == pid {
+		b.pids[id-1].CompareAndSwap(e, nil)
+	}
+}
+
+// cachedPID is an activation as of a topology generation.
+type cachedPID struct {
+	pid *actor.PID
+	gen uint64
 }
 
 // Apply sets several balances atomically and durably on behalf of holder,
@@ -285,4 +343,5 @@ func (b *Bank) Close() {
 		return
 	}
 	b.c.Shutdown(true)
+	b.pool.stop()
 }

@@ -23,6 +23,9 @@ type placement struct {
 	activator *actor.PID
 	sub       *eventstream.Subscription
 	logger    *slog.Logger
+	// gen counts topology changes, so that callers caching activations
+	// know when their entries became stale.
+	gen atomic.Uint64
 }
 
 // activatorName names each member's placement actor, which activates the
@@ -55,6 +58,7 @@ func (p *placement) Setup(c *protocluster.Cluster, _ []string, _ bool) {
 			}
 			slices.Sort(owners)
 			p.owners.Store(&owners)
+			p.gen.Add(1)
 			c.ActorSystem.Root.Send(p.activator, t)
 		}
 	})
