@@ -212,7 +212,8 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := metrics.NewRegistry()
 	// protoactor reports every actor system start at Info: keep its
 	// warnings and errors only.
-	actorLogger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", "data", "component", "protoactor")
+	actorLogger := slog.New(newThrottled(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), 10*time.Second)).
+		With("server", "data", "component", "protoactor")
 	var bank interface {
 		dataserver.Accounts
 		Close()
