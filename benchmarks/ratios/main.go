@@ -60,6 +60,7 @@ func main() {
 	flag.BoolVar(&openLoop, "open", true, "after the rounds, run the open loops at half the median peak rates and print their latencies")
 	flag.DurationVar(&openDuration, "open-duration", 10*time.Second, "length of each open-loop run")
 	flag.StringVar(&profileDir, "profile", "", "save CPU profiles of every server, taken during round 1's transfer load, in this directory,\nand print the CPU time every process used during each load")
+	flag.StringVar(&baseline, "baseline", "", "also build dataserver and businessserver from this module root (e.g. HEAD exported with\ngit archive HEAD | tar -x -C /tmp/base), start a second bank with them, and measure its\ntransfers in every round beside this one's: a before/after in the same run")
 	flag.StringVar(&businessArgs, "business-args", "", "extra flags for every business server (space-separated), e.g. \"--lock-mode retry\"")
 	flag.Parse()
 	if err := run(*rounds, *duration, *workers, *accounts, *businessServers, *keep); err != nil {
@@ -78,6 +79,7 @@ var (
 	openDuration time.Duration
 	profileDir   string
 	businessArgs string
+	baseline     string
 )
 
 // Latency targets of the open loops at half the peak rate (issue 5).
@@ -128,6 +130,15 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 			return fmt.Errorf("go build in %s: %w", serversFrom, err)
 		}
 	}
+	if baseline != "" {
+		fmt.Println("building the baseline's dataserver and businessserver from", baseline, "...")
+		build := exec.Command("go", "build", "-o", filepath.Join(bin, "base")+string(os.PathSeparator), "./cmd/dataserver", "./cmd/businessserver")
+		build.Dir = baseline
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build in %s: %w", baseline, err)
+		}
+	}
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])
 	env := append(os.Environ(), "BANK_SERVER_TOKEN="+hex.EncodeToString(secret[:]))
@@ -151,6 +162,10 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 	}
 	var servers []server
 	start := func(name string, args ...string) (string, error) {
+		label := name
+		if strings.HasPrefix(name, "base/") {
+			label = "base-" + strings.TrimPrefix(name, "base/")
+		}
 		var debug string
 		if profileDir != "" {
 			var err error
@@ -170,29 +185,46 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 			return "", err
 		}
 		procs = append(procs, cmd)
-		label := name
-		if name == "businessserver" {
-			label = "business" + strconv.Itoa(len(servers))
+		if strings.HasSuffix(name, "businessserver") {
+			label = strings.TrimSuffix(label, "server") + strconv.Itoa(len(servers))
 		}
 		servers = append(servers, server{name: label, cmd: cmd, debug: debug})
-		return waitListening(name, stderr, filepath.Join(dir, name+"-"+strconv.Itoa(len(procs))+".stderr"))
+		return waitListening(name, stderr, filepath.Join(dir, label+"-"+strconv.Itoa(len(procs))+".stderr"))
 	}
-	dataURL, err := start("dataserver", "--host", "127.0.0.1", "--port", "0", "--data-dir", filepath.Join(dir, "data"),
-		"--log", filepath.Join(dir, "data_server.log"), "--accounts", strconv.Itoa(accounts), "--balance", "1000000000")
+	// startBank starts a data server and nbiz business servers from the
+	// binaries under prefix ("" or "base/").
+	startBank := func(prefix string) (dataURL string, bizURLs []string, err error) {
+		tag := strings.TrimSuffix(prefix, "/")
+		dataURL, err = start(prefix+"dataserver", "--host", "127.0.0.1", "--port", "0", "--data-dir", filepath.Join(dir, "data"+tag),
+			"--log", filepath.Join(dir, "data_server"+tag+".log"), "--accounts", strconv.Itoa(accounts), "--balance", "1000000000")
+		if err != nil {
+			return "", nil, err
+		}
+		for i := range nbiz {
+			args := []string{"--host", "127.0.0.1", "--log", filepath.Join(dir, fmt.Sprintf("business%s_%d.log", tag, i))}
+			args = append(args, strings.Fields(businessArgs)...)
+			u, err := start(prefix+"businessserver", append(args, dataURL, "0")...)
+			if err != nil {
+				return "", nil, err
+			}
+			bizURLs = append(bizURLs, u)
+		}
+		return dataURL, bizURLs, nil
+	}
+	dataURL, bizURLs, err := startBank("")
 	if err != nil {
 		return err
 	}
-	var bizURLs []string
-	for i := range nbiz {
-		args := []string{"--host", "127.0.0.1", "--log", filepath.Join(dir, fmt.Sprintf("business_%d.log", i))}
-		args = append(args, strings.Fields(businessArgs)...)
-		u, err := start("businessserver", append(args, dataURL, "0")...)
-		if err != nil {
+	fmt.Printf("data server %s (durable, pebble in %s), business servers %s\n", dataURL, dir, strings.Join(bizURLs, ","))
+	var baseBizURLs []string
+	if baseline != "" {
+		var baseData string
+		if baseData, baseBizURLs, err = startBank("base/"); err != nil {
 			return err
 		}
-		bizURLs = append(bizURLs, u)
+		fmt.Printf("baseline (%s): data server %s, business servers %s\n", baseline, baseData, strings.Join(baseBizURLs, ","))
 	}
-	fmt.Printf("data server %s (durable, pebble in %s), business servers %s\n\n", dataURL, dir, strings.Join(bizURLs, ","))
+	fmt.Println()
 
 	// cpu returns the CPU time every server has used so far.
 	cpu := func() []time.Duration {
@@ -241,10 +273,20 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		{"getSaldo", []string{"--target", "data", "--servers", dataURL, "--mix", "getSaldo=1", "--no-check"}},
 		{"transferencia", []string{"--servers", strings.Join(bizURLs, ","), "--mix", "transferencia=1"}},
 	}
-	fmt.Printf("%-6s %12s %12s %14s %16s %18s\n", "round", "status/s", "getSaldo/s", "transfers/s", "getSaldo/status", "transfers/status")
-	var saldoRatios, transferRatios, saldoPeaks, transferPeaks []float64
+	if baseline != "" {
+		loads = append(loads, struct {
+			name string
+			args []string
+		}{"base-transfers", []string{"--servers", strings.Join(baseBizURLs, ","), "--mix", "transferencia=1"}})
+	}
+	fmt.Printf("%-6s %12s %12s %14s %16s %18s", "round", "status/s", "getSaldo/s", "transfers/s", "getSaldo/status", "transfers/status")
+	if baseline != "" {
+		fmt.Printf(" %14s %16s", "base xfers/s", "base xfers/status")
+	}
+	fmt.Println()
+	var saldoRatios, transferRatios, baseRatios, saldoPeaks, transferPeaks []float64
 	for round := 1; round <= rounds; round++ {
-		var tput [3]float64
+		var tput [4]float64
 		for i, l := range loads {
 			var profiled chan error
 			if round == 1 && l.name == "transferencia" && profileDir != "" {
@@ -275,10 +317,18 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		sr, tr := tput[1]/tput[0], tput[2]/tput[0]
 		saldoRatios, transferRatios = append(saldoRatios, sr), append(transferRatios, tr)
 		saldoPeaks, transferPeaks = append(saldoPeaks, tput[1]), append(transferPeaks, tput[2])
-		fmt.Printf("%-6d %12.0f %12.0f %14.0f %16.3f %18.3f\n", round, tput[0], tput[1], tput[2], sr, tr)
+		fmt.Printf("%-6d %12.0f %12.0f %14.0f %16.3f %18.3f", round, tput[0], tput[1], tput[2], sr, tr)
+		if baseline != "" {
+			baseRatios = append(baseRatios, tput[3]/tput[0])
+			fmt.Printf(" %14.0f %16.3f", tput[3], tput[3]/tput[0])
+		}
+		fmt.Println()
 	}
 	fmt.Printf("\nmedian of %d rounds: getSaldo/status = %.3f (target >= 0.8), transfers/status = %.3f (target >= 0.15)\n",
 		rounds, median(saldoRatios), median(transferRatios))
+	if baseline != "" {
+		fmt.Printf("baseline's transfers/status = %.3f (same rounds, same /status figures)\n", median(baseRatios))
+	}
 	fmt.Printf("(%d workers, closed loop, %v per run, %d accounts uniform, %d business servers, durable store)\n",
 		workers, duration, accounts, nbiz)
 	if !openLoop {

@@ -252,6 +252,124 @@ func (c *DataClient) Lock(ctx context.Context, conta int64, wait time.Duration) 
 	return Grant{Fence: a.fence, Saldo: a.saldo, HasSaldo: a.hasSaldo}, nil
 }
 
+// LockMany takes the locks of the accounts contas (1 to 16, distinct) in
+// one call to the data server (/getLocks), in the order given, waiting as
+// Lock does for up to wait in all, and returns their grants in the same
+// order. It takes all of them or none: on a refusal the data server has
+// released those it took, and the error is Lock's (ErrLocked, ErrNotFound,
+// ...) with Conta the first account. A data server without /getLocks (the
+// original, or an older one) fails with ErrUnsupported, having taken
+// nothing: use Lock for each account. Any other ErrUnavailable leaves
+// unknown which locks were taken.
+func (c *DataClient) LockMany(ctx context.Context, contas []int64, wait time.Duration) ([]Grant, error) {
+	route := wire.RouteGetLocks
+	var conta int64
+	if len(contas) > 0 {
+		conta = contas[0]
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
+			Reason: "gave up before calling the data server", Err: err}
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [256]byte
+	uri := append(buf[:0], c.prefix...)
+	uri = append(uri, route...)
+	uri = append(uri, c.query...)
+	for _, id := range contas {
+		uri = append(uri, "&"+wire.ParamConta+"="...)
+		uri = strconv.AppendInt(uri, id, 10)
+	}
+	if wait > 0 {
+		uri = append(uri, "&"+wire.ParamWait+"="...)
+		uri = strconv.AppendInt(uri, max(wait.Milliseconds(), 1), 10)
+		uri = append(uri, "ms"...)
+	}
+	if c.ttl > 0 {
+		uri = append(uri, "&"+wire.ParamTTL+"="...)
+		uri = strconv.AppendInt(uri, max(c.ttl.Milliseconds(), 1), 10)
+		uri = append(uri, "ms"...)
+	}
+	req.SetRequestURIBytes(uri)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.Header.Set(wire.HeaderToken, c.token)
+	if _, err := c.send(ctx, req, resp, c.timeout+max(wait, 0), route, conta, wait > 0 || c.ttl > 0); err != nil {
+		return nil, err
+	}
+	grants := make([]Grant, len(contas))
+	if !parseGrants(resp.Body(), contas, grants) {
+		return nil, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable, Status: fasthttp.StatusOK,
+			Reason: "data server sent a malformed answer (grants)"}
+	}
+	return grants, nil
+}
+
+// parseGrants reads {"contas":[...],"fences":[...],"saldos":[...]} into
+// grants, checking that the accounts are contas in order and that every
+// fence is positive.
+func parseGrants(body []byte, contas []int64, grants []Grant) bool {
+	var ids [16]int64
+	got, ok := intList(body, `"contas"`, ids[:0])
+	if !ok || len(got) != len(contas) {
+		return false
+	}
+	for i := range got {
+		if got[i] != contas[i] {
+			return false
+		}
+	}
+	var fences, saldos [16]int64
+	f, ok1 := intList(body, `"fences"`, fences[:0])
+	b, ok2 := intList(body, `"saldos"`, saldos[:0])
+	if !ok1 || !ok2 || len(f) != len(contas) || len(b) != len(contas) {
+		return false
+	}
+	for i := range grants {
+		if f[i] <= 0 {
+			return false
+		}
+		grants[i] = Grant{Fence: uint64(f[i]), Saldo: b[i], HasSaldo: true}
+	}
+	return true
+}
+
+// intList appends to dst the integers of the list under key (`"key"`) in a
+// flat JSON object whose lists hold integers only, as /getLocks answers.
+func intList(body []byte, key string, dst []int64) ([]int64, bool) {
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return dst, false
+	}
+	b := bytes.TrimLeft(body[i+len(key):], " \t\r\n")
+	if len(b) == 0 || b[0] != ':' {
+		return dst, false
+	}
+	b = bytes.TrimLeft(b[1:], " \t\r\n")
+	if len(b) == 0 || b[0] != '[' {
+		return dst, false
+	}
+	end := bytes.IndexByte(b, ']')
+	if end < 0 {
+		return dst, false
+	}
+	items := bytes.TrimSpace(b[1:end])
+	if len(items) == 0 {
+		return dst, true
+	}
+	for item := range bytes.SplitSeq(items, []byte(",")) {
+		n, ok := wire.ParseInt(bytes.TrimSpace(item))
+		if !ok || len(dst) == cap(dst) {
+			return dst, false
+		}
+		dst = append(dst, n)
+	}
+	return dst, true
+}
+
 // Unlock releases the lock of account conta; fence, when not 0, names the
 // grant being released. Unlocking a free account succeeds; unlocking
 // another holder's lock fails with ErrLocked, and a grant whose lease ran
@@ -373,7 +491,7 @@ func (c *DataClient) send(ctx context.Context, req *fasthttp.Request, resp *fast
 		return fail(ErrUnauthorized, status, "token refused", nil)
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
 		return fail(ErrCredentialRefused, status, "data server refused this business server's credential", nil)
-	case status == fasthttp.StatusNotFound && (route == wire.RouteCommit || route == wire.RouteIdem):
+	case status == fasthttp.StatusNotFound && (route == wire.RouteCommit || route == wire.RouteIdem || route == wire.RouteGetLocks):
 		return fail(ErrUnsupported, status, "the data server has no "+route+" route (it is not gobank's data server, or an older one)", nil)
 	case status >= 500:
 		e := &DataError{Route: route, Conta: conta, Kind: ErrUnavailable, Status: status,
@@ -389,6 +507,9 @@ func (c *DataClient) send(ctx context.Context, req *fasthttp.Request, resp *fast
 			"the lock wait and ttl must not exceed its --max-lock-wait and --max-lock-ttl", nil)
 	default:
 		return fail(ErrUnavailable, status, "data server answered HTTP "+strconv.Itoa(status)+" (is the data server URL right?)", nil)
+	}
+	if route == wire.RouteGetLocks && !bytes.Contains(resp.Body(), []byte(`"error_code"`)) {
+		return answer{}, nil // lists of grants: LockMany reads them
 	}
 	a, ok := parseAnswer(resp.Body())
 	if !ok {
@@ -600,6 +721,11 @@ type recordAnswer struct {
 // {} (applied), {"found":false[,"stored":true]}, or a record
 // {"found":true,"status":S,"fingerprint":"FP","body":"..."}.
 func parseRecord(body []byte, route string) (recordAnswer, error) {
+	// An applied commit answers {}: the answer of almost every call, spared
+	// a pass through encoding/json (a few percent of a transfer's CPU).
+	if string(bytes.TrimSpace(body)) == "{}" {
+		return recordAnswer{}, nil
+	}
 	var m struct {
 		Found       *bool   `json:"found"`
 		Status      *int    `json:"status"`

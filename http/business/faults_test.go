@@ -58,14 +58,19 @@ func compose(wraps ...func(fasthttp.RequestHandler) fasthttp.RequestHandler) fun
 }
 
 // legacy makes the data server's lock grants empty, like the original's,
-// so that the business server reads the balances with getSaldo.
-var legacy = on(wire.RouteGetLock, func(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler, _ int64) bool {
+// so that the business server reads the balances with getSaldo, and
+// answers /getLocks 404, as the original does.
+var legacy = compose(noGetLocks, on(wire.RouteGetLock, func(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler, _ int64) bool {
 	next(ctx)
 	if strings.Contains(string(ctx.Response.Body()), `"fence"`) {
 		ctx.SetBodyString(`{}`)
 	}
 	return true
-})
+}))
+
+// noGetLocks is a data server without /getLocks (the original, or ours
+// before it): transfers lock one account per /getLock.
+var noGetLocks = on(wire.RouteGetLocks, notFound)
 
 // Faults.
 var (
@@ -201,12 +206,29 @@ func TestFailuresReleaseLocks(t *testing.T) {
 		{"second commit fails, first succeeds", on(wire.RouteCommit, fail503, 2), []step{
 			{"/transferencia/1/2/10", 200, false}, {"/transferencia/1/2/10", 503, false}, {"/transferencia/1/2/10", 200, false}}},
 
-		{"getLock 500", on(wire.RouteGetLock, fail500), []step{
+		{"getLock 500", compose(noGetLocks, on(wire.RouteGetLock, fail500)), []step{
 			{"/deposito/1/10", 503, false}, {"/transferencia/1/2/10", 503, false}}},
-		{"second getLock 500", on(wire.RouteGetLock, fail500, 2), []step{
+		{"second getLock 500", compose(noGetLocks, on(wire.RouteGetLock, fail500, 2)), []step{
 			{"/transferencia/1/2/10", 503, false}}},
-		{"second getLock applied, answer late", on(wire.RouteGetLock, appliedThenSlow, 2), []step{
+		{"second getLock applied, answer late", compose(noGetLocks, on(wire.RouteGetLock, appliedThenSlow, 2)), []step{
 			{"/transferencia/2/1/10", 503, false}}},
+		{"getLocks 500", on(wire.RouteGetLocks, fail500), []step{
+			{"/transferencia/1/2/10", 503, false}, {"/transferencia/2/1/10", 503, false}}},
+		{"getLocks 503", on(wire.RouteGetLocks, fail503), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"getLocks applied, answer late", on(wire.RouteGetLocks, appliedThenSlow), []step{
+			{"/transferencia/2/1/10", 503, false}}},
+		{"getLocks applied, answer garbled", on(wire.RouteGetLocks, appliedThenGarbage), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"getLocks applied, connection closed", on(wire.RouteGetLocks, closeConn), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"getLocks applied, then the first unLock fails", compose(on(wire.RouteGetLocks, appliedThenGarbage), on(wire.RouteUnLock, fail500, 1)), []step{
+			{"/transferencia/1/2/10", 503, false}}},
+		{"getLocks stale grants answered", on(wire.RouteGetLocks, func(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler, _ int64) bool {
+			next(ctx) // grants whose accounts are not the ones asked for: not the contract
+			ctx.SetBodyString(`{"contas":[9,8],"fences":[1,1],"saldos":[5,5]}`)
+			return true
+		}), []step{{"/transferencia/1/2/10", 503, false}}},
 		{"getLock applied, answer garbled", on(wire.RouteGetLock, appliedThenGarbage, 1), []step{
 			{"/saque/1/10", 503, false}}},
 

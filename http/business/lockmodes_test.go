@@ -157,8 +157,8 @@ func TestLockOrder(t *testing.T) {
 	}
 }
 
-// getLockParams records the wait and ttl parameters of the getLock
-// requests of the data server it wraps.
+// getLockParams records the wait and ttl parameters of the getLock and
+// getLocks requests of the data server it wraps.
 type getLockParams struct {
 	mu         sync.Mutex
 	waits, ttl []string
@@ -166,7 +166,11 @@ type getLockParams struct {
 
 func (p *getLockParams) wrap(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if string(ctx.Path()) == wire.RouteGetLock {
+		if path := string(ctx.Path()); path != wire.RouteGetLock && path != wire.RouteGetLocks {
+			h(ctx)
+			return
+		}
+		{
 			p.mu.Lock()
 			p.waits = append(p.waits, string(ctx.QueryArgs().Peek(wire.ParamWait)))
 			p.ttl = append(p.ttl, string(ctx.QueryArgs().Peek(wire.ParamTTL)))
@@ -362,13 +366,16 @@ func TestLockTTLParam(t *testing.T) {
 			var params getLockParams
 			data := dataservertest.Start(t, dataservertest.Options{Wrap: params.wrap})
 			bs := startBusiness(t, data, businesstest.Options{LockTTL: tt.ttl})
-			if r := get(t, bs.URL+"/transferencia/1/2/10"); r.status != 200 {
-				t.Fatalf("transfer: %d %s", r.status, r.body)
+			// One /getLocks for the transfer, one /getLock for the deposit.
+			for _, path := range []string{"/transferencia/1/2/10", "/deposito/3/10"} {
+				if r := get(t, bs.URL+path); r.status != 200 {
+					t.Fatalf("%s: %d %s", path, r.status, r.body)
+				}
 			}
 			params.mu.Lock()
 			defer params.mu.Unlock()
 			if len(params.ttl) != 2 {
-				t.Fatalf("%d getLocks, want 2", len(params.ttl))
+				t.Fatalf("%d lock calls, want 2", len(params.ttl))
 			}
 			for _, got := range params.ttl {
 				if got != tt.want {
@@ -393,20 +400,23 @@ func TestLockParamsRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			refuse := on(wire.RouteGetLock, func(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler, _ int64) bool {
+			f := func(ctx *fasthttp.RequestCtx, next fasthttp.RequestHandler, _ int64) bool {
 				if !ctx.QueryArgs().Has(tt.max) {
 					return false
 				}
 				ctx.SetStatusCode(400)
 				ctx.SetBodyString(`{"error_code":-12,"error":"longer than this server allows"}`)
 				return true
-			})
+			}
+			refuse := compose(on(wire.RouteGetLock, f), on(wire.RouteGetLocks, f))
 			data := dataservertest.Start(t, dataservertest.Options{Wrap: refuse})
 			bs := startBusiness(t, data, tt.opt)
-			r := get(t, bs.URL+"/transferencia/1/2/10")
-			wantError(t, r, 503, int64(wire.Unavailable))
-			if !strings.Contains(r.ans.Error, "--max-lock-"+tt.max) {
-				t.Errorf("message %q does not name --max-lock-%s", r.ans.Error, tt.max)
+			for _, path := range []string{"/transferencia/1/2/10", "/deposito/1/10"} {
+				r := get(t, bs.URL+path)
+				wantError(t, r, 503, int64(wire.Unavailable))
+				if !strings.Contains(r.ans.Error, "--max-lock-"+tt.max) {
+					t.Errorf("%s: message %q does not name --max-lock-%s", path, r.ans.Error, tt.max)
+				}
 			}
 			checkBank(t, data, uniform(10, 1000))
 		})

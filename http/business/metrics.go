@@ -7,7 +7,7 @@ import (
 
 // callRoutes are the data routes a DataClient calls.
 var callRoutes = [...]string{wire.RouteAutentica, wire.RouteGetLock, wire.RouteUnLock, wire.RouteGetSaldo,
-	wire.RouteSetSaldo, wire.RouteCommit, wire.RouteIdem}
+	wire.RouteSetSaldo, wire.RouteCommit, wire.RouteIdem, wire.RouteGetLocks}
 
 // callMetrics holds a DataClient's latency histograms, one per data route,
 // resolved when the client is built.
@@ -47,6 +47,8 @@ func (m *callMetrics) route(route string) *metrics.Histogram {
 		return m.byRoute[5]
 	case wire.RouteIdem:
 		return m.byRoute[6]
+	case wire.RouteGetLocks:
+		return m.byRoute[7]
 	}
 	return m.byRoute[len(callRoutes)]
 }

@@ -236,6 +236,9 @@ type Server struct {
 	// noCommit is set once the data server answered /commit with 404: it
 	// is the original, or ours before /commit (see writeLegacy).
 	noCommit atomic.Bool
+	// noLockMany is set once the data server answered /getLocks with 404:
+	// locks are then taken one /getLock at a time.
+	noLockMany atomic.Bool
 }
 
 // New checks cfg and builds a Server. It does not contact the data server.

@@ -171,7 +171,8 @@ func TestLockRetrySucceeds(t *testing.T) {
 			}
 			data := dataservertest.Start(t, dataservertest.Options{Wrap: func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 				return func(ctx *fasthttp.RequestCtx) {
-					mine := string(ctx.Path()) == wire.RouteGetLock && string(ctx.QueryArgs().Peek(wire.ParamIDNegoc)) == bsID
+					path := string(ctx.Path())
+					mine := (path == wire.RouteGetLock || path == wire.RouteGetLocks) && string(ctx.QueryArgs().Peek(wire.ParamIDNegoc)) == bsID
 					if mine && tc.mode == business.ModeRetry && ctx.QueryArgs().Has(wire.ParamWait) {
 						asked.Store(true)
 					}

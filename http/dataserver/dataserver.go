@@ -170,6 +170,7 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		r.Handle(method, wire.RouteGetLock, s.data(getLock))
 		r.Handle(method, wire.RouteSetLock, s.data(unLock))
 		r.Handle(method, wire.RouteUnLock, s.data(unLock))
+		r.Handle(method, wire.RouteGetLocks, s.getLocks)
 		r.Handle(method, wire.RouteCommit, s.commit)
 		r.Handle(method, wire.RouteIdem, s.idem)
 		r.Handle(method, wire.RouteSnapshot, s.snapshot)

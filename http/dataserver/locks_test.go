@@ -1,12 +1,15 @@
 package dataserver_test
 
 import (
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 )
 
@@ -102,5 +105,110 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 10s")
 		}
 		time.Sleep(time.Millisecond) // polling interval
+	}
+}
+
+// TestGetLocks: /getLocks takes every lock asked for, in the order given,
+// or none: a refusal releases the locks it took. Fences start at 2^32+1 on
+// a fresh store and grow per account.
+func TestGetLocks(t *testing.T) {
+	f := func(n uint64) string { return strconv.FormatUint(1<<32+n, 10) }
+	tests := []struct {
+		name    string
+		steps   []step
+		holders map[int]string // account -> holder afterwards; others free
+	}{
+		{"two accounts", []step{
+			{path: "/getLocks?id_negoc=A&conta=3&conta=4", token: "server", status: 200,
+				body: `{"contas":[3,4],"fences":[` + f(1) + `,` + f(1) + `],"saldos":[1000,1000]}`},
+		}, map[int]string{3: "A", 4: "A"}},
+		{"request order kept", []step{
+			{path: "/getLocks?id_negoc=A&conta=9&conta=2&ttl=2s&wait=1s", token: "server", status: 200,
+				body: `{"contas":[9,2],"fences":[` + f(1) + `,` + f(1) + `],"saldos":[1000,1000]}`},
+		}, map[int]string{2: "A", 9: "A"}},
+		{"one held by another: none taken", []step{
+			{path: "/getLock?id_negoc=B&conta=4", token: "server", status: 200, body: `{"fence":*`},
+			{path: "/getLocks?id_negoc=A&conta=3&conta=4", token: "server", status: 200, code: -1},
+			{path: "/getLocks?id_negoc=A&conta=3&conta=4&wait=20ms", token: "server", status: 200, code: -1},
+		}, map[int]string{4: "B"}},
+		{"no such account: none taken", []step{
+			{path: "/getLocks?id_negoc=A&conta=1&conta=99", token: "server", status: 200, code: -4},
+		}, nil},
+		{"refused before locking", []step{
+			{path: "/getLocks?id_negoc=A&conta=1&conta=1", token: "server", status: 400, code: -12},
+			{path: "/getLocks?id_negoc=A&conta=1&fence=" + f(1), token: "server", status: 400, code: -12},
+			{path: "/getLocks?id_negoc=A&conta=1&wait=abc", token: "server", status: 400, code: -12},
+			{path: "/getLocks?id_negoc=A&conta=1&ttl=1h", token: "server", status: 400, code: -12},
+			{path: "/getLocks?id_negoc=A&conta=x", token: "server", status: 200, code: -2},
+			{path: "/getLocks?id_negoc=A", token: "server", status: 200, code: -2},
+			{path: "/getLocks?conta=1", token: "server", status: 400, code: -12},
+			{path: "/getLocks?id_negoc=A&conta=1", token: "client", status: 403, code: -8},
+			{path: "/getLocks?id_negoc=A&conta=1", token: "", status: 401, code: -8},
+			{path: "/getLocks?id_negoc=A" + strings.Repeat("&conta=1", 17), token: "server", status: 400, code: -12},
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := dataservertest.Start(t, dataservertest.Options{})
+			run(t, s, tt.steps)
+			_, holders := s.Balances(t)
+			for i, h := range holders {
+				if want := tt.holders[i+1]; h != want {
+					t.Errorf("account %d held by %q, want %q", i+1, h, want)
+				}
+			}
+		})
+	}
+}
+
+// TestGetLocksWaits: a /getLocks with wait queues behind the holder of
+// one of its accounts and is granted all of them once it unlocks.
+func TestGetLocksWaits(t *testing.T) {
+	s := dataservertest.Start(t, dataservertest.Options{})
+	run(t, s, []step{{path: "/getLock?id_negoc=B&conta=4", token: "server", status: 200, body: `{"fence":*`}})
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/getLocks?id_negoc=A&conta=3&conta=4&wait=30s", nil)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		req.Header.Set("token", s.ServerToken)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- result{status: resp.StatusCode, body: string(b), err: err}
+	}()
+	// Unlock once A is queued on account 4 (the actor reports its waiters).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := s.Bank.Do(4, actors.Request{Op: actors.OpRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the getLocks never queued on account 4")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	run(t, s, []step{{path: "/unLock?id_negoc=B&conta=4", token: "server", status: 200, body: `{}`}})
+	a := <-done
+	if a.err != nil || a.status != 200 || !strings.HasPrefix(a.body, `{"contas":[3,4],`) {
+		t.Fatalf("getLocks: %d %s %v", a.status, a.body, a.err)
+	}
+	if _, holders := s.Balances(t); holders[2] != "A" || holders[3] != "A" {
+		t.Fatalf("holders %q, want A on 3 and 4", holders[:4])
 	}
 }

@@ -16,6 +16,10 @@ const (
 	RouteGetLock   = "/getLock"
 	RouteSetLock   = "/setLock"
 	RouteUnLock    = "/unLock"
+	// RouteGetLocks takes the locks of several accounts in one request, in
+	// the order given (conta repeated), and answers every grant's fence and
+	// balance; it takes all of them or none.
+	RouteGetLocks = "/getLocks"
 	// RouteCommit sets several balances atomically and durably under the
 	// caller's current lock grants, optionally releasing them, and keeps
 	// an idempotency record with them.
