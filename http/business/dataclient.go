@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,7 +104,9 @@ func (e *DataError) Unwrap() []error {
 // DataClientConfig configures a DataClient.
 type DataClientConfig struct {
 	// URL of the data server: "http://host:port", "https://host:port" or
-	// "host:port". A path prefix is kept ("http://h:5000/bank").
+	// "host:port". A path prefix is kept ("http://h:5000/bank"). Several
+	// data servers of one bank (sharing its accounts), comma-separated, are
+	// failed over: see DataClient.
 	URL string
 	// ServerToken is the credential sent on the data routes. Required.
 	ServerToken string
@@ -121,13 +125,28 @@ type DataClientConfig struct {
 	// Metrics, when set, receives the latency of every call by data route
 	// (gobank_business_data_call_duration_seconds).
 	Metrics *metrics.Registry
+	// Logger is told when a call fails over to another data server; nil
+	// discards that.
+	Logger *slog.Logger
 }
 
-// DataClient calls one data server over a single reused pool of keep-alive
+// DataClient calls a data server over a reused pool of keep-alive
 // connections. It is safe for concurrent use.
+//
+// Given several data servers of one bank (servers in front of the same
+// accounts), it calls one of them, the first to begin with, and fails over
+// to the next in turn when a call fails in a way that says it was not
+// applied, so that repeating it elsewhere is safe: the server could not be
+// reached (connection refused, dial timeout: nothing was sent), or it
+// answered 503 UNAVAILABLE (our data server's "not applied"). Reads
+// (getSaldo, autentica, a GET of /idem) change nothing and are also
+// repeated after a timeout, a broken connection or any 5xx. A write or lock
+// whose outcome is unknown is never repeated: its caller handles that. The
+// server that answered stays the one called until it fails in turn.
 type DataClient struct {
-	hc      *fasthttp.HostClient
-	prefix  string // scheme://host[:port][/path], no trailing slash
+	eps     []endpoint
+	cur     atomic.Uint32 // index in eps of the data server called first
+	logger  *slog.Logger
 	query   string // "?id_negoc=<escaped id>"
 	token   string
 	timeout time.Duration
@@ -150,22 +169,65 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = fasthttp.DefaultMaxConnsPerHost
 	}
-	raw := strings.TrimSpace(cfg.URL)
-	if raw == "" {
+	urls := SplitURLs(cfg.URL)
+	if len(urls) == 0 {
 		return nil, errors.New("business: data client: no data server URL")
 	}
+	c := &DataClient{
+		query:   "?" + wire.ParamIDNegoc + "=" + url.QueryEscape(cfg.ID),
+		token:   cfg.ServerToken,
+		timeout: cfg.Timeout,
+		ttl:     max(cfg.LockTTL, 0),
+		logger:  cfg.Logger,
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	for _, raw := range urls {
+		ep, err := newEndpoint(raw, cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.eps = append(c.eps, ep)
+	}
+	if cfg.Metrics != nil {
+		c.calls = newCallMetrics(cfg.Metrics)
+	}
+	return c, nil
+}
+
+// SplitURLs splits a comma-separated list of data server URLs, dropping
+// blanks.
+func SplitURLs(list string) []string {
+	var urls []string
+	for u := range strings.SplitSeq(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// endpoint is one data server.
+type endpoint struct {
+	hc     *fasthttp.HostClient
+	prefix string // scheme://host[:port][/path], no trailing slash
+}
+
+func newEndpoint(raw string, cfg DataClientConfig) (endpoint, error) {
+	orig := raw
 	if !strings.Contains(raw, "://") {
 		raw = "http://" + raw
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("business: data client: data server URL: %w", err)
+		return endpoint{}, fmt.Errorf("business: data client: data server URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("business: data client: data server URL %q: scheme must be http or https", cfg.URL)
+		return endpoint{}, fmt.Errorf("business: data client: data server URL %q: scheme must be http or https", orig)
 	}
 	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("business: data client: data server URL %q: want scheme://host:port[/path]", cfg.URL)
+		return endpoint{}, fmt.Errorf("business: data client: data server URL %q: want scheme://host:port[/path]", orig)
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -175,7 +237,7 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 			addr = net.JoinHostPort(u.Hostname(), "80")
 		}
 	}
-	c := &DataClient{
+	return endpoint{
 		hc: &fasthttp.HostClient{
 			Addr:                addr,
 			IsTLS:               u.Scheme == "https",
@@ -192,16 +254,8 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 			// is a POST, which fasthttp never repeats: see Commit.
 			MaxIdemponentCallAttempts: 2,
 		},
-		prefix:  u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
-		query:   "?" + wire.ParamIDNegoc + "=" + url.QueryEscape(cfg.ID),
-		token:   cfg.ServerToken,
-		timeout: cfg.Timeout,
-		ttl:     max(cfg.LockTTL, 0),
-	}
-	if cfg.Metrics != nil {
-		c.calls = newCallMetrics(cfg.Metrics)
-	}
-	return c, nil
+		prefix: u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
+	}, nil
 }
 
 // maxAnswerSize bounds the data server's answers: a few dozen bytes, or an
@@ -210,7 +264,11 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 const maxAnswerSize = 32 << 10
 
 // CloseIdleConnections closes the idle keep-alive connections.
-func (c *DataClient) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *DataClient) CloseIdleConnections() {
+	for _, ep := range c.eps {
+		ep.hc.CloseIdleConnections()
+	}
+}
 
 // Authenticate asks the data server whether clientToken is a client token.
 // It returns nil, an error wrapping ErrUnauthorized when the token is
@@ -277,8 +335,7 @@ func (c *DataClient) LockMany(ctx context.Context, contas []int64, wait time.Dur
 	defer fasthttp.ReleaseResponse(resp)
 
 	var buf [256]byte
-	uri := append(buf[:0], c.prefix...)
-	uri = append(uri, route...)
+	uri := append(buf[:0], route...)
 	uri = append(uri, c.query...)
 	for _, id := range contas {
 		uri = append(uri, "&"+wire.ParamConta+"="...)
@@ -294,10 +351,9 @@ func (c *DataClient) LockMany(ctx context.Context, contas []int64, wait time.Dur
 		uri = strconv.AppendInt(uri, max(c.ttl.Milliseconds(), 1), 10)
 		uri = append(uri, "ms"...)
 	}
-	req.SetRequestURIBytes(uri)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.Header.Set(wire.HeaderToken, c.token)
-	if _, err := c.send(ctx, req, resp, c.timeout+max(wait, 0), route, conta, wait > 0 || c.ttl > 0); err != nil {
+	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout+max(wait, 0), route, conta, wait > 0 || c.ttl > 0); err != nil {
 		return nil, err
 	}
 	grants := make([]Grant, len(contas))
@@ -424,8 +480,7 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 	defer fasthttp.ReleaseResponse(resp)
 
 	var buf [256]byte
-	uri := append(buf[:0], c.prefix...)
-	uri = append(uri, route...)
+	uri := append(buf[:0], route...)
 	uri = append(uri, c.query...)
 	if route != wire.RouteAutentica {
 		uri = append(uri, "&"+wire.ParamConta+"="...)
@@ -449,7 +504,6 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 			uri = append(uri, "ms"...)
 		}
 	}
-	req.SetRequestURIBytes(uri)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	if clientToken != "" {
 		req.Header.Set(wire.HeaderToken, clientToken)
@@ -457,27 +511,87 @@ func (c *DataClient) call(ctx context.Context, route, clientToken string, conta,
 		req.Header.Set(wire.HeaderToken, c.token)
 	}
 	lockParams := route == wire.RouteGetLock && (wait > 0 || c.ttl > 0)
-	return c.send(ctx, req, resp, c.timeout+max(wait, 0), route, conta, lockParams)
+	return c.roundTrip(ctx, req, resp, uri, c.timeout+max(wait, 0), route, conta, lockParams)
 }
 
-// send performs req within timeout (or ctx's deadline, if sooner) and
-// classifies the answer: the decoded body of a 200 answer without
-// error_code, or a *DataError. lockParams says that req is a getLock that
-// names a wait or ttl, which a data server may refuse with 400.
-func (c *DataClient) send(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration,
-	route string, conta int64, lockParams bool) (answer, error) {
-	fail := func(kind error, status int, reason string, err error) (answer, error) {
-		return answer{}, &DataError{Route: route, Conta: conta, Kind: kind, Status: status, Reason: reason, Err: err}
-	}
+// roundTrip sends req, whose URI is tail (route and query) after a data
+// server's prefix, to the data server called first, and to the next ones
+// in turn while a failure says that repeating it elsewhere is safe
+// (failOver), all within timeout (or ctx's deadline, if sooner). It
+// returns send's result for the last data server tried. A data server that
+// answers becomes the one called first.
+func (c *DataClient) roundTrip(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, tail []byte,
+	timeout time.Duration, route string, conta int64, lockParams bool) (answer, error) {
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
+	}
+	read := route == wire.RouteGetSaldo || route == wire.RouteAutentica ||
+		(route == wire.RouteIdem && string(req.Header.Method()) == fasthttp.MethodGet)
+	n := uint32(len(c.eps))
+	first := c.cur.Load()
+	var buf [512]byte
+	for i := range n {
+		k := (first + i) % n
+		ep := &c.eps[k]
+		req.SetRequestURIBytes(append(append(buf[:0], ep.prefix...), tail...))
+		a, err := c.send(ep, req, resp, deadline, route, conta, lockParams)
+		if err == nil || i == n-1 || !failOver(err, read) || !time.Now().Before(deadline) {
+			if err == nil && k != first {
+				c.cur.CompareAndSwap(first, k)
+			}
+			return a, err
+		}
+		next := c.eps[(k+1)%n].prefix
+		c.logger.Warn("data server failed a call that was not applied; trying the next one",
+			"route", route, "failed", ep.prefix, "next", next, "err", err)
+		resp.Reset()
+	}
+	panic("unreachable: the last data server's answer is returned")
+}
+
+// failOver reports whether a call that failed with err may be sent to
+// another data server: surely not applied (nothing could be sent, or our
+// data server's 503 UNAVAILABLE), or, for a read, any failure of the data
+// server or the transport.
+func failOver(err error, read bool) bool {
+	var de *DataError
+	if !errors.As(err, &de) || !errors.Is(err, ErrUnavailable) {
+		return false // a refusal: another data server of the bank would say the same
+	}
+	switch {
+	case de.Err != nil && notSent(de.Err):
+		return true
+	case de.Status == fasthttp.StatusServiceUnavailable && de.Code == wire.Unavailable:
+		return true
+	case read && (de.Err != nil || de.Status >= 500):
+		return true
+	}
+	return false
+}
+
+// notSent reports whether a transport error happened before any of the
+// request could reach a data server: no connection was made.
+func notSent(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		(errors.As(err, &oe) && oe.Op == "dial")
+}
+
+// send performs req on data server ep before deadline and classifies the
+// answer: the decoded body of a 200 answer without error_code, or a
+// *DataError. lockParams says that req is a getLock that names a wait or
+// ttl, which a data server may refuse with 400.
+func (c *DataClient) send(ep *endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time,
+	route string, conta int64, lockParams bool) (answer, error) {
+	fail := func(kind error, status int, reason string, err error) (answer, error) {
+		return answer{}, &DataError{Route: route, Conta: conta, Kind: kind, Status: status, Reason: reason, Err: err}
 	}
 	var start time.Time
 	if c.calls != nil {
 		start = time.Now()
 	}
-	err := c.hc.DoDeadline(req, resp, deadline)
+	err := ep.hc.DoDeadline(req, resp, deadline)
 	if c.calls != nil {
 		c.calls.route(route).Since(start)
 	}
@@ -603,8 +717,7 @@ func (c *DataClient) Commit(ctx context.Context, changes []Change, unlock bool, 
 	defer fasthttp.ReleaseResponse(resp)
 
 	var buf [512]byte
-	uri := append(buf[:0], c.prefix...)
-	uri = append(uri, route...)
+	uri := append(buf[:0], route...)
 	uri = append(uri, c.query...)
 	for _, ch := range changes {
 		uri = append(uri, "&"+wire.ParamConta+"="...)
@@ -621,11 +734,10 @@ func (c *DataClient) Commit(ctx context.Context, changes []Change, unlock bool, 
 		uri = appendRecordParams(uri, rec)
 		req.SetBody(rec.Body)
 	}
-	req.SetRequestURIBytes(uri)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/json")
 	req.Header.Set(wire.HeaderToken, c.token)
-	if _, err := c.send(ctx, req, resp, c.timeout, route, conta, false); err != nil {
+	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout, route, conta, false); err != nil {
 		return nil, err
 	}
 	r, err := parseRecord(resp.Body(), route)
@@ -680,8 +792,7 @@ func (c *DataClient) idem(ctx context.Context, method string, rec *Record) (reco
 	defer fasthttp.ReleaseResponse(resp)
 
 	var buf [512]byte
-	uri := append(buf[:0], c.prefix...)
-	uri = append(uri, route...)
+	uri := append(buf[:0], route...)
 	uri = append(uri, c.query...)
 	if method == fasthttp.MethodPost {
 		uri = appendRecordParams(uri, rec)
@@ -691,10 +802,9 @@ func (c *DataClient) idem(ctx context.Context, method string, rec *Record) (reco
 		uri = append(uri, "&"+wire.ParamKey+"="...)
 		uri = append(uri, url.QueryEscape(rec.Key)...)
 	}
-	req.SetRequestURIBytes(uri)
 	req.Header.SetMethod(method)
 	req.Header.Set(wire.HeaderToken, c.token)
-	if _, err := c.send(ctx, req, resp, c.timeout, route, 0, false); err != nil {
+	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout, route, 0, false); err != nil {
 		return recordAnswer{}, err
 	}
 	return parseRecord(resp.Body(), route)

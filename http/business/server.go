@@ -132,8 +132,10 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// DataURL is the data server's URL, e.g. "http://localhost:5000".
-	// Required.
+	// DataURL is the data server's URL, e.g. "http://localhost:5000", or
+	// the URLs of several data servers of the bank (in front of the same
+	// accounts), comma-separated: calls go to the first, and fail over to
+	// the next when one surely was not applied (see DataClient). Required.
 	DataURL string
 	// ServerToken is the credential the data server requires on its data
 	// routes. Required.
@@ -289,6 +291,7 @@ func New(cfg Config) (*Server, error) {
 		Timeout:     cfg.DataTimeout,
 		MaxConns:    cfg.MaxDataConns,
 		LockTTL:     cfg.LockTTL,
+		Logger:      cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bank/gobank/http/auth"
@@ -24,6 +25,16 @@ Serves the bank's operations over HTTP, keeping no money itself: every
 operation locks, reads and writes accounts on the data server at DATA_URL
 (e.g. http://localhost:5000). PORT defaults to 5001 (the original defaulted
 to 5000, the data server's own port).
+
+Several data servers of one bank (in front of the same accounts, e.g. the
+members of a cluster) are given as a comma-separated DATA_URL
+(http://h1:5000,http://h2:5000) or with --data, once per data server (then
+the only positional argument is PORT). Calls go to the first; when a data
+server cannot be reached (nothing was sent) or answers 503 "not applied",
+the call is repeated on the next one, which is then used from there on.
+Reads are repeated after any failure; a lock or write whose outcome is
+unknown (timeout, lost answer) is never repeated elsewhere: the client
+gets 503 and repeats it with its Idempotency-Key.
 
 Routes, each with the client's token in the header "token":
   /deposito/<conta>/<valor>   /saque/<conta>/<valor>   /saldo/<conta>
@@ -152,7 +163,7 @@ func testHooks(ctx context.Context, fs *flag.FlagSet) (func(string), error) {
 // Business runs a business server with the command-line arguments args
 // (DATA_URL [PORT] and flags) until ctx is cancelled.
 func Business(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("businessserver", "businessserver [flags] DATA_URL [PORT]", businessDescription, stderr)
+	fs := flagSet("businessserver", "businessserver [flags] DATA_URL[,DATA_URL...] [PORT]\n       businessserver [flags] --data URL [--data URL ...] [PORT]", businessDescription, stderr)
 	host := fs.String("host", "", "address to listen on (empty: every interface)")
 	id := fs.String("id", "", "this server's id_negoc on the data server (default HOSTNAME:PORT); unique per business server")
 	secretFile := fs.String("server-token-file", auth.DefaultSecretPath(), "server credential file, used when $"+auth.EnvServerToken+" is unset")
@@ -164,6 +175,8 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataTimeout := fs.Duration("data-timeout", business.DefaultDataTimeout, "timeout of each call to the data server")
 	authCache := fs.Duration("auth-cache", business.DefaultAuthCacheTTL, "how long a client token accepted by the data server is trusted without asking again (negative: ask every time)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
+	var dataFlags urlList
+	fs.Var(&dataFlags, "data", "a data server's URL, once per data server of the bank, tried in order (instead of DATA_URL)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) and /metrics on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	positional, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -172,17 +185,32 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return ErrUsage
 	}
-	if len(positional) < 1 || len(positional) > 2 {
-		return usageError(fs, "want DATA_URL [PORT], got %q", positional)
+	var dataURLs []string
+	if len(dataFlags) > 0 {
+		if len(positional) > 1 {
+			return usageError(fs, "with --data, want [PORT] only, got %q", positional)
+		}
+		dataURLs = dataFlags
+	} else {
+		if len(positional) < 1 || len(positional) > 2 {
+			return usageError(fs, "want DATA_URL [PORT] (or --data URL ... [PORT]), got %q", positional)
+		}
+		dataURLs = business.SplitURLs(positional[0])
+		positional = positional[1:]
+		if len(dataURLs) == 0 {
+			return usageError(fs, "DATA_URL is empty")
+		}
 	}
-	dataURL := positional[0]
-	if u, err := url.Parse(dataURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError(fs, "DATA_URL %q: want a URL such as http://localhost:5000", dataURL)
+	for _, d := range dataURLs {
+		if u, err := url.Parse(d); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError(fs, "DATA_URL %q: want a URL such as http://localhost:5000", d)
+		}
 	}
+	dataURL := strings.Join(dataURLs, ",")
 	port := 5001
-	if len(positional) == 2 {
-		if port, err = strconv.Atoi(positional[1]); err != nil || port < 0 || port > 65535 {
-			return usageError(fs, "PORT %q: not a TCP port", positional[1])
+	if len(positional) == 1 {
+		if port, err = strconv.Atoi(positional[0]); err != nil || port < 0 || port > 65535 {
+			return usageError(fs, "PORT %q: not a TCP port", positional[0])
 		}
 	}
 	if *dataTimeout <= 0 || *grace <= 0 {
@@ -273,4 +301,19 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return serve(ctx, srv, ln, *grace, logger)
+}
+
+// urlList is a repeatable flag of URLs; a value may also list several,
+// comma-separated.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(v string) error {
+	urls := business.SplitURLs(v)
+	if len(urls) == 0 {
+		return errors.New("empty URL")
+	}
+	*l = append(*l, urls...)
+	return nil
 }

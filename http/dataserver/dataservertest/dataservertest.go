@@ -52,6 +52,7 @@ type Server struct {
 	logBuf oplog.Buffer
 	srv    *dataserver.Server
 	stop   sync.Once
+	shared bool // the Bank is another Server's: Stop leaves it running
 }
 
 // Start starts a data server and stops it when the test ends. Client
@@ -100,6 +101,33 @@ func Start(t testing.TB, opt Options) *Server {
 		t.Fatal(err)
 	}
 	s.srv = ds
+	s.serve(t)
+	return s
+}
+
+// Second starts another data server in front of the same accounts (the
+// same Bank, credential and idempotency records), as a second data server
+// of one bank would be, and stops it when the test ends. Its Stop stops
+// its HTTP server only: the accounts stay with s.
+func (s *Server) Second(t testing.TB) *Server {
+	t.Helper()
+	s2 := &Server{Bank: s.Bank, ServerToken: s.ServerToken, shared: true}
+	s2.log = oplog.New(&s2.logBuf, oplog.Options{})
+	s2.Config = s.Config
+	s2.Config.Log = s2.log
+	s2.Config.Metrics = metrics.NewRegistry()
+	ds, err := dataserver.New(s2.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.srv = ds
+	s2.serve(t)
+	return s2
+}
+
+// serve listens on a loopback port and serves until Stop.
+func (s *Server) serve(t testing.TB) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +141,6 @@ func Start(t testing.TB, opt Options) *Server {
 	if status, _, err := fasthttp.GetTimeout(nil, s.URL+"/status", 10*time.Second); err != nil || status != fasthttp.StatusOK {
 		t.Fatalf("data server not serving: %d, %v", status, err)
 	}
-	return s
 }
 
 // Stop shuts the server down, as if its process had gone away. Later
@@ -123,9 +150,20 @@ func (s *Server) Stop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.srv.Shutdown(ctx)
-		s.Bank.Close()
+		if !s.shared {
+			s.Bank.Close()
+		}
 		_ = s.log.Close()
 	})
+}
+
+// StopHTTP shuts the HTTP server down, as if its process had gone away,
+// but leaves the accounts running for the servers that share them
+// (Second). Later requests are refused at connect.
+func (s *Server) StopHTTP() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
 }
 
 // LogText flushes the operation log and returns everything written so far.
