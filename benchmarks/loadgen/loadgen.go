@@ -566,19 +566,32 @@ schedule:
 		if cfg.Duration > 0 && intended >= int64(cfg.Duration) {
 			break
 		}
-		if wait := time.Duration(intended) - time.Since(l.start); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-done:
+		// Go's timers wake an idle process up to a millisecond late (its
+		// poller sleeps in whole milliseconds), which would be counted as
+		// latency at rates above 1000/s: the timer covers all but the last
+		// stretch, which a precise sleep of this thread covers. Waits too
+		// short for a system call to pay off are left to the timer: at the
+		// rates that make them, the process is busy and its timers are
+		// checked often.
+		wait := time.Duration(intended) - time.Since(l.start)
+		if wait > preciseSleepBelow {
+			if !l.sleep(timer, wait-preciseSleepBelow, done) {
 				break schedule
 			}
-		} else {
-			select {
-			case <-done:
+			wait = time.Duration(intended) - time.Since(l.start)
+		}
+		switch {
+		case wait >= minPreciseSleep:
+			preciseSleep(wait)
+		case wait > 0:
+			if !l.sleep(timer, wait, done) {
 				break schedule
-			default:
 			}
+		}
+		select {
+		case <-done:
+			break schedule
+		default:
 		}
 		p := l.pl.next(rng)
 		regroup(&p, int(i%int64(max(cfg.Groups, 1))), cfg.Accounts, cfg.Groups)
@@ -598,6 +611,17 @@ schedule:
 	}
 	idleMu.Unlock()
 	wg.Wait()
+}
+
+// sleep waits d on timer, or until done is closed (then it returns false).
+func (l *loop) sleep(timer *time.Timer, d time.Duration, done <-chan struct{}) bool {
+	timer.Reset(d)
+	select {
+	case <-timer.C:
+		return true
+	case <-done:
+		return false
+	}
 }
 
 // sendScheduled sends an open-loop operation and records its latency from
