@@ -6,7 +6,9 @@
 #      temporary directory) and `bank bench` (closed loop, 64 workers):
 #      getSaldo/status on the data server, and successful transfers/s
 #      through three business servers over the same /status; median of 3
-#      rounds (go run ./benchmarks/ratios);
+#      rounds; then getSaldo and transfers in the open loop at half their
+#      median peak rate, p99 against the targets (go run ./benchmarks/ratios;
+#      -baseline DIR adds a before/after, -profile DIR CPU profiles);
 #   2. the Go benchmarks per layer (layers_test.go) and, with --all, the
 #      durability ones (durability_test.go), -count 3.
 #
