@@ -34,3 +34,10 @@ func ParseAnswerJSON(body []byte) (Answer, bool) {
 // ScopedKey exposes the key under which the data server keeps the outcome
 // of a client's Idempotency-Key.
 func ScopedKey(token, key string) string { return scopedKey([]byte(token), []byte(key)) }
+
+// ParseGrants exposes parseGrants to the tests.
+func ParseGrants(body []byte, contas []int64) ([]Grant, bool) {
+	g := make([]Grant, len(contas))
+	ok := parseGrants(body, contas, g)
+	return g, ok
+}
