@@ -9,8 +9,9 @@
 // For each, three business servers (business server i starts with member
 // i mod N) and `bank bench` with 64 workers, closed loop: getSaldo on the
 // data servers (spread over every member), then transfers through the
-// business servers; then each load open loop at half its closed-loop
-// throughput, for p50/p99 from each request's intended send time.
+// business servers; then each load open loop, at a fixed rate the same for
+// every setup and at half the setup's own closed-loop throughput, for
+// p50/p99 measured from each request's intended send time.
 //
 // On one machine the members share its cores: the figures show the cost
 // of the extra hop and of the shared store, not a speedup
@@ -51,8 +52,11 @@ func main() {
 	workers := flag.Int("workers", 64, "bank bench --workers")
 	accounts := flag.Int("accounts", 1000, "accounts of the bank (uniformly picked)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (logs, data)")
+	saldoRate := flag.Float64("saldo-rate", 4000, "open loop: getSaldo requests per second, the same for every setup")
+	transferRate := flag.Float64("transfer-rate", 800, "open loop: transfers per second, the same for every setup")
 	flag.Parse()
-	r := &runner{duration: *duration, openDuration: *openDuration, workers: *workers, accounts: *accounts}
+	r := &runner{duration: *duration, openDuration: *openDuration, workers: *workers, accounts: *accounts,
+		saldoRate: *saldoRate, transferRate: *transferRate}
 	if err := r.run(*members, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scaleout:", err)
 		os.Exit(1)
@@ -62,6 +66,8 @@ func main() {
 type runner struct {
 	duration, openDuration time.Duration
 	workers, accounts      int
+	saldoRate              float64 // open loop, every setup
+	transferRate           float64
 	dir, bin               string
 	env                    []string
 }
@@ -107,7 +113,11 @@ func (r *runner) run(members int, keep bool) error {
 	}
 	defer pg.Stop()
 
-	fmt.Printf("\n%-10s %12s %12s %14s %14s %14s %14s\n", "setup", "getSaldo/s", "transfers/s", "getSaldo p50", "getSaldo p99", "transfer p50", "transfer p99")
+	fmt.Printf("\nclosed loop (%d workers), then open loop at a fixed rate (getSaldo %.0f/s, transfers %.0f/s) and at half the setup's own closed-loop rate:\n",
+		r.workers, r.saldoRate, r.transferRate)
+	fmt.Printf("%-10s %11s %11s | %12s %12s | %12s %12s | %12s %12s\n", "", "", "", "fixed rate", "", "half peak", "", "half peak", "")
+	fmt.Printf("%-10s %11s %11s | %12s %12s | %12s %12s | %12s %12s\n", "setup", "getSaldo/s", "transfers/s",
+		"getSaldo p99", "transfer p99", "getSaldo p50", "getSaldo p99", "transfer p50", "transfer p99")
 	for _, n := range []int{0, 1, members} {
 		dsn := ""
 		if n > 0 {
@@ -121,8 +131,8 @@ func (r *runner) run(members int, keep bool) error {
 			return err
 		}
 	}
-	fmt.Printf("\n(%d workers closed loop for %v; open loop at half that rate for %v, latencies from the intended send time; %d accounts uniform; 3 business servers)\n",
-		r.workers, r.duration, r.openDuration, r.accounts)
+	fmt.Printf("\n(closed loop %v per run; open loops %v each, latencies from the intended send time; %d accounts uniform; 3 business servers)\n",
+		r.duration, r.openDuration, r.accounts)
 	return nil
 }
 
@@ -215,14 +225,22 @@ func (r *runner) setup(n int, dsn string) error {
 	if err != nil {
 		return err
 	}
-	open := func(peak float64, args []string) (result, error) {
-		return r.bench(append([]string{"--rate", strconv.FormatFloat(peak/2, 'f', 0, 64), "--duration", r.openDuration.String()}, args...)...)
+	open := func(rate float64, args []string) (result, error) {
+		return r.bench(append([]string{"--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--duration", r.openDuration.String()}, args...)...)
 	}
-	so, err := open(sc.ThroughputOK, saldo)
+	sf, err := open(r.saldoRate, saldo)
 	if err != nil {
 		return err
 	}
-	to, err := open(tc.ThroughputOK, transfer)
+	tf, err := open(r.transferRate, transfer)
+	if err != nil {
+		return err
+	}
+	so, err := open(sc.ThroughputOK/2, saldo)
+	if err != nil {
+		return err
+	}
+	to, err := open(tc.ThroughputOK/2, transfer)
 	if err != nil {
 		return err
 	}
@@ -233,12 +251,14 @@ func (r *runner) setup(n int, dsn string) error {
 			name += "s"
 		}
 	}
-	fmt.Printf("%-10s %12.0f %12.0f %11.2f ms %11.2f ms %11.2f ms %11.2f ms\n", name, sc.ThroughputOK, tc.ThroughputOK,
-		so.Latency.P50/1000, so.Latency.P99/1000, to.Latency.P50/1000, to.Latency.P99/1000)
+	ms := func(us float64) string { return fmt.Sprintf("%.2f ms", us/1000) }
+	fmt.Printf("%-10s %11.0f %11.0f | %12s %12s | %12s %12s | %12s %12s\n", name, sc.ThroughputOK, tc.ThroughputOK,
+		ms(sf.Latency.P99), ms(tf.Latency.P99), ms(so.Latency.P50), ms(so.Latency.P99), ms(to.Latency.P50), ms(to.Latency.P99))
 	for _, x := range []struct {
 		what string
 		r    result
-	}{{"getSaldo", sc}, {"transfers", tc}, {"getSaldo open", so}, {"transfers open", to}} {
+	}{{"getSaldo", sc}, {"transfers", tc}, {"getSaldo fixed rate", sf}, {"transfers fixed rate", tf},
+		{"getSaldo half peak", so}, {"transfers half peak", to}} {
 		if x.r.Errors > 0 || x.r.Dropped > 0 {
 			fmt.Fprintf(os.Stderr, "  %s %s: %d errors, %d dropped: %v\n", name, x.what, x.r.Errors, x.r.Dropped, x.r.Outcomes)
 		}
