@@ -24,9 +24,9 @@ import (
 type members struct {
 	c       *cluster
 	env     []string
-	ports   []string // HTTP
-	cluster []string // host:port of each member's cluster endpoint
-	peers   string   // every member's health endpoint
+	ports   []string         // HTTP
+	cluster []string         // host:port of each member's cluster endpoint
+	peers   string           // every member's health endpoint
 	procs   []*proctest.Proc // the current process of each member
 	all     []*proctest.Proc // every member process started
 	starts  int
