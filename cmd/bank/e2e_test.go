@@ -76,7 +76,7 @@ func testEnv(home string, extra ...string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "BANK_SERVER_TOKEN", envServer, envAuth, envToken, "HOME", "XDG_CONFIG_HOME":
+		case "BANK_SERVER_TOKEN", envPostgresDSN, envServer, envAuth, envToken, "HOME", "XDG_CONFIG_HOME":
 			continue
 		}
 		env = append(env, kv)

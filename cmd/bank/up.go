@@ -43,8 +43,14 @@ With --nodes N (N > 1), bank up runs a local cluster instead: N data-server
 members of a Proto.Actor cluster on ports --data-port, +10, +20..., sharing
 the accounts through a private PostgreSQL server that bank up starts in
 --dir/postgres (it needs PostgreSQL's server programs: Debian's package
-"postgresql"; bank up says what is missing). Business server i talks to
-member i mod N first and fails over to the others. See docs/scale-out.md.`
+"postgresql"; bank up says what is missing), or, when $BANK_POSTGRES_DSN is
+set, through that database. Business server i talks to member i mod N
+first and fails over to the others. See docs/scale-out.md.`
+
+// envPostgresDSN names the members' shared store (see "bank help
+// dataserver"); with --nodes, bank up uses it instead of starting a
+// private PostgreSQL server when it is set.
+const envPostgresDSN = "BANK_POSTGRES_DSN"
 
 // upConfig is a parsed "bank up" command line.
 type upConfig struct {
@@ -242,18 +248,25 @@ func (s *supervisor) run(ctx context.Context) int {
 	var members []*child
 	var env []string
 	if s.cfg.nodes > 1 {
-		pg, err := pgserver.Start(ctx, filepath.Join(dir, "postgres"), slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-		if err != nil {
-			if errors.Is(err, pgserver.ErrNotInstalled) {
-				s.logf("--nodes %d needs PostgreSQL for the store the members share: %v", s.cfg.nodes, err)
-			} else {
-				s.logf("starting PostgreSQL in %s: %v", filepath.Join(dir, "postgres"), err)
+		if os.Getenv(envPostgresDSN) != "" {
+			// The members inherit it: an existing server (or CockroachDB,
+			// YugabyteDB) instead of a private one.
+			s.logf("members share the PostgreSQL database of $%s", envPostgresDSN)
+		} else {
+			pg, err := pgserver.Start(ctx, filepath.Join(dir, "postgres"), slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			if err != nil {
+				if errors.Is(err, pgserver.ErrNotInstalled) {
+					s.logf("--nodes %d needs PostgreSQL for the store the members share: %v; or set $%s to an existing database",
+						s.cfg.nodes, err, envPostgresDSN)
+				} else {
+					s.logf("starting PostgreSQL in %s: %v", filepath.Join(dir, "postgres"), err)
+				}
+				return exitFail
 			}
-			return exitFail
+			s.postgres = pg
+			s.logf("PostgreSQL started in %s", pg.Dir())
+			env = []string{envPostgresDSN + "=" + pg.DSN()}
 		}
-		s.postgres = pg
-		s.logf("PostgreSQL started in %s", pg.Dir())
-		env = []string{"BANK_POSTGRES_DSN=" + pg.DSN()}
 	}
 	var peers []string
 	for i := range s.cfg.nodes {

@@ -117,8 +117,8 @@ func (l binLocator) findBinDir() (string, error) {
 		return dir, nil
 	}
 	tried = append(tried, fmt.Sprintf("PATH lacks %s", strings.Join(missing, ", ")))
-	return "", fmt.Errorf("pgserver: %w: need %s; %s; install them (Debian: apt-get install postgresql), or set %s to use an existing server",
-		ErrNotInstalled, strings.Join(required, " and "), strings.Join(tried, "; "), EnvDSN)
+	return "", fmt.Errorf("pgserver: %w: need %s; %s; install them (Debian: apt-get install postgresql)",
+		ErrNotInstalled, strings.Join(required, " and "), strings.Join(tried, "; "))
 }
 
 func missingIn(dir string) []string {

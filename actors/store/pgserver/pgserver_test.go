@@ -216,7 +216,7 @@ func TestFindBinDir(t *testing.T) {
 			setup: func(t *testing.T, root string) binLocator {
 				return binLocator{pgConfig: filepath.Join(root, "no-pg_config"), glob: filepath.Join(root, "lib/*/bin"), lookPath: notFound}
 			},
-			mentions: []string{"initdb", "postgres", "apt-get install postgresql", "PATH", EnvDSN},
+			mentions: []string{"initdb", "postgres", "apt-get install postgresql", "PATH"},
 		},
 		{
 			name: "client only: pg_config's bindir lacks the server",

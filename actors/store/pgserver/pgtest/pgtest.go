@@ -109,7 +109,7 @@ func ForTest(t testing.TB) string {
 		defer cancel()
 		srv, err := pgserver.Start(ctx, t.TempDir(), nil, pgserver.NoSync())
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v (or set %s to use an existing server)", err, pgserver.EnvDSN)
 		}
 		t.Cleanup(func() {
 			if err := srv.Stop(); err != nil {
@@ -128,7 +128,7 @@ func ForTest(t testing.TB) string {
 		shared, sharedErr = pgserver.Start(ctx, sharedDir, slog.New(slog.DiscardHandler), pgserver.NoSync())
 	})
 	if sharedErr != nil {
-		t.Fatal(sharedErr)
+		t.Fatalf("%v (or set %s to use an existing server)", sharedErr, pgserver.EnvDSN)
 	}
 	// The private server is removed whole at the end: no need to drop.
 	return createDatabase(t, shared.DSN(), false)
