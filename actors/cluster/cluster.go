@@ -304,12 +304,10 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []actors.Change
 	}
 	if err := b.cfg.Store.CommitVersioned(writes, rec); err != nil {
 		b.unpin(holder, changes)
-		if errors.Is(err, store.ErrSuperseded) {
-			// An activation is stale: retire them all so that the next
-			// request reloads from the store.
-			for _, c := range changes {
-				_, _ = b.call(c.ID, call{req: actors.Request{Op: opRetire}}, b.cfg.Timeout)
-			}
+		if se := (*store.SupersededError)(nil); errors.As(err, &se) {
+			// That account's activation is stale: retire it, so that the
+			// next request reloads it from the store.
+			_, _ = b.call(se.ID, call{req: actors.Request{Op: opRetire}}, b.cfg.Timeout)
 		}
 		return fmt.Errorf("%w: %w", actors.ErrStore, err)
 	}

@@ -250,3 +250,40 @@ func TestConcurrentTransfersOneMember(t *testing.T) {
 		t.Error("no transfer went through")
 	}
 }
+
+// TestApplyRetiresOnlyTheSupersededActivation: an Apply refused because one
+// of its accounts' activations was superseded changes nothing, retires
+// that activation alone (the next request reloads it from the store), and
+// leaves the other account's activation, with its lock, as it was.
+func TestApplyRetiresOnlyTheSupersededActivation(t *testing.T) {
+	members, st := testCluster(t, 1, 4, 0)
+	m := members[0]
+	g1, err := m.Do(1, actors.Request{Op: actors.OpLock, Holder: "biz", TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := m.Do(2, actors.Request{Op: actors.OpLock, Holder: "biz", TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Claim(2, 1000); err != nil { // a second activation of account 2
+		t.Fatal(err)
+	}
+	err = m.Apply(context.Background(), "biz", []actors.Change{{ID: 1, Fence: g1.Fence, Balance: 900}, {ID: 2, Fence: g2.Fence, Balance: 1100}}, true, nil)
+	if !errors.Is(err, actors.ErrStore) || !errors.Is(err, store.ErrSuperseded) {
+		t.Fatalf("Apply over a superseded activation: %v; want ErrStore wrapping ErrSuperseded", err)
+	}
+	if saved, _ := st.Accounts(); saved[1] != 1000 || saved[2] != 1000 {
+		t.Fatalf("store holds %d, %d after a refused Apply; want 1000, 1000", saved[1], saved[2])
+	}
+	// Account 1's activation is untouched: still locked by biz, same grant.
+	r1, err := m.Do(1, actors.Request{Op: actors.OpRead})
+	if err != nil || r1.Holder != "biz" || r1.Fence != g1.Fence || r1.Balance != 1000 {
+		t.Errorf("account 1 after the refusal: %+v, %v; want biz's grant %d, balance 1000", r1, err, g1.Fence)
+	}
+	// Account 2 was retired: a fresh activation, free, with a later epoch.
+	r2, err := m.Do(2, actors.Request{Op: actors.OpRead})
+	if err != nil || r2.Holder != "" || r2.Fence>>32 <= g2.Fence>>32 {
+		t.Errorf("account 2 after the refusal: %+v, %v; want a fresh activation (free, epoch above %d)", r2, err, g2.Fence>>32)
+	}
+}

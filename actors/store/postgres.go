@@ -20,6 +20,17 @@ import (
 // failure of the store (unreachable, timed out): a write that fails so may
 // or may not have been applied, if the connection was lost while it
 // committed; reclaiming the account reloads what is there.
+// SupersededError is ErrSuperseded for one account, so that the writer
+// knows which of its activations to retire.
+type SupersededError struct{ ID int64 }
+
+func (e *SupersededError) Error() string {
+	return fmt.Sprintf("store: account %d: %v", e.ID, ErrSuperseded)
+}
+
+// Unwrap makes errors.Is(err, ErrSuperseded) hold.
+func (e *SupersededError) Unwrap() error { return ErrSuperseded }
+
 var (
 	// ErrSuperseded refuses a conditional write because the account's
 	// version moved on: another activation claimed the account (or wrote
@@ -411,7 +422,7 @@ func sendBatch(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, n int, idOf fu
 			return nil, err
 		}
 		if conditional && tag.RowsAffected() == 0 && refused == nil {
-			refused = fmt.Errorf("store: account %d: %w", idOf(i), ErrSuperseded)
+			refused = &SupersededError{ID: idOf(i)}
 		}
 	}
 	if rec != nil {

@@ -610,3 +610,18 @@ func TestOpenPostgresTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresSupersededNamesTheAccount: in a commit of two accounts of
+// which one was claimed again, the refusal names that one, so that its
+// writer retires only the stale activation.
+func TestPostgresSupersededNamesTheAccount(t *testing.T) {
+	p, _ := openPG(t)
+	a1 := mustClaim(t, p, 1, 100)
+	a2 := mustClaim(t, p, 2, 100)
+	mustClaim(t, p, 2, 100) // another activation of account 2
+	err := p.CommitVersioned([]VersionedWrite{{1, 50, a1.Version}, {2, 150, a2.Version}}, nil)
+	var se *SupersededError
+	if !errors.As(err, &se) || se.ID != 2 || !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("commit with account 2 superseded: %v; want a SupersededError for account 2", err)
+	}
+}
