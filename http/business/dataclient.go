@@ -196,6 +196,16 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 	return c, nil
 }
 
+// gaveUp reports a call whose caller gave up before it was sent: nothing
+// reached the data server.
+func gaveUp(ctx context.Context, route string, conta int64) error {
+	if err := ctx.Err(); err != nil {
+		return &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
+			Reason: "gave up before calling the data server", Err: err}
+	}
+	return nil
+}
+
 // SplitURLs splits a comma-separated list of data server URLs, dropping
 // blanks.
 func SplitURLs(list string) []string {
@@ -325,9 +335,8 @@ func (c *DataClient) LockMany(ctx context.Context, contas []int64, wait time.Dur
 	if len(contas) > 0 {
 		conta = contas[0]
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
-			Reason: "gave up before calling the data server", Err: err}
+	if err := gaveUp(ctx, route, conta); err != nil {
+		return nil, err
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -470,9 +479,8 @@ type answer struct {
 // and wait are sent when not zero.
 func (c *DataClient) call(ctx context.Context, route, clientToken string, conta, valor int64, withValor bool,
 	fence uint64, wait time.Duration) (answer, error) {
-	if err := ctx.Err(); err != nil {
-		return answer{}, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
-			Reason: "gave up before calling the data server", Err: err}
+	if err := gaveUp(ctx, route, conta); err != nil {
+		return answer{}, err
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -707,9 +715,8 @@ func (c *DataClient) Commit(ctx context.Context, changes []Change, unlock bool, 
 	if len(changes) > 0 {
 		conta = changes[0].Conta
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, &DataError{Route: route, Conta: conta, Kind: ErrUnavailable,
-			Reason: "gave up before calling the data server", Err: err}
+	if err := gaveUp(ctx, route, conta); err != nil {
+		return nil, err
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -782,9 +789,8 @@ func (c *DataClient) Keep(ctx context.Context, rec Record) (*Record, error) {
 
 func (c *DataClient) idem(ctx context.Context, method string, rec *Record) (recordAnswer, error) {
 	route := wire.RouteIdem
-	if err := ctx.Err(); err != nil {
-		return recordAnswer{}, &DataError{Route: route, Kind: ErrUnavailable,
-			Reason: "gave up before calling the data server", Err: err}
+	if err := gaveUp(ctx, route, 0); err != nil {
+		return recordAnswer{}, err
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
