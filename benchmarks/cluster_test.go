@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/bank/gobank/actors/cluster"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/benchmarks/internal/launch"
 )
 
 // BenchmarkClusterCall is the cost of one account call (a read) through a
@@ -30,14 +30,9 @@ func BenchmarkClusterCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	ports := make([]int, 4) // two cluster ports, two health ports
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+	ports, err := launch.FreePorts(4) // two cluster ports, two health ports
+	if err != nil {
+		b.Fatal(err)
 	}
 	peers := []string{"127.0.0.1:" + strconv.Itoa(ports[2]), "127.0.0.1:" + strconv.Itoa(ports[3])}
 	var members []*cluster.Bank

@@ -30,11 +30,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -47,6 +45,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bank/gobank/benchmarks/internal/launch"
 )
 
 func main() {
@@ -88,22 +88,6 @@ const (
 	transferP99Target = 10 * time.Millisecond
 )
 
-// result is what we read of `bank bench --json`.
-type result struct {
-	ThroughputOK float64 `json:"throughput_ok"`
-	Requests     int64   `json:"requests"`
-	OK           int64   `json:"ok"`
-	Errors       int64   `json:"errors"`
-	Dropped      int64   `json:"dropped"`
-	Latency      struct {
-		P50  float64 `json:"p50"`
-		P99  float64 `json:"p99"`
-		P999 float64 `json:"p99_9"`
-		Max  float64 `json:"max"`
-	} `json:"latency_us"`
-	Outcomes map[string]int64 `json:"outcomes"`
-}
-
 func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep bool) error {
 	dir, err := os.MkdirTemp("", "gobank-ratios-")
 	if err != nil {
@@ -116,27 +100,19 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 	}
 	bin := filepath.Join(dir, "bin")
 	fmt.Println("building dataserver, businessserver and bank ...")
-	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "./cmd/dataserver", "./cmd/businessserver", "./cmd/bank")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build (run from the module's root): %w", err)
+	if err := launch.Build("", bin, "./cmd/dataserver", "./cmd/businessserver", "./cmd/bank"); err != nil {
+		return err
 	}
 	if serversFrom != "" {
 		fmt.Println("building dataserver and businessserver from", serversFrom, "...")
-		build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "./cmd/dataserver", "./cmd/businessserver")
-		build.Dir = serversFrom
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build in %s: %w", serversFrom, err)
+		if err := launch.Build(serversFrom, bin, "./cmd/dataserver", "./cmd/businessserver"); err != nil {
+			return err
 		}
 	}
 	if baseline != "" {
 		fmt.Println("building the baseline's dataserver and businessserver from", baseline, "...")
-		build := exec.Command("go", "build", "-o", filepath.Join(bin, "base")+string(os.PathSeparator), "./cmd/dataserver", "./cmd/businessserver")
-		build.Dir = baseline
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build in %s: %w", baseline, err)
+		if err := launch.Build(baseline, filepath.Join(bin, "base"), "./cmd/dataserver", "./cmd/businessserver"); err != nil {
+			return err
 		}
 	}
 	var secret [16]byte
@@ -189,7 +165,7 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 			label = strings.TrimSuffix(label, "server") + strconv.Itoa(len(servers))
 		}
 		servers = append(servers, server{name: label, cmd: cmd, debug: debug})
-		return waitListening(name, stderr, filepath.Join(dir, label+"-"+strconv.Itoa(len(procs))+".stderr"))
+		return launch.WaitListening(name, stderr, filepath.Join(dir, label+"-"+strconv.Itoa(len(procs))+".stderr"))
 	}
 	// startBank starts a data server and nbiz business servers from the
 	// binaries under prefix ("" or "base/").
@@ -236,15 +212,12 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 	}
 	// bench runs bank bench and, with -profile, reports the CPU every
 	// process used during it, as a share of one core.
-	bench := func(label string, args ...string) (result, error) {
-		args = append([]string{"bench", "--json", "--quiet", "--accounts", strconv.Itoa(accounts), "--dist", "uniform"}, args...)
-		cmd := exec.Command(filepath.Join(bin, "bank"), args...)
-		cmd.Env = env
-		cmd.Stderr = os.Stderr
+	bench := func(label string, args ...string) (launch.Result, error) {
 		before, t0 := cpu(), time.Now()
-		out, err := cmd.Output()
+		r, st, err := launch.Bench(filepath.Join(bin, "bank"), env,
+			append([]string{"--accounts", strconv.Itoa(accounts), "--dist", "uniform"}, args...)...)
 		if err != nil {
-			return result{}, fmt.Errorf("bank %s: %w", strings.Join(args, " "), err)
+			return launch.Result{}, err
 		}
 		if profileDir != "" {
 			wall := time.Since(t0)
@@ -254,13 +227,8 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 			for i, s := range servers {
 				fmt.Fprintf(&b, " %s %3.0f%%", s.name, 100*float64(after[i]-before[i])/float64(wall))
 			}
-			st := cmd.ProcessState
 			fmt.Fprintf(&b, " bank %3.0f%% (of one core)\n", 100*float64(st.UserTime()+st.SystemTime())/float64(wall))
 			fmt.Fprint(os.Stderr, b.String())
-		}
-		var r result
-		if err := json.Unmarshal(out, &r); err != nil {
-			return result{}, fmt.Errorf("bank bench output: %w", err)
 		}
 		return r, nil
 	}
@@ -445,45 +413,6 @@ func fetch(url, file string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// waitListening copies a server's stderr to file and returns the URL of
-// its "listening on URL" line.
-func waitListening(name string, stderr io.Reader, file string) (string, error) {
-	f, err := os.Create(file)
-	if err != nil {
-		return "", err
-	}
-	found := make(chan string, 1)
-	go func() {
-		defer f.Close()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(f, line)
-			// Not the debug server's "... (pprof, metrics) listening on".
-			if i := strings.Index(line, "listening on http://"); i >= 0 && !strings.Contains(line, "pprof") {
-				u := strings.TrimSuffix(strings.Fields(line[i+len("listening on "):])[0], `"`)
-				select {
-				case found <- u:
-				default:
-				}
-			}
-		}
-		close(found)
-	}()
-	select {
-	case u, ok := <-found:
-		if !ok {
-			return "", fmt.Errorf("%s exited before listening (see %s)", name, file)
-		}
-		if _, _, err := net.SplitHostPort(strings.TrimPrefix(u, "http://")); err != nil {
-			return "", fmt.Errorf("%s: odd listening line %q", name, u)
-		}
-		return u, nil
-	case <-time.After(60 * time.Second):
-		return "", fmt.Errorf("%s did not listen within 60s (see %s)", name, file)
-	}
 }
 
 func median(xs []float64) float64 {

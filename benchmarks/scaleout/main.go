@@ -25,12 +25,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -72,18 +70,6 @@ type runner struct {
 	env                    []string
 }
 
-// result is what we read of `bank bench --json`.
-type result struct {
-	ThroughputOK float64 `json:"throughput_ok"`
-	Errors       int64   `json:"errors"`
-	Dropped      int64   `json:"dropped"`
-	Latency      struct {
-		P50 float64 `json:"p50"`
-		P99 float64 `json:"p99"`
-	} `json:"latency_us"`
-	Outcomes map[string]int64 `json:"outcomes"`
-}
-
 func (r *runner) run(members int, keep bool) error {
 	var err error
 	if r.dir, err = os.MkdirTemp("", "gobank-scaleout-"); err != nil {
@@ -96,10 +82,8 @@ func (r *runner) run(members int, keep bool) error {
 	}
 	r.bin = filepath.Join(r.dir, "bin")
 	fmt.Println("building dataserver, businessserver and bank ...")
-	build := exec.Command("go", "build", "-o", r.bin+string(os.PathSeparator), "./cmd/dataserver", "./cmd/businessserver", "./cmd/bank")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build (run from the module's root): %w", err)
+	if err := launch.Build("", r.bin, "./cmd/dataserver", "./cmd/businessserver", "./cmd/bank"); err != nil {
+		return err
 	}
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])
@@ -175,7 +159,7 @@ func (r *runner) setup(n int, dsn string) error {
 		}
 		dataURLs = append(dataURLs, u)
 	} else {
-		ports, err := freePorts(2 * n)
+		ports, err := launch.FreePorts(2 * n)
 		if err != nil {
 			return err
 		}
@@ -225,7 +209,7 @@ func (r *runner) setup(n int, dsn string) error {
 	if err != nil {
 		return err
 	}
-	open := func(rate float64, args []string) (result, error) {
+	open := func(rate float64, args []string) (launch.Result, error) {
 		return r.bench(append([]string{"--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--duration", r.openDuration.String()}, args...)...)
 	}
 	sf, err := open(r.saldoRate, saldo)
@@ -256,7 +240,7 @@ func (r *runner) setup(n int, dsn string) error {
 		ms(sf.Latency.P99), ms(tf.Latency.P99), ms(so.Latency.P50), ms(so.Latency.P99), ms(to.Latency.P50), ms(to.Latency.P99))
 	for _, x := range []struct {
 		what string
-		r    result
+		r    launch.Result
 	}{{"getSaldo", sc}, {"transfers", tc}, {"getSaldo fixed rate", sf}, {"transfers fixed rate", tf},
 		{"getSaldo half peak", so}, {"transfers half peak", to}} {
 		if x.r.Errors > 0 || x.r.Dropped > 0 {
@@ -266,21 +250,11 @@ func (r *runner) setup(n int, dsn string) error {
 	return nil
 }
 
-// bench runs bank bench and decodes its JSON.
-func (r *runner) bench(args ...string) (result, error) {
-	args = append([]string{"bench", "--json", "--quiet", "--accounts", strconv.Itoa(r.accounts), "--dist", "uniform"}, args...)
-	cmd := exec.Command(filepath.Join(r.bin, "bank"), args...)
-	cmd.Env = r.env
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return result{}, fmt.Errorf("bank %s: %w", strings.Join(args, " "), err)
-	}
-	var res result
-	if err := json.Unmarshal(out, &res); err != nil {
-		return result{}, fmt.Errorf("bank bench output: %w", err)
-	}
-	return res, nil
+// bench runs bank bench on this run's accounts, uniformly picked.
+func (r *runner) bench(args ...string) (launch.Result, error) {
+	res, _, err := launch.Bench(filepath.Join(r.bin, "bank"), r.env,
+		append([]string{"--accounts", strconv.Itoa(r.accounts), "--dist", "uniform"}, args...)...)
+	return res, err
 }
 
 // waitMembers waits until every member's /metrics counts n members.
@@ -313,23 +287,4 @@ func createDatabase(ctx context.Context, dsn, name string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	return err
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

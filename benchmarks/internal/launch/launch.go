@@ -4,10 +4,12 @@ package launch
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 )
@@ -49,4 +51,74 @@ func WaitListening(name string, stderr io.Reader, file string) (string, error) {
 	case <-time.After(60 * time.Second):
 		return "", fmt.Errorf("%s did not listen within 60s (see %s)", name, file)
 	}
+}
+
+// Build runs `go build -o out/ pkgs...` in the module root dir ("" for the
+// current directory), its output on ours.
+func Build(dir, out string, pkgs ...string) error {
+	cmd := exec.Command("go", append([]string{"build", "-o", out + string(os.PathSeparator)}, pkgs...)...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if dir == "" {
+			return fmt.Errorf("go build (run from the module's root): %w", err)
+		}
+		return fmt.Errorf("go build in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Result is what the measuring programs read of `bank bench --json`.
+type Result struct {
+	ThroughputOK float64 `json:"throughput_ok"`
+	Requests     int64   `json:"requests"`
+	OK           int64   `json:"ok"`
+	Errors       int64   `json:"errors"`
+	Dropped      int64   `json:"dropped"`
+	Latency      struct {
+		P50  float64 `json:"p50"`
+		P99  float64 `json:"p99"`
+		P999 float64 `json:"p99_9"`
+		Max  float64 `json:"max"`
+	} `json:"latency_us"` // µs
+	Outcomes map[string]int64 `json:"outcomes"`
+}
+
+// Bench runs `bank bench --json --quiet args...` with env, and returns
+// its result and the finished process (for the CPU it used).
+func Bench(bank string, env []string, args ...string) (Result, *os.ProcessState, error) {
+	args = append([]string{"bench", "--json", "--quiet"}, args...)
+	cmd := exec.Command(bank, args...)
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return Result{}, cmd.ProcessState, fmt.Errorf("bank %s: %w", strings.Join(args, " "), err)
+	}
+	var r Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return Result{}, cmd.ProcessState, fmt.Errorf("bank bench output: %w", err)
+	}
+	return r, cmd.ProcessState, nil
+}
+
+// FreePorts returns n distinct loopback TCP ports free a moment ago, for
+// servers whose addresses must be known before they start (cluster peers).
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
