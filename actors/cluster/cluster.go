@@ -95,14 +95,13 @@ func Automanaged(managePort int, peers []string, refresh time.Duration) protoclu
 // Bank is one member's access to every account of the cluster. It is safe
 // for concurrent use.
 type Bank struct {
-	c        *protocluster.Cluster
-	place    *placement
-	pool     workers
-	cfg      Config
-	idents   []*protocluster.ClusterIdentity // idents[i] names account i+1
-	pids     []atomic.Pointer[cachedPID]     // pids[i]: account i+1's activation, if known
-	closed   atomic.Bool
-	accounts int
+	c      *protocluster.Cluster
+	place  *placement
+	pool   workers
+	cfg    Config
+	idents []*protocluster.ClusterIdentity // idents[i] names account i+1
+	pids   []atomic.Pointer[cachedPID]     // pids[i]: account i+1's activation, if known
+	closed atomic.Bool
 }
 
 // Join starts this member and joins the cluster. Accounts are activated on
@@ -128,7 +127,7 @@ func Join(cfg Config) (b *Bank, err error) {
 	pool := newWorkers(64)
 	kind := protocluster.NewKind(Kind, actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} },
 		actor.WithDispatcher(pool)))
-	place := newPlacement(cfg.Logger)
+	place := newPlacement()
 	c := protocluster.New(system, protocluster.Configure(cfg.Name, cfg.Provider, place,
 		remote.Configure(cfg.Host, cfg.Port), protocluster.WithKinds(kind), protocluster.WithRequestTimeout(cfg.Timeout)))
 	// protoactor panics when a member cannot start (its port is taken, say).
@@ -139,7 +138,7 @@ func Join(cfg Config) (b *Bank, err error) {
 		}
 	}()
 	c.StartMember()
-	b = &Bank{c: c, place: place, pool: pool, cfg: cfg, accounts: cfg.Accounts,
+	b = &Bank{c: c, place: place, pool: pool, cfg: cfg,
 		idents: make([]*protocluster.ClusterIdentity, cfg.Accounts), pids: make([]atomic.Pointer[cachedPID], cfg.Accounts)}
 	for i := range b.idents {
 		b.idents[i] = protocluster.NewClusterIdentity(strconv.Itoa(i+1), Kind)
@@ -148,10 +147,10 @@ func Join(cfg Config) (b *Bank, err error) {
 }
 
 // Len returns the number of accounts.
-func (b *Bank) Len() int { return b.accounts }
+func (b *Bank) Len() int { return len(b.idents) }
 
 // Has reports whether id names an account.
-func (b *Bank) Has(id int64) bool { return id >= 1 && id <= int64(b.accounts) }
+func (b *Bank) Has(id int64) bool { return id >= 1 && id <= int64(len(b.idents)) }
 
 // Members returns the cluster addresses of the members this one knows,
 // sorted.

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -22,7 +21,6 @@ type placement struct {
 	owners    atomic.Pointer[[]string] // addresses of the members serving Kind, sorted
 	activator *actor.PID
 	sub       *eventstream.Subscription
-	logger    *slog.Logger
 	// gen counts topology changes, so that callers caching activations
 	// know when their entries became stale.
 	gen atomic.Uint64
@@ -37,8 +35,8 @@ const activationTimeout = 5 * time.Second
 
 var _ protocluster.IdentityLookup = (*placement)(nil)
 
-func newPlacement(logger *slog.Logger) *placement {
-	p := &placement{logger: logger}
+func newPlacement() *placement {
+	p := &placement{}
 	p.owners.Store(&[]string{})
 	return p
 }
