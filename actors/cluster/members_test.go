@@ -64,6 +64,16 @@ func TestApplyAcrossMembers(t *testing.T) {
 	ctx := context.Background()
 	// Thirty accounts spread over three members: pairs (1,2)..(29,30)
 	// include accounts on different members.
+	split := 0
+	for id := int64(1); id < 30; id += 2 {
+		if members[0].Placement(id) != members[0].Placement(id+1) {
+			split++
+		}
+	}
+	if split == 0 {
+		t.Fatal("no pair of accounts spans two members: the test would not cross members")
+	}
+	t.Logf("%d of 15 transfers between accounts on different members", split)
 	for id := int64(1); id < 30; id += 2 {
 		m := members[int(id)%3]
 		var changes []actors.Change
