@@ -85,7 +85,7 @@ func upUsage() string {
 	var c upConfig
 	var ports string
 	fs := newUpFlagSet(&c, &ports)
-	return fmt.Sprintf("usage: bank up [flags]\n\n%s\n\nflags:\n%s\nexamples:\n  bank up\n  bank up --dir /tmp/bank --data-port 6000 --business-ports 6001,6002\n",
+	return fmt.Sprintf("usage: bank up [flags]\n\n%s\n\nflags:\n%s\nexamples:\n  bank up\n  bank up --dir /tmp/bank --data-port 6000 --business-ports 6001,6002\n  bank up --nodes 3\n",
 		upDescription, describeFlags(fs))
 }
 
