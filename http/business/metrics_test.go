@@ -2,27 +2,27 @@ package business_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
+	"github.com/bank/gobank/http/metrics"
 )
 
 // scrape reads url's /metrics over HTTP, without a token, and parses it
-// with Prometheus' own text parser.
+// with Prometheus' expfmt (metrics.Parse).
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	r := do(t, http.MethodGet, url+"/metrics", "")
 	if r.status != http.StatusOK || !strings.HasPrefix(r.contentType, "text/plain; version=0.0.4") {
 		t.Fatalf("/metrics: %d %q", r.status, r.contentType)
 	}
-	var p expfmt.TextParser
-	fams, err := p.TextToMetricFamilies(strings.NewReader(r.body))
+	fams, err := metrics.Parse(strings.NewReader(r.body), r.contentType)
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v\n%s", err, r.body)
 	}
@@ -127,6 +127,57 @@ func TestMetrics(t *testing.T) {
 	moved("gobank_data_store_commit_seconds", d0, d1, 1)
 	if d := sample(b1, "gobank_business_refusals_total", "code", "LOCKED_ACCOUNT") - sample(b0, "gobank_business_refusals_total", "code", "LOCKED_ACCOUNT"); d != 0 {
 		t.Errorf("LOCKED_ACCOUNT refusals moved by %v, want 0", d)
+	}
+
+	// Every series of README's table, with its type and label names, on
+	// the server that documents it; and the Go and process collectors'.
+	for _, c := range []struct {
+		server string
+		name   string
+		typ    dto.MetricType
+		labels []string
+	}{
+		{"data", "gobank_data_http_requests_total", dto.MetricType_COUNTER, []string{"route", "status"}},
+		{"data", "gobank_data_http_request_duration_seconds", dto.MetricType_HISTOGRAM, []string{"route"}},
+		{"data", "gobank_data_refusals_total", dto.MetricType_COUNTER, []string{"code"}},
+		{"data", "gobank_data_lock_wait_seconds", dto.MetricType_HISTOGRAM, nil},
+		{"data", "gobank_data_lock_hold_seconds", dto.MetricType_HISTOGRAM, nil},
+		{"data", "gobank_data_lease_expiries_total", dto.MetricType_COUNTER, nil},
+		{"data", "gobank_data_store_commit_seconds", dto.MetricType_HISTOGRAM, nil},
+		{"data", "gobank_data_accounts", dto.MetricType_GAUGE, nil},
+		{"business", "gobank_business_http_requests_total", dto.MetricType_COUNTER, []string{"route", "status"}},
+		{"business", "gobank_business_http_request_duration_seconds", dto.MetricType_HISTOGRAM, []string{"route"}},
+		{"business", "gobank_business_refusals_total", dto.MetricType_COUNTER, []string{"code"}},
+		{"business", "gobank_business_data_call_duration_seconds", dto.MetricType_HISTOGRAM, []string{"route"}},
+		{"data", "go_goroutines", dto.MetricType_GAUGE, nil},
+		{"business", "go_goroutines", dto.MetricType_GAUGE, nil},
+		{"data", "go_memstats_heap_alloc_bytes", dto.MetricType_GAUGE, nil},
+		{"business", "go_gc_duration_seconds", dto.MetricType_SUMMARY, nil},
+		{"data", "process_cpu_seconds_total", dto.MetricType_COUNTER, nil},
+		{"business", "process_resident_memory_bytes", dto.MetricType_GAUGE, nil},
+	} {
+		fams := d1
+		if c.server == "business" {
+			fams = b1
+		}
+		f := fams[c.name]
+		if f == nil {
+			t.Errorf("%s server: no %s", c.server, c.name)
+			continue
+		}
+		if f.GetType() != c.typ {
+			t.Errorf("%s: %v, want %v", c.name, f.GetType(), c.typ)
+		}
+		for _, m := range f.GetMetric() {
+			var names []string
+			for _, l := range m.GetLabel() {
+				names = append(names, l.GetName())
+			}
+			if !slices.Equal(names, c.labels) {
+				t.Errorf("%s: labels %q, want %q", c.name, names, c.labels)
+				break
+			}
+		}
 	}
 
 	h := d1["gobank_data_http_request_duration_seconds"].GetMetric()

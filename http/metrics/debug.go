@@ -26,10 +26,7 @@ func ServeDebug(ctx context.Context, addr string, reg *Registry, logger *slog.Lo
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	if reg != nil {
-		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", ContentType)
-			_, _ = w.Write(reg.AppendText(nil))
-		})
+		mux.Handle("/metrics", reg.HTTPHandler())
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

@@ -1,39 +1,50 @@
-// Package metrics is the servers' instrumentation: counters, gauges and
-// histograms whose series are all resolved when a server starts, so that
-// the hot path never looks a label up (an observation is one or two
-// atomic adds), and an exposition of them in Prometheus' text format
-// (version 0.0.4) served on /metrics.
-//
-// It is hand-written rather than built on client_golang: a client_golang
-// histogram observation costs about as much as ours, but its registry,
-// label vectors and protobuf-based exposition would add allocations to a
-// scrape and a dependency to both servers for no gain.
+// Package metrics is the servers' instrumentation, on Prometheus'
+// client_golang: counters, gauges and histograms whose series are all
+// resolved (WithLabelValues) when a server starts, so that the hot path
+// never looks a label up, served on /metrics through promhttp together
+// with the standard Go and process collectors, on a registry of the
+// server's own (never the global default one).
 package metrics
 
 import (
 	"bytes"
-	"math"
-	"runtime"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
-// Counter is a monotonically increasing count.
-type Counter struct{ v atomic.Uint64 }
+// Counter is a monotonically increasing count: one resolved series.
+type Counter struct{ c prometheus.Counter }
 
 // Inc adds one.
-func (c *Counter) Inc() { c.v.Add(1) }
+func (c *Counter) Inc() { c.c.Inc() }
 
 // Add adds n.
-func (c *Counter) Add(n uint64) { c.v.Add(n) }
+func (c *Counter) Add(n uint64) { c.c.Add(float64(n)) }
 
-// Value returns the count.
-func (c *Counter) Value() uint64 { return c.v.Load() }
+// Value returns the count. It reads the series as a scrape does: not for
+// the hot path.
+func (c *Counter) Value() uint64 {
+	var m dto.Metric
+	if err := c.c.Write(&m); err != nil {
+		return 0
+	}
+	return uint64(m.GetCounter().GetValue())
+}
 
 // DefaultBuckets are latency bucket bounds, from 50 µs to 10 s.
 var DefaultBuckets = []time.Duration{
@@ -44,250 +55,223 @@ var DefaultBuckets = []time.Duration{
 }
 
 // Histogram counts durations into buckets (upper bounds inclusive, as
-// Prometheus' le) and keeps their sum.
-type Histogram struct {
-	bounds []time.Duration
-	counts []atomic.Uint64 // one per bound, then +Inf; not cumulative
-	sum    atomic.Int64    // nanoseconds
-}
+// Prometheus' le) and keeps their sum, in seconds: one resolved series.
+type Histogram struct{ h prometheus.Histogram }
 
-// NewHistogram returns a histogram with bucket bounds (ascending); nil
-// means DefaultBuckets.
+// NewHistogram returns a histogram registered nowhere, with bucket bounds
+// (ascending); nil means DefaultBuckets.
 func NewHistogram(bounds []time.Duration) *Histogram {
-	if bounds == nil {
-		bounds = DefaultBuckets
-	}
-	return &Histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+	return &Histogram{h: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unregistered", Buckets: seconds(bounds)})}
 }
 
 // Observe records d.
-func (h *Histogram) Observe(d time.Duration) {
-	i := 0
-	for i < len(h.bounds) && d > h.bounds[i] {
-		i++
-	}
-	h.counts[i].Add(1)
-	h.sum.Add(int64(d))
-}
+func (h *Histogram) Observe(d time.Duration) { h.h.Observe(d.Seconds()) }
 
 // Since records the time elapsed since start.
 func (h *Histogram) Since(start time.Time) { h.Observe(time.Since(start)) }
 
-// Count returns the number of observations.
+// Count returns the number of observations. It reads the series as a
+// scrape does: not for the hot path.
 func (h *Histogram) Count() uint64 {
-	var n uint64
-	for i := range h.counts {
-		n += h.counts[i].Load()
+	var m dto.Metric
+	if err := h.h.Write(&m); err != nil {
+		return 0
 	}
-	return n
+	return m.GetHistogram().GetSampleCount()
 }
 
-// Registry holds metric families in registration order and writes them in
-// the text exposition format. Registration is for start-up; Write may run
-// concurrently with observations.
+func seconds(bounds []time.Duration) []float64 {
+	if bounds == nil {
+		bounds = DefaultBuckets
+	}
+	s := make([]float64, len(bounds))
+	for i, b := range bounds {
+		s[i] = b.Seconds()
+	}
+	return s
+}
+
+// Registry is a server's own Prometheus registry, holding the Go and
+// process collectors and the families registered through it. Registration
+// is for start-up (a name registered twice with other label names, type or
+// buckets panics); scrapes run concurrently with observations.
 type Registry struct {
+	prom     *prometheus.Registry
 	mu       sync.Mutex
-	families []*family
-	byName   map[string]*family
+	families map[string]*family
 }
 
-// NewRegistry returns a registry holding only go_goroutines (read at each scrape).
+// NewRegistry returns a registry holding the standard Go collector
+// (go_goroutines, go_memstats_..., go_gc_duration_seconds, ...) and process
+// collector (process_cpu_seconds_total, process_resident_memory_bytes,
+// process_open_fds, ...).
 func NewRegistry() *Registry {
-	r := &Registry{byName: map[string]*family{}}
-	r.GaugeFunc("go_goroutines", "Number of goroutines that currently exist.", "", func() float64 { return float64(runtime.NumGoroutine()) })
+	r := &Registry{prom: prometheus.NewRegistry(), families: map[string]*family{}}
+	r.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
+// Prometheus returns the client_golang registry underneath, to register
+// collectors of one's own or to Gather.
+func (r *Registry) Prometheus() *prometheus.Registry { return r.prom }
+
 type family struct {
-	name, help, typ string
-	series          []series
+	typ        string // "counter", "gauge", "histogram"
+	labelNames []string
+	sparse     bool      // counters left out of the exposition while zero
+	buckets    []float64 // histograms
+	counters   *prometheus.CounterVec
+	histograms *prometheus.HistogramVec
 }
 
-type series struct {
-	labels  string // `a="x",b="y"`, already escaped
-	counter *Counter
-	gauge   func() float64
-	hist    *Histogram
-	// skipZero leaves a counter that never moved out of the exposition,
-	// for series that exist only to be resolved ahead of time.
-	skipZero bool
+// labelSep separates the names and values in Labels' result: 0xff never
+// occurs in UTF-8, and client_golang refuses label values that are not
+// UTF-8, so it cannot be part of a name or value.
+const labelSep = "\xff"
+
+// Labels packs label pairs (name, value, name, value...) for Counter,
+// GaugeFunc and Histogram; "" is no labels. It panics on an odd count.
+func Labels(pairs ...string) string {
+	if len(pairs)%2 != 0 {
+		panic("metrics: Labels of an odd number of strings")
+	}
+	return strings.Join(pairs, labelSep)
 }
 
-func (r *Registry) family(name, help, typ string) *family {
+// unpack returns the names and values of labels, made by Labels.
+func unpack(labels string) (names, values []string) {
+	if labels == "" {
+		return nil, nil
+	}
+	parts := strings.Split(labels, labelSep)
+	if len(parts)%2 != 0 {
+		panic(fmt.Sprintf("metrics: labels %q do not come from Labels", labels))
+	}
+	for i := 0; i < len(parts); i += 2 {
+		names = append(names, parts[i])
+		values = append(values, parts[i+1])
+	}
+	return names, values
+}
+
+// family returns family name, registering it on first use; a second use
+// must agree with the first on type, label names, sparseness and buckets.
+func (r *Registry) family(name, help, typ string, labelNames []string, sparse bool, buckets []float64) *family {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	f := r.byName[name]
-	if f == nil {
-		f = &family{name: name, help: help, typ: typ}
-		r.byName[name] = f
-		r.families = append(r.families, f)
+	if f := r.families[name]; f != nil {
+		if f.typ != typ || !slices.Equal(f.labelNames, labelNames) || f.sparse != sparse || !slices.Equal(f.buckets, buckets) {
+			panic(fmt.Sprintf("metrics: %s registered as %s%q and as %s%q, or with other buckets", name, f.typ, f.labelNames, typ, labelNames))
+		}
+		return f
 	}
-	if f.typ != typ {
-		panic("metrics: " + name + " registered as " + f.typ + " and " + typ)
+	f := &family{typ: typ, labelNames: labelNames, sparse: sparse, buckets: buckets}
+	switch typ {
+	case "counter":
+		f.counters = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labelNames)
+		if sparse {
+			r.prom.MustRegister(nonZero{f.counters})
+		} else {
+			r.prom.MustRegister(f.counters)
+		}
+	case "histogram":
+		f.histograms = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labelNames)
+		r.prom.MustRegister(f.histograms)
 	}
+	r.families[name] = f
 	return f
 }
 
-func (r *Registry) add(name, help, typ string, s series) {
-	f := r.family(name, help, typ)
-	r.mu.Lock()
-	f.series = append(f.series, s)
-	r.mu.Unlock()
-}
-
-// Labels formats label pairs (name, value, name, value...) for the
-// exposition, escaping values.
-func Labels(pairs ...string) string {
-	var b []byte
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, pairs[i]...)
-		b = append(b, '=', '"')
-		for _, c := range []byte(pairs[i+1]) {
-			switch c {
-			case '\\':
-				b = append(b, `\\`...)
-			case '"':
-				b = append(b, `\"`...)
-			case '\n':
-				b = append(b, `\n`...)
-			default:
-				b = append(b, c)
-			}
-		}
-		b = append(b, '"')
-	}
-	return string(b)
-}
-
-// Counter registers and returns a counter series of family name.
+// Counter registers and returns a counter series of family name (labels:
+// see Labels).
 func (r *Registry) Counter(name, help, labels string) *Counter {
-	c := &Counter{}
-	r.add(name, help, "counter", series{labels: labels, counter: c})
-	return c
+	names, values := unpack(labels)
+	return &Counter{c: r.family(name, help, "counter", names, false, nil).counters.WithLabelValues(values...)}
 }
 
-// sparseCounter registers a counter left out of the exposition while zero.
+// sparseCounter registers a counter left out of the exposition while zero,
+// for series that exist only to be resolved ahead of time.
 func (r *Registry) sparseCounter(name, help, labels string) *Counter {
-	c := &Counter{}
-	r.add(name, help, "counter", series{labels: labels, counter: c, skipZero: true})
-	return c
+	names, values := unpack(labels)
+	return &Counter{c: r.family(name, help, "counter", names, true, nil).counters.WithLabelValues(values...)}
 }
 
 // GaugeFunc registers a gauge whose value f returns at each scrape.
 func (r *Registry) GaugeFunc(name, help, labels string, f func() float64) {
-	r.add(name, help, "gauge", series{labels: labels, gauge: f})
+	names, values := unpack(labels)
+	r.family(name, help, "gauge", names, false, nil)
+	constLabels := prometheus.Labels{}
+	for i, n := range names {
+		constLabels[n] = values[i]
+	}
+	r.prom.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: constLabels}, f))
 }
 
 // Histogram registers and returns a histogram series of family name
-// (bounds: see NewHistogram).
+// (labels: see Labels; bounds: see NewHistogram, the same for every series
+// of a family).
 func (r *Registry) Histogram(name, help, labels string, bounds []time.Duration) *Histogram {
-	h := NewHistogram(bounds)
-	r.add(name, help, "histogram", series{labels: labels, hist: h})
-	return h
+	names, values := unpack(labels)
+	return &Histogram{h: r.family(name, help, "histogram", names, false, seconds(bounds)).histograms.WithLabelValues(values...).(prometheus.Histogram)}
 }
 
-// AppendText appends the exposition of every family.
-func (r *Registry) AppendText(b []byte) []byte {
-	r.mu.Lock()
-	families := append([]*family(nil), r.families...)
-	r.mu.Unlock()
-	for _, f := range families {
-		b = append(b, "# HELP "...)
-		b = append(b, f.name...)
-		b = append(b, ' ')
-		b = append(b, f.help...)
-		b = append(b, "\n# TYPE "...)
-		b = append(b, f.name...)
-		b = append(b, ' ')
-		b = append(b, f.typ...)
-		b = append(b, '\n')
-		for _, s := range f.series {
-			switch {
-			case s.counter != nil:
-				v := s.counter.Value()
-				if v == 0 && s.skipZero {
-					continue
-				}
-				b = appendSample(b, f.name, "", s.labels, "", "")
-				b = strconv.AppendUint(b, v, 10)
-				b = append(b, '\n')
-			case s.gauge != nil:
-				b = appendSample(b, f.name, "", s.labels, "", "")
-				b = appendFloat(b, s.gauge())
-				b = append(b, '\n')
-			case s.hist != nil:
-				b = appendHistogram(b, f.name, s.labels, s.hist)
-			}
+// nonZero is a counter vector whose exposition leaves out the series
+// that never moved.
+type nonZero struct{ *prometheus.CounterVec }
+
+// Collect sends the vector's series that are not zero.
+func (v nonZero) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric)
+	go func() {
+		v.CounterVec.Collect(all)
+		close(all)
+	}()
+	var m dto.Metric
+	for s := range all {
+		m.Reset()
+		if err := s.Write(&m); err != nil || m.GetCounter().GetValue() != 0 {
+			ch <- s
 		}
 	}
-	return b
 }
 
-func appendSample(b []byte, name, suffix, labels, extraName, extraValue string) []byte {
-	b = append(b, name...)
-	b = append(b, suffix...)
-	if labels != "" || extraName != "" {
-		b = append(b, '{')
-		b = append(b, labels...)
-		if extraName != "" {
-			if labels != "" {
-				b = append(b, ',')
-			}
-			b = append(b, extraName...)
-			b = append(b, `="`...)
-			b = append(b, extraValue...)
-			b = append(b, '"')
-		}
-		b = append(b, '}')
-	}
-	return append(b, ' ')
-}
-
-func appendFloat(b []byte, v float64) []byte {
-	switch {
-	case math.IsInf(v, 1):
-		return append(b, "+Inf"...)
-	case math.IsInf(v, -1):
-		return append(b, "-Inf"...)
-	case math.IsNaN(v):
-		return append(b, "NaN"...)
-	}
-	return strconv.AppendFloat(b, v, 'g', -1, 64)
-}
-
-func appendHistogram(b []byte, name, labels string, h *Histogram) []byte {
-	// Read the buckets once; the count is their sum, so that the
-	// exposition is consistent even while observations go on.
-	var cum uint64
-	for i := range h.counts {
-		cum += h.counts[i].Load()
-		le := "+Inf"
-		if i < len(h.bounds) {
-			le = strconv.FormatFloat(h.bounds[i].Seconds(), 'g', -1, 64)
-		}
-		b = appendSample(b, name, "_bucket", labels, "le", le)
-		b = strconv.AppendUint(b, cum, 10)
-		b = append(b, '\n')
-	}
-	b = appendSample(b, name, "_sum", labels, "", "")
-	b = appendFloat(b, time.Duration(h.sum.Load()).Seconds())
-	b = append(b, '\n')
-	b = appendSample(b, name, "_count", labels, "", "")
-	b = strconv.AppendUint(b, cum, 10)
-	return append(b, '\n')
-}
-
-// ContentType is the exposition's media type.
-const ContentType = "text/plain; version=0.0.4; charset=utf-8"
-
-// Handler serves the registry's exposition.
+// Handler serves the registry's exposition through promhttp (format
+// negotiated from Accept, Prometheus' text format by default; gzip if
+// asked for), adapted to fasthttp.
 func (r *Registry) Handler() fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		ctx.SetContentType(ContentType)
-		ctx.SetBody(r.AppendText(make([]byte, 0, 16<<10)))
+	return fasthttpadaptor.NewFastHTTPHandler(r.HTTPHandler())
+}
+
+// HTTPHandler is Handler for net/http.
+func (r *Registry) HTTPHandler() http.Handler {
+	return promhttp.HandlerFor(r.prom, promhttp.HandlerOpts{})
+}
+
+// AppendText appends the exposition of every family in Prometheus' text
+// format (version 0.0.4), as expfmt writes it; for tests and tools.
+func (r *Registry) AppendText(b []byte) []byte {
+	fams, _ := r.prom.Gather() // a failed collector's families are left out
+	buf := bytes.NewBuffer(b)
+	for _, f := range fams {
+		_, _ = expfmt.MetricFamilyToText(buf, f)
+	}
+	return buf.Bytes()
+}
+
+// Parse reads an exposition in the format that contentType (the answer's
+// Content-Type of a /metrics) names: Prometheus' text format, or
+// delimited protobuf, by family name.
+func Parse(r io.Reader, contentType string) (map[string]*dto.MetricFamily, error) {
+	dec := expfmt.NewDecoder(r, expfmt.ResponseFormat(http.Header{"Content-Type": {contentType}}))
+	fams := map[string]*dto.MetricFamily{}
+	for {
+		f := &dto.MetricFamily{}
+		if err := dec.Decode(f); err == io.EOF {
+			return fams, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("parsing metrics: %w", err)
+		}
+		fams[f.GetName()] = f
 	}
 }
 
@@ -445,13 +429,14 @@ func errorCode(body []byte) (int, bool) {
 	return n, true
 }
 
-// Names returns the names of the families registered, sorted; for tests.
+// Names returns the names of the families registered through r (not
+// those of the Go and process collectors), sorted; for tests.
 func (r *Registry) Names() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	names := make([]string, 0, len(r.families))
-	for _, f := range r.families {
-		names = append(names, f.name)
+	for name := range r.families {
+		names = append(names, name)
 	}
 	sort.Strings(names)
 	return names
