@@ -21,8 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/bank/gobank/benchmarks/check"
 	"github.com/bank/gobank/benchmarks/loadgen"
+	"github.com/bank/gobank/http/metrics"
 )
 
 const soakDescription = `Runs a bank of its own (a durable data server and two business servers,
@@ -572,7 +575,8 @@ func (s *soak) sampleAll(ctx context.Context) []sample {
 	return out
 }
 
-// scrape reads the unlabelled samples of url's /metrics.
+// scrape reads the unlabelled counters and gauges of url's /metrics,
+// parsed by expfmt (metrics.Parse).
 func (s *soak) scrape(ctx context.Context, url string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	if err != nil {
@@ -586,27 +590,31 @@ func (s *soak) scrape(ctx context.Context, url string) (map[string]float64, erro
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("/metrics answered %s", resp.Status)
 	}
-	return parseMetrics(resp.Body)
+	fams, err := metrics.Parse(resp.Body, resp.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
+	}
+	return unlabelled(fams), nil
 }
 
-func parseMetrics(r io.Reader) (map[string]float64, error) {
+// unlabelled returns the value of each family of one series without
+// labels: a gauge's, counter's or untyped sample's.
+func unlabelled(fams map[string]*dto.MetricFamily) map[string]float64 {
 	m := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
+	for name, f := range fams {
+		if len(f.GetMetric()) != 1 || len(f.GetMetric()[0].GetLabel()) != 0 {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.ContainsRune(name, '{') {
-			continue
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			m[name] = f
+		switch s := f.GetMetric()[0]; f.GetType() {
+		case dto.MetricType_GAUGE:
+			m[name] = s.GetGauge().GetValue()
+		case dto.MetricType_COUNTER:
+			m[name] = s.GetCounter().GetValue()
+		case dto.MetricType_UNTYPED:
+			m[name] = s.GetUntyped().GetValue()
 		}
 	}
-	return m, sc.Err()
+	return m
 }
 
 // readRSS returns VmRSS of pid in bytes, or -1.
