@@ -4,6 +4,11 @@
 // never looks a label up, served on /metrics through promhttp together
 // with the standard Go and process collectors, on a registry of the
 // server's own (never the global default one).
+//
+// A client_golang observation (histogram and counter, ~50 ns) costs about
+// twice the former hand-written registry's, which did two atomic adds; on
+// a request's whole path the difference does not show (BenchmarkObserve,
+// BenchmarkWrap here, BenchmarkGetSaldoHandler in http/dataserver).
 package metrics
 
 import (
