@@ -31,6 +31,10 @@ type Accounts interface {
 	Apply(ctx context.Context, holder string, changes []actors.Change, unlock bool, rec *store.Record) error
 }
 
+// overdrafter is what the compatibility mode needs of Accounts: that a
+// write asking for it may leave a balance negative.
+type overdrafter interface{ Overdraft() bool }
+
 // MaxIDLength bounds id_negoc: it is stored as a lock holder and logged.
 const MaxIDLength = 256
 
@@ -51,9 +55,14 @@ type Config struct {
 	// ServerToken is the credential business servers present on the data
 	// routes. Required unless AllowClientTokens.
 	ServerToken string
-	// AllowClientTokens lets client tokens use the data routes too, as the
-	// original bank did, so that its own business servers keep working.
-	// Any client can then set any balance: use it only for compatibility.
+	// AllowClientTokens is the compatibility mode, for business servers of
+	// the original implementation: client tokens may use the data routes
+	// too, and setSaldo stores any integer, negative ones included, as the
+	// original did. Its business servers ignore a refused setSaldo and go on
+	// to write the other account of a transfer, so refusing an overdraft
+	// would create money. Any client can then set any balance: use it only
+	// for compatibility. Accounts must allow overdrafts (an Overdraft()
+	// method reporting true, as actors.Bank with Config.Overdraft).
 	AllowClientTokens bool
 	// Records keeps idempotency records for /commit and /idem; nil refuses
 	// requests that name a key.
@@ -101,6 +110,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ServerToken == "" && !cfg.AllowClientTokens {
 		return nil, errors.New("dataserver: no server credential, and client tokens may not use the data routes")
+	}
+	if o, ok := cfg.Accounts.(overdrafter); cfg.AllowClientTokens && (!ok || !o.Overdraft()) {
+		return nil, errors.New("dataserver: the compatibility mode (client tokens on the data routes) needs accounts " +
+			"that may go negative, as the original's setSaldo let them: without it the original's business servers create money")
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -274,7 +287,9 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 		return
 	}
 	entry := s.cfg.Log.Entry(id, rt.name).Int(conta)
-	req := actors.Request{Op: rt.op, Holder: id}
+	// The original's setSaldo stored any integer; its business servers
+	// depend on that (AllowClientTokens).
+	req := actors.Request{Op: rt.op, Holder: id, Overdraft: s.cfg.AllowClientTokens}
 	if msg := s.lockParams(args, &req); msg != "" {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return

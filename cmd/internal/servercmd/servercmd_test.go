@@ -40,6 +40,7 @@ func TestUsageErrors(t *testing.T) {
 		{"data: cluster provider not built in", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--cluster-provider", "consul"}},
 		{"data: cluster peer not host:port", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--cluster-peers", "a,b"}},
 		{"data: cluster in memory", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--in-memory"}},
+		{"data: cluster in compatibility mode", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--allow-client-tokens"}},
 		{"business: no url", Business, nil},
 		{"business: bad url", Business, []string{"localhost:5000"}},
 		{"business: bad port", Business, []string{"http://localhost:5000", "port"}},
