@@ -221,16 +221,20 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	// Logged as the original did: "ID, autentica, True" or "False".
 	if s.credential(ctx) == none {
-		s.answer(ctx, s.cfg.Log.Entry(id, "autentica"), fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
+		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return
 	}
-	s.cfg.Log.Entry(id, "autentica").Done()
+	s.cfg.Log.Entry(id, "autentica").Bool(true).Done()
 	wire.WriteJSON(ctx, emptyObject)
 }
 
 // callerID returns id_negoc, answering 400 itself when it is repeated,
-// too long, or missing where required.
+// too long, or missing where required. Where it may be missing, the
+// caller's IP address stands for it, as in the original (it logged
+// request.remote_addr).
 func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool) {
 	v, n := single(ctx.QueryArgs(), wire.ParamIDNegoc)
 	switch {
@@ -244,9 +248,18 @@ func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool
 		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "missing id_negoc: it names the lock holder")
 		return "", false
 	case len(v) == 0:
-		return "-", true
+		return remoteIP(ctx), true
 	}
 	return s.ids.get(v), true
+}
+
+// remoteIP returns the caller's IP address, without the port, as Flask's
+// request.remote_addr gave it to the original.
+func remoteIP(ctx *fasthttp.RequestCtx) string {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ctx.RemoteAddr().String()
 }
 
 func (s *Server) data(rt route) fasthttp.RequestHandler {
