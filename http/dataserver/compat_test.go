@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 )
 
@@ -61,7 +63,12 @@ func (b *originalBusiness) doRequest(token, endpoint string, query ...string) (m
 	return body, resp.StatusCode, nil
 }
 
+// checkToken is the original's check_token: the token must be one of its
+// own list (the demo tokens) and accepted by /autentica.
 func (b *originalBusiness) checkToken(token string) int {
+	if !slices.Contains(auth.DefaultClientTokens, token) {
+		return 401
+	}
 	if _, status, err := b.doRequest(token, "/autentica", "id_negoc", b.ip); err != nil || status != 200 {
 		return 401
 	}
