@@ -112,6 +112,10 @@ type Request struct {
 	// Wait, when positive, queues an OpLock behind the holder for that long
 	// (FIFO) instead of failing fast with account.ErrLocked.
 	Wait time.Duration
+	// Overdraft lets an OpWrite store a negative Value, as the original
+	// bank's setSaldo did. It is refused (account.ErrNegativeBalance) by a
+	// bank whose Config.Overdraft is not set.
+	Overdraft bool
 }
 
 // Reply is an account's answer. Balance, Holder, Fence and Expires
@@ -149,6 +153,12 @@ type Config struct {
 	// store commit latencies.
 	Observer Observer
 
+	// Overdraft lets writes that ask for it (Request.Overdraft) leave a
+	// balance negative, and lets the store hold negative balances at start:
+	// the original bank's rules, for its business servers. Without it New
+	// refuses a store holding a negative balance.
+	Overdraft bool
+
 	// hook, when set, runs in the actor before each request; tests use it
 	// to hold an actor busy.
 	hook func(Request)
@@ -169,12 +179,13 @@ type Observer interface {
 // Bank is a fixed set of account actors addressed by account number.
 // It is safe for concurrent use.
 type Bank struct {
-	store   Store
-	obs     Observer
-	system  *actor.ActorSystem
-	pids    []*actor.PID // pids[i] serves account i+1: a slice index is ~40x cheaper than the process registry
-	timeout time.Duration
-	closed  atomic.Bool
+	store     Store
+	obs       Observer
+	overdraft bool
+	system    *actor.ActorSystem
+	pids      []*actor.PID // pids[i] serves account i+1: a slice index is ~40x cheaper than the process registry
+	timeout   time.Duration
+	closed    atomic.Bool
 }
 
 // New spawns one actor per account.
@@ -204,19 +215,21 @@ func New(cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer}
+	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer, overdraft: cfg.Overdraft}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
 		// Fences start at the epoch's base so that they keep growing across
 		// restarts without a durable write per grant.
+		// load refused a negative balance unless cfg.Overdraft.
 		st := &account.Account{}
-		*st, _ = account.Restore(balances[i], epoch<<32)
+		*st = account.RestoreOverdrawn(balances[i], epoch<<32)
 		id := int64(i + 1)
 		props := actor.PropsFromProducer(
 			func() actor.Actor {
 				a := newAccountActor(system, id, st, cfg.Store, cfg.hook)
 				a.obs = cfg.Observer
+				a.overdraft = cfg.Overdraft
 				return a
 			},
 			actor.WithDispatcher(dispatcher),
@@ -247,8 +260,9 @@ func load(cfg Config) (balances []int64, epoch uint64, err error) {
 			return nil, 0, fmt.Errorf("actors: the store holds account %d but the bank has accounts 1..%d: "+
 				"start with at least that many accounts (removing accounts would lose their money)", id, cfg.Accounts)
 		}
-		if balance < 0 {
-			return nil, 0, fmt.Errorf("actors: the store holds a negative balance for account %d", id)
+		if balance < 0 && !cfg.Overdraft {
+			return nil, 0, fmt.Errorf("actors: the store holds a negative balance (%d) for account %d, which only a bank "+
+				"that allows overdrafts writes (dataserver --allow-client-tokens): start it that way", balance, id)
 		}
 		balances[id-1] = balance
 	}
@@ -270,6 +284,10 @@ func load(cfg Config) (balances []int64, epoch uint64, err error) {
 	}
 	return balances, epoch, nil
 }
+
+// Overdraft reports whether writes may leave a balance negative when they
+// ask for it (Config.Overdraft).
+func (b *Bank) Overdraft() bool { return b.overdraft }
 
 // Len returns the number of accounts.
 func (b *Bank) Len() int { return len(b.pids) }
@@ -450,6 +468,8 @@ type accountActor struct {
 	lease   scheduler.CancelFunc // the lease timer of the grant in force
 
 	obs Observer // nil: not observed
+	// overdraft honours Request.Overdraft (Config.Overdraft).
+	overdraft bool
 	// The grant last seen in force, for obs: its fence and since when.
 	held      bool
 	heldFence uint64
@@ -657,7 +677,11 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 	switch req.Op {
 	case OpRead:
 	case OpWrite:
-		if err = a.acct.Pin(req.Holder, req.Fence, req.Value); err == nil {
+		pin := a.acct.Pin
+		if req.Overdraft && a.overdraft {
+			pin = a.acct.PinOverdraft
+		}
+		if err = pin(req.Holder, req.Fence, req.Value); err == nil {
 			err = a.commitPinned(self)
 		}
 	case OpPin:

@@ -156,3 +156,57 @@ func TestApply(t *testing.T) {
 		t.Fatal("an internal operation was accepted from outside")
 	}
 }
+
+// TestOverdraft pins the original bank's rules, kept for its business
+// servers: a write that asks for an overdraft may leave a balance negative
+// only in a bank that allows it, the store keeps it, and a restart reloads
+// it only into such a bank.
+func TestOverdraft(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	st := openPebble(t, dir)
+	strict, err := New(Config{Accounts: 2, InitialBalance: 100, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []Request{
+		{Op: OpWrite, Holder: "x", Value: -5},
+		{Op: OpWrite, Holder: "x", Value: -5, Overdraft: true},
+	} {
+		if _, err := strict.Do(1, req); !errors.Is(err, account.ErrNegativeBalance) {
+			t.Fatalf("%+v on a bank without overdrafts: %v, want ErrNegativeBalance", req, err)
+		}
+	}
+	strict.Close()
+
+	b, err := New(Config{Accounts: 2, InitialBalance: 100, Store: st, Overdraft: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Overdraft() || strict.Overdraft() {
+		t.Fatalf("Overdraft() = %v, %v; want true, false", b.Overdraft(), strict.Overdraft())
+	}
+	if _, err := b.Do(1, Request{Op: OpWrite, Holder: "x", Value: -5}); !errors.Is(err, account.ErrNegativeBalance) {
+		t.Fatalf("a write that does not ask for an overdraft: %v, want ErrNegativeBalance", err)
+	}
+	if _, err := b.Do(1, Request{Op: OpWrite, Holder: "x", Value: -5, Overdraft: true}); err != nil {
+		t.Fatalf("overdraft: %v", err)
+	}
+	if err := b.Apply(context.Background(), "H", []Change{{2, 1, -1}}, false, nil); err == nil {
+		t.Fatal("Apply wrote a negative balance")
+	}
+	b.Close()
+	st.Close()
+
+	st = openPebble(t, dir)
+	if _, err := New(Config{Accounts: 2, Store: st}); err == nil {
+		t.Fatal("a bank without overdrafts started on a store holding a negative balance")
+	}
+	b, err = New(Config{Accounts: 2, Store: st, Overdraft: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := balances(t, b); got[0] != -5 || got[1] != 100 {
+		t.Fatalf("after restart: %v, want [-5 100]", got)
+	}
+}

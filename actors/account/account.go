@@ -87,6 +87,12 @@ func Restore(balance int64, fence uint64) (Account, error) {
 	return a, err
 }
 
+// RestoreOverdrawn is Restore for a balance that may be negative: one that
+// PinOverdraft wrote, in the original bank's rules.
+func RestoreOverdrawn(balance int64, fence uint64) Account {
+	return Account{balance: balance, fence: fence}
+}
+
 // Balance returns the current balance. Reading never needs the lock.
 func (a *Account) Balance() int64 { return a.balance }
 
@@ -251,13 +257,25 @@ func (a *Account) Write(who string, fence uint64, balance int64) error {
 // with ErrBusy). A transport pins, makes the write durable, then commits;
 // several accounts pinned together commit atomically.
 func (a *Account) Pin(who string, fence uint64, balance int64) error {
+	return a.pin(who, fence, balance, false)
+}
+
+// PinOverdraft is Pin without the rule that a balance is never negative:
+// the original bank's setSaldo stored any integer, and its business
+// servers rely on that, since they ignore a refused write and go on to
+// write the other account of a transfer (refusing it would create money).
+func (a *Account) PinOverdraft(who string, fence uint64, balance int64) error {
+	return a.pin(who, fence, balance, true)
+}
+
+func (a *Account) pin(who string, fence uint64, balance int64, overdraft bool) error {
 	if a.hasPinned {
 		return ErrBusy
 	}
 	if err := a.check(who, fence); err != nil {
 		return err
 	}
-	if balance < 0 {
+	if balance < 0 && !overdraft {
 		return ErrNegativeBalance
 	}
 	a.pinned, a.hasPinned = balance, true

@@ -48,7 +48,7 @@ func (a *Account) state() state { return state{a.balance, a.holder, a.fence} }
 
 // op is one request a table applies.
 type op struct {
-	name  string // lock, unlock, write
+	name  string // lock, unlock, write, overdraft (PinOverdraft and Commit)
 	who   string
 	fence uint64
 	value int64
@@ -63,6 +63,10 @@ func apply(a *Account, o op) error {
 		_, _, err = a.Unlock(o.who, o.fence, t0)
 	case "write":
 		err = a.Write(o.who, o.fence, o.value)
+	case "overdraft":
+		if err = a.PinOverdraft(o.who, o.fence, o.value); err == nil {
+			a.Commit()
+		}
 	default:
 		panic("unknown op " + o.name)
 	}
@@ -123,6 +127,12 @@ func TestRules(t *testing.T) {
 		{heldA, op{"write", "B", 3, 7}, ErrStaleFence, heldA},
 		{free, op{"write", "A", 3, 7}, ErrStaleFence, free},
 		{heldA, op{"write", "A", 3, -1}, ErrNegativeBalance, heldA},
+		// Overdraft: the original's setSaldo, any balance, the same lock rules.
+		{free, op{"overdraft", "B", 0, -7}, nil, state{-7, "", 3}},
+		{heldA, op{"overdraft", "A", 3, -7}, nil, state{-7, "A", 3}},
+		{heldA, op{"overdraft", "A", 0, -7}, nil, state{-7, "A", 3}},
+		{heldA, op{"overdraft", "B", 0, -7}, ErrLocked, heldA},
+		{heldA, op{"overdraft", "A", 2, -7}, ErrStaleFence, heldA},
 	}
 	for _, tc := range tests {
 		a := Account{balance: tc.from.balance, holder: tc.from.holder, fence: tc.from.fence}
@@ -378,5 +388,15 @@ func TestZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per lock/write/unlock, want 0", allocs)
+	}
+}
+
+func TestRestoreOverdrawn(t *testing.T) {
+	a := RestoreOverdrawn(-40, 9)
+	if a.Balance() != -40 || a.Fence() != 9 || a.Holder() != "" {
+		t.Fatalf("RestoreOverdrawn(-40, 9): balance %d, fence %d, holder %q", a.Balance(), a.Fence(), a.Holder())
+	}
+	if err := a.Write("A", 0, -1); !errors.Is(err, ErrNegativeBalance) {
+		t.Fatalf("Write of a negative balance on an overdrawn account: %v, want ErrNegativeBalance", err)
 	}
 }

@@ -49,6 +49,12 @@ var (
 	// the operator gives the business server the data server's credential.
 	ErrCredentialRefused = errors.New("data server refused this business server's credential " +
 		"(give it the data server's token, e.g. through BANK_SERVER_TOKEN)")
+	// ErrOriginalCredential wraps ErrCredentialRefused when the data
+	// server that refused the credential (HTTP 401) is of the original
+	// implementation: it has no /getLocks, and accepts on its data routes
+	// only its own client tokens, never our generated credential.
+	ErrOriginalCredential = fmt.Errorf("the data server is of the original implementation (it has no /getLocks), "+
+		"which accepts only its own client tokens on its data routes: set BANK_SERVER_TOKEN to one of them: %w", ErrCredentialRefused)
 	// ErrUnavailable: the data server could not be reached, did not answer
 	// in time, failed (5xx), or answered something that is not the contract.
 	ErrUnavailable = errors.New("data server unavailable")
@@ -222,6 +228,45 @@ func SplitURLs(list string) []string {
 type endpoint struct {
 	hc     *fasthttp.HostClient
 	prefix string // scheme://host[:port][/path], no trailing slash
+	// flavor is which implementation the data server is, once a refused
+	// credential made the client ask (isOriginal): flavorUnknown until then.
+	flavor *atomic.Int32
+}
+
+// Data server implementations, as isOriginal tells them apart.
+const (
+	flavorUnknown int32 = iota
+	flavorOurs
+	flavorOriginal
+)
+
+// isOriginal reports whether ep is a data server of the original
+// implementation, which has no /getLocks: it answers a bare GET of it 404,
+// where ours answers 400 (no id_negoc) or 401. It asks once, before
+// deadline, and remembers the answer; a failed probe says false and is
+// tried again next time.
+func (ep *endpoint) isOriginal(deadline time.Time) bool {
+	switch ep.flavor.Load() {
+	case flavorOurs:
+		return false
+	case flavorOriginal:
+		return true
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(ep.prefix + wire.RouteGetLocks)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	if err := ep.hc.DoDeadline(req, resp, deadline); err != nil {
+		return false
+	}
+	flavor := flavorOurs
+	if resp.StatusCode() == fasthttp.StatusNotFound {
+		flavor = flavorOriginal
+	}
+	ep.flavor.Store(flavor)
+	return flavor == flavorOriginal
 }
 
 func newEndpoint(raw string, cfg DataClientConfig) (endpoint, error) {
@@ -265,6 +310,7 @@ func newEndpoint(raw string, cfg DataClientConfig) (endpoint, error) {
 			MaxIdemponentCallAttempts: 2,
 		},
 		prefix: u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
+		flavor: new(atomic.Int32),
 	}, nil
 }
 
@@ -611,6 +657,11 @@ func (c *DataClient) send(ep *endpoint, req *fasthttp.Request, resp *fasthttp.Re
 	case status == fasthttp.StatusOK:
 	case (status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden) && route == wire.RouteAutentica:
 		return fail(ErrUnauthorized, status, "token refused", nil)
+	case status == fasthttp.StatusUnauthorized && ep.isOriginal(time.Now().Add(c.timeout)):
+		// The original refuses our generated credential on every data
+		// route: say what works instead (never the token itself).
+		return fail(ErrOriginalCredential, status, "data server of the original implementation refused this business server's credential: "+
+			"it accepts only its own client tokens on its data routes, so set BANK_SERVER_TOKEN to one of them", nil)
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
 		return fail(ErrCredentialRefused, status, "data server refused this business server's credential", nil)
 	case status == fasthttp.StatusNotFound && (route == wire.RouteCommit || route == wire.RouteIdem || route == wire.RouteGetLocks):

@@ -241,6 +241,9 @@ type Server struct {
 	// noLockMany is set once the data server answered /getLocks with 404:
 	// locks are then taken one /getLock at a time.
 	noLockMany atomic.Bool
+	// originalHint is set once the server has logged how to work with the
+	// original's data server, which refuses our credential.
+	originalHint atomic.Bool
 }
 
 // New checks cfg and builds a Server. It does not contact the data server.
@@ -436,6 +439,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 	if r.status >= 500 {
 		s.logger.Warn("operation failed", "route", rt.name, "client", ctx.RemoteIP().String(), "err", r.err)
 	}
+	if errors.Is(r.err, ErrOriginalCredential) && s.originalHint.CompareAndSwap(false, true) {
+		s.logger.Error("the data server is of the original implementation, which refuses this business server's "+
+			"credential on every data route: restart this business server with BANK_SERVER_TOKEN set to one of "+
+			"the original's client tokens (its TOKENS list, e.g. the token its clients use); every operation fails until then",
+			"id_negoc", s.cfg.ID)
+	}
 	ctx.SetStatusCode(r.status)
 	wire.WriteJSON(ctx, r.body)
 }
@@ -593,6 +602,11 @@ func classify(err error) (status int, code wire.Code, msg string) {
 			"the outcome could not be recorded under the Idempotency-Key; nothing changed, try again"
 	case errors.Is(err, ErrUnauthorized):
 		return fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token"
+	case errors.Is(err, ErrOriginalCredential):
+		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
+			"the data server is of the original implementation and refused this business server's credential: " +
+				"it accepts only its own client tokens, so the operator must start this business server with " +
+				"BANK_SERVER_TOKEN set to one of them; nothing was applied"
 	case errors.Is(err, ErrCredentialRefused):
 		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
 			"the data server refused this business server's credential; the operator must fix its configuration"

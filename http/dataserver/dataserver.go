@@ -31,6 +31,10 @@ type Accounts interface {
 	Apply(ctx context.Context, holder string, changes []actors.Change, unlock bool, rec *store.Record) error
 }
 
+// overdrafter is what the compatibility mode needs of Accounts: that a
+// write asking for it may leave a balance negative.
+type overdrafter interface{ Overdraft() bool }
+
 // MaxIDLength bounds id_negoc: it is stored as a lock holder and logged.
 const MaxIDLength = 256
 
@@ -51,9 +55,14 @@ type Config struct {
 	// ServerToken is the credential business servers present on the data
 	// routes. Required unless AllowClientTokens.
 	ServerToken string
-	// AllowClientTokens lets client tokens use the data routes too, as the
-	// original bank did, so that its own business servers keep working.
-	// Any client can then set any balance: use it only for compatibility.
+	// AllowClientTokens is the compatibility mode, for business servers of
+	// the original implementation: client tokens may use the data routes
+	// too, and setSaldo stores any integer, negative ones included, as the
+	// original did. Its business servers ignore a refused setSaldo and go on
+	// to write the other account of a transfer, so refusing an overdraft
+	// would create money. Any client can then set any balance: use it only
+	// for compatibility. Accounts must allow overdrafts (an Overdraft()
+	// method reporting true, as actors.Bank with Config.Overdraft).
 	AllowClientTokens bool
 	// Records keeps idempotency records for /commit and /idem; nil refuses
 	// requests that name a key.
@@ -101,6 +110,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ServerToken == "" && !cfg.AllowClientTokens {
 		return nil, errors.New("dataserver: no server credential, and client tokens may not use the data routes")
+	}
+	if o, ok := cfg.Accounts.(overdrafter); cfg.AllowClientTokens && (!ok || !o.Overdraft()) {
+		return nil, errors.New("dataserver: the compatibility mode (client tokens on the data routes) needs accounts " +
+			"that may go negative, as the original's setSaldo let them: without it the original's business servers create money")
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -208,16 +221,20 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
+	// Logged as the original did: "ID, autentica, True" or "False".
 	if s.credential(ctx) == none {
-		s.answer(ctx, s.cfg.Log.Entry(id, "autentica"), fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
+		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return
 	}
-	s.cfg.Log.Entry(id, "autentica").Done()
+	s.cfg.Log.Entry(id, "autentica").Bool(true).Done()
 	wire.WriteJSON(ctx, emptyObject)
 }
 
 // callerID returns id_negoc, answering 400 itself when it is repeated,
-// too long, or missing where required.
+// too long, or missing where required. Where it may be missing, the
+// caller's IP address stands for it, as in the original (it logged
+// request.remote_addr).
 func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool) {
 	v, n := single(ctx.QueryArgs(), wire.ParamIDNegoc)
 	switch {
@@ -231,9 +248,18 @@ func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool
 		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "missing id_negoc: it names the lock holder")
 		return "", false
 	case len(v) == 0:
-		return "-", true
+		return remoteIP(ctx), true
 	}
 	return s.ids.get(v), true
+}
+
+// remoteIP returns the caller's IP address, without the port, as Flask's
+// request.remote_addr gave it to the original.
+func remoteIP(ctx *fasthttp.RequestCtx) string {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ctx.RemoteAddr().String()
 }
 
 func (s *Server) data(rt route) fasthttp.RequestHandler {
@@ -274,7 +300,9 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 		return
 	}
 	entry := s.cfg.Log.Entry(id, rt.name).Int(conta)
-	req := actors.Request{Op: rt.op, Holder: id}
+	// The original's setSaldo stored any integer; its business servers
+	// depend on that (AllowClientTokens).
+	req := actors.Request{Op: rt.op, Holder: id, Overdraft: s.cfg.AllowClientTokens}
 	if msg := s.lockParams(args, &req); msg != "" {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
 		return

@@ -352,7 +352,15 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
-	if _, err := dataserver.New(dataserver.Config{Accounts: bank, ClientTokens: tokens, AllowClientTokens: true}); err != nil {
+	if _, err := dataserver.New(dataserver.Config{Accounts: bank, ClientTokens: tokens, AllowClientTokens: true}); err == nil {
+		t.Error("compatibility mode on accounts that cannot go negative: New succeeded")
+	}
+	overdraft, err := actors.New(actors.Config{Accounts: 1, Overdraft: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer overdraft.Close()
+	if _, err := dataserver.New(dataserver.Config{Accounts: overdraft, ClientTokens: tokens, AllowClientTokens: true}); err != nil {
 		t.Errorf("compatibility mode without a server credential: %v", err)
 	}
 }

@@ -27,7 +27,7 @@ func TestZeroAllocs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newTestLog(t, io.Discard, tt.now)
 			allocs := testing.AllocsPerRun(1000, func() {
-				l.Entry("10.0.0.7:5000", "getSaldo").Int(5).Str("saldo, insuficiente").Done()
+				l.Entry("10.0.0.7:5000", "getSaldo").Int(5).Str("saldo, insuficiente").Bool(true).Done()
 			})
 			if allocs != 0 {
 				t.Errorf("got %v allocs per entry, want 0", allocs)

@@ -228,6 +228,20 @@ func (e *Entry) Int(v int64) *Entry {
 	return e
 }
 
+// Bool appends a boolean parameter in the original's words, Python's
+// True and False (its data server logged "autentica, True").
+func (e *Entry) Bool(v bool) *Entry {
+	if e == nil {
+		return nil
+	}
+	if v {
+		e.buf = append(e.buf, ", True"...)
+	} else {
+		e.buf = append(e.buf, ", False"...)
+	}
+	return e
+}
+
 // Str appends a string parameter. Commas and line breaks are replaced by
 // spaces so that a hostile value cannot add a column or forge a whole line.
 func (e *Entry) Str(s string) *Entry {

@@ -98,6 +98,15 @@ func TestFormat(t *testing.T) {
 			want: "05/22/2022 02:40:04, 1, c1, transfere, 3, -250, saldo insuficiente\n",
 		},
 		{
+			name:  "booleans in the original's words",
+			clock: []time.Time{fixed},
+			write: func(l *Log) {
+				l.Entry("127.0.0.1", "autentica").Bool(true).Done()
+				l.Entry("127.0.0.1", "autentica").Bool(false).Done()
+			},
+			want: "05/22/2022 02:40:04, 1, 127.0.0.1, autentica, True\n05/22/2022 02:40:04, 2, 127.0.0.1, autentica, False\n",
+		},
+		{
 			name:  "empty string param keeps its column",
 			clock: []time.Time{fixed},
 			write: func(l *Log) { l.Entry("c1", "op").Str("").Int(1).Done() },

@@ -67,8 +67,9 @@ Locks, for experimenting:
 Every lock is asked for with a lease of --lock-ttl (0: the data server's
 --lock-ttl): a business server that dies holding a lock blocks the account
 that long at most, and one paused past its lease has its writes refused
-(503) so that it cannot overwrite the next holder's work. Keep --lock-ttl
-well above --lock-wait.
+(503) so that it cannot overwrite the next holder's work. Unset, --lock-ttl
+is --lock-wait + 2 x --data-timeout + 1s (7s), which outlasts a transfer's
+wait for its second lock and its commit; a shorter one is warned about.
 
 The server credential for the data server is read from $BANK_SERVER_TOKEN
 when set, otherwise from --server-token-file (the data server on the same
@@ -79,8 +80,19 @@ host creates it). The client's token is checked with the data server's
 format; --debug-addr serves Go's profiler (opt-in).`
 
 // DefaultBusinessLockTTL is the lease a business server asks for with every
-// lock unless --lock-ttl says otherwise.
-const DefaultBusinessLockTTL = 5 * time.Second
+// lock unless --lock-ttl, --lock-wait or --data-timeout say otherwise: the
+// lease derived from the default wait and timeout (7s).
+var DefaultBusinessLockTTL = leaseFor(business.DefaultLockWait, business.DefaultDataTimeout)
+
+// leaseFor returns the shortest lease that outlasts a transfer's worst case
+// before its commit lands: after its first grant, the second getLock may
+// wait lockWait and take a data-server call, and the commit takes another;
+// a second more covers the clocks' and the scheduler's slack. A shorter
+// lease may run out mid-transfer, which is safe (fenced: 503, nothing
+// changed) but fails operations that should succeed.
+func leaseFor(lockWait, dataTimeout time.Duration) time.Duration {
+	return lockWait + 2*dataTimeout + time.Second
+}
 
 // envPauseAt names a test-only fault: when set to a stage of
 // business.Stages ("locked", "before-commit", "between-writes",
@@ -171,7 +183,7 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lockMode := fs.String("lock-mode", string(business.ModeWait), "how a locked account is waited for: wait (queue on the data server), retry (fail-fast attempts with backoff) or fail-fast (one attempt)")
 	lockOrder := fs.String("lock-order", string(business.OrderAscending), "order in which an operation locks its accounts: ascending (deadlock-free) or request (conta_orig first, as the original)")
 	lockWait := fs.Duration("lock-wait", business.DefaultLockWait, "how long an operation waits for or retries its locks before answering 403 (ignored by --lock-mode fail-fast)")
-	lockTTL := fs.Duration("lock-ttl", DefaultBusinessLockTTL, "lease asked for with every lock (0: the data server's default)")
+	lockTTL := fs.Duration("lock-ttl", DefaultBusinessLockTTL, "lease asked for with every lock (0: the data server's default); unset, --lock-wait + 2 × --data-timeout + 1s, which outlasts a transfer")
 	dataTimeout := fs.Duration("data-timeout", business.DefaultDataTimeout, "timeout of each call to the data server")
 	authCache := fs.Duration("auth-cache", business.DefaultAuthCacheTTL, "how long a client token accepted by the data server is trusted without asking again (negative: ask every time)")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
@@ -245,7 +257,14 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if stage := os.Getenv(envCrashAt); stage != "" {
 		logger.Warn("test fault enabled: the first operation to get there kills this process", "env", envCrashAt, "stage", stage)
 	}
-	if *lockTTL > 0 && *lockTTL < *lockWait+2**dataTimeout {
+	// The default lease follows the wait and timeout it must outlast, so
+	// that defaults never warn; a lease the user chose is theirs to keep,
+	// with a warning when it is short.
+	ttlChosen := false
+	fs.Visit(func(f *flag.Flag) { ttlChosen = ttlChosen || f.Name == "lock-ttl" })
+	if !ttlChosen {
+		*lockTTL = leaseFor(*lockWait, *dataTimeout)
+	} else if *lockTTL > 0 && *lockTTL < *lockWait+2**dataTimeout {
 		logger.Warn("--lock-ttl is short: a transfer's first lease may run out while it waits for its second lock (answered 503, nothing changed)",
 			"lock_ttl", *lockTTL, "lock_wait", *lockWait, "data_timeout", *dataTimeout)
 	}

@@ -84,3 +84,50 @@ func TestBusinessDataURLs(t *testing.T) {
 		})
 	}
 }
+
+// TestBusinessDefaultsDoNotWarn: a business server started with no flags
+// logs no warning (its default lease follows --lock-wait and
+// --data-timeout), while a lease the user chose too short is warned about.
+func TestBusinessDefaultsDoNotWarn(t *testing.T) {
+	t.Setenv("BANK_SERVER_TOKEN", "defaults-test-credential")
+	t.Setenv("GOBANK_TEST_PAUSE_AT", "")
+	t.Setenv("GOBANK_TEST_CRASH_AT", "")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		warn bool
+	}{
+		{"no flags", nil, false},
+		{"a longer wait, the lease unset", []string{"--lock-wait", "10s", "--data-timeout", "3s"}, false},
+		{"a long enough lease chosen", []string{"--lock-ttl", "10s"}, false},
+		{"no lease asked", []string{"--lock-ttl", "0"}, false},
+		{"a short lease chosen", []string{"--lock-ttl", "1s"}, true},
+		{"a lease chosen, then a longer wait", []string{"--lock-ttl", "7s", "--lock-wait", "5s"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A cancelled context: the server starts, logs its startup
+			// lines and shuts down at once.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			args := append([]string{"--host", "127.0.0.1", "--log", filepath.Join(dir, "business.log")}, tc.args...)
+			args = append(args, "http://127.0.0.1:5000", "0")
+			var stderr bytes.Buffer
+			if err := Business(ctx, args, io.Discard, &stderr); err != nil {
+				t.Fatalf("refused: %v\n%s", err, stderr.String())
+			}
+			out := stderr.String()
+			if !strings.Contains(out, "listening on") {
+				t.Fatalf("the server did not start:\n%s", out)
+			}
+			warned := strings.Contains(out, "level=WARN")
+			short := strings.Contains(out, "--lock-ttl is short")
+			switch {
+			case tc.warn && !short:
+				t.Errorf("no warning about the short lease:\n%s", out)
+			case !tc.warn && warned:
+				t.Errorf("a warning:\n%s", out)
+			}
+		})
+	}
+}

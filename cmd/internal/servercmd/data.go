@@ -30,6 +30,29 @@ servers present: it is read from $BANK_SERVER_TOKEN when set, otherwise from
 --server-token-file, which is created with a random secret and mode 0600 when
 missing, so that business servers on the same host find it with zero flags.
 
+--allow-client-tokens is the compatibility mode, for business servers of the
+original implementation, which present their client's token on the data
+routes and ignore a refused setSaldo. It keeps the original data server's
+semantics on its routes, and gives up:
+  - any client token may call every data route, so any client can lock any
+    account and set any balance (mint or destroy money) without a business
+    server;
+  - setSaldo stores any integer within 64 bits, negative ones included:
+    balances may go below zero (an original business server overdraws; it
+    conserves money only because such writes are accepted), and a restart
+    without this flag refuses a store that holds one. A value outside 64
+    bits is still refused, and an original business server that ignores
+    that refusal then breaks the sum of balances;
+  - an original business server's concurrent requests share one id_negoc,
+    so its re-entrant locks do not keep them apart (lost updates, as on the
+    original);
+  - a lock still has a lease (--lock-ttl), which the original's had not: an
+    original business server stalled past it loses the lock, and its
+    ignored refusals may then break the sum of balances (raise --lock-ttl,
+    or make it negative for no lease, as the original).
+Our business servers keep their own checks against it (no overdraft, one
+atomic /commit per operation). Not available in cluster mode.
+
 Locks: getLock fails fast unless it names wait=DURATION, which queues it
 (FIFO) until granted or the wait runs out. Every grant has a lease (ttl=, or
 --lock-ttl) and a fence that grows per account; setSaldo, unLock and a
@@ -90,7 +113,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	balance := fs.Int64("balance", 1000, "initial balance of every account")
 	tokensFile := fs.String("tokens", "", "file of client tokens, one per line, # comments (default: the original's ten demo tokens)")
 	secretFile := fs.String("server-token-file", auth.DefaultSecretPath(), "server credential file, used when $"+auth.EnvServerToken+" is unset; created when missing")
-	allowClients := fs.Bool("allow-client-tokens", false, "let client tokens call the data routes too, as the original did (for business servers of the original implementation; lets any client set any balance)")
+	allowClients := fs.Bool("allow-client-tokens", false, "compatibility mode for business servers of the original implementation: client tokens may call the data routes and setSaldo may store negative balances, as in the original (any client can then set any balance; see above)")
 	logPath := fs.String("log", "data_server.log", `operation log file ("-" for stdout)`)
 	callTimeout := fs.Duration("timeout", time.Second, "how long a request waits for its account's actor")
 	dispatcher := fs.String("dispatcher", "synchronized", "how actors run: synchronized (on the caller's goroutine; measured ~5x cheaper per call) or goroutine (a goroutine per mailbox run)")
@@ -143,6 +166,10 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if *inMemory {
 			return usageError(fs, "--in-memory and --cluster-addr: members keep accounts in the shared PostgreSQL store")
+		}
+		if *allowClients {
+			return usageError(fs, "--allow-client-tokens and --cluster-addr: the shared store keeps balances non-negative, "+
+				"and the original's business servers ignore a refused setSaldo, which would create money; run the compatibility mode on a single data server")
 		}
 	}
 	if *lockTTL == 0 || *lockTTL > *maxTTL {
@@ -236,6 +263,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Timeout:        *callTimeout,
 			Synchronous:    *dispatcher == "synchronized",
 			Logger:         actorLogger,
+			Overdraft:      *allowClients, // the original's setSaldo, for its business servers
 		})
 		if err != nil {
 			return err

@@ -40,6 +40,7 @@ func TestUsageErrors(t *testing.T) {
 		{"data: cluster provider not built in", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--cluster-provider", "consul"}},
 		{"data: cluster peer not host:port", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--cluster-peers", "a,b"}},
 		{"data: cluster in memory", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--in-memory"}},
+		{"data: cluster in compatibility mode", Data, []string{"--cluster-addr", "127.0.0.1:7000", "--postgres", "postgres://x", "--allow-client-tokens"}},
 		{"business: no url", Business, nil},
 		{"business: bad url", Business, []string{"localhost:5000"}},
 		{"business: bad port", Business, []string{"http://localhost:5000", "port"}},
@@ -221,5 +222,65 @@ func TestUnusableDataDir(t *testing.T) {
 	err := Data(t.Context(), []string{"--port", "0", "--log", "-", "--server-token-file", filepath.Join(t.TempDir(), "s"), "--data-dir", file}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), file) {
 		t.Fatalf("data server on a file as --data-dir: %v", err)
+	}
+}
+
+// TestAutenticaLogLines reads the data server's log file: /autentica is
+// logged as the original logged it, with the caller's address where no
+// id_negoc is given and the outcome as True or False.
+func TestAutenticaLogLines(t *testing.T) {
+	t.Setenv("BANK_SERVER_TOKEN", "autentica-log-credential")
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "data_server.log")
+	ctx, stop := context.WithCancel(t.Context())
+	out, done := newLines(), make(chan error, 1)
+	go func() {
+		done <- Data(ctx, []string{"--host", "127.0.0.1", "--port", "0", "--log", logPath,
+			"--server-token-file", filepath.Join(dir, "s"), "--in-memory"}, io.Discard, out)
+	}()
+	url := out.waitURL(t)
+	for _, r := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/autentica", "ba0f", 200},
+		{"/autentica?id_negoc=10.0.0.7:5001", "4c0e", 200},
+		{"/autentica", "wrong", 401},
+		{"/autentica", "", 401},
+		{"/autentica?id_negoc=10.0.0.7:5001", "wrong", 401},
+		{"/getSaldo?conta=3", "autentica-log-credential", 200},
+	} {
+		if status, body := get(t, url+r.path, r.token); status != r.status {
+			t.Fatalf("%s: %d %s, want %d", r.path, status, body, r.status)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	want := []string{
+		"1, 127.0.0.1, autentica, True",
+		"2, 10.0.0.7:5001, autentica, True",
+		"3, 127.0.0.1, autentica, False",
+		"4, 127.0.0.1, autentica, False",
+		"5, 10.0.0.7:5001, autentica, False",
+		"6, 127.0.0.1, getSaldo, 3, 1000",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d log lines, want %d:\n%s", len(got), len(want), b)
+	}
+	for i, line := range got {
+		// "MM/DD/YYYY HH:MM:SS, " then the rest, as the original wrote it.
+		if len(line) < 21 || line[19:21] != ", " || line[21:] != want[i] {
+			t.Errorf("line %d: %q, want the timestamp then %q", i+1, line, want[i])
+		}
+	}
+	if strings.Contains(string(b), "wrong") || strings.Contains(string(b), "ba0f") || strings.Contains(string(b), "autentica-log-credential") {
+		t.Errorf("a token reached the log:\n%s", b)
 	}
 }

@@ -24,8 +24,11 @@ import (
 // Options configures Start. The zero value gives the original's demo bank:
 // ten accounts holding 1000 each.
 type Options struct {
-	Accounts          int   // default 10
-	InitialBalance    int64 // default 1000
+	Accounts       int   // default 10
+	InitialBalance int64 // default 1000
+	// AllowClientTokens starts the compatibility mode, with a bank that
+	// allows overdrafts (the original's setSaldo), as dataserver
+	// --allow-client-tokens does.
 	AllowClientTokens bool
 	// Timeout bounds each actor call; zero means the actors' default.
 	Timeout time.Duration
@@ -74,6 +77,7 @@ func Start(t testing.TB, opt Options) *Server {
 	bank, err := actors.New(actors.Config{
 		Accounts: opt.Accounts, InitialBalance: opt.InitialBalance, Timeout: opt.Timeout,
 		Synchronous: true, Store: opt.Store, Observer: dataserver.NewObserver(reg),
+		Overdraft: opt.AllowClientTokens, // the compatibility mode needs it
 	})
 	if err != nil {
 		t.Fatal(err)
