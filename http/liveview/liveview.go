@@ -100,6 +100,9 @@ type View struct {
 	done   chan struct{}
 	files  http.Handler
 
+	sampling sync.Mutex // one sample at a time
+	spare    []uint64   // the operation counts before the last, reused
+
 	mu      sync.Mutex
 	series  *ring
 	last    reading
@@ -171,6 +174,8 @@ func (v *View) run() {
 
 // sample reads the metrics and the accounts' operation counts.
 func (v *View) sample(now time.Time) {
+	v.sampling.Lock()
+	defer v.sampling.Unlock()
 	var cur reading
 	var ok bool
 	if v.cfg.Metrics != nil {
@@ -181,7 +186,7 @@ func (v *View) sample(now time.Time) {
 			cur, ok = read(fams, v.cfg.Prefix, now), true
 		}
 	}
-	ops := v.cfg.Accounts.Ops(make([]uint64, 0, v.cfg.Accounts.Len()))
+	ops := v.cfg.Accounts.Ops(v.spare[:0])
 	var hosted map[string]int
 	if p := v.cfg.Placement; p != nil {
 		hosted = map[string]int{}
@@ -214,7 +219,7 @@ func (v *View) sample(now time.Time) {
 			}
 		}
 	}
-	v.ops = ops
+	v.spare, v.ops = v.ops, ops
 	v.hosted = hosted
 }
 
@@ -286,28 +291,35 @@ type accountsJSON struct {
 	Members  []memberJSON  `json:"members,omitempty"`
 }
 
-// hottest returns up to n account ids, hottest first (ties by id), filled
-// up with the lowest ids when fewer are active.
+// hottest returns up to n accounts, hottest first (ties by id), filled up
+// with the lowest ids when fewer are active, each with its heat and
+// operation count; and how many accounts are active.
 func (v *View) hottest(n int) (ids []int64, heat []float64, ops []uint64, active int) {
 	v.mu.Lock()
-	heat = slices.Clone(v.heat)
-	ops = slices.Clone(v.ops)
-	v.mu.Unlock()
+	defer v.mu.Unlock()
 	var hot []int64
-	for i, h := range heat {
+	for i, h := range v.heat {
 		if h > 0 {
 			hot = append(hot, int64(i+1))
 		}
 	}
 	active = len(hot)
 	slices.SortFunc(hot, func(a, b int64) int {
-		return cmp.Or(cmp.Compare(heat[b-1], heat[a-1]), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(v.heat[b-1], v.heat[a-1]), cmp.Compare(a, b))
 	})
 	ids = hot[:min(n, len(hot))]
-	for id := int64(1); len(ids) < n && id <= int64(len(heat)); id++ {
-		if heat[id-1] == 0 {
+	for id := int64(1); len(ids) < n && id <= int64(len(v.heat)); id++ {
+		if v.heat[id-1] == 0 {
 			ids = append(ids, id)
 		}
+	}
+	for _, id := range ids {
+		heat = append(heat, v.heat[id-1])
+		var o uint64
+		if int(id) <= len(v.ops) {
+			o = v.ops[id-1]
+		}
+		ops = append(ops, o)
 	}
 	return ids, heat, ops, active
 }
@@ -347,11 +359,8 @@ func (v *View) accounts(ctx context.Context, n int) accountsJSON {
 		Accounts: make([]accountJSON, 0, len(ids))}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	for _, id := range ids {
-		a := accountJSON{Conta: id, OpsPerS: math.Round(heat[id-1]*10) / 10}
-		if int(id) <= len(ops) {
-			a.Ops = ops[id-1]
-		}
+	for i, id := range ids {
+		a := accountJSON{Conta: id, OpsPerS: math.Round(heat[i]*10) / 10, Ops: ops[i]}
 		st, err := v.cfg.Accounts.Inspect(ctx, id)
 		if err != nil {
 			a.Error = err.Error()

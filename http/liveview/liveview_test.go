@@ -301,3 +301,34 @@ func TestServeLoopback(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling a condition, bounded by the deadline
 	}
 }
+
+// members is a fixed placement: account id on member (id-1) % len.
+type members []string
+
+func (m members) Members() []string     { return m }
+func (m members) Address() string       { return m[0] }
+func (m members) Owner(id int64) string { return m[(id-1)%int64(len(m))] }
+
+// TestMembers shows a cluster's placement: each account's member, and how
+// many accounts each member hosts.
+func TestMembers(t *testing.T) {
+	b, err := actors.New(actors.Config{Accounts: 5, InitialBalance: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	v, err := New(Config{Accounts: b, Placement: members{"10.0.0.1:7000", "10.0.0.2:7000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	got := v.accounts(context.Background(), 5)
+	if len(got.Members) != 2 || got.Members[0] != (memberJSON{"10.0.0.1:7000", 3, true}) || got.Members[1] != (memberJSON{"10.0.0.2:7000", 2, false}) {
+		t.Errorf("members = %+v, want 10.0.0.1:7000 (self) hosting 3 and 10.0.0.2:7000 hosting 2", got.Members)
+	}
+	for _, a := range got.Accounts {
+		if want := members([]string{"10.0.0.1:7000", "10.0.0.2:7000"}).Owner(a.Conta); a.Member != want {
+			t.Errorf("account %d on %q, want %q", a.Conta, a.Member, want)
+		}
+	}
+}
