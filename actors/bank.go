@@ -81,6 +81,10 @@ const (
 	OpPin
 	OpCommit
 	OpUnpin
+	// OpInspect reads the account's state for an observer (the live
+	// view): it never runs the test hook and is not counted as an
+	// operation. Do refuses it; Bank.Inspect and hosts send it.
+	OpInspect
 )
 
 // String returns the operation's name as the data server logs it.
@@ -94,6 +98,8 @@ func (o Op) String() string {
 		return "lock"
 	case OpUnlock:
 		return "unlock"
+	case OpInspect:
+		return "inspect"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -186,6 +192,10 @@ type Bank struct {
 	pids      []*actor.PID // pids[i] serves account i+1: a slice index is ~40x cheaper than the process registry
 	timeout   time.Duration
 	closed    atomic.Bool
+	// ops[i] counts the operations asked of account i+1, for observers
+	// that rank accounts by heat: one atomic add per call, read only
+	// when someone looks.
+	ops []atomic.Uint64
 }
 
 // New spawns one actor per account.
@@ -215,7 +225,8 @@ func New(cfg Config) (*Bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer, overdraft: cfg.Overdraft}
+	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), ops: make([]atomic.Uint64, cfg.Accounts),
+		timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer, overdraft: cfg.Overdraft}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
@@ -313,7 +324,27 @@ func (b *Bank) DoContext(ctx context.Context, id int64, req Request) (Reply, err
 	if req.Op == OpLock && req.Wait > 0 {
 		timeout += req.Wait // the actor answers a waiter when its wait ends
 	}
+	if b.Has(id) {
+		b.ops[id-1].Add(1)
+	}
 	return b.do(ctx, id, req, timeout)
+}
+
+// Inspect returns account id's state — balance, lock holder, fence, lease
+// end, queue length — read by its actor between two requests, so that it
+// is consistent. It is meant for observers: it is not counted in Ops.
+func (b *Bank) Inspect(ctx context.Context, id int64) (Reply, error) {
+	return b.do(ctx, id, Request{Op: OpInspect}, b.timeout)
+}
+
+// Ops appends to dst the number of operations asked of each account so
+// far (Do calls, and one per account of each Apply), accounts 1..Len in
+// order. Observers rank accounts by how fast these grow.
+func (b *Bank) Ops(dst []uint64) []uint64 {
+	for i := range b.ops {
+		dst = append(dst, b.ops[i].Load())
+	}
+	return dst
 }
 
 // do sends req to account id and waits for the answer, at most timeout
@@ -413,6 +444,9 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
 	}
 	for i, c := range changes {
+		if b.Has(c.ID) {
+			b.ops[c.ID-1].Add(1)
+		}
 		_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
 		if err != nil {
 			b.unpin(changes[:i])
@@ -539,6 +573,12 @@ func (a *accountActor) observeGrant() {
 }
 
 func (a *accountActor) receiveCall(self *actor.PID, c *call) {
+	if c.req.Op == OpInspect {
+		if c.state.CompareAndSwap(pending, claimed) {
+			c.reply <- a.result(nil)
+		}
+		return
+	}
 	if c.req.Op == OpLock && c.req.Wait > 0 {
 		a.receiveWaitingLock(self, c)
 		return

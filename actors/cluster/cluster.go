@@ -102,6 +102,9 @@ type Bank struct {
 	idents []*protocluster.ClusterIdentity // idents[i] names account i+1
 	pids   []atomic.Pointer[cachedPID]     // pids[i]: account i+1's activation, if known
 	closed atomic.Bool
+	// ops[i] counts the operations asked of account i+1 through this
+	// member, for observers that rank accounts by heat.
+	ops []atomic.Uint64
 }
 
 // Join starts this member and joins the cluster. Accounts are activated on
@@ -139,7 +142,8 @@ func Join(cfg Config) (b *Bank, err error) {
 	}()
 	c.StartMember()
 	b = &Bank{c: c, place: place, pool: pool, cfg: cfg,
-		idents: make([]*protocluster.ClusterIdentity, cfg.Accounts), pids: make([]atomic.Pointer[cachedPID], cfg.Accounts)}
+		idents: make([]*protocluster.ClusterIdentity, cfg.Accounts), pids: make([]atomic.Pointer[cachedPID], cfg.Accounts),
+		ops: make([]atomic.Uint64, cfg.Accounts)}
 	for i := range b.idents {
 		b.idents[i] = protocluster.NewClusterIdentity(strconv.Itoa(i+1), Kind)
 	}
@@ -172,6 +176,32 @@ func (b *Bank) Placement(id int64) string {
 	return pid.Address
 }
 
+// Owner returns the address of the member that the placement gives
+// account id to, as of the last topology this member saw, without asking
+// any member (empty when no member serves accounts, or id is none).
+func (b *Bank) Owner(id int64) string {
+	if !b.Has(id) {
+		return ""
+	}
+	return ownerOf(*b.place.owners.Load(), b.idents[id-1].Identity)
+}
+
+// Inspect returns account id's state, read by its activation (which it
+// activates if needed), as actors.Bank.Inspect does; not counted in Ops.
+func (b *Bank) Inspect(_ context.Context, id int64) (actors.Reply, error) {
+	r, err := b.call(id, call{req: actors.Request{Op: actors.OpInspect}}, b.cfg.Timeout)
+	return r.rep, err
+}
+
+// Ops appends to dst the number of operations asked of each account
+// through this member so far, accounts 1..Len in order.
+func (b *Bank) Ops(dst []uint64) []uint64 {
+	for i := range b.ops {
+		dst = append(dst, b.ops[i].Load())
+	}
+	return dst
+}
+
 // Do applies req to account id, on whichever member hosts it. Errors are
 // those of actors.Bank.Do; a call whose answer was lost (the hosting
 // member died, the cluster could not place the account in time) returns
@@ -183,6 +213,9 @@ func (b *Bank) Do(id int64, req actors.Request) (actors.Reply, error) {
 	timeout := b.cfg.Timeout
 	if req.Op == actors.OpLock && req.Wait > 0 {
 		timeout += req.Wait
+	}
+	if b.Has(id) {
+		b.ops[id-1].Add(1)
 	}
 	r, err := b.call(id, call{req: req}, timeout)
 	return r.rep, err
@@ -293,6 +326,9 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []actors.Change
 		if err := ctx.Err(); err != nil {
 			b.unpin(holder, changes[:i])
 			return err
+		}
+		if b.Has(c.ID) {
+			b.ops[c.ID-1].Add(1)
 		}
 		r, err := b.call(c.ID, call{req: actors.Request{Op: actors.OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}}, b.cfg.Timeout)
 		if err != nil {

@@ -97,11 +97,15 @@ func TestParseUp(t *testing.T) {
 		want    upConfig
 		wantErr string
 	}{
-		{name: "defaults", args: nil, want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 1, clusterPort: 7000}},
+		{name: "defaults", args: nil, want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 1, clusterPort: 7000, uiPort: 5100}},
 		{name: "all flags", args: []string{"--data-port", "6000", "--business-ports", "6001, 6002", "--dir=/tmp/x", "--host", "0.0.0.0", "--ready-timeout", "5s", "--stop-timeout", "2s"},
-			want: upConfig{host: "0.0.0.0", dataPort: 6000, businessPorts: []int{6001, 6002}, dir: "/tmp/x", readyTimeout: 5 * time.Second, stopTimeout: 2 * time.Second, nodes: 1, clusterPort: 8000}},
+			want: upConfig{host: "0.0.0.0", dataPort: 6000, businessPorts: []int{6001, 6002}, dir: "/tmp/x", readyTimeout: 5 * time.Second, stopTimeout: 2 * time.Second, nodes: 1, clusterPort: 8000, uiPort: 5100}},
 		{name: "cluster", args: []string{"--nodes", "3", "--cluster-port", "9000"},
-			want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 3, clusterPort: 9000}},
+			want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 3, clusterPort: 9000, uiPort: 5100}},
+		{name: "live view off", args: []string{"--ui-port", "0"},
+			want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 1, clusterPort: 7000}},
+		{name: "live view on a business port", args: []string{"--ui-port", "5002"}, wantErr: "port 5002 given twice"},
+		{name: "second member's live view on a business port", args: []string{"--nodes", "2", "--ui-port", "5000"}, wantErr: "port 5000 given twice"},
 		{name: "no nodes", args: []string{"--nodes", "0"}, wantErr: "--nodes 0: want 1 to 9"},
 		{name: "member on a business port", args: []string{"--nodes", "2", "--business-ports", "5010"}, wantErr: "port 5010 given twice"},
 		{name: "cluster port taken", args: []string{"--nodes", "2", "--cluster-port", "5001"}, wantErr: "port 5001 given twice"},

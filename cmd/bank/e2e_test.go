@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +116,7 @@ type upProcess struct {
 	business  []int
 	childPIDs []int // from the banner
 	dir, home string
+	uiPort    int // the data server's live view; 0: off
 }
 
 // startUp runs "bank up" on free ports and waits for its banner.
@@ -139,9 +141,14 @@ func startUpIn(t *testing.T, tmp string, ports []int, nodes int, args ...string)
 		dir:      filepath.Join(tmp, "run"),
 		home:     filepath.Join(tmp, "home"),
 	}
+	// The live view on a free port; members would need ports next to it,
+	// which nothing reserves, so a cluster runs without.
+	if nodes == 1 {
+		p.uiPort = proctest.FreePorts(t, 1)[0]
+	}
 	p.cmd = exec.Command(bin, append([]string{"up", "--data-port", strconv.Itoa(ports[0]),
 		"--business-ports", fmt.Sprintf("%d,%d,%d", ports[1], ports[2], ports[3]), "--dir", p.dir, "--stop-timeout", "20s",
-		"--nodes", strconv.Itoa(nodes)}, args...)...)
+		"--nodes", strconv.Itoa(nodes), "--ui-port", strconv.Itoa(p.uiPort)}, args...)...)
 	p.cmd.Env = testEnv(p.home)
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
@@ -371,6 +378,27 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The live view, whose URL the banner gives, shows the balances.
+	ui := fmt.Sprintf("http://127.0.0.1:%d/", up.uiPort)
+	if !strings.Contains(banner, "live view        "+ui) {
+		t.Errorf("banner does not give the live view's URL %s:\n%s", ui, banner)
+	}
+	var view struct {
+		Total    int
+		Accounts []struct{ Conta, Saldo int64 }
+	}
+	if err := getJSON(ui+"api/accounts", &view); err != nil {
+		t.Errorf("live view: %v", err)
+	} else {
+		saldos := map[int64]int64{}
+		for _, a := range view.Accounts {
+			saldos[a.Conta] = a.Saldo
+		}
+		if view.Total != 10 || saldos[1] != 2000 || saldos[2] != 4000 || saldos[3] != 1000 {
+			t.Errorf("live view's accounts: %+v, want 10 accounts, 1: 2000, 2: 4000, 3: 1000", view)
+		}
+	}
+
 	// The demonstration, over the three business servers.
 	servers := fmt.Sprintf("%s,%s,%s", up.url(up.business[0]), up.url(up.business[1]), up.url(up.business[2]))
 	code, stdout, stderr := runBank(t, env, "demo", "--servers", servers, "--auth", up.auth(), "--seed", "42")
@@ -385,7 +413,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := up.waitExit(t, 30*time.Second); err != nil {
 		t.Errorf("bank up after SIGTERM: %v\nstderr:\n%s", err, up.stderr)
 	}
-	for _, port := range append([]int{up.dataPort}, up.business...) {
+	for _, port := range append([]int{up.dataPort, up.uiPort}, up.business...) {
 		assertRefused(t, port)
 	}
 	for _, pid := range up.childPIDs {
@@ -413,6 +441,19 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("data_server.log has no line containing %q", want)
 		}
 	}
+}
+
+// getJSON decodes the JSON answer at url into v.
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func containsSuffix(lines []string, suffix string) bool {
@@ -483,7 +524,7 @@ func TestUpPortTaken(t *testing.T) {
 				go srv.Serve(ln)
 				defer srv.Close()
 			}
-			cmd := exec.Command(bin, "up", "--data-port", strconv.Itoa(ports[0]), "--business-ports", strconv.Itoa(ports[1]), "--dir", t.TempDir())
+			cmd := exec.Command(bin, "up", "--data-port", strconv.Itoa(ports[0]), "--business-ports", strconv.Itoa(ports[1]), "--dir", t.TempDir(), "--ui-port", "0")
 			cmd.Env = testEnv(t.TempDir())
 			var stdout, stderr syncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr

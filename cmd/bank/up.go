@@ -34,7 +34,11 @@ the accounts, durably, in --dir/bank-data (a later bank up with the same
 each line prefixed with the server's name.
 
 Once every server answers /status, bank up prints their URLs, the client
-token to use and example commands, then waits. Ctrl-C or SIGTERM stops the
+token to use and example commands, then waits. Each data server also serves
+its live view, a web page of the accounts (balances, lock holders, queues,
+leases, hottest first) and of the last minutes of its metrics, on
+127.0.0.1 port --ui-port (member i: --ui-port + i), loopback whatever --host
+says: open the URL bank up prints in a browser. Ctrl-C or SIGTERM stops the
 servers gracefully, business servers first (SIGTERM, then SIGKILL after
 --stop-timeout), and exits 0, or 1 if one had to be killed or failed while
 stopping. If a server dies on its own, bank up stops the others and exits 1.
@@ -62,6 +66,7 @@ type upConfig struct {
 	stopTimeout   time.Duration
 	nodes         int // data-server members; 1: a single data server
 	clusterPort   int // the first member's cluster (gRPC) port
+	uiPort        int // the first data server's live view, on loopback; 0: off
 }
 
 // memberPort is member i's HTTP port: members are 10 ports apart, so that
@@ -77,6 +82,7 @@ func newUpFlagSet(c *upConfig, businessPorts *string) *flag.FlagSet {
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for the servers to answer /status")
 	fs.DurationVar(&c.stopTimeout, "stop-timeout", 15*time.Second, "how long to wait for the servers to stop before killing them")
 	fs.IntVar(&c.nodes, "nodes", 1, "data-server members: more than 1 runs a local cluster over a private PostgreSQL server")
+	fs.IntVar(&c.uiPort, "ui-port", 5100, "port of the data server's live view (member i: +i), always on 127.0.0.1: it shows balances and lock holders (0: off)")
 	fs.IntVar(&c.clusterPort, "cluster-port", 0, "with --nodes: the first member's cluster port, the next ones following it; each member's health port is its cluster port + 1000 (0: --data-port + 2000)")
 	return fs
 }
@@ -121,6 +127,11 @@ func parseUp(args []string) (upConfig, error) {
 	for i := range c.nodes {
 		if err := check(c.memberPort(i), "--data-port"); err != nil {
 			return c, err
+		}
+		if c.uiPort != 0 {
+			if err := check(c.uiPort+i, "--ui-port"); err != nil {
+				return c, err
+			}
 		}
 		if c.nodes > 1 {
 			if err := check(c.clusterPort+i, "--cluster-port"); err != nil {
@@ -180,6 +191,7 @@ func runUp(ctx context.Context, args []string, _ func(string) string, stdout, st
 type child struct {
 	name string // "data server" or "business server"
 	url  string // where it answers
+	ui   string // a data server's live view; empty: none
 	args []string
 	env  []string // added to this program's environment
 	cmd  *exec.Cmd
@@ -279,6 +291,11 @@ func (s *supervisor) run(ctx context.Context) int {
 			url:  "http://" + net.JoinHostPort(connectHost, port),
 			args: []string{"dataserver", "--host", s.cfg.host, "--port", port},
 			env:  env,
+		}
+		if s.cfg.uiPort != 0 {
+			ui := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.uiPort+i))
+			m.args = append(m.args, "--ui-addr", ui)
+			m.ui = "http://" + ui + "/"
 		}
 		if s.cfg.nodes > 1 {
 			m.args = append(m.args,
@@ -486,6 +503,11 @@ func (s *supervisor) printBanner(members []*child, business []*child) {
 	row := func(k, v string) { fmt.Fprintf(&b, "%-16s %s\n", k, v) }
 	for _, m := range members {
 		row("data server", fmt.Sprintf("%s  (pid %d)", m.url, m.cmd.Process.Pid))
+	}
+	for _, m := range members {
+		if m.ui != "" {
+			row("live view", m.ui+"  (open it in a browser)")
+		}
 	}
 	if s.postgres != nil {
 		row("store", "PostgreSQL in "+s.postgres.Dir()+", shared by the members")

@@ -15,6 +15,7 @@ import (
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/dataserver"
+	"github.com/bank/gobank/http/liveview"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 )
@@ -68,6 +69,13 @@ Each operation is appended to --log as
 "MM/DD/YYYY HH:MM:SS, N, ID_NEGOC, OPERACAO, PARAMS...".
 /metrics (no token) answers the server's metrics in Prometheus' text
 format; --debug-addr serves Go's profiler (opt-in).
+
+--ui-addr (opt-in; bank up turns it on, on loopback) serves the live view,
+a web page of the accounts, hottest first, with their balance, lock holder,
+fence, queue and lease, and of the last minutes of the metrics (requests by
+route, refusals by cause, lock waits, latency, live actors; in a cluster,
+which member hosts which account). It needs no token and shows balances and
+lock holders (never tokens): keep it on loopback.
 
 Cluster mode (--cluster-addr): the data server is one member of a
 Proto.Actor cluster whose members share the accounts. Each account is a
@@ -125,6 +133,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	window := fs.Duration("idempotency-window", 24*time.Hour, "how long the outcome of a request with an Idempotency-Key is kept")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) and /metrics on this address, e.g. 127.0.0.1:6060 (empty: off)")
+	uiAddr := fs.String("ui-addr", "", "serve the live view (a web page of the accounts and the metrics' last minutes) on this address, e.g. 127.0.0.1:5100 (empty: off); it shows balances and lock holders to whoever reaches it: keep it on loopback")
 	clusterAddr := fs.String("cluster-addr", "", "join a cluster as a member with this host:port as its cluster (gRPC) address, dialled by the other members (empty: a single data server)")
 	managePort := fs.Int("cluster-manage-port", 0, "port of this member's automanaged health endpoint (0: the --cluster-addr port + 1000); protoactor binds it on every interface")
 	peers := fs.String("cluster-peers", "", "comma-separated host:port of every member's manage endpoint, this one included (default: this member alone)")
@@ -243,14 +252,16 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		With("server", "data", "component", "protoactor")
 	var bank interface {
 		dataserver.Accounts
+		liveview.Accounts
 		Close()
 	}
+	var placement liveview.Placement // in cluster mode
 	if member != nil {
 		m, err := member.join(*accounts, *balance, *callTimeout, dataserver.NewObserver(reg), actorLogger)
 		if err != nil {
 			return err
 		}
-		bank = m
+		bank, placement = m, m
 		reg.GaugeFunc("gobank_cluster_members", "Members of the cluster this member sees, itself included.", "",
 			func() float64 { return float64(len(m.Members())) })
 		logger.Info("joined the cluster", "addr", member.addr, "manage_port", member.managePort, "peers", member.peers)
@@ -298,6 +309,27 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if *uiAddr != "" {
+		title := "data server " + ln.Addr().String()
+		if member != nil {
+			title = "cluster member " + member.addr + ", data server " + ln.Addr().String()
+		}
+		addr, err := liveview.Serve(ctx, *uiAddr, liveview.Config{
+			Accounts:  bank,
+			Metrics:   liveview.TextGatherer(reg.AppendText),
+			Placement: placement,
+			Title:     title,
+			Logger:    logger,
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--ui-addr: %w", err)
+		}
+		if !liveview.IsLoopback(addr) {
+			logger.Warn("the live view shows balances and lock holders to anyone who reaches its address", "addr", addr)
+		}
+		logger.Info("live view on http://" + addr + "/")
 	}
 	return serve(ctx, srv, ln, *grace, logger)
 }
