@@ -107,7 +107,7 @@ func TestBrowserShowsDeposit(t *testing.T) {
 	t.Cleanup(stop)
 	addr, err := liveview.Serve(ctx, "127.0.0.1:0", liveview.Config{
 		Accounts: data.Bank,
-		Metrics:  liveview.TextGatherer(data.Config.Metrics.AppendText),
+		Metrics:  data.Config.Metrics.Prometheus(),
 		Title:    "data server " + data.URL,
 	})
 	if err != nil {

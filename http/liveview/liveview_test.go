@@ -40,8 +40,8 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
-// TestRateFromRegistry samples a real registry through the text
-// exposition, as the data server's view does, and checks the rates and
+// TestRateFromRegistry samples a real registry, as the data
+// server's view does, and checks the rates and
 // quantiles of one interval.
 func TestRateFromRegistry(t *testing.T) {
 	reg := metrics.NewRegistry()
@@ -50,7 +50,7 @@ func TestRateFromRegistry(t *testing.T) {
 	reg.GaugeFunc("gobank_data_accounts", "actors", "", func() float64 { return 10 })
 	get := h.Route("/getSaldo")
 	metricsRoute := h.Route("/metrics")
-	g := TextGatherer(reg.AppendText)
+	g := reg.Prometheus()
 	read0 := func(at time.Time) reading {
 		fams, err := g.Gather()
 		if err != nil {

@@ -1,8 +1,6 @@
 package liveview
 
 import (
-	"bytes"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -10,36 +8,12 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 )
 
-// Gatherer returns the server's metric families. prometheus.Gatherer has
-// this method, so a client_golang registry serves as one; TextGatherer
-// adapts a source of the text exposition.
+// Gatherer returns the server's metric families: a client_golang
+// registry (metrics.Registry.Prometheus) is one.
 type Gatherer interface {
 	Gather() ([]*dto.MetricFamily, error)
-}
-
-// TextGatherer returns a Gatherer over a function that appends the
-// exposition in Prometheus' text format to its argument (such as
-// metrics.Registry.AppendText), parsed with expfmt.
-func TextGatherer(appendText func([]byte) []byte) Gatherer {
-	return textGatherer(appendText)
-}
-
-type textGatherer func([]byte) []byte
-
-func (g textGatherer) Gather() ([]*dto.MetricFamily, error) {
-	var p expfmt.TextParser
-	byName, err := p.TextToMetricFamilies(bytes.NewReader(g(nil)))
-	if err != nil {
-		return nil, fmt.Errorf("liveview: parsing the metrics: %w", err)
-	}
-	fams := make([]*dto.MetricFamily, 0, len(byName))
-	for _, f := range byName {
-		fams = append(fams, f)
-	}
-	return fams, nil
 }
 
 // reading is what one Gather gives, reduced to what the page plots.

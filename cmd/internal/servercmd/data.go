@@ -317,7 +317,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		addr, err := liveview.Serve(ctx, *uiAddr, liveview.Config{
 			Accounts:  bank,
-			Metrics:   liveview.TextGatherer(reg.AppendText),
+			Metrics:   reg.Prometheus(),
 			Placement: placement,
 			Title:     title,
 			Logger:    logger,
