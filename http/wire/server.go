@@ -24,6 +24,31 @@ const (
 	HeaderReplayed = "Idempotent-Replayed"
 )
 
+// MsgRepeatedToken refuses (400 BAD_REQUEST) a request that carries the
+// credential header more than once: which one would be the caller's is
+// ambiguous, as with any repeated parameter.
+const MsgRepeatedToken = "token given more than once"
+
+// SingleHeader returns the first value of the request header name and how
+// many times the request carries it. A header that names one thing (the
+// credential, an Idempotency-Key) is ambiguous when n > 1: the caller
+// refuses the request rather than pick one.
+func SingleHeader(h *fasthttp.RequestHeader, name string) (value []byte, n int) {
+	all := h.PeekAll(name)
+	if len(all) == 0 {
+		return nil, 0
+	}
+	return all[0], len(all)
+}
+
+// Token returns the request's credential (nil when none); ok is false
+// when the header is repeated, which the caller answers 400 with
+// MsgRepeatedToken before looking any value up.
+func Token(h *fasthttp.RequestHeader) (token []byte, ok bool) {
+	token, n := SingleHeader(h, HeaderToken)
+	return token, n <= 1
+}
+
 // WriteJSON answers body as JSON.
 func WriteJSON(ctx *fasthttp.RequestCtx, body []byte) {
 	ctx.SetContentType("application/json")
