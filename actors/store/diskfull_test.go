@@ -154,14 +154,18 @@ func TestFullDiskBackgroundRetriesPaced(t *testing.T) {
 	if got, err := p.Accounts(); err != nil || got[1] != 7 || got[199] != 199 {
 		t.Errorf("accounts after recovering: 1 -> %d, 199 -> %d, %v", got[1], got[199], err)
 	}
-	// Closing does not wait out a retry's delay (nothing is failing now,
-	// but Close must stay prompt either way).
-	c0 := time.Now()
-	if err := p.Close(); err != nil {
-		t.Errorf("close: %v", err)
+
+	// Full again, failing again: Close does not wait out a retry's delay.
+	fillDisk(t, filler)
+	failed := p.BackgroundErrors()
+	if _, err := p.db.AsyncFlush(); err != nil {
+		t.Fatalf("asking for a flush on the full disk: %v", err)
 	}
-	if d := time.Since(c0); d > 2*time.Second {
-		t.Errorf("Close took %v", d)
+	waitUntil(t, 10*time.Second, "the flush to fail again", func() bool { return p.BackgroundErrors() >= failed+9 })
+	c0 := time.Now()
+	_ = p.Close() // may report the failed flush
+	if d := time.Since(c0); d > diskFullBackoffMax/2 {
+		t.Errorf("Close took %v while a flush was failing, want well under the %v retry delay", d, diskFullBackoffMax)
 	}
 }
 
