@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Errors of the store.
@@ -32,7 +33,8 @@ var (
 	// ErrNoSpace refuses a write while the disk's free space is below the
 	// store's reserve: pebble treats a write that fails for lack of space as
 	// fatal, and cannot even reopen a database on a full disk, so writes
-	// stop while there is still room for its own flushes.
+	// stop while there is still room for its own flushes — and while one of
+	// those fails for lack of space, until one succeeds again.
 	ErrNoSpace = errors.New("disk almost full: writes refused")
 )
 
@@ -77,13 +79,24 @@ type Pebble struct {
 	reserve  uint64
 	lowSpace atomic.Bool // last measurement, to log changes once
 	logger   *slog.Logger
+	backoff  *backoff          // paces writes that fail for lack of space
+	bg       *backgroundErrors // pebble's background errors
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
 }
 
+// PebbleOption configures OpenPebble.
+type PebbleOption func(*Pebble)
+
+// CountBackgroundErrors counts every background error of the database
+// (a failed flush or compaction, which pebble retries) with c too.
+func CountBackgroundErrors(c Incrementer) PebbleOption {
+	return func(p *Pebble) { p.bg.counter = c }
+}
+
 // OpenPebble opens (creating it if needed) the database in dir.
-func OpenPebble(dir string, logger *slog.Logger) (*Pebble, error) {
+func OpenPebble(dir string, logger *slog.Logger, opts ...PebbleOption) (*Pebble, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -98,7 +111,10 @@ func OpenPebble(dir string, logger *slog.Logger) (*Pebble, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	p := &Pebble{dir: dir, logger: logger}
+	p := &Pebble{dir: dir, logger: logger, backoff: newBackoff(), bg: &backgroundErrors{logger: logger}}
+	for _, o := range opts {
+		o(p)
+	}
 	if free, total, ok := diskSpace(dir); ok {
 		p.reserve = min(MaxReserve, total/8)
 		if free < p.reserve {
@@ -106,8 +122,13 @@ func OpenPebble(dir string, logger *slog.Logger) (*Pebble, error) {
 				dir, free>>10, p.reserve>>10)
 		}
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
+	db, err := pebble.Open(dir, &pebble.Options{
+		Logger:        pebbleLogger{logger},
+		FS:            backoffFS{FS: vfs.Default, b: p.backoff},
+		EventListener: p.bg.listener(),
+	})
 	if err != nil {
+		p.backoff.close()
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("store: %s is in use by another process (its lock is held): %w", dir, err)
 		}
@@ -135,6 +156,16 @@ func (p *Pebble) spaceLow() bool {
 	}
 	return low
 }
+
+// BackgroundErrors returns how many background jobs of the database (a
+// flush, a compaction) have failed since it opened; pebble retries them.
+func (p *Pebble) BackgroundErrors() uint64 { return p.bg.total.Load() }
+
+// DiskFull reports whether the disk is too full for the store: its free
+// space is below the reserve, or a background job failed for lack of space
+// in the last few seconds and none has succeeded since. Writes are refused
+// meanwhile.
+func (p *Pebble) DiskFull() bool { return p.spaceLow() || p.bg.diskFull() }
 
 func acctKey(id int64) []byte {
 	var k [9]byte
@@ -210,7 +241,7 @@ func (p *Pebble) Commit(writes []Write, rec *Record) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if p.spaceLow() {
+	if p.DiskFull() { // a commit's write-ahead log write must not be the one that fails: pebble treats that as fatal
 		return ErrNoSpace
 	}
 	b := p.db.NewBatch()
@@ -301,6 +332,9 @@ func (p *Pebble) ExpireRecords(cutoff time.Time) (int, error) {
 	if p.closed {
 		return 0, ErrClosed
 	}
+	if p.DiskFull() {
+		return 0, ErrNoSpace
+	}
 	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: ttlLow, UpperBound: ttlKey(cutoff, "")})
 	if err != nil {
 		return 0, fmt.Errorf("store: %w", err)
@@ -362,6 +396,7 @@ func (p *Pebble) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.backoff.close() // a retry waiting out its delay fails now, so that Close need not wait for it
 	if err := p.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

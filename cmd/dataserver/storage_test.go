@@ -7,16 +7,25 @@ package main
 // CAP_SYS_ADMIN); they fail, rather than skip, without it.
 
 import (
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/cmd/internal/proctest"
 
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
 )
 
 // mountTmpfs mounts a tmpfs with options data (e.g. "size=4m") on dir,
@@ -294,4 +303,184 @@ func TestRestartOnFullDisk(t *testing.T) {
 	if got := c.balances(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("after freeing the space: balances %v, want %v", got, want)
 	}
+}
+
+// TestFullDiskIdleRetriesPaced brings the data server to the state the
+// store's reserve cannot prevent: a flush of its memtables that does not
+// fit on the disk (which the disk's reserve is too small for on a 24 MiB
+// file system). It writes idempotency records until pebble has four
+// write-ahead logs, fills the file system to just above the reserve, and
+// writes on until the memtable rotates: the flush then fails with ENOSPC,
+// and pebble retries it while the server is idle. Over a window the
+// process must stay quiet (at most a couple of error lines, a fraction of
+// a core), /metrics must show the condition, writes must be refused with
+// 503; once space is freed, writes succeed again without a restart.
+func TestFullDiskIdleRetriesPaced(t *testing.T) {
+	root := t.TempDir()
+	disk := mkdir(t, root, "disk")
+	mountTmpfs(t, disk, 0, "size=24m")
+	c := newCluster(t, filepath.Join(disk, "db"))
+	c.startData()
+
+	var posted int
+	post := func() (status int, body string) {
+		posted++
+		buf := make([]byte, 2000)
+		_, _ = rand.Read(buf)
+		req, err := http.NewRequest(http.MethodPost,
+			fmt.Sprintf("%s/idem?id_negoc=probe&key=fill-%d&fingerprint=f&status=200", c.dataURL(), posted),
+			strings.NewReader(hex.EncodeToString(buf)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("token", c.token)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatalf("POST /idem: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	wals := func() int {
+		m, _ := filepath.Glob(filepath.Join(c.dataDir, "*.log"))
+		return len(m)
+	}
+	for wals() < 4 && posted < 5000 {
+		if status, body := post(); status != 200 {
+			t.Fatalf("record %d before filling the disk: %d %s", posted, status, body)
+		}
+	}
+	for range 3 { // the fourth log takes its room with its first writes
+		if status, body := post(); status != 200 {
+			t.Fatalf("record %d before filling the disk: %d %s", posted, status, body)
+		}
+	}
+	// Leave 200 KiB above the store's reserve.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(disk, &st); err != nil {
+		t.Fatal(err)
+	}
+	free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
+	reserve := min(int64(store.MaxReserve), total/8)
+	filler := filepath.Join(disk, "filler")
+	if err := os.WriteFile(filler, make([]byte, free-reserve-200<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for wals() < 5 && posted < 10000 {
+		if status, body := post(); status != 200 {
+			t.Fatalf("record %d, the disk filled to %d KiB above the reserve: %d %s (the memtable did not rotate first)",
+				posted, 200, status, body)
+		}
+	}
+	proctest.WaitFor(t, 10*time.Second, "the flush to fail for lack of space", func() bool {
+		return strings.Contains(c.data.Output(), "no space left on device")
+	})
+
+	// The idle window: nothing but pebble's retries runs.
+	const window = 5 * time.Second
+	errLines := func() int { return strings.Count(c.data.Output(), "level=ERROR") }
+	lines0, cpu0, t0 := errLines(), procCPU(t, c.data), time.Now()
+	proctest.WaitFor(t, 2*window, "the measuring window to pass", func() bool { return time.Since(t0) >= window })
+	elapsed := time.Since(t0)
+	lines, cpu := errLines()-lines0, procCPU(t, c.data)-cpu0
+	share := cpu.Seconds() / elapsed.Seconds()
+	t.Logf("disk full and idle for %v: %d error lines, CPU %v (%.0f%% of a core)",
+		elapsed.Round(time.Millisecond), lines, cpu, 100*share)
+	if lines > 2 {
+		t.Errorf("%d error lines in %v on a full disk, want at most 2 (one per 10s with a count); the last: %s",
+			lines, elapsed.Round(time.Millisecond), lastLine(c.data.Output()))
+	}
+	if share > 0.3 {
+		t.Errorf("the idle data server used %.0f%% of a core on a full disk, want at most 30%%", 100*share)
+	}
+
+	m := c.metrics()
+	if m["gobank_data_store_disk_full"] != 1 {
+		t.Errorf("gobank_data_store_disk_full %v, want 1", m["gobank_data_store_disk_full"])
+	}
+	if n := m["gobank_data_store_background_errors_total"]; n < 2 || n > 10*(elapsed.Seconds()+10) {
+		t.Errorf("gobank_data_store_background_errors_total %v: want a few per second", n)
+	}
+	for _, q := range []string{"conta=1&valor=1"} {
+		r, err := c.dataGet("/setSaldo", q)
+		if err != nil || r.Status != 503 || r.ErrorCode == nil || *r.ErrorCode != -9 {
+			t.Errorf("setSaldo on the full disk: %d %v error_code %d %q, want 503 and -9", r.Status, err, show(r.ErrorCode), r.Error)
+		}
+	}
+	if status, body := post(); status != 503 {
+		t.Errorf("a record on the full disk: %d %s, want 503", status, body)
+	}
+
+	// Space freed: the next retry succeeds, the gauge falls, writes work.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	proctest.WaitFor(t, 15*time.Second, "gobank_data_store_disk_full to be 0", func() bool {
+		return c.metrics()["gobank_data_store_disk_full"] == 0
+	})
+	r, err := c.dataGet("/setSaldo", "conta=1&valor=4242")
+	if err != nil || r.Status != 200 || r.ErrorCode != nil {
+		t.Errorf("setSaldo once space is freed: %d %v error_code %d %q", r.Status, err, show(r.ErrorCode), r.Error)
+	}
+	if got := c.balances(); got[0] != 4242 {
+		t.Errorf("account 1 after the write: %d, want 4242", got[0])
+	}
+	if !strings.Contains(c.data.Output(), "background writes succeed again") {
+		t.Error("the data server did not say its background writes succeed again")
+	}
+	select {
+	case <-c.data.Done:
+		t.Fatalf("the data server stopped: %v", c.data.Cmd.ProcessState)
+	default:
+	}
+}
+
+// procCPU is the CPU time (user and system) process p has used, from
+// /proc/PID/stat in clock ticks (USER_HZ, 100 on Linux).
+func procCPU(t *testing.T, p *proctest.Proc) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", p.Cmd.Process.Pid, b)
+	}
+	return time.Duration(utime+stime) * (time.Second / 100)
+}
+
+// metrics scrapes the data server's /metrics into name -> value, for the
+// series without labels.
+func (c *cluster) metrics() map[string]float64 {
+	c.t.Helper()
+	resp, err := c.client.Get(c.dataURL() + "/metrics")
+	if err != nil {
+		c.t.Fatalf("/metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		c.t.Fatalf("/metrics does not parse: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) > 0 {
+				continue
+			}
+			switch {
+			case m.Gauge != nil:
+				out[name] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				out[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }

@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -100,5 +103,56 @@ func TestOversizedAndMalformed(t *testing.T) {
 	checkBank(t, data, uniform(10, 1000))
 	if r := do(t, http.MethodGet, bs.URL+"/status", ""); r.status != 200 {
 		t.Errorf("server unwell after bad input: %d", r.status)
+	}
+}
+
+// TestRepeatedToken sends the token header twice, with every pair of
+// values and in either spelling, with and without an Idempotency-Key:
+// each request is refused 400 BAD_REQUEST, as a repeated Idempotency-Key
+// is, whichever value comes first; nothing is applied, and nothing of it
+// reaches the data server (no /autentica with either value, no call at
+// all).
+func TestRepeatedToken(t *testing.T) {
+	var reached, repeated atomic.Int64
+	data := dataservertest.Start(t, dataservertest.Options{Wrap: func(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			reached.Add(1)
+			if len(ctx.Request.Header.PeekAll(wire.HeaderToken)) > 1 {
+				repeated.Add(1)
+			}
+			next(ctx)
+		}
+	}})
+	bs := startBusiness(t, data, businesstest.Options{AuthCacheTTL: -1})
+	pairs := []struct{ name, lines string }{
+		{"client, client", "token: " + token + "\r\ntoken: " + token + "\r\n"},
+		{"client, another client", "token: " + token + "\r\ntoken: 4c0e\r\n"},
+		{"client, unknown", "token: " + token + "\r\ntoken: nope\r\n"},
+		{"unknown, client", "token: nope\r\ntoken: " + token + "\r\n"},
+		{"client, the server credential", "token: " + token + "\r\ntoken: " + data.ServerToken + "\r\n"},
+		{"client, empty", "token: " + token + "\r\ntoken: \r\n"},
+		{"token and Token", "token: " + token + "\r\nToken: " + token + "\r\n"},
+	}
+	before := reached.Load()
+	for _, pair := range pairs {
+		for _, key := range []string{"", "Idempotency-Key: k-" + strings.ReplaceAll(pair.name, " ", "") + "\r\n"} {
+			for _, path := range []string{"/deposito/1/5", "/saque/1/5", "/saldo/1", "/transferencia/1/2/5"} {
+				status, body := raw(t, bs.Addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n"+pair.lines+key+"Connection: close\r\n\r\n")
+				var a answer
+				if err := json.Unmarshal([]byte(body), &a); err != nil || status != 400 ||
+					a.ErrorCode == nil || *a.ErrorCode != int64(wire.BadRequest) || !strings.Contains(a.Error, "token") {
+					t.Errorf("%s with the token twice (%s, key %q): %d %s, want 400 BAD_REQUEST naming the token",
+						path, pair.name, strings.TrimSpace(key), status, body)
+				}
+			}
+		}
+	}
+	if n := reached.Load() - before; n != 0 {
+		t.Errorf("requests with the token twice made %d calls to the data server (%d with the token twice), want none", n, repeated.Load())
+	}
+	checkBank(t, data, uniform(10, 1000))
+	// One token still works.
+	if status, body := raw(t, bs.Addr, "GET /deposito/1/5 HTTP/1.1\r\nHost: x\r\ntoken: "+token+"\r\nConnection: close\r\n\r\n"); status != 200 {
+		t.Errorf("one token: %d %s, want 200", status, body)
 	}
 }

@@ -177,15 +177,13 @@ func keepable(status int) bool {
 // errBadKey when it is repeated, empty, longer than MaxKeyLength, or not
 // printable ASCII.
 func idempotencyKey(h *fasthttp.RequestHeader) ([]byte, error) {
-	all := h.PeekAll(wire.HeaderIdempotencyKey)
-	switch len(all) {
-	case 0:
+	key, n := wire.SingleHeader(h, wire.HeaderIdempotencyKey)
+	switch {
+	case n == 0:
 		return nil, nil
-	case 1:
-	default:
+	case n > 1:
 		return nil, errBadKey
 	}
-	key := all[0]
 	if len(key) == 0 || len(key) > MaxKeyLength {
 		return nil, errBadKey
 	}

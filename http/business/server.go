@@ -43,8 +43,8 @@
 //
 //	200 success
 //	400 SAME_ACCOUNT         transfer from an account to itself
-//	400 BAD_REQUEST          a malformed request; an Idempotency-Key that is empty, repeated, over
-//	                         128 bytes or not printable ASCII
+//	400 BAD_REQUEST          a malformed request; a repeated token header; an Idempotency-Key that
+//	                         is empty, repeated, over 128 bytes or not printable ASCII
 //	401 UNAUTHORIZED         token missing, or refused by the data server's /autentica
 //	403 LOCKED_ACCOUNT       the account stayed locked (by another business server, or by another
 //	                         request of this one) past LockWait; at once in ModeFailFast
@@ -464,6 +464,10 @@ func failure(err error, dst []byte) reply {
 	return reply{status: st, code: code, body: wire.AppendError(dst[:0], code, msg), err: err}
 }
 
+// errRepeatedToken refuses (400) a request carrying the token header more
+// than once, as a repeated Idempotency-Key is.
+var errRepeatedToken = errors.New(wire.MsgRepeatedToken)
+
 // run authenticates, validates and runs the operation, turning a panic
 // into errPanic. The operation's own defers have released its locks (and,
 // without /commit, rolled back its writes) by the time the panic reaches
@@ -483,7 +487,10 @@ func (s *Server) run(rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad erro
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	token := rc.Request.Header.Peek(wire.HeaderToken)
+	token, ok := wire.Token(&rc.Request.Header)
+	if !ok {
+		return failure(errRepeatedToken, dst) // before the data server sees either
+	}
 	if err := s.authenticate(ctx, token); err != nil {
 		return failure(err, dst)
 	}
@@ -590,7 +597,7 @@ func classify(err error) (status int, code wire.Code, msg string) {
 	case errors.As(err, &reused):
 		return fasthttp.StatusUnprocessableEntity, wire.KeyReused,
 			"this Idempotency-Key was used for another request (" + reused.fingerprint + "); use a new key for a new request"
-	case errors.Is(err, errBadKey):
+	case errors.Is(err, errBadKey), errors.Is(err, errRepeatedToken):
 		return fasthttp.StatusBadRequest, wire.BadRequest, err.Error()
 	case errors.Is(err, errNoRecords):
 		return fasthttp.StatusNotImplemented, wire.Unavailable,

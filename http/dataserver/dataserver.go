@@ -200,14 +200,17 @@ func (s *Server) status(ctx *fasthttp.RequestCtx) {
 type credential int
 
 const (
-	none   credential = iota // missing or unknown
-	client                   // a client token: /autentica only
-	server                   // the server credential: every route
+	none     credential = iota // missing or unknown
+	client                     // a client token: /autentica only
+	server                     // the server credential: every route
+	repeated                   // the header given more than once: refused (400), never looked up
 )
 
 func (s *Server) credential(ctx *fasthttp.RequestCtx) credential {
-	tok := ctx.Request.Header.Peek(wire.HeaderToken)
+	tok, ok := wire.Token(&ctx.Request.Header)
 	switch {
+	case !ok:
+		return repeated
 	case s.serverTokens.Contains(tok):
 		return server
 	case s.cfg.ClientTokens.Contains(tok):
@@ -221,8 +224,14 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	// Logged as the original did: "ID, autentica, True" or "False".
-	if s.credential(ctx) == none {
+	// Logged as the original did: "ID, autentica, True" or "False"; a
+	// repeated token is refused as ambiguous, and is not authenticated.
+	switch s.credential(ctx) {
+	case repeated:
+		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, wire.MsgRepeatedToken)
+		return
+	case none:
 		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
 		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return
@@ -270,6 +279,9 @@ func (s *Server) data(rt route) fasthttp.RequestHandler {
 // request's credential may call data route name.
 func (s *Server) authorized(ctx *fasthttp.RequestCtx, id, name string) bool {
 	switch cred := s.credential(ctx); {
+	case cred == repeated:
+		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusBadRequest, wire.BadRequest, wire.MsgRepeatedToken)
+		return false
 	case cred == none:
 		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
 		return false

@@ -364,3 +364,71 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("compatibility mode without a server credential: %v", err)
 	}
 }
+
+// TestRepeatedToken sends the token header twice, with every pair of
+// credentials and in either spelling of its name, to /autentica and to
+// every data route: each is refused 400 BAD_REQUEST, as a repeated
+// parameter is, whichever value comes first, and nothing is applied.
+func TestRepeatedToken(t *testing.T) {
+	s := dataservertest.Start(t, dataservertest.Options{})
+	paths := []string{
+		"/autentica?id_negoc=A",
+		"/getSaldo?id_negoc=A&conta=1",
+		"/setSaldo?id_negoc=A&conta=1&valor=5",
+		"/getLock?id_negoc=A&conta=1",
+		"/setLock?id_negoc=A&conta=1",
+		"/unLock?id_negoc=A&conta=1",
+		"/getLocks?id_negoc=A&conta=1&conta=2",
+		"/commit?id_negoc=A&unlock=1&conta=1&valor=5&fence=1",
+		"/idem?id_negoc=A&key=k",
+		"/snapshot?id_negoc=A",
+	}
+	pairs := []struct {
+		name  string
+		lines map[string][]string // header name as sent -> values
+	}{
+		{"server, server", map[string][]string{"token": {s.ServerToken, s.ServerToken}}},
+		{"server, client", map[string][]string{"token": {s.ServerToken, "ba0f"}}},
+		{"client, server", map[string][]string{"token": {"ba0f", s.ServerToken}}},
+		{"client, client", map[string][]string{"token": {"ba0f", "ba0f"}}},
+		{"server, unknown", map[string][]string{"token": {s.ServerToken, "nope"}}},
+		{"server, empty", map[string][]string{"token": {s.ServerToken, ""}}},
+		{"token and Token", map[string][]string{"token": {s.ServerToken}, "Token": {s.ServerToken}}},
+	}
+	for _, p := range paths {
+		for _, pair := range pairs {
+			req, err := http.NewRequest(http.MethodGet, s.URL+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, values := range pair.lines {
+				req.Header[name] = values // sent as given: one line per value
+			}
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var body map[string]any
+			_ = json.Unmarshal(raw, &body)
+			if resp.StatusCode != 400 || body["error_code"] != float64(-12) {
+				t.Errorf("%s with the token twice (%s): %d %s, want 400 and error_code -12", p, pair.name, resp.StatusCode, raw)
+			}
+		}
+	}
+	balances, holders := s.Balances(t)
+	for i := range balances {
+		if balances[i] != 1000 || holders[i] != "" {
+			t.Errorf("a request with the token twice changed account %d: %d, holder %q", i+1, balances[i], holders[i])
+		}
+	}
+	// One token still works, and the refusals are in the operation log.
+	run(t, s, []step{
+		{path: "/autentica?id_negoc=A", token: "client", status: 200, body: "{}"},
+		{path: "/getSaldo?id_negoc=A&conta=1", token: "server", status: 200, body: `{"saldo":1000}`},
+	})
+	if n := strings.Count(s.LogText(), "BAD_REQUEST"); n != len(paths)*len(pairs) {
+		t.Errorf("%d refusals in the operation log, want %d:\n%s", n, len(paths)*len(pairs), s.LogText())
+	}
+}

@@ -20,6 +20,9 @@ const (
 	metricExpiries = "gobank_data_lease_expiries_total"
 	metricStore    = "gobank_data_store_commit_seconds"
 	metricAccounts = "gobank_data_accounts"
+	// The embedded store's condition (see store.Pebble).
+	metricStoreErrors = "gobank_data_store_background_errors_total"
+	metricDiskFull    = "gobank_data_store_disk_full"
 )
 
 // serverMetrics are the series the handlers update.
@@ -56,6 +59,25 @@ func NewObserver(reg *metrics.Registry) actors.Observer {
 		store: reg.Histogram(metricStore,
 			"Time of one durable store commit (a setSaldo's or a /commit's batch).", "", nil),
 	}
+}
+
+// NewStoreErrors registers in reg the counter of the store's failed
+// background jobs (flushes, compactions), for store.CountBackgroundErrors.
+func NewStoreErrors(reg *metrics.Registry) *metrics.Counter {
+	return reg.Counter(metricStoreErrors,
+		"Background jobs of the store (flushes, compactions) that failed; the store retries them with backoff.", "")
+}
+
+// RegisterDiskFull registers in reg the gauge that is 1 while full says
+// the store's disk is full (writes are refused with 503), 0 otherwise.
+func RegisterDiskFull(reg *metrics.Registry, full func() bool) {
+	reg.GaugeFunc(metricDiskFull, "1 while the store's disk is too full for it: writes are refused (503).", "",
+		func() float64 {
+			if full() {
+				return 1
+			}
+			return 0
+		})
 }
 
 type observer struct {

@@ -3,9 +3,11 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -21,6 +23,31 @@ const (
 	// HeaderReplayed is "true" on an answer that repeats a kept outcome.
 	HeaderReplayed = "Idempotent-Replayed"
 )
+
+// MsgRepeatedToken refuses (400 BAD_REQUEST) a request that carries the
+// credential header more than once: which one would be the caller's is
+// ambiguous, as with any repeated parameter.
+const MsgRepeatedToken = "token given more than once"
+
+// SingleHeader returns the first value of the request header name and how
+// many times the request carries it. A header that names one thing (the
+// credential, an Idempotency-Key) is ambiguous when n > 1: the caller
+// refuses the request rather than pick one.
+func SingleHeader(h *fasthttp.RequestHeader, name string) (value []byte, n int) {
+	all := h.PeekAll(name)
+	if len(all) == 0 {
+		return nil, 0
+	}
+	return all[0], len(all)
+}
+
+// Token returns the request's credential (nil when none); ok is false
+// when the header is repeated, which the caller answers 400 with
+// MsgRepeatedToken before looking any value up.
+func Token(h *fasthttp.RequestHeader) (token []byte, ok bool) {
+	token, n := SingleHeader(h, HeaderToken)
+	return token, n <= 1
+}
 
 // WriteJSON answers body as JSON.
 func WriteJSON(ctx *fasthttp.RequestCtx, body []byte) {
@@ -74,6 +101,9 @@ func NewServer(name string, handler fasthttp.RequestHandler, maxBody int, logger
 		IdleTimeout:           time.Minute,
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
+		// Defence in depth: fasthttp then leaves the request's bytes out
+		// of its header errors. fasthttpLogger is what guarantees it.
+		SecureErrorLogMessage: true,
 		Logger:                fasthttpLogger{logger},
 	}
 }
@@ -94,9 +124,62 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// fasthttpLogger routes fasthttp's own messages (connection errors) to slog.
+// fasthttpLogger routes fasthttp's own messages (connection errors,
+// requests it cannot parse) to slog without a byte of any request: the
+// errors fasthttp passes it quote the raw request (its token header, an
+// Idempotency-Key) and the messages of its request logger carry the URI,
+// so no argument that may hold request content is ever formatted. Only
+// fasthttp's constant format string, addresses, numbers and a fixed class
+// of each error are written.
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn(fmt.Sprintf(format, args...))
+	safe := make([]any, len(args))
+	for i, a := range args {
+		safe[i] = redactArg(a)
+	}
+	f.l.Warn(fmt.Sprintf(format, safe...), "component", "fasthttp")
+}
+
+// redacted stands for an argument that may hold request content.
+const redacted = "[redacted]"
+
+// redactArg returns a, when it cannot carry request content, or what may
+// be written instead: an address as text, an error's class.
+func redactArg(a any) any {
+	switch v := a.(type) {
+	case net.Addr:
+		return v.String()
+	case error:
+		return errorClass(v)
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, bool, time.Duration:
+		return v
+	default: // strings, byte slices, Stringers (a RequestCtx): anything
+		return redacted
+	}
+}
+
+// errorClass names what went wrong reading or answering a request in a
+// fixed phrase that holds nothing of the request, for logs.
+func errorClass(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "no error"
+	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		return "request header block too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "request body too large"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed mid-request"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return "connection reset"
+	case errors.Is(err, fasthttp.ErrBadTrailer):
+		return "malformed trailer"
+	default:
+		return "malformed request or connection error"
+	}
 }

@@ -213,6 +213,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	reg := metrics.NewRegistry()
 	var st interface {
 		dataserver.Records
 		ExpireRecords(time.Time) (int, error)
@@ -231,10 +232,11 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		st = store.NewMemory()
 		logger.Warn("in-memory mode: balances are lost when the process stops")
 	default:
-		p, err := store.OpenPebble(*dataDir, logger)
+		p, err := store.OpenPebble(*dataDir, logger, store.CountBackgroundErrors(dataserver.NewStoreErrors(reg)))
 		if err != nil {
 			return err
 		}
+		dataserver.RegisterDiskFull(reg, p.DiskFull)
 		st = p
 		logger.Info("accounts stored durably", "dir", *dataDir)
 	}
@@ -245,7 +247,6 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	reg := metrics.NewRegistry()
 	// protoactor reports every actor system start at Info: keep its
 	// warnings and errors only.
 	actorLogger := slog.New(newThrottled(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), 10*time.Second)).
