@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,10 +98,28 @@ func (e *Etcd) Session(ctx context.Context) (Session, error) {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.KeepAlive)
 	defer cancel()
 	if _, err := e.client.Get(rctx, e.cfg.Prefix, clientv3.WithCountOnly()); err != nil {
-		return nil, fmt.Errorf("cluster: etcd %s: %w", strings.Join(e.cfg.Endpoints, ","), err)
+		return nil, fmt.Errorf("cluster: etcd %s: %w", strings.Join(EndpointsForLog(e.cfg.Endpoints), ","), err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &etcdSession{e: e, ctx: ctx, stop: stop, lost: make(chan struct{})}, nil
+}
+
+// EndpointsForLog returns endpoints fit for a log: any user information
+// in a URL (a password) replaced.
+func EndpointsForLog(endpoints []string) []string {
+	out := make([]string, len(endpoints))
+	for i, e := range endpoints {
+		out[i] = e
+		if !strings.Contains(e, "@") {
+			continue
+		}
+		out[i] = "REDACTED"
+		if u, err := url.Parse(e); err == nil && u.User != nil && u.Host != "" {
+			u.User = url.User("REDACTED")
+			out[i] = u.String()
+		}
+	}
+	return out
 }
 
 // etcdNode is a member's registration, encoded as protoactor's etcd

@@ -197,7 +197,7 @@ func (f *clusterFlags) join(accounts int, balance int64, timeout time.Duration, 
 func (f *clusterFlags) logJoined(logger *slog.Logger) {
 	if f.provider == "etcd" {
 		logger.Info("joined the cluster", "addr", f.addr, "advertise", f.advertise, "provider", "etcd",
-			"etcd", f.etcd.Endpoints, "prefix", f.etcd.Prefix, "ttl", f.etcd.TTL)
+			"etcd", cluster.EndpointsForLog(f.etcd.Endpoints), "prefix", f.etcd.Prefix, "ttl", f.etcd.TTL)
 		return
 	}
 	logger.Info("joined the cluster", "addr", f.addr, "advertise", f.advertise, "manage_port", f.managePort, "peers", f.peers)
