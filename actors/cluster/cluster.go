@@ -153,7 +153,8 @@ type incarnation struct {
 // was sent, nothing applied.
 var errNotMember = fmt.Errorf("cluster: this member lost its membership and is joining again: %w", actors.ErrClosed)
 
-// joinTimeout bounds the wait for the membership service at start.
+// joinTimeout bounds the wait for the membership service at start, which
+// may still be starting itself.
 const joinTimeout = 10 * time.Second
 
 // rejoinPause spaces a member's attempts to join again.
@@ -186,6 +187,14 @@ func Join(cfg Config) (*Bank, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
 	sess, err := cfg.Membership.Session(ctx)
+	for err != nil && ctx.Err() == nil {
+		cfg.Logger.Warn("cluster: the membership service does not answer yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(rejoinPause / 4):
+			sess, err = cfg.Membership.Session(ctx)
+		}
+	}
 	if err != nil {
 		b.cancel()
 		b.pool.stop()

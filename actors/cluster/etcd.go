@@ -164,6 +164,9 @@ func (s *etcdSession) lose(why string, args ...any) {
 	})
 }
 
+// registerTimeout is the least time a registration is given.
+const registerTimeout = 5 * time.Second
+
 // StartMember implements protocluster.ClusterProvider: it registers this
 // member under a new lease, publishes the members registered now, and
 // keeps the lease and the member list up to date until the session ends.
@@ -185,7 +188,9 @@ func (s *etcdSession) StartMember(c *protocluster.Cluster) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, cfg.KeepAlive)
+	// Registering takes three requests; a busy etcd gets longer than one
+	// renewal for them (the lease counts from before the grant anyway).
+	ctx, cancel := context.WithTimeout(s.ctx, max(cfg.KeepAlive, registerTimeout))
 	defer cancel()
 	granted := time.Now()
 	g, err := s.e.client.Grant(ctx, int64((cfg.TTL+time.Second-1)/time.Second))
