@@ -232,8 +232,7 @@ func (b *Bank) start(sess Session) (inc *incarnation, err error) {
 	// the provider fails).
 	defer func() {
 		if p := recover(); p != nil {
-			stopFailed(c)
-			_ = sess.Shutdown(false)
+			stopFailed(c, sess)
 			err = fmt.Errorf("cluster: starting member %s:%d: %v", cfg.Host, cfg.Port, p)
 		}
 	}()
@@ -241,13 +240,20 @@ func (b *Bank) start(sess Session) (inc *incarnation, err error) {
 	return &incarnation{c: c, place: place, pids: make([]atomic.Pointer[cachedPID], cfg.Accounts)}, nil
 }
 
-// stopFailed stops what a member that failed to start had started;
-// protoactor's shutdown panics on a remote that never listened.
-func stopFailed(c *protocluster.Cluster) {
-	defer func() { _ = recover() }()
-	if c.Remote != nil {
-		c.Shutdown(false)
-	}
+// stopFailed stops what a member that failed to start had started.
+// protoactor's shutdowns panic on what never started (a remote that never
+// listened, an automanaged provider that never served).
+func stopFailed(c *protocluster.Cluster, sess Session) {
+	func() {
+		defer func() { _ = recover() }()
+		if c.Remote != nil {
+			c.Shutdown(false)
+		}
+	}()
+	func() {
+		defer func() { _ = recover() }()
+		_ = sess.Shutdown(false)
+	}()
 }
 
 // keepMember watches the current incarnation's membership: when it is
