@@ -23,8 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,8 +69,17 @@ type Config struct {
 	// other members dial: not a wildcard address.
 	Host string
 	Port int
-	// Provider finds the members (see Automanaged). Required.
+	// Advertise is the host:port the other members dial to reach this
+	// one, when it differs from Host:Port (a proxy or NAT in between).
+	// Empty: Host:Port.
+	Advertise string
+	// Provider finds the members (see Automanaged), or Membership does
+	// (see Etcd): exactly one of the two.
 	Provider protocluster.ClusterProvider
+	// Membership is a membership service that can drop this member
+	// (etcd, when its lease expires): the member then leaves and joins
+	// again as a new incarnation, as soon as the service answers.
+	Membership Membership
 	// Timeout bounds a call to an account, like actors.Config.Timeout,
 	// and includes the hop to the member that hosts it. Zero: 2 s.
 	Timeout time.Duration
@@ -81,6 +92,30 @@ type Config struct {
 	// Observer receives lock and store measurements; may be nil.
 	Observer actors.Observer
 }
+
+// Membership is a membership service whose grant a member can lose.
+// protoactor never readmits a member id it has seen leave (its block
+// list), so a member that lost its membership cannot simply register
+// again: it stops its actor system and starts a new one, with a new id,
+// from a new Session.
+type Membership interface {
+	// Session returns the provider of a new incarnation once the service
+	// answers, or an error when it does not before ctx ends.
+	Session(ctx context.Context) (Session, error)
+}
+
+// Session is one incarnation's membership.
+type Session interface {
+	protocluster.ClusterProvider
+	// Lost is closed once this incarnation is no longer a member.
+	Lost() <-chan struct{}
+}
+
+// fixed is a provider that never loses its members' membership.
+type fixed struct{ protocluster.ClusterProvider }
+
+func (f fixed) Session(context.Context) (Session, error) { return f, nil }
+func (fixed) Lost() <-chan struct{}                      { return nil }
 
 // Automanaged returns Proto.Actor's automanaged provider: this member
 // answers health checks on managePort (on every interface: protoactor
@@ -95,23 +130,47 @@ func Automanaged(managePort int, peers []string, refresh time.Duration) protoclu
 // Bank is one member's access to every account of the cluster. It is safe
 // for concurrent use.
 type Bank struct {
-	c      *protocluster.Cluster
-	place  *placement
+	inc    atomic.Pointer[incarnation] // nil while this member is out of the cluster
 	pool   workers
 	cfg    Config
 	idents []*protocluster.ClusterIdentity // idents[i] names account i+1
-	pids   []atomic.Pointer[cachedPID]     // pids[i]: account i+1's activation, if known
 	closed atomic.Bool
 	// ops[i] counts the operations asked of account i+1 through this
 	// member, for observers that rank accounts by heat.
-	ops []atomic.Uint64
+	ops    []atomic.Uint64
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+	rejoin sync.WaitGroup
 }
+
+// incarnation is one life of this member in the cluster: an actor system
+// with an id of its own, and what it knows of the accounts.
+type incarnation struct {
+	c     *protocluster.Cluster
+	place *placement
+	pids  []atomic.Pointer[cachedPID] // pids[i]: account i+1's activation, if known
+}
+
+// errNotMember reports a call made while this member is out of the
+// cluster (it lost its membership and has not joined again yet): nothing
+// was sent, nothing applied.
+var errNotMember = fmt.Errorf("cluster: this member lost its membership and is joining again: %w", actors.ErrClosed)
+
+// joinTimeout bounds the wait for the membership service at start, which
+// may still be starting itself.
+const joinTimeout = 10 * time.Second
+
+// rejoinPause spaces a member's attempts to join again.
+const rejoinPause = time.Second
 
 // Join starts this member and joins the cluster. Accounts are activated on
 // first use, on whichever member the cluster places them.
-func Join(cfg Config) (b *Bank, err error) {
-	if cfg.Accounts < 0 || cfg.Store == nil || cfg.Provider == nil || cfg.Host == "" || cfg.Port <= 0 {
-		return nil, errors.New("cluster: a member needs accounts >= 0, a store, a provider, a host and a port")
+func Join(cfg Config) (*Bank, error) {
+	if cfg.Accounts < 0 || cfg.Store == nil || (cfg.Provider == nil) == (cfg.Membership == nil) || cfg.Host == "" || cfg.Port <= 0 {
+		return nil, errors.New("cluster: a member needs accounts >= 0, a store, a provider or a membership (one), a host and a port")
+	}
+	if cfg.Membership == nil {
+		cfg.Membership = fixed{cfg.Provider}
 	}
 	if cfg.Name == "" {
 		cfg.Name = "gobank"
@@ -123,31 +182,128 @@ func Join(cfg Config) (b *Bank, err error) {
 		cfg.PinTimeout = 10 * time.Second
 	}
 	cfg.Logger = logger(cfg.Logger)
+	b := &Bank{pool: newWorkers(64), cfg: cfg, idents: make([]*protocluster.ClusterIdentity, cfg.Accounts),
+		ops: make([]atomic.Uint64, cfg.Accounts)}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	for i := range b.idents {
+		b.idents[i] = protocluster.NewClusterIdentity(strconv.Itoa(i+1), Kind)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	sess, err := cfg.Membership.Session(ctx)
+	for err != nil && ctx.Err() == nil {
+		cfg.Logger.Warn("cluster: the membership service does not answer yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(rejoinPause / 4):
+			sess, err = cfg.Membership.Session(ctx)
+		}
+	}
+	if err != nil {
+		b.cancel()
+		b.pool.stop()
+		return nil, err
+	}
+	inc, err := b.start(sess)
+	if err != nil {
+		b.cancel()
+		b.pool.stop()
+		return nil, err
+	}
+	b.inc.Store(inc)
+	b.rejoin.Add(1)
+	go b.keepMember(inc, sess)
+	return b, nil
+}
+
+// start starts a new incarnation of this member on sess.
+func (b *Bank) start(sess Session) (inc *incarnation, err error) {
+	cfg := &b.cfg
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return cfg.Logger }),
 		actor.WithDeadLetterRequestLogging(false),
 	)
-	pool := newWorkers(64)
-	kind := protocluster.NewKind(Kind, actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: &cfg} },
-		actor.WithDispatcher(pool)))
+	kind := protocluster.NewKind(Kind, actor.PropsFromProducer(func() actor.Actor { return &grain{cfg: cfg} },
+		actor.WithDispatcher(b.pool)))
 	place := newPlacement()
-	c := protocluster.New(system, protocluster.Configure(cfg.Name, cfg.Provider, place,
-		remote.Configure(cfg.Host, cfg.Port), protocluster.WithKinds(kind), protocluster.WithRequestTimeout(cfg.Timeout)))
-	// protoactor panics when a member cannot start (its port is taken, say).
+	var ropts []remote.ConfigOption
+	if cfg.Advertise != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(cfg.Advertise))
+	}
+	c := protocluster.New(system, protocluster.Configure(cfg.Name, sess, place,
+		remote.Configure(cfg.Host, cfg.Port, ropts...), protocluster.WithKinds(kind), protocluster.WithRequestTimeout(cfg.Timeout)))
+	// protoactor panics when a member cannot start (its port is taken,
+	// the provider fails).
 	defer func() {
 		if p := recover(); p != nil {
-			pool.stop()
+			stopFailed(c, sess)
 			err = fmt.Errorf("cluster: starting member %s:%d: %v", cfg.Host, cfg.Port, p)
 		}
 	}()
 	c.StartMember()
-	b = &Bank{c: c, place: place, pool: pool, cfg: cfg,
-		idents: make([]*protocluster.ClusterIdentity, cfg.Accounts), pids: make([]atomic.Pointer[cachedPID], cfg.Accounts),
-		ops: make([]atomic.Uint64, cfg.Accounts)}
-	for i := range b.idents {
-		b.idents[i] = protocluster.NewClusterIdentity(strconv.Itoa(i+1), Kind)
+	return &incarnation{c: c, place: place, pids: make([]atomic.Pointer[cachedPID], cfg.Accounts)}, nil
+}
+
+// stopFailed stops what a member that failed to start had started.
+// protoactor's shutdowns panic on what never started (a remote that never
+// listened, an automanaged provider that never served).
+func stopFailed(c *protocluster.Cluster, sess Session) {
+	func() {
+		defer func() { _ = recover() }()
+		if c.Remote != nil {
+			c.Shutdown(false)
+		}
+	}()
+	func() {
+		defer func() { _ = recover() }()
+		_ = sess.Shutdown(false)
+	}()
+}
+
+// keepMember watches the current incarnation's membership: when it is
+// lost, it stops the incarnation — its activations end, calls fail with
+// errNotMember — and starts a new one as soon as the membership service
+// answers, until Close.
+func (b *Bank) keepMember(inc *incarnation, sess Session) {
+	defer b.rejoin.Done()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-sess.Lost():
+		}
+		b.inc.Store(nil)
+		lostAt := time.Now()
+		b.cfg.Logger.Warn("cluster: left the cluster; joining again as a new member once the membership service answers",
+			"old_member", inc.c.ActorSystem.ID)
+		inc.c.Shutdown(false)
+		_ = sess.Shutdown(false)
+		for inc = nil; inc == nil; {
+			var err error
+			sess, err = b.cfg.Membership.Session(b.ctx)
+			if err == nil {
+				inc, err = b.start(sess)
+			}
+			if err == nil {
+				break
+			}
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(rejoinPause):
+			}
+		}
+		select {
+		case <-b.ctx.Done():
+			// Close came while starting: it found no incarnation to stop.
+			inc.c.Shutdown(true)
+			return
+		default:
+		}
+		b.inc.Store(inc)
+		b.cfg.Logger.Warn("cluster: joined the cluster again", "member", inc.c.ActorSystem.ID,
+			"out_for", time.Since(lostAt).Round(time.Millisecond))
 	}
-	return b, nil
 }
 
 // Len returns the number of accounts.
@@ -158,10 +314,21 @@ func (b *Bank) Has(id int64) bool { return id >= 1 && id <= int64(len(b.idents))
 
 // Members returns the cluster addresses of the members this one knows,
 // sorted.
-func (b *Bank) Members() []string { return b.place.Members() }
+// None while it is out of the cluster.
+func (b *Bank) Members() []string {
+	if inc := b.inc.Load(); inc != nil {
+		return inc.place.Members()
+	}
+	return nil
+}
 
-// Address returns this member's cluster address.
-func (b *Bank) Address() string { return b.c.ActorSystem.Address() }
+// Address returns this member's cluster address, as the others dial it.
+func (b *Bank) Address() string {
+	if b.cfg.Advertise != "" {
+		return b.cfg.Advertise
+	}
+	return net.JoinHostPort(b.cfg.Host, strconv.Itoa(b.cfg.Port))
+}
 
 // Placement returns the address of the member that hosts account id,
 // activating it if needed; empty if it cannot be placed now.
@@ -169,7 +336,11 @@ func (b *Bank) Placement(id int64) string {
 	if !b.Has(id) {
 		return ""
 	}
-	pid := b.pid(id)
+	inc := b.inc.Load()
+	if inc == nil {
+		return ""
+	}
+	pid := b.pid(inc, id)
 	if pid == nil {
 		return ""
 	}
@@ -183,7 +354,11 @@ func (b *Bank) Owner(id int64) string {
 	if !b.Has(id) {
 		return ""
 	}
-	return ownerOf(*b.place.owners.Load(), b.idents[id-1].Identity)
+	inc := b.inc.Load()
+	if inc == nil {
+		return ""
+	}
+	return ownerOf(*inc.place.owners.Load(), b.idents[id-1].Identity)
 }
 
 // Inspect returns account id's state, read by its activation (which it
@@ -235,12 +410,16 @@ func (b *Bank) call(id int64, c call, timeout time.Duration) (reply, error) {
 	deadline := time.Now().Add(timeout)
 	var err error
 	for attempt := 0; ; attempt++ {
-		pid := b.pid(id)
+		inc := b.inc.Load()
+		if inc == nil {
+			return reply{}, errNotMember
+		}
+		pid := b.pid(inc, id)
 		if pid == nil {
 			err = errUnplaced
 		} else {
 			var res any
-			res, err = b.c.ActorSystem.Root.RequestFuture(pid, msg, time.Until(deadline)).Result()
+			res, err = inc.c.ActorSystem.Root.RequestFuture(pid, msg, time.Until(deadline)).Result()
 			if err == nil {
 				m, ok := res.(*wrapperspb.BytesValue)
 				if !ok {
@@ -252,7 +431,7 @@ func (b *Bank) call(id int64, c call, timeout time.Duration) (reply, error) {
 				}
 				return r, r.err
 			}
-			b.forget(id, pid)
+			inc.forget(id, pid)
 			if !errors.Is(err, actor.ErrDeadLetter) && !errors.Is(err, remote.ErrDeadLetter) {
 				// A timeout: the grain may have applied the call.
 				return reply{}, fmt.Errorf("cluster: account %d: %w", id, err)
@@ -278,22 +457,22 @@ const retryPause = 10 * time.Millisecond
 // placement. The cache spares a placement request (a round trip to the
 // owner) per call; it is dropped whenever the topology changes, and an
 // entry whenever a call to it fails.
-func (b *Bank) pid(id int64) *actor.PID {
-	gen := b.place.gen.Load()
-	if e := b.pids[id-1].Load(); e != nil && e.gen == gen {
+func (b *Bank) pid(inc *incarnation, id int64) *actor.PID {
+	gen := inc.place.gen.Load()
+	if e := inc.pids[id-1].Load(); e != nil && e.gen == gen {
 		return e.pid
 	}
-	pid := b.place.Get(b.idents[id-1])
+	pid := inc.place.Get(b.idents[id-1])
 	if pid != nil {
-		b.pids[id-1].Store(&cachedPID{pid: pid, gen: gen})
+		inc.pids[id-1].Store(&cachedPID{pid: pid, gen: gen})
 	}
 	return pid
 }
 
 // forget drops account id's cached activation if it is still pid.
-func (b *Bank) forget(id int64, pid *actor.PID) {
-	if e := b.pids[id-1].Load(); e != nil && e.pid == pid {
-		b.pids[id-1].CompareAndSwap(e, nil)
+func (inc *incarnation) forget(id int64, pid *actor.PID) {
+	if e := inc.pids[id-1].Load(); e != nil && e.pid == pid {
+		inc.pids[id-1].CompareAndSwap(e, nil)
 	}
 }
 
@@ -375,6 +554,10 @@ func (b *Bank) Close() {
 	if b.closed.Swap(true) {
 		return
 	}
-	b.c.Shutdown(true)
+	b.cancel()
+	b.rejoin.Wait()
+	if inc := b.inc.Swap(nil); inc != nil {
+		inc.c.Shutdown(true)
+	}
 	b.pool.stop()
 }

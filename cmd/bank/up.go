@@ -49,7 +49,9 @@ the accounts through a private PostgreSQL server that bank up starts in
 --dir/postgres (it needs PostgreSQL's server programs: Debian's package
 "postgresql"; bank up says what is missing), or, when $BANK_POSTGRES_DSN is
 set, through that database. Business server i talks to member i mod N
-first and fails over to the others. See docs/scale-out.md.`
+first and fails over to the others. With --etcd, the members find each
+other in that etcd (registrations under a lease; "bank help dataserver")
+instead of polling each other's health ports. See docs/scale-out.md.`
 
 // envPostgresDSN names the members' shared store (see "bank help
 // dataserver"); with --nodes, bank up uses it instead of starting a
@@ -64,9 +66,10 @@ type upConfig struct {
 	dir           string
 	readyTimeout  time.Duration
 	stopTimeout   time.Duration
-	nodes         int // data-server members; 1: a single data server
-	clusterPort   int // the first member's cluster (gRPC) port
-	uiPort        int // the first data server's live view, on loopback; 0: off
+	nodes         int    // data-server members; 1: a single data server
+	clusterPort   int    // the first member's cluster (gRPC) port
+	uiPort        int    // the first data server's live view, on loopback; 0: off
+	etcd          string // with nodes > 1: etcd client URLs the members register in; empty: automanaged
 }
 
 // memberPort is member i's HTTP port: members are 10 ports apart, so that
@@ -84,6 +87,7 @@ func newUpFlagSet(c *upConfig, businessPorts *string) *flag.FlagSet {
 	fs.IntVar(&c.nodes, "nodes", 1, "data-server members: more than 1 runs a local cluster over a private PostgreSQL server")
 	fs.IntVar(&c.uiPort, "ui-port", 5100, "port of the data server's live view (member i: +i), always on 127.0.0.1: it shows balances and lock holders (0: off)")
 	fs.IntVar(&c.clusterPort, "cluster-port", 0, "with --nodes: the first member's cluster port, the next ones following it; each member's health port is its cluster port + 1000 (0: --data-port + 2000)")
+	fs.StringVar(&c.etcd, "etcd", "", "with --nodes: the members find each other in this etcd (comma-separated client URLs, e.g. http://127.0.0.1:2379) instead of polling each other's health ports")
 	return fs
 }
 
@@ -91,7 +95,7 @@ func upUsage() string {
 	var c upConfig
 	var ports string
 	fs := newUpFlagSet(&c, &ports)
-	return fmt.Sprintf("usage: bank up [flags]\n\n%s\n\nflags:\n%s\nexamples:\n  bank up\n  bank up --dir /tmp/bank --data-port 6000 --business-ports 6001,6002\n  bank up --nodes 3\n",
+	return fmt.Sprintf("usage: bank up [flags]\n\n%s\n\nflags:\n%s\nexamples:\n  bank up\n  bank up --dir /tmp/bank --data-port 6000 --business-ports 6001,6002\n  bank up --nodes 3\n  bank up --nodes 3 --etcd http://127.0.0.1:2379\n",
 		upDescription, describeFlags(fs))
 }
 
@@ -121,6 +125,9 @@ func parseUp(args []string) (upConfig, error) {
 	if c.nodes < 1 || c.nodes > 9 {
 		return c, usagef("--nodes %d: want 1 to 9 members", c.nodes)
 	}
+	if c.etcd != "" && c.nodes < 2 {
+		return c, usagef("--etcd is for a cluster: give --nodes 2 or more")
+	}
 	if c.clusterPort == 0 {
 		c.clusterPort = c.dataPort + 2000
 	}
@@ -136,6 +143,9 @@ func parseUp(args []string) (upConfig, error) {
 		if c.nodes > 1 {
 			if err := check(c.clusterPort+i, "--cluster-port"); err != nil {
 				return c, err
+			}
+			if c.etcd != "" {
+				continue // no health ports
 			}
 			if err := check(c.clusterPort+i+1000, "--cluster-port (+1000, health)"); err != nil {
 				return c, err
@@ -298,9 +308,12 @@ func (s *supervisor) run(ctx context.Context) int {
 			m.ui = "http://" + ui + "/"
 		}
 		if s.cfg.nodes > 1 {
-			m.args = append(m.args,
-				"--cluster-addr", net.JoinHostPort(connectHost, strconv.Itoa(s.cfg.clusterPort+i)),
-				"--cluster-peers", strings.Join(peers, ","))
+			m.args = append(m.args, "--cluster-addr", net.JoinHostPort(connectHost, strconv.Itoa(s.cfg.clusterPort+i)))
+			if s.cfg.etcd != "" {
+				m.args = append(m.args, "--cluster-provider", "etcd", "--etcd-endpoints", s.cfg.etcd)
+			} else {
+				m.args = append(m.args, "--cluster-peers", strings.Join(peers, ","))
+			}
 		}
 		members = append(members, m)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/actors/cluster/etcdtest"
 	"github.com/bank/gobank/cmd/internal/proctest"
 )
 
@@ -81,4 +84,46 @@ func TestUpCluster(t *testing.T) {
 		}
 	}
 	stop(again)
+}
+
+// TestUpClusterEtcd runs "bank up --nodes 3 --etcd URL" against a real
+// etcd server: the members find each other there (each sees three), the
+// client commands work through business servers in front of different
+// members, and SIGTERM stops everything with exit 0.
+func TestUpClusterEtcd(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ports := proctest.FreePorts(t, 5)
+	up := startUpIn(t, t.TempDir(), ports[:4], 3, "--cluster-port", strconv.Itoa(ports[4]), "--etcd", srv.Endpoint)
+	env := testEnv(up.home)
+	srvArgs := func(i int) []string { return []string{"--server", up.url(up.business[i]), "--auth", up.auth()} }
+	for _, port := range []int{up.dataPort, up.dataPort + 10, up.dataPort + 20} {
+		proctest.WaitFor(t, 20*time.Second, "member on port "+strconv.Itoa(port)+" to see 3 members in etcd", func() bool {
+			resp, err := http.Get(up.url(port) + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			return err == nil && strings.Contains(string(body), "\ngobank_cluster_members 3\n")
+		})
+	}
+	for _, s := range []struct {
+		args []string
+		want string
+	}{
+		{append([]string{"deposito", "2", "5000"}, srvArgs(0)...), "deposito conta=2 valor=5000 saldo=6000\n"},
+		{append([]string{"transferencia", "2", "1", "2000"}, srvArgs(1)...), "transferencia conta_orig=2 conta_dest=1 valor=2000 saldo_orig=4000 saldo_dest=3000\n"},
+		{append([]string{"saldo", "1"}, srvArgs(2)...), "saldo conta=1 saldo=3000\n"},
+	} {
+		code, stdout, stderr := runBank(t, env, s.args...)
+		if code != 0 || stdout != s.want {
+			t.Errorf("bank %s: exit %d, stdout %q, stderr %q; want 0, %q", strings.Join(s.args, " "), code, stdout, stderr, s.want)
+		}
+	}
+	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.waitExit(t, 60*time.Second); err != nil {
+		t.Errorf("bank up --nodes 3 --etcd after SIGTERM: %v\nstderr:\n%s", err, up.stderr)
+	}
 }

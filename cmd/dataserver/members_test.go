@@ -30,12 +30,25 @@ type members struct {
 	procs   []*proctest.Proc // the current process of each member
 	all     []*proctest.Proc // every member process started
 	starts  int
+	extra   int // accounts beyond numAccounts, which the load leaves alone
+	// membership returns member i's flags that say how it finds the
+	// others (automanaged unless set).
+	membership func(i int) []string
 }
 
+// newMembers starts n members that find each other with the automanaged
+// provider.
 func newMembers(t *testing.T, n int) *members {
 	t.Helper()
+	return startMembers(newMembersOf(t, n, 0))
+}
+
+// newMembersOf prepares n members with extra accounts beyond the load's
+// numAccounts; nothing runs yet.
+func newMembersOf(t *testing.T, n, extraAccounts int) *members {
+	t.Helper()
 	c := newCluster(t, "")
-	m := &members{c: c, env: append([]string{"BANK_POSTGRES_DSN=" + pgtest.ForTest(t)}, c.env...)}
+	m := &members{c: c, env: append([]string{"BANK_POSTGRES_DSN=" + pgtest.ForTest(t)}, c.env...), extra: extraAccounts}
 	ports := proctest.FreePorts(t, 3*n)
 	var peers []string
 	for i := range n {
@@ -44,6 +57,17 @@ func newMembers(t *testing.T, n int) *members {
 		peers = append(peers, "127.0.0.1:"+strconv.Itoa(ports[2*n+i]))
 	}
 	m.peers = strings.Join(peers, ",")
+	m.membership = func(i int) []string {
+		_, manage, _ := strings.Cut(strings.Split(m.peers, ",")[i], ":")
+		return []string{"--cluster-manage-port", manage, "--cluster-peers", m.peers}
+	}
+	return m
+}
+
+// startMembers starts m's members and waits until each sees all.
+func startMembers(m *members) *members {
+	c, t, n := m.c, m.c.t, len(m.ports)
+	t.Helper()
 	m.procs = make([]*proctest.Proc, n)
 	for i := range n {
 		m.start(i)
@@ -66,12 +90,10 @@ func (m *members) start(i int) {
 	if err := os.MkdirAll(wd, 0o700); err != nil {
 		m.c.t.Fatal(err)
 	}
-	_, manage, _ := strings.Cut(strings.Split(m.peers, ",")[i], ":")
-	m.procs[i] = proctest.Start(m.c.t, fmt.Sprintf("member%d#%d", i, m.starts), wd, m.c.dataBin, m.env,
-		"--host", "127.0.0.1", "--port", m.ports[i], "--log", filepath.Join(m.c.dataWD, "data_server.log"),
-		"--accounts", strconv.Itoa(numAccounts), "--balance", strconv.Itoa(initial),
-		"--cluster-addr", m.cluster[i], "--cluster-manage-port", manage, "--cluster-peers", m.peers,
-		"--cluster-pin-timeout", "2s")
+	args := append([]string{"--host", "127.0.0.1", "--port", m.ports[i], "--log", filepath.Join(m.c.dataWD, "data_server.log"),
+		"--accounts", strconv.Itoa(numAccounts + m.extra), "--balance", strconv.Itoa(initial),
+		"--cluster-addr", m.cluster[i], "--cluster-pin-timeout", "2s"}, m.membership(i)...)
+	m.procs[i] = proctest.Start(m.c.t, fmt.Sprintf("member%d#%d", i, m.starts), wd, m.c.dataBin, m.env, args...)
 	m.all = append(m.all, m.procs[i])
 }
 
@@ -122,18 +144,7 @@ func TestClusterMemberKilledUnderLoad(t *testing.T) {
 	const failoverBound = 10 * time.Second
 	m := newMembers(t, 3)
 	c := m.c
-	var bizURLs []string
-	for i := range 3 {
-		// Business server i starts with member i and fails over to the
-		// others.
-		urls := []string{m.url(i), m.url((i + 1) % 3), m.url((i + 2) % 3)}
-		wd := mkdir(t, c.root, fmt.Sprintf("biz%d-wd", i))
-		p := proctest.Start(t, fmt.Sprintf("biz%d", i), wd, c.bizBin, c.env,
-			strings.Join(urls, ","), "0", "--host", "127.0.0.1", "--id", fmt.Sprintf("biz%d", i),
-			"--log", filepath.Join(wd, "business_server.log"),
-			"--lock-ttl", "2s", "--lock-wait", "1s", "--data-timeout", "2s")
-		bizURLs = append(bizURLs, p.URL)
-	}
+	bizURLs := m.startBusiness()
 	load := startLoad(t, c.client, bizURLs, 8, 7)
 	load.waitAcked(t, 200, 30*time.Second, "before the kill")
 
@@ -155,20 +166,49 @@ func TestClusterMemberKilledUnderLoad(t *testing.T) {
 		m.waitMembers(i, 3, 20*time.Second)
 	}
 	load.waitAcked(t, 200, 30*time.Second, "after member 2 rejoined")
-	ops := load.stop()
+	m.checkHistory(load.stop(), bizURLs[0])
+}
+
+// startBusiness starts a business server in front of each member, i
+// starting with member i and failing over to the others, and returns
+// their URLs.
+func (m *members) startBusiness() []string {
+	c, t := m.c, m.c.t
+	t.Helper()
+	var bizURLs []string
+	for i := range m.ports {
+		urls := []string{m.url(i), m.url((i + 1) % 3), m.url((i + 2) % 3)}
+		wd := mkdir(t, c.root, fmt.Sprintf("biz%d-wd", i))
+		p := proctest.Start(t, fmt.Sprintf("biz%d", i), wd, c.bizBin, c.env,
+			strings.Join(urls, ","), "0", "--host", "127.0.0.1", "--id", fmt.Sprintf("biz%d", i),
+			"--log", filepath.Join(wd, "business_server.log"),
+			"--lock-ttl", "2s", "--lock-wait", "1s", "--data-timeout", "2s")
+		bizURLs = append(bizURLs, p.URL)
+	}
+	return bizURLs
+}
+
+// checkHistory checks the load's operations against the balances: within
+// the bounds of acknowledged and unknown operations, no lock left held,
+// every unknown outcome resolved by repeating it with its key through
+// bizURL, then every balance exact, read through each member.
+func (m *members) checkHistory(ops []*op, bizURL string) {
+	c, t := m.c, m.c.t
+	t.Helper()
 	before := count(ops)
 	t.Logf("%d operations: %d acknowledged, %d refused, %d with unknown outcome", len(ops), before.ok, before.refused, before.unknown)
 
 	checkBounds(t, c.balances(), ops)
 	t.Logf("no lock held %v after the load stopped", c.waitUnlocked(10*time.Second).Round(time.Millisecond))
-	resolve(t, c.client, bizURLs[0], ops)
+	resolve(t, c.client, bizURL, ops)
 	after := count(ops)
 	t.Logf("unknown outcomes resolved by their keys: %d replayed, %d applied now, %d refused",
 		after.replayed, after.ok-before.ok-after.replayed, after.refused-before.refused)
-	for i := range 3 {
+	for i := range m.ports {
 		c.dataPort = m.ports[i] // read through each member in turn
 		checkExact(t, c.balances(), ops)
 	}
+	c.dataPort = m.ports[0]
 	// Writes through superseded activations were refused by the store, not
 	// applied (the balances above are exact): count them for the record.
 	superseded := 0

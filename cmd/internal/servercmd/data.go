@@ -82,10 +82,15 @@ Proto.Actor cluster whose members share the accounts. Each account is a
 virtual actor placed on one member, and any member answers for any account
 by forwarding to it. Accounts are kept in a PostgreSQL database every member
 reaches (--postgres, or $BANK_POSTGRES_DSN), not in --data-dir. Members find
-each other with the automanaged provider: each answers health checks on
---cluster-manage-port and polls --cluster-peers (every member's manage
-address, itself included). Every member needs the same --accounts. See
-docs/scale-out.md.
+each other with --cluster-provider:
+  automanaged (default, no external service): each answers health checks on
+    --cluster-manage-port and polls --cluster-peers (every member's manage
+    address, itself included) every 500ms;
+  etcd: each registers under a lease of --etcd-ttl in the etcd of
+    --etcd-endpoints and watches the others' registrations. A member that
+    cannot renew its lease leaves the cluster (its requests are refused,
+    not applied) and joins again as a new member once etcd answers.
+Every member needs the same --accounts. See docs/scale-out.md.
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
 the log.`
 
@@ -137,7 +142,12 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	clusterAddr := fs.String("cluster-addr", "", "join a cluster as a member with this host:port as its cluster (gRPC) address, dialled by the other members (empty: a single data server)")
 	managePort := fs.Int("cluster-manage-port", 0, "port of this member's automanaged health endpoint (0: the --cluster-addr port + 1000); protoactor binds it on every interface")
 	peers := fs.String("cluster-peers", "", "comma-separated host:port of every member's manage endpoint, this one included (default: this member alone)")
-	provider := fs.String("cluster-provider", "automanaged", "how members find each other; this build ships automanaged (no external service); see docs/scale-out.md for Consul, etcd and Kubernetes")
+	provider := fs.String("cluster-provider", "automanaged", "how members find each other: automanaged (no external service: health checks of --cluster-peers) or etcd (registrations under a lease in the etcd of --etcd-endpoints)")
+	advertise := fs.String("cluster-advertise", "", "host:port the other members dial to reach this one, when it differs from --cluster-addr (a proxy or NAT in between; empty: --cluster-addr)")
+	etcdEndpoints := fs.String("etcd-endpoints", "http://127.0.0.1:2379", "comma-separated client URLs of the etcd cluster (--cluster-provider etcd)")
+	etcdPrefix := fs.String("etcd-prefix", "/gobank", "etcd key prefix of the members' registrations, PREFIX/gobank/MEMBER-ID; clusters sharing an etcd need different ones")
+	etcdTTL := fs.Duration("etcd-ttl", 5*time.Second, "lease of a member's etcd registration: a member not renewed for this long is dropped and its accounts move to the others (etcd raises it to its minimum, 2s by default)")
+	etcdKeepAlive := fs.Duration("etcd-keepalive", 0, "how often a member renews its etcd lease; also bounds each etcd request (0: --etcd-ttl/3)")
 	postgresDSN := fs.String("postgres", "", "PostgreSQL connection string of the store the members share (cluster mode; default $"+envPostgresDSN+"); never logged")
 	pinTimeout := fs.Duration("cluster-pin-timeout", 10*time.Second, "how long an account waits for the member that pinned a multi-account write before reloading it from the store")
 	positional, err := parseInterleaved(fs, args)
@@ -170,7 +180,13 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var member *clusterFlags
 	if *clusterAddr != "" {
-		if member, err = parseClusterFlags(*clusterAddr, *managePort, *peers, *provider, *postgresDSN, *pinTimeout); err != nil {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if member, err = parseClusterFlags(clusterOptions{
+			addr: *clusterAddr, advertise: *advertise, managePort: *managePort, peers: *peers, provider: *provider,
+			dsn: *postgresDSN, pinTimeout: *pinTimeout, etcdEndpoints: *etcdEndpoints, etcdPrefix: *etcdPrefix,
+			etcdTTL: *etcdTTL, etcdKeepAlive: *etcdKeepAlive, set: set,
+		}); err != nil {
 			return usageError(fs, "%v", err)
 		}
 		if *inMemory {
@@ -258,14 +274,14 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var placement liveview.Placement // in cluster mode
 	if member != nil {
-		m, err := member.join(*accounts, *balance, *callTimeout, dataserver.NewObserver(reg), actorLogger)
+		m, err := member.join(*accounts, *balance, *callTimeout, dataserver.NewObserver(reg), actorLogger, logger.With("component", "membership"))
 		if err != nil {
 			return err
 		}
 		bank, placement = m, m
 		reg.GaugeFunc("gobank_cluster_members", "Members of the cluster this member sees, itself included.", "",
 			func() float64 { return float64(len(m.Members())) })
-		logger.Info("joined the cluster", "addr", member.addr, "manage_port", member.managePort, "peers", member.peers)
+		member.logJoined(logger)
 	} else {
 		b, err := actors.New(actors.Config{
 			Observer:       dataserver.NewObserver(reg),
