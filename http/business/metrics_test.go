@@ -8,6 +8,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -21,7 +22,9 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	if r.status != http.StatusOK || !strings.HasPrefix(r.contentType, "text/plain; version=0.0.4") {
 		t.Fatalf("/metrics: %d %q", r.status, r.contentType)
 	}
-	var p expfmt.TextParser
+	// Since prometheus/common v0.66 the zero TextParser panics: say which
+	// metric names are valid (ours are all legacy names).
+	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(r.body))
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v\n%s", err, r.body)

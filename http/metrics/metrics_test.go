@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/http/metrics"
@@ -20,7 +21,9 @@ func TestExpositionParses(t *testing.T) {
 	h.Observe(2 * time.Second)
 	reg.GaugeFunc("x_gauge", "A gauge.", "", func() float64 { return 7 })
 	text := string(reg.AppendText(nil))
-	var p expfmt.TextParser
+	// Since prometheus/common v0.66 the zero TextParser panics: say which
+	// metric names are valid (ours are all legacy names).
+	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
