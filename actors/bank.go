@@ -21,6 +21,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
@@ -149,6 +150,12 @@ type Config struct {
 	// store commit latencies.
 	Observer Observer
 
+	// TracerProvider, when set, makes Apply record its phases (each
+	// account's pin, the store commit, each account's commit) as child
+	// spans of the span in its context, if that one is recording. Nil: no
+	// spans, at no cost.
+	TracerProvider trace.TracerProvider
+
 	// hook, when set, runs in the actor before each request; tests use it
 	// to hold an actor busy.
 	hook func(Request)
@@ -175,6 +182,7 @@ type Bank struct {
 	pids    []*actor.PID // pids[i] serves account i+1: a slice index is ~40x cheaper than the process registry
 	timeout time.Duration
 	closed  atomic.Bool
+	tracer  trace.Tracer // nil: Apply is not traced
 }
 
 // New spawns one actor per account.
@@ -205,6 +213,9 @@ func New(cfg Config) (*Bank, error) {
 		return nil, err
 	}
 	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer}
+	if cfg.TracerProvider != nil {
+		b.tracer = cfg.TracerProvider.Tracer(tracerScope)
+	}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
@@ -394,18 +405,33 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 		}
 		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
 	}
+	traced := b.tracer != nil && trace.SpanFromContext(ctx).IsRecording()
 	for i, c := range changes {
+		var span trace.Span
+		if traced {
+			span = b.startSpan(ctx, "account.pin", c.ID, c.Fence)
+		}
 		_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
+		if span != nil {
+			endSpan(span, err)
+		}
 		if err != nil {
 			b.unpin(changes[:i])
 			return err
 		}
 	}
 	if b.store != nil {
+		var span trace.Span
+		if traced {
+			span = b.startStoreSpan(ctx, len(writes), rec != nil)
+		}
 		start := time.Now()
 		err := b.store.Commit(writes, rec)
 		if b.obs != nil {
 			b.obs.StoreCommit(time.Since(start))
+		}
+		if span != nil {
+			endSpan(span, err)
 		}
 		if err != nil {
 			b.unpin(changes)
@@ -420,7 +446,15 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 	}
 	for _, c := range changes {
 		op.Fence = c.Fence
-		if _, err := b.do(context.Background(), c.ID, op, 0); err != nil && !errors.Is(err, ErrClosed) {
+		var span trace.Span
+		if traced {
+			span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
+		}
+		_, err := b.do(context.Background(), c.ID, op, 0)
+		if span != nil {
+			endSpan(span, err)
+		}
+		if err != nil && !errors.Is(err, ErrClosed) {
 			return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
 		}
 	}
