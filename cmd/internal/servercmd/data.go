@@ -55,6 +55,14 @@ each other with the automanaged provider: each answers health checks on
 --cluster-manage-port and polls --cluster-peers (every member's manage
 address, itself included). Every member needs the same --accounts. See
 docs/scale-out.md.
+
+Tracing (OpenTelemetry, off by default) is configured by the standard
+environment variables: OTEL_TRACES_EXPORTER=otlp (OTEL_EXPORTER_OTLP_*),
+console (one JSON span per line on stdout) or none; OTEL_SERVICE_NAME
+(default gobank-dataserver), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER.
+A request's W3C traceparent makes its spans children of the caller's. Spans
+never carry a token, a credential or an Idempotency-Key.
+
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
 the log.`
 
@@ -149,6 +157,11 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError(fs, "--lock-ttl %v: want a positive duration up to --max-lock-ttl (%v), or a negative one for no lease", *lockTTL, *maxTTL)
 	}
 	logger := newLogger(stderr, "data")
+	tp, stopTracing, err := startTracing(ctx, "gobank-dataserver", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	slow, err := slowWrap()
 	if err != nil {
 		return usageError(fs, "%v", err)
@@ -236,6 +249,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Timeout:        *callTimeout,
 			Synchronous:    *dispatcher == "synchronized",
 			Logger:         actorLogger,
+			TracerProvider: tp,
 		})
 		if err != nil {
 			return err
@@ -258,6 +272,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Records:           st,
 		Wrap:              slow,
 		Metrics:           reg,
+		TracerProvider:    tp,
 	})
 	if err != nil {
 		return err
