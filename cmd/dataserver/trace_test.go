@@ -5,8 +5,6 @@ package main
 // one trace id.
 
 import (
-	"bufio"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"syscall"
@@ -16,46 +14,12 @@ import (
 	"github.com/bank/gobank/cmd/internal/proctest"
 )
 
-// consoleSpan is what the test reads of a span printed by the console
-// exporter (go.opentelemetry.io/otel/exporters/stdout/stdouttrace): one
-// JSON object per line on the process's stdout.
-type consoleSpan struct {
-	Name        string
-	SpanContext struct{ TraceID, SpanID string }
-	Parent      struct{ TraceID, SpanID string }
-	Resource    []struct {
-		Key   string
-		Value struct{ Value any }
-	}
-}
-
-func (s consoleSpan) service() string {
-	for _, kv := range s.Resource {
-		if kv.Key == "service.name" {
-			name, _ := kv.Value.Value.(string)
-			return name
-		}
-	}
-	return ""
-}
-
-// consoleSpans parses the spans in a process's output (its log lines on
-// stderr, interleaved, are not JSON objects and are skipped).
-func consoleSpans(t *testing.T, p *proctest.Proc) []consoleSpan {
+// consoleSpans parses the spans p printed.
+func consoleSpans(t *testing.T, p *proctest.Proc) []proctest.Span {
 	t.Helper()
-	var spans []consoleSpan
-	sc := bufio.NewScanner(strings.NewReader(p.Output()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 || line[0] != '{' {
-			continue
-		}
-		var s consoleSpan
-		if err := json.Unmarshal(line, &s); err != nil {
-			t.Fatalf("%s printed a line that is not a span: %v\n%s", p.Name, err, line)
-		}
-		spans = append(spans, s)
+	spans, err := proctest.ConsoleSpans(p.Output())
+	if err != nil {
+		t.Fatalf("%s: %v", p.Name, err)
 	}
 	return spans
 }
@@ -102,7 +66,7 @@ func TestConsoleTracesShareOneTrace(t *testing.T) {
 	names := map[string]map[string]bool{}
 	for _, x := range []struct {
 		p       *proctest.Proc
-		spans   []consoleSpan
+		spans   []proctest.Span
 		service string
 	}{{biz, bizSpans, "gobank-business"}, {data, dataSpans, "gobank-dataserver"}} {
 		names[x.service] = map[string]bool{}
@@ -110,8 +74,8 @@ func TestConsoleTracesShareOneTrace(t *testing.T) {
 			if s.SpanContext.TraceID != traceID {
 				t.Errorf("%s printed span %q in trace %s, not the transfer's %s", x.p.Name, s.Name, s.SpanContext.TraceID, traceID)
 			}
-			if s.service() != x.service {
-				t.Errorf("%s printed span %q of service %q, want %q", x.p.Name, s.Name, s.service(), x.service)
+			if s.Service() != x.service {
+				t.Errorf("%s printed span %q of service %q, want %q", x.p.Name, s.Name, s.Service(), x.service)
 			}
 			names[x.service][s.Name] = true
 			if route, ok := strings.CutPrefix(s.Name, "call "); ok {
