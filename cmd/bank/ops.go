@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bank/gobank/cmd/internal/servercmd"
 	"github.com/bank/gobank/http/client"
-	"github.com/bank/gobank/http/tracing"
 )
 
 // opArgNames are the positional arguments of each client operation.
@@ -155,16 +155,12 @@ func runOp(ctx context.Context, op string, args []string, getenv func(string) st
 	}
 	// OTEL_TRACES_EXPORTER=console|otlp traces the operation, as the
 	// servers do: its spans are flushed (console: on stdout) before exiting.
-	tp, stopTracing, err := tracing.Setup(ctx, "gobank-client")
+	tp, stopTracing, err := servercmd.SetupTracing(ctx, "gobank-client")
 	if err != nil {
 		fmt.Fprintf(stderr, "bank %s: %v\n", op, err)
 		return exitUsage
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = stopTracing(sctx)
-	}()
+	defer func() { _ = servercmd.FlushTracing(ctx, stopTracing) }()
 	first, failover := serverList(a.server)
 	c, err := client.New(first, a.auth, a.token, client.WithTimeout(a.timeout),
 		client.WithRetries(a.retries), client.WithFailover(failover...), client.WithTracerProvider(tp))

@@ -1,10 +1,10 @@
 // Package tracing carries OpenTelemetry traces across the bank's HTTP hops:
-// a W3C traceparent carrier over fasthttp's headers, the span helpers the
-// servers and clients share, and Setup, which builds a tracer provider from
-// the standard OTEL_* environment variables.
+// a W3C traceparent carrier over fasthttp's headers and the span helpers
+// the servers and clients share. It depends on OpenTelemetry's API only;
+// the commands build the SDK's provider from the OTEL_* environment
+// (cmd/internal/servercmd.SetupTracing).
 //
-// Tracing is off unless a caller passes a trace.TracerProvider (Setup
-// returns nil when OTEL_TRACES_EXPORTER is unset or "none"). Every user of
+// Tracing is off unless a caller passes a trace.TracerProvider. Every user of
 // this package checks once, when it is built, whether it has a tracer, and
 // skips all span and header work otherwise: with tracing off the hot path
 // costs and allocates what it did without it.
@@ -18,17 +18,11 @@ package tracing
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
 
 	"github.com/valyala/fasthttp"
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -141,38 +135,4 @@ func Disconnected(ctx context.Context) context.Context {
 		return context.Background()
 	}
 	return trace.ContextWithSpanContext(context.Background(), sc)
-}
-
-// Setup builds the process's tracer provider from the standard OTEL_*
-// environment variables, through the contrib autoexport package:
-// OTEL_TRACES_EXPORTER=otlp (OTEL_EXPORTER_OTLP_ENDPOINT,
-// OTEL_EXPORTER_OTLP_PROTOCOL, ...), console (JSON lines on stdout) or
-// none; unset means none, tracing off. The resource is service (unless
-// OTEL_SERVICE_NAME says otherwise), OTEL_RESOURCE_ATTRIBUTES and the
-// SDK's own; OTEL_TRACES_SAMPLER and the OTEL_BSP_* batch settings are
-// read by the SDK.
-//
-// It returns a nil provider when tracing is off. shutdown flushes the
-// spans not yet exported and stops the exporter; it is never nil.
-func Setup(ctx context.Context, service string) (tp trace.TracerProvider, shutdown func(context.Context) error, err error) {
-	noop := func(context.Context) error { return nil }
-	exp, err := autoexport.NewSpanExporter(ctx, autoexport.WithFallbackSpanExporter(
-		func(context.Context) (sdktrace.SpanExporter, error) { return nil, nil }))
-	if err != nil {
-		return nil, noop, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: %w", os.Getenv("OTEL_TRACES_EXPORTER"), err)
-	}
-	if exp == nil || autoexport.IsNoneSpanExporter(exp) {
-		return nil, noop, nil
-	}
-	res, err := resource.New(ctx,
-		resource.WithAttributes(semconv.ServiceName(service)),
-		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override
-		resource.WithTelemetrySDK(),
-	)
-	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
-		_ = exp.Shutdown(ctx)
-		return nil, noop, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
-	}
-	p := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	return p, p.Shutdown, nil
 }

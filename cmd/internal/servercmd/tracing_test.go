@@ -1,6 +1,7 @@
 package servercmd
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"strings"
@@ -28,5 +29,30 @@ func TestTracingExporterRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `OTEL_TRACES_EXPORTER="carrier-pigeon"`) {
 			t.Errorf("%s: error %v, want one naming OTEL_TRACES_EXPORTER", name, err)
 		}
+	}
+}
+
+func TestSetupTracing(t *testing.T) {
+	for _, tc := range []struct {
+		exporter string
+		on       bool
+		fails    bool
+	}{{"", false, false}, {"none", false, false}, {"console", true, false}, {"otlp", true, false}, {"carrier-pigeon", false, true}} {
+		t.Run("OTEL_TRACES_EXPORTER="+tc.exporter, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_EXPORTER", tc.exporter)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1") // never reached: nothing is exported
+			t.Setenv("OTEL_SERVICE_NAME", "")
+			tp, shutdown, err := SetupTracing(context.Background(), "svc")
+			if (err != nil) != tc.fails {
+				t.Fatalf("err = %v, want failure %v", err, tc.fails)
+			}
+			if shutdown == nil {
+				t.Fatal("nil shutdown")
+			}
+			defer func() { _ = shutdown(context.Background()) }()
+			if (tp != nil) != tc.on {
+				t.Fatalf("provider %v, want tracing on: %v", tp, tc.on)
+			}
+		})
 	}
 }
