@@ -21,6 +21,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
@@ -165,6 +166,12 @@ type Config struct {
 	// refuses a store holding a negative balance.
 	Overdraft bool
 
+	// TracerProvider, when set, makes Apply record its phases (each
+	// account's pin, the store commit, each account's commit) as child
+	// spans of the span in its context, if that one is recording. Nil: no
+	// spans, at no cost.
+	TracerProvider trace.TracerProvider
+
 	// hook, when set, runs in the actor before each request; tests use it
 	// to hold an actor busy.
 	hook func(Request)
@@ -195,7 +202,8 @@ type Bank struct {
 	// ops[i] counts the operations asked of account i+1, for observers
 	// that rank accounts by heat: one atomic add per call, read only
 	// when someone looks.
-	ops []atomic.Uint64
+	ops    []atomic.Uint64
+	tracer trace.Tracer // nil: Apply is not traced
 }
 
 // New spawns one actor per account.
@@ -227,6 +235,9 @@ func New(cfg Config) (*Bank, error) {
 	}
 	b := &Bank{system: system, pids: make([]*actor.PID, cfg.Accounts), ops: make([]atomic.Uint64, cfg.Accounts),
 		timeout: cfg.Timeout, store: cfg.Store, obs: cfg.Observer, overdraft: cfg.Overdraft}
+	if cfg.TracerProvider != nil {
+		b.tracer = cfg.TracerProvider.Tracer(tracerScope)
+	}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
@@ -443,21 +454,36 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 		}
 		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
 	}
+	traced := b.tracer != nil && trace.SpanFromContext(ctx).IsRecording()
 	for i, c := range changes {
 		if b.Has(c.ID) {
 			b.ops[c.ID-1].Add(1)
 		}
+		var span trace.Span
+		if traced {
+			span = b.startSpan(ctx, "account.pin", c.ID, c.Fence)
+		}
 		_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
+		if span != nil {
+			endSpan(span, err)
+		}
 		if err != nil {
 			b.unpin(changes[:i])
 			return err
 		}
 	}
 	if b.store != nil {
+		var span trace.Span
+		if traced {
+			span = b.startStoreSpan(ctx, len(writes), rec != nil)
+		}
 		start := time.Now()
 		err := b.store.Commit(writes, rec)
 		if b.obs != nil {
 			b.obs.StoreCommit(time.Since(start))
+		}
+		if span != nil {
+			endSpan(span, err)
 		}
 		if err != nil {
 			b.unpin(changes)
@@ -472,7 +498,15 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 	}
 	for _, c := range changes {
 		op.Fence = c.Fence
-		if _, err := b.do(context.Background(), c.ID, op, 0); err != nil && !errors.Is(err, ErrClosed) {
+		var span trace.Span
+		if traced {
+			span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
+		}
+		_, err := b.do(context.Background(), c.ID, op, 0)
+		if span != nil {
+			endSpan(span, err)
+		}
+		if err != nil && !errors.Is(err, ErrClosed) {
 			return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bank/gobank/cmd/internal/servercmd"
 	"github.com/bank/gobank/http/client"
 )
 
@@ -152,9 +153,17 @@ func runOp(ctx context.Context, op string, args []string, getenv func(string) st
 			op, err, op, strings.Join(opArgNames[op], " "), keyFlag, op)
 		return exitUsage
 	}
+	// OTEL_TRACES_EXPORTER=console|otlp traces the operation, as the
+	// servers do: its spans are flushed (console: on stdout) before exiting.
+	tp, stopTracing, err := servercmd.SetupTracing(ctx, "gobank-client")
+	if err != nil {
+		fmt.Fprintf(stderr, "bank %s: %v\n", op, err)
+		return exitUsage
+	}
+	defer func() { _ = servercmd.FlushTracing(ctx, stopTracing) }()
 	first, failover := serverList(a.server)
 	c, err := client.New(first, a.auth, a.token, client.WithTimeout(a.timeout),
-		client.WithRetries(a.retries), client.WithFailover(failover...))
+		client.WithRetries(a.retries), client.WithFailover(failover...), client.WithTracerProvider(tp))
 	if err != nil {
 		fmt.Fprintf(stderr, "bank %s: %v\n", op, err)
 		return exitUsage

@@ -17,8 +17,11 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/http/metrics"
+	"github.com/bank/gobank/http/tracing"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -134,6 +137,10 @@ type DataClientConfig struct {
 	// Logger is told when a call fails over to another data server; nil
 	// discards that.
 	Logger *slog.Logger
+	// TracerProvider, when set, gives every call a client span, the child
+	// of the span in the call's context, and sends its W3C traceparent
+	// along. Nil: no spans, no extra header, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // DataClient calls a data server over a reused pool of keep-alive
@@ -158,6 +165,7 @@ type DataClient struct {
 	timeout time.Duration
 	ttl     time.Duration // lease asked for by Lock; 0: none
 	calls   *callMetrics  // nil: not measured
+	tracer  trace.Tracer  // nil: not traced
 }
 
 // NewDataClient checks cfg and builds a client. It does not contact the
@@ -185,6 +193,7 @@ func NewDataClient(cfg DataClientConfig) (*DataClient, error) {
 		timeout: cfg.Timeout,
 		ttl:     max(cfg.LockTTL, 0),
 		logger:  cfg.Logger,
+		tracer:  tracing.Tracer(cfg.TracerProvider),
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -589,7 +598,7 @@ func (c *DataClient) roundTrip(ctx context.Context, req *fasthttp.Request, resp 
 		k := (first + i) % n
 		ep := &c.eps[k]
 		req.SetRequestURIBytes(append(append(buf[:0], ep.prefix...), tail...))
-		a, err := c.send(ep, req, resp, deadline, route, conta, lockParams)
+		a, err := c.send(ctx, ep, req, resp, deadline, route, conta, lockParams)
 		if err == nil || i == n-1 || !failOver(err, read) || !time.Now().Before(deadline) {
 			if err == nil && k != first {
 				c.cur.CompareAndSwap(first, k)
@@ -636,7 +645,36 @@ func notSent(err error) bool {
 // answer: the decoded body of a 200 answer without error_code, or a
 // *DataError. lockParams says that req is a getLock that names a wait or
 // ttl, which a data server may refuse with 400.
-func (c *DataClient) send(ep *endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time,
+func (c *DataClient) send(ctx context.Context, ep *endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time,
+	route string, conta int64, lockParams bool) (answer, error) {
+	if c.tracer != nil {
+		return c.sendTraced(ctx, ep, req, resp, deadline, route, conta, lockParams)
+	}
+	return c.sendOnce(ep, req, resp, deadline, route, conta, lockParams)
+}
+
+// sendTraced is send within a client span of its own, whose traceparent
+// req carries.
+func (c *DataClient) sendTraced(ctx context.Context, ep *endpoint, req *fasthttp.Request, resp *fasthttp.Response,
+	deadline time.Time, route string, conta int64, lockParams bool) (answer, error) {
+	_, span := tracing.StartClient(ctx, c.tracer, &req.Header, "call "+route,
+		semconv.HTTPRequestMethodKey.String(string(req.Header.Method())), semconv.ServerAddress(ep.hc.Addr),
+		tracing.KeyConta.Int64(conta))
+	a, err := c.sendOnce(ep, req, resp, deadline, route, conta, lockParams)
+	status, code, reason := resp.StatusCode(), "", ""
+	var de *DataError
+	if errors.As(err, &de) {
+		status, reason = de.Status, de.Reason // Reason names neither the address nor a credential
+		if de.Code != 0 {
+			code = de.Code.String()
+		}
+	}
+	tracing.EndHTTP(span, status, code, reason)
+	return a, err
+}
+
+// sendOnce is send without tracing.
+func (c *DataClient) sendOnce(ep *endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time,
 	route string, conta int64, lockParams bool) (answer, error) {
 	fail := func(kind error, status int, reason string, err error) (answer, error) {
 		return answer{}, &DataError{Route: route, Conta: conta, Kind: kind, Status: status, Reason: reason, Err: err}

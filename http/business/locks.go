@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/bank/gobank/http/tracing"
 )
 
 // Lock retry backoff against a data server that fails fast: full jitter,
@@ -99,6 +101,7 @@ func (k *localLocks) drop(id int64, l *localLock) {
 // held is the set of accounts an operation has locked, in locking order.
 type held struct {
 	s      *Server
+	ctx    context.Context // the operation's: its span is the parent of the unlocks' spans
 	ids    [2]int64
 	grants [2]Grant
 	local  [2]bool // local lock taken
@@ -160,7 +163,7 @@ func (h *held) balance(ctx context.Context, id int64) (int64, error) {
 // time, locally and then on the data server, each before the next: a
 // retry then retries only the lock not yet held, as it always did.
 func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
-	h := &held{s: s, n: len(ids)}
+	h := &held{s: s, ctx: ctx, n: len(ids)}
 	copy(h.ids[:], ids)
 	if s.cfg.LockOrder != OrderRequest {
 		slices.Sort(h.ids[:h.n])
@@ -289,7 +292,7 @@ func (s *Server) retryLocked(ctx context.Context, deadline time.Time, attempt fu
 func (h *held) release() {
 	for i := h.n - 1; i >= 0; i-- {
 		if h.remote[i] {
-			h.s.unlockRemote(h.ids[i], h.grants[i].Fence, h.gone)
+			h.s.unlockRemote(h.ctx, h.ids[i], h.grants[i].Fence, h.gone)
 			h.remote[i] = false
 		}
 		if h.local[i] {
@@ -305,13 +308,15 @@ func (h *held) release() {
 // on a data server without leases. gone says that a commit which releases
 // the lock may have been applied: a refusal (STALE_FENCE, or LOCKED_ACCOUNT
 // by a new holder) then most likely means that it was, and is not logged.
-func (s *Server) unlockRemote(id int64, fence uint64, gone bool) {
+// Of op, the operation's context, only its span is kept: the unlocks
+// outlive its deadline.
+func (s *Server) unlockRemote(op context.Context, id int64, fence uint64, gone bool) {
 	var err error
 	for attempt := range unlockAttempts {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DataTimeout)
+		ctx, cancel := context.WithTimeout(tracing.Disconnected(op), s.cfg.DataTimeout)
 		err = s.data.Unlock(ctx, id, fence)
 		cancel()
 		if err == nil || isDefinite(err) {

@@ -83,9 +83,11 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
+	"github.com/bank/gobank/http/tracing"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -194,6 +196,11 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil: the server makes its
 	// own.
 	Metrics *metrics.Registry
+	// TracerProvider, when set, traces every operation route: a server
+	// span (the child of the request's W3C traceparent) with a client span
+	// per data server call, whose traceparent goes along. Nil: no spans,
+	// at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Stages returns the names of the points at which Config.TestHook is
@@ -232,6 +239,7 @@ type Server struct {
 	server  *fasthttp.Server
 	reg     *metrics.Registry
 	http    *metrics.HTTP
+	tracer  trace.Tracer // nil: tracing off
 
 	// hook, when set by tests, runs at named points of an operation.
 	hook atomic.Pointer[func(stage string)]
@@ -295,6 +303,8 @@ func New(cfg Config) (*Server, error) {
 		MaxConns:    cfg.MaxDataConns,
 		LockTTL:     cfg.LockTTL,
 		Logger:      cfg.Logger,
+
+		TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, err
@@ -311,6 +321,7 @@ func New(cfg Config) (*Server, error) {
 		logger: logger,
 		reg:    cfg.Metrics,
 		http:   metrics.NewHTTP(cfg.Metrics, "gobank_business", func(c int) string { return wire.Code(c).String() }),
+		tracer: tracing.Tracer(cfg.TracerProvider),
 	}
 	if cfg.TestHook != nil {
 		s.hook.Store(&cfg.TestHook)
@@ -349,6 +360,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // route describes one public operation route.
 type route struct {
+	path   string   // as routed, e.g. /saldo/{conta}
 	name   string   // as logged
 	params []string // path parameters, in log order
 	writes bool     // an operation that changes balances: an Idempotency-Key applies
@@ -389,6 +401,7 @@ func (s *Server) newHandler() fasthttp.RequestHandler {
 		r.Handle(method, "/status", status)
 		for _, x := range routes {
 			rt := x.rt
+			rt.path = x.path
 			r.Handle(method, x.path, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, &rt) })
 		}
 	}
@@ -426,7 +439,15 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 		}
 	}
 	var buf [256]byte
-	r := s.run(ctx, rt, args, bad, buf[:0])
+	parent := context.Background()
+	var span trace.Span
+	if s.tracer != nil {
+		parent, span = s.startSpan(ctx, rt, args, bad)
+	}
+	r := s.run(parent, ctx, rt, args, bad, buf[:0])
+	if span != nil {
+		s.endSpan(span, &r)
+	}
 	switch {
 	case r.replayed:
 		entry.Str("REPLAYED").Done()
@@ -478,14 +499,14 @@ var errRepeatedToken = errors.New(wire.MsgRepeatedToken)
 // keyed); saldo accepts the header and ignores it. A request refused
 // before the key is looked up (bad token, bad key, bad parameters) is
 // neither kept nor looked up: a repetition is refused the same way.
-func (s *Server) run(rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad error, dst []byte) (r reply) {
+func (s *Server) run(parent context.Context, rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad error, dst []byte) (r reply) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("panic in operation", "route", rt.name, "panic", p, "stack", string(debug.Stack()))
 			r = failure(errPanic, dst)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(parent, s.cfg.RequestTimeout)
 	defer cancel()
 	token, ok := wire.Token(&rc.Request.Header)
 	if !ok {

@@ -48,6 +48,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/bank/gobank/http/tracing"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -101,6 +105,7 @@ type Client struct {
 	timeout  time.Duration
 	retries  int
 	hc       *http.Client
+	tracer   trace.Tracer // nil: no spans
 
 	authMu sync.Mutex
 	authed bool
@@ -115,6 +120,7 @@ type options struct {
 	id       string
 	retries  int
 	failover []string
+	tp       trace.TracerProvider
 }
 
 // WithRetries sets how many times Deposito, Saque, Transferencia and Saldo
@@ -166,6 +172,15 @@ func WithHTTPClient(hc *http.Client) Option {
 			o.hc = hc
 		}
 	}
+}
+
+// WithTracerProvider makes the Client record a client span per operation
+// (Deposito, Saque, Saldo, Transferencia, Autentica), retries included,
+// and send its W3C traceparent with every request, so that the servers'
+// spans join the caller's trace. Without it (or with nil) the Client
+// records nothing and sends no trace header.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tp = tp }
 }
 
 // WithClientID sets the id_negoc that Autentica presents to the data
@@ -238,6 +253,7 @@ func New(businessURL, authURL, token string, opts ...Option) (*Client, error) {
 		timeout:  o.timeout,
 		retries:  o.retries,
 		hc:       o.hc,
+		tracer:   tracing.Tracer(o.tp),
 	}, nil
 }
 
@@ -282,7 +298,12 @@ func (c *Client) ID() string { return c.id }
 // matching ErrUnauthorized when it refuses it. Operations call it
 // themselves before the first of them succeeds, so calling it is only
 // needed to check a token early.
-func (c *Client) Autentica(ctx context.Context) error {
+func (c *Client) Autentica(ctx context.Context) (err error) {
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.startSpan(ctx, "autentica", nil, "")
+		defer func() { endSpan(span, 1, err) }()
+	}
 	if err := c.autentica(ctx); err != nil {
 		return err
 	}
@@ -396,10 +417,17 @@ func (c *Client) op(ctx context.Context, route string, out any, writes bool, opt
 		key = NewKey()
 	}
 	var err error
+	attempts := 0
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.startSpan(ctx, route, args, key)
+		defer func() { endSpan(span, attempts, err) }()
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && !c.backoff(ctx, attempt) {
 			break
 		}
+		attempts++
 		err = c.attempt(ctx, c.business[attempt%len(c.business)], route, out, key, args)
 		if err == nil || attempt >= c.retries || !retryable(err) || ctx.Err() != nil {
 			break
@@ -495,6 +523,9 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64, key st
 	req.Header.Set("Accept", "application/json")
 	if key != "" {
 		req.Header.Set(wire.HeaderIdempotencyKey, key)
+	}
+	if c.tracer != nil {
+		tracing.Propagator.Inject(callCtx, propagation.HeaderCarrier(req.Header))
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -176,7 +176,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	err := s.cfg.Accounts.Apply(ctx, id, changes, unlock, rec)
+	err := s.cfg.Accounts.Apply(s.spanContext(ctx), id, changes, unlock, rec)
 	switch {
 	case err == nil:
 		entry.Done()

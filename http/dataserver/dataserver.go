@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
@@ -22,6 +23,7 @@ import (
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
+	"github.com/bank/gobank/http/tracing"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -87,6 +89,10 @@ type Config struct {
 	// Metrics is the registry /metrics serves, shared with the actors'
 	// observer (NewObserver); nil: the server makes its own.
 	Metrics *metrics.Registry
+	// TracerProvider, when set, traces the data routes: a server span per
+	// request (the child of its W3C traceparent) and a span per account
+	// actor call; Apply gets the span's context. Nil: no spans, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the data server. Create it with New.
@@ -97,7 +103,8 @@ type Server struct {
 	logger       *slog.Logger
 	keys         *keyLocks
 	m            *serverMetrics
-	ids          interner // id_negoc values of authorized callers
+	ids          interner     // id_negoc values of authorized callers
+	tracer       trace.Tracer // nil: tracing off
 }
 
 // New checks cfg and builds a Server.
@@ -132,7 +139,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dataserver: lock ttl %v, max ttl %v, max wait %v: want 0 <= ttl <= max ttl, max wait >= 0",
 			cfg.LockTTL, cfg.MaxLockTTL, cfg.MaxLockWait)
 	}
-	s := &Server{cfg: cfg, logger: logger, keys: &keyLocks{seed: maphash.MakeSeed()}, m: newServerMetrics(cfg.Metrics, cfg.Accounts)}
+	s := &Server{cfg: cfg, logger: logger, keys: &keyLocks{seed: maphash.MakeSeed()}, m: newServerMetrics(cfg.Metrics, cfg.Accounts),
+		tracer: tracing.Tracer(cfg.TracerProvider)}
 	if cfg.ServerToken != "" {
 		tokens, err := auth.NewTokens(cfg.ServerToken)
 		if err != nil {
@@ -187,6 +195,9 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		r.Handle(method, wire.RouteCommit, s.commit)
 		r.Handle(method, wire.RouteIdem, s.idem)
 		r.Handle(method, wire.RouteSnapshot, s.snapshot)
+	}
+	if s.tracer != nil {
+		return s.traced(r.Handler)
 	}
 	return r.Handler
 }
@@ -336,7 +347,7 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	if rt.op == actors.OpLock {
 		start = time.Now()
 	}
-	reply, err := s.cfg.Accounts.Do(conta, req)
+	reply, err := s.do(ctx, conta, req)
 	switch {
 	case err == nil:
 		if rt.op == actors.OpLock {

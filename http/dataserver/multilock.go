@@ -92,7 +92,7 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 			r.Wait = max(time.Until(deadline), 0) // 0: fail fast once the wait is spent
 		}
 		start := time.Now()
-		reply, err := s.cfg.Accounts.Do(conta, r)
+		reply, err := s.do(ctx, conta, r)
 		if err == nil {
 			s.m.lockWait.Since(start)
 			replies[i] = reply
@@ -101,7 +101,7 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		// Release what was taken, latest first, under each grant's fence: a
 		// grant that ran out meanwhile is someone else's business now.
 		for j := i - 1; j >= 0; j-- {
-			_, _ = s.cfg.Accounts.Do(contas[j], actors.Request{Op: actors.OpUnlock, Holder: id, Fence: replies[j].Fence})
+			_, _ = s.do(ctx, contas[j], actors.Request{Op: actors.OpUnlock, Holder: id, Fence: replies[j].Fence})
 		}
 		which := " (conta " + strconv.FormatInt(conta, 10) + "); no lock taken"
 		switch {

@@ -5,6 +5,7 @@
 package proctest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -263,4 +265,51 @@ func FreePorts(t testing.TB, n int) []int {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
+}
+
+// Span is what a test reads of a span printed by OpenTelemetry's console
+// exporter (go.opentelemetry.io/otel/exporters/stdout/stdouttrace), which
+// the servers use with OTEL_TRACES_EXPORTER=console.
+type Span struct {
+	Name        string
+	SpanContext struct{ TraceID, SpanID string }
+	Parent      struct{ TraceID, SpanID string }
+	Resource    []struct {
+		Key   string
+		Value struct{ Value any }
+	}
+}
+
+// Service returns the span's service.name.
+func (s Span) Service() string {
+	for _, kv := range s.Resource {
+		if kv.Key == "service.name" {
+			name, _ := kv.Value.Value.(string)
+			return name
+		}
+	}
+	return ""
+}
+
+// ConsoleSpans returns the spans in a process's output: one JSON object
+// per line, possibly after a prefix ending in "] " (as bank up prefixes
+// its servers' lines). Other lines (logs) are skipped.
+func ConsoleSpans(output string) ([]Span, error) {
+	var spans []Span
+	for line := range strings.Lines(output) {
+		if strings.HasPrefix(line, "[") {
+			if _, rest, ok := strings.Cut(line, "] "); ok {
+				line = rest
+			}
+		}
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var s Span
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			return nil, fmt.Errorf("a line that is not a span: %w: %s", err, line)
+		}
+		spans = append(spans, s)
+	}
+	return spans, nil
 }

@@ -77,7 +77,14 @@ host creates it). The client's token is checked with the data server's
 /autentica; accepted tokens are trusted for --auth-cache.
 
 /metrics (no token) answers the server's metrics in Prometheus' text
-format; --debug-addr serves Go's profiler (opt-in).`
+format; --debug-addr serves Go's profiler (opt-in).
+
+Tracing (OpenTelemetry, off by default) is configured by the standard
+environment variables: OTEL_TRACES_EXPORTER=otlp (OTEL_EXPORTER_OTLP_*),
+console (one JSON span per line on stdout) or none; OTEL_SERVICE_NAME
+(default gobank-business), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER. W3C
+traceparent is read from requests and sent on to the data server. Spans
+never carry a token, a credential or an Idempotency-Key.`
 
 // DefaultBusinessLockTTL is the lease a business server asks for with every
 // lock unless --lock-ttl, --lock-wait or --data-timeout say otherwise: the
@@ -251,6 +258,11 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := newLogger(stderr, "business")
+	tp, stopTracing, err := startTracing(ctx, "gobank-business", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	if stage := os.Getenv(envPauseAt); stage != "" {
 		logger.Warn("test fault enabled: every operation pauses until shutdown", "env", envPauseAt, "stage", stage)
 	}
@@ -310,6 +322,8 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Log:          oplogger,
 		Logger:       logger,
 		TestHook:     hook,
+
+		TracerProvider: tp,
 	})
 	if err != nil {
 		return err

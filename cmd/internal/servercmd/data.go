@@ -91,6 +91,14 @@ each other with --cluster-provider:
     cannot renew its lease leaves the cluster (its requests are refused,
     not applied) and joins again as a new member once etcd answers.
 Every member needs the same --accounts. See docs/scale-out.md.
+
+Tracing (OpenTelemetry, off by default) is configured by the standard
+environment variables: OTEL_TRACES_EXPORTER=otlp (OTEL_EXPORTER_OTLP_*),
+console (one JSON span per line on stdout) or none; OTEL_SERVICE_NAME
+(default gobank-dataserver), OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER.
+A request's W3C traceparent makes its spans children of the caller's. Spans
+never carry a token, a credential or an Idempotency-Key.
+
 SIGINT or SIGTERM stops accepting, finishes requests in flight and flushes
 the log.`
 
@@ -201,6 +209,11 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError(fs, "--lock-ttl %v: want a positive duration up to --max-lock-ttl (%v), or a negative one for no lease", *lockTTL, *maxTTL)
 	}
 	logger := newLogger(stderr, "data")
+	tp, stopTracing, err := startTracing(ctx, "gobank-dataserver", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	slow, err := slowWrap()
 	if err != nil {
 		return usageError(fs, "%v", err)
@@ -292,6 +305,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Synchronous:    *dispatcher == "synchronized",
 			Logger:         actorLogger,
 			Overdraft:      *allowClients, // the original's setSaldo, for its business servers
+			TracerProvider: tp,
 		})
 		if err != nil {
 			return err
@@ -314,6 +328,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Records:           st,
 		Wrap:              slow,
 		Metrics:           reg,
+		TracerProvider:    tp,
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -45,6 +46,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the server's error log; nil discards it.
 	Logger *slog.Logger
+	// TracerProvider is business.Config.TracerProvider.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is a running business server.
@@ -95,6 +98,7 @@ func Start(t testing.TB, data *dataservertest.Server, opt Options) *Server {
 		Logger:         opt.Logger,
 		TestHook:       opt.Hook,
 		Wrap:           opt.Wrap,
+		TracerProvider: opt.TracerProvider,
 	})
 	if err != nil {
 		_ = ln.Close()

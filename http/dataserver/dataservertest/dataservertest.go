@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/store"
@@ -41,6 +42,9 @@ type Options struct {
 	// Wrap, when set, wraps the server's handler: tests use it to fail,
 	// delay or garble chosen routes.
 	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
+	// TracerProvider, when set, traces the server and its actors (see
+	// dataserver.Config.TracerProvider).
+	TracerProvider trace.TracerProvider
 }
 
 // Server is a running data server.
@@ -77,7 +81,8 @@ func Start(t testing.TB, opt Options) *Server {
 	bank, err := actors.New(actors.Config{
 		Accounts: opt.Accounts, InitialBalance: opt.InitialBalance, Timeout: opt.Timeout,
 		Synchronous: true, Store: opt.Store, Observer: dataserver.NewObserver(reg),
-		Overdraft: opt.AllowClientTokens, // the compatibility mode needs it
+		Overdraft:      opt.AllowClientTokens, // the compatibility mode needs it
+		TracerProvider: opt.TracerProvider,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +104,7 @@ func Start(t testing.TB, opt Options) *Server {
 		Records:           opt.Store,
 		Wrap:              opt.Wrap,
 		Metrics:           reg,
+		TracerProvider:    opt.TracerProvider,
 	}
 	ds, err := dataserver.New(s.Config)
 	if err != nil {
