@@ -16,7 +16,11 @@
 //     effect. The check is partitioned by the history's account groups
 //     (bank bench --groups).
 //
-// Both return a Result; "bank check FILE" runs them and prints the results.
+// Both judge the accounts the history covers (Header.Span) and return a
+// Result; "bank check FILE" runs them and prints the results. A history is
+// input from a file: Read validates every record first, so that a
+// malformed one is refused with its line and the reason, and no checker
+// ever sees it.
 package check
 
 import (
