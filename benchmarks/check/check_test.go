@@ -3,6 +3,8 @@ package check_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -180,4 +182,145 @@ func TestLosingBankFails(t *testing.T) {
 		t.Fatalf("linearizability checker passed a bank that loses money: %+v", l)
 	}
 	t.Logf("linearizability: %s", l.Verdict())
+}
+
+// TestReadRefusesMalformed: Read names the line of the first malformed
+// record and says what is wrong; nothing is returned to a checker.
+func TestReadRefusesMalformed(t *testing.T) {
+	const hdr2 = `{"type":"header","version":2,"start":"x","target":"business","accounts":2,"groups":0,"initial":[100,100],"covers":[1,2]}`
+	for _, c := range []struct {
+		name, history, want string
+	}{
+		{"empty", "", "empty history: no header"},
+		{"blank lines only", "\n \n\n", "empty history: no header"},
+		// The issue's reproduction: a deposit returned before it was invoked.
+		{"ret before call", hdr2 + "\n" +
+			`{"type":"op","client":0,"op":"deposito","a":1,"amount":10,"call":50,"ret":20,"result":"ok","saldo":110}` + "\n" +
+			`{"type":"snapshot","client":-1,"call":60,"ret":70,"result":"ok","saldos":[110,100]}` + "\n", "line 2: ret 20 is before call 50"},
+		{"line numbers count blank lines", "\n" + hdr2 + "\n\n" + `{"type":"op"}` + "\n", "line 4: "},
+		{"missing header", `{"type":"snapshot","client":-1,"call":60,"ret":70,"result":"ok","saldos":[110,100]}` + "\n", "line 1: a record of type snapshot before the header"},
+		{"duplicate header", hdr2 + "\n" + hdr2 + "\n", "line 2: a second header"},
+		{"an error after valid lines", hdr2 + "\n" +
+			`{"type":"op","client":0,"op":"deposito","a":1,"amount":10,"call":5,"ret":20,"result":"ok","saldo":110}` + "\n" +
+			`{"type":"op","client":0,"op":"deposito","a":3,"amount":10,"call":5,"ret":20,"result":"ok","saldo":110}` + "\n", "line 3: a: 3 is out of range 1..2"},
+		{"no final newline", hdr2 + "\n" + `{"type":"op","client":0}`, "line 2: "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, err := check.Read(strings.NewReader(c.history))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Read: %v, %v; want an error with %q", h, err, c.want)
+			}
+		})
+	}
+}
+
+// TestReadLineTooLong: a line past MaxLine is refused with its number and
+// the reason (bufio.Scanner alone says only "token too long").
+func TestReadLineTooLong(t *testing.T) {
+	const hdr = `{"type":"header","version":2,"start":"x","target":"business","accounts":1,"groups":0,"initial":[1],"covers":[1,1]}` + "\n"
+	long := io.MultiReader(strings.NewReader(hdr+"\n"), io.LimitReader(repeat('7'), check.MaxLine+1))
+	_, err := check.Read(long)
+	if err == nil || !strings.Contains(err.Error(), "line 3: longer than 64 MiB") {
+		t.Fatalf("Read: %v", err)
+	}
+}
+
+// repeat is an endless reader of one byte.
+type repeat byte
+
+func (r repeat) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+// TestBankExactSums: sums that would wrap in int64 are judged exactly.
+func TestBankExactSums(t *testing.T) {
+	const hdr3 = `{"type":"header","version":2,"start":"x","target":"business","accounts":3,"groups":0,"initial":[100,50,50],"covers":[1,3]}`
+	const hdr2 = `{"type":"header","version":2,"start":"x","target":"business","accounts":2,"groups":0,"initial":[0,0],"covers":[1,2]}`
+	for _, c := range []struct {
+		name  string
+		lines []string
+		ok    bool
+	}{
+		// 2·MaxInt64 + 202 wraps to 200, the initial total.
+		{"created money wrapping to the total", []string{hdr3,
+			`{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[9223372036854775807,9223372036854775807,202]}`}, false},
+		// Two concurrent deposits of MaxInt64: the upper bound is 2^64-2,
+		// which wraps to -2 in int64 and would refuse a correct snapshot.
+		{"concurrent deposits beyond int64", []string{hdr2,
+			`{"type":"op","client":0,"op":"deposito","a":1,"amount":9223372036854775807,"call":0,"ret":40,"result":"ok","saldo":9223372036854775807}`,
+			`{"type":"op","client":1,"op":"deposito","a":2,"amount":9223372036854775807,"call":0,"ret":40,"result":"ok","saldo":9223372036854775807}`,
+			`{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[0,0]}`}, true},
+		{"acknowledged deposits beyond int64", []string{hdr2,
+			`{"type":"op","client":0,"op":"deposito","a":1,"amount":9223372036854775807,"call":0,"ret":10,"result":"ok","saldo":9223372036854775807}`,
+			`{"type":"op","client":1,"op":"deposito","a":2,"amount":9223372036854775807,"call":0,"ret":10,"result":"ok","saldo":9223372036854775807}`,
+			`{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[9223372036854775807,9223372036854775807]}`}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, err := check.Read(strings.NewReader(strings.Join(c.lines, "\n")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := check.Bank(h); r.OK != c.ok {
+				t.Fatalf("OK = %v, want %v: %+v", r.OK, c.ok, r)
+			}
+		})
+	}
+}
+
+// TestLinearizableNoWrap: a deposit answered with a wrapped balance is not
+// explained by any order (the model adds exactly).
+func TestLinearizableNoWrap(t *testing.T) {
+	h, err := check.Read(strings.NewReader(
+		`{"type":"header","version":2,"start":"x","target":"business","accounts":1,"groups":0,"initial":[9223372036854775807],"covers":[1,1]}` + "\n" +
+			`{"type":"op","client":0,"op":"deposito","a":1,"amount":1,"call":0,"ret":10,"result":"ok","saldo":-9223372036854775808}` + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := check.Linearizable(h, check.LinearOptions{}); r.OK {
+		t.Fatalf("a wrapped balance passed: %+v", r)
+	}
+}
+
+// TestCoveredAccounts: the checkers judge the accounts the header covers,
+// numbered as it says; a version 1 history covers 1..accounts and its
+// snapshots' other balances are left out.
+func TestCoveredAccounts(t *testing.T) {
+	const v2 = `{"type":"header","version":2,"start":"x","target":"business","accounts":2,"groups":0,"initial":[100,100],"covers":[7,8]}`
+	const v1 = `{"type":"header","version":1,"start":"x","target":"business","accounts":2,"groups":0,"initial":[100,100]}`
+	ops := []string{
+		`{"type":"op","client":0,"op":"deposito","a":%d,"amount":10,"call":0,"ret":10,"result":"ok","saldo":110}`,
+		`{"type":"op","client":0,"op":"transferencia","a":%d,"b":%d,"amount":50,"call":11,"ret":15,"result":"ok","saldo":50,"saldo_b":160}`,
+	}
+	hist := func(hdr string, a, b int, snap string) string {
+		return strings.Join([]string{hdr, fmt.Sprintf(ops[0], a), fmt.Sprintf(ops[1], b, a),
+			`{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":` + snap + `}`}, "\n")
+	}
+	for _, c := range []struct {
+		name, history string
+		ok            bool
+		trimmed       int
+	}{
+		{"version 2, accounts 7..8", hist(v2, 7, 8, "[160,50]"), true, 0},
+		{"version 2, a balance altered", hist(v2, 7, 8, "[160,51]"), false, 0},
+		{"version 1 of a larger bank", hist(v1, 1, 2, "[160,50,1000,1000,1000]"), true, 1},
+		{"version 1 of a larger bank, a covered balance altered", hist(v1, 1, 2, "[161,50,1000,1000,1000]"), false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, err := check.Read(strings.NewReader(c.history))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Trimmed != c.trimmed {
+				t.Errorf("Trimmed = %d, want %d", h.Trimmed, c.trimmed)
+			}
+			for _, r := range []check.Result{check.Bank(h), check.Linearizable(h, check.LinearOptions{})} {
+				if r.OK != c.ok {
+					t.Errorf("%s: OK = %v, want %v: %+v", r.Name, r.OK, c.ok, r)
+				}
+			}
+		})
+	}
 }

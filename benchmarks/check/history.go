@@ -16,11 +16,16 @@
 //     effect. The check is partitioned by the history's account groups
 //     (bank bench --groups).
 //
-// Both return a Result; "bank check FILE" runs them and prints the results.
+// Both judge the accounts the history covers (Header.Span) and return a
+// Result; "bank check FILE" runs them and prints the results. A history is
+// input from a file: Read validates every record first, so that a
+// malformed one is refused with its line and the reason, and no checker
+// ever sees it.
 package check
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,54 +34,49 @@ import (
 	"time"
 )
 
-// Results of an entry.
-const (
-	ResultOK      = "ok"
-	ResultFail    = "fail"
-	ResultUnknown = "unknown"
-)
-
-// Entry types.
-const (
-	TypeHeader   = "header"
-	TypeOp       = "op"
-	TypeSnapshot = "snapshot"
-)
-
-// Operation names of entries of type "op".
-const (
-	OpDeposito      = "deposito"
-	OpSaque         = "saque"
-	OpTransferencia = "transferencia"
-	OpSaldo         = "saldo"
-)
-
-// Header is the history's first line.
+// Header is the history's first record.
 type Header struct {
-	Type     string  `json:"type"`
-	Version  int     `json:"version"`
-	Start    string  `json:"start"`
-	Target   string  `json:"target"`
-	Accounts int     `json:"accounts"`
-	Groups   int     `json:"groups"`
-	Initial  []int64 `json:"initial"`
+	Type    string `json:"type"`
+	Version int    `json:"version"`
+	Start   string `json:"start"`
+	Target  string `json:"target"`
+	// Accounts is how many accounts the history covers.
+	Accounts int `json:"accounts"`
+	Groups   int `json:"groups"`
+	// Initial is the covered accounts' balances before the load, in
+	// account order (nil: they could not be read).
+	Initial []int64 `json:"initial"`
+	// Covers is [first, last], the accounts the history covers (version
+	// 2). A version 1 history has none and covers 1..Accounts: see Span.
+	Covers []int64 `json:"covers,omitempty"`
+}
+
+// Span returns the first and the last account the history covers:
+// Covers, or 1..Accounts when there is none (version 1).
+func (h Header) Span() (first, last int64) {
+	if len(h.Covers) == 2 {
+		return h.Covers[0], h.Covers[1]
+	}
+	return 1, int64(h.Accounts)
 }
 
 // Entry is one operation or snapshot of a history.
 type Entry struct {
-	Type   string  `json:"type"`
-	Client int     `json:"client"`
-	Op     string  `json:"op,omitempty"`
-	A      int64   `json:"a,omitempty"`
-	B      int64   `json:"b,omitempty"`
-	Amount int64   `json:"amount,omitempty"`
-	Call   int64   `json:"call"`
-	Ret    int64   `json:"ret"`
-	Result string  `json:"result"`
-	Status int     `json:"status,omitempty"`
-	Error  string  `json:"error,omitempty"`
-	Saldo  int64   `json:"saldo,omitempty"`
-	SaldoB int64   `json:"saldo_b,omitempty"`
+	Type   string `json:"type"`
+	Client int    `json:"client"`
+	Op     string `json:"op,omitempty"`
+	A      int64  `json:"a,omitempty"`
+	B      int64  `json:"b,omitempty"`
+	Amount int64  `json:"amount,omitempty"`
+	Call   int64  `json:"call"`
+	Ret    int64  `json:"ret"`
+	Result string `json:"result"`
+	Status int    `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Saldo  int64  `json:"saldo,omitempty"`
+	SaldoB int64  `json:"saldo_b,omitempty"`
+	// Saldos is a snapshot's balances of the covered accounts, in account
+	// order (Header.Span).
 	Saldos []int64 `json:"saldos,omitempty"`
 	// Line is the entry's line number in the file (1-based).
 	Line int `json:"-"`
@@ -88,53 +88,71 @@ func (e Entry) String() string {
 	return fmt.Sprintf("line %d: %s", e.Line, b)
 }
 
-// History is a recorded run.
+// History is a recorded run, every record of which has been validated
+// (see Read).
 type History struct {
 	Header    Header
 	Ops       []Entry // type "op", in file (return) order
 	Snapshots []Entry // type "snapshot", in file order
+	// Trimmed counts the snapshots of a version 1 history that listed more
+	// accounts than the header covers: the balances past Header.Accounts
+	// were left out (see Read).
+	Trimmed int
 }
 
-// Read parses a history.
+// MaxLine bounds a history's line (a snapshot of every covered account is
+// one line: some 20 bytes per account).
+const MaxLine = 64 << 20
+
+// Read parses a history and validates every record (see parseRecord for
+// the rules): a malformed one is an error "line N: what is wrong", and
+// nothing reaches a checker. Blank lines are skipped.
+//
+// A version 1 history has no "covers": it covers accounts 1..accounts, the
+// accounts its initial balances list and its operations may name. Its
+// snapshots list every account of the data server, which may hold more
+// (bank bench --accounts N against a larger bank): the balances past the
+// covered accounts are left out (counted in Trimmed), because the history
+// has no initial balance for them and its load never touched them.
 func Read(r io.Reader) (*History, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
 	h := &History{}
+	var hdr *Header
+	var scratch rawRecord
 	line := 0
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
-		if len(b) == 0 {
+		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
-		if line == 1 {
-			if err := json.Unmarshal(b, &h.Header); err != nil || h.Header.Type != TypeHeader {
-				return nil, fmt.Errorf("line 1: not a history header (%v)", err)
-			}
-			if h.Header.Version != 1 {
-				return nil, fmt.Errorf("line 1: history version %d: this checker reads version 1", h.Header.Version)
-			}
-			continue
-		}
-		var e Entry
-		if err := json.Unmarshal(b, &e); err != nil {
+		rec, err := parseInto(&scratch, hdr, b)
+		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		e.Line = line
-		switch e.Type {
-		case TypeOp:
-			h.Ops = append(h.Ops, e)
-		case TypeSnapshot:
-			h.Snapshots = append(h.Snapshots, e)
+		rec.entry.Line = line
+		switch {
+		case rec.header != nil:
+			h.Header = *rec.header
+			hdr = &h.Header
+		case rec.entry.Type == TypeOp:
+			h.Ops = append(h.Ops, rec.entry)
 		default:
-			return nil, fmt.Errorf("line %d: unknown entry type %q", line, e.Type)
+			h.Snapshots = append(h.Snapshots, rec.entry)
+		}
+		if rec.trimmed {
+			h.Trimmed++
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d MiB, the longest line a history may have", line+1, MaxLine>>20)
+		}
+		return nil, fmt.Errorf("line %d: %w", line+1, err)
 	}
-	if line == 0 {
-		return nil, errors.New("empty history")
+	if hdr == nil {
+		return nil, errors.New("empty history: no header")
 	}
 	return h, nil
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ type linInput struct {
 	A, B   int64
 	Amount int64
 	Group  int
-	Lo, Hi int64 // the group's accounts, for snapshots
+	Lo, Hi int64 // the group's accounts, for snapshots (absolute numbers)
 }
 
 // linOutput is its output.
@@ -40,23 +41,25 @@ type linOutput struct {
 	Saldos        []int64 // a snapshot's balances of accounts Lo..Hi
 }
 
-// state is every account's balance (index: account - 1); Step never
-// modifies one, it copies.
+// state is every covered account's balance (index: account - first); Step
+// never modifies one, it copies.
 type state []int64
 
 // BankModel is the sequential specification the linearizability checker
-// uses: accounts 1..len(initial) holding balances; a deposit adds, a
-// withdrawal or transfer subtracts only when the funds suffice (answering
-// INSUFFICIENT_FUNDS otherwise), reads and snapshots observe. An operation
-// of unknown outcome applies its effect if it can (and porcupine may order
-// it after every other operation, where its effect is invisible: so it may
-// or may not have taken effect).
-func BankModel(initial []int64, groups int) porcupine.Model {
+// uses: accounts first..first+len(initial)-1 holding balances; a deposit
+// adds, a withdrawal or transfer subtracts only when the funds suffice
+// (answering INSUFFICIENT_FUNDS otherwise), reads and snapshots observe. A
+// credit whose result would not fit in an int64 cannot happen (the bank
+// refuses it). An operation of unknown outcome applies its effect if it
+// can (and porcupine may order it after every other operation, where its
+// effect is invisible: so it may or may not have taken effect).
+func BankModel(first int64, initial []int64, groups int) porcupine.Model {
 	return porcupine.Model{
 		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 			byGroup := map[int][]porcupine.Operation{}
 			for _, o := range history {
-				g := o.Input.(linInput).Group
+				in, _ := o.Input.(linInput)
+				g := in.Group
 				byGroup[g] = append(byGroup[g], o)
 			}
 			out := make([][]porcupine.Operation, 0, len(byGroup))
@@ -69,7 +72,10 @@ func BankModel(initial []int64, groups int) porcupine.Model {
 		},
 		Init: func() any { return state(slices.Clone(initial)) },
 		Step: func(st, in, out any) (bool, any) {
-			return step(st.(state), in.(linInput), out.(linOutput))
+			s, _ := st.(state)
+			i, _ := in.(linInput)
+			o, _ := out.(linOutput)
+			return step(s, first, i, o)
 		},
 		Equal: func(a, b any) bool { return slices.Equal(a.(state), b.(state)) },
 		Hash: func(st any) uint64 {
@@ -84,7 +90,8 @@ func BankModel(initial []int64, groups int) porcupine.Model {
 			return h.Sum64()
 		},
 		DescribeOperation: func(in, out any) string {
-			i, o := in.(linInput), out.(linOutput)
+			i, _ := in.(linInput)
+			o, _ := out.(linOutput)
 			var s string
 			switch i.Op {
 			case OpDeposito, OpSaque:
@@ -110,61 +117,80 @@ func BankModel(initial []int64, groups int) porcupine.Model {
 		},
 		DescribeState: func(st any) string {
 			parts := make([]string, 0, 8)
-			for i, v := range st.(state) {
-				parts = append(parts, strconv.Itoa(i+1)+":"+strconv.FormatInt(v, 10))
+			s, _ := st.(state)
+			for i, v := range s {
+				parts = append(parts, strconv.FormatInt(first+int64(i), 10)+":"+strconv.FormatInt(v, 10))
 			}
 			return "{" + strings.Join(parts, " ") + "}"
 		},
 	}
 }
 
-func valid(s state, a int64) bool { return a >= 1 && a <= int64(len(s)) }
+// at returns account a's index in s (first's is 0), or -1 when s has no
+// such account.
+func at(s state, first, a int64) int {
+	if a < first || a-first >= int64(len(s)) {
+		return -1
+	}
+	return int(a - first)
+}
 
-func step(s state, in linInput, out linOutput) (bool, any) {
+func step(s state, first int64, in linInput, out linOutput) (bool, any) {
+	ia, ib := at(s, first, in.A), at(s, first, in.B)
 	switch in.Op {
 	case TypeSnapshot:
-		if !valid(s, in.Lo) || !valid(s, in.Hi) {
+		lo, hi := at(s, first, in.Lo), at(s, first, in.Hi)
+		if lo < 0 || hi < lo {
 			return false, s
 		}
-		return slices.Equal(s[in.Lo-1:in.Hi], out.Saldos), s
+		return slices.Equal(s[lo:hi+1], out.Saldos), s
 	case OpSaldo:
-		return valid(s, in.A) && s[in.A-1] == out.Saldo, s
+		return ia >= 0 && s[ia] == out.Saldo, s
 	}
-	if !valid(s, in.A) || in.Op == OpTransferencia && !valid(s, in.B) {
+	if ia < 0 || in.Op == OpTransferencia && ib < 0 {
 		return false, s
 	}
-	a := s[in.A-1]
+	a := s[ia]
 	var na, nb int64
-	can := true
+	funds, fits := true, true
 	switch in.Op {
 	case OpDeposito:
-		na = a + in.Amount
+		na, fits = credit(a, in.Amount)
 	case OpSaque:
-		na, can = a-in.Amount, a >= in.Amount
+		na, funds = a-in.Amount, in.Amount >= 0 && a >= in.Amount
 	case OpTransferencia:
-		na, can = a-in.Amount, a >= in.Amount
-		nb = s[in.B-1] + in.Amount
+		na, funds = a-in.Amount, in.Amount >= 0 && a >= in.Amount
+		nb, fits = credit(s[ib], in.Amount)
 	default:
 		return false, s
 	}
 	switch out.Result {
 	case ResultFail: // insufficient funds: an observation of the balance
-		return !can, s
+		return !funds, s
 	case ResultOK:
-		if !can || na != out.Saldo || in.Op == OpTransferencia && nb != out.SaldoB {
+		if !funds || !fits || na != out.Saldo || in.Op == OpTransferencia && nb != out.SaldoB {
 			return false, s
 		}
 	case ResultUnknown:
-		if !can {
+		if !funds || !fits { // the bank refused it, whatever the client saw
 			return true, s
 		}
 	}
 	n := slices.Clone(s)
-	n[in.A-1] = na
+	n[ia] = na
 	if in.Op == OpTransferencia {
-		n[in.B-1] = nb
+		n[ib] = nb
 	}
 	return true, n
+}
+
+// credit returns b+amount, and whether it is a balance: amount is not
+// negative and the sum fits in an int64.
+func credit(b, amount int64) (int64, bool) {
+	if amount < 0 || b > math.MaxInt64-amount {
+		return b, false
+	}
+	return b + amount, true
 }
 
 // Linearizable checks the history with porcupine against BankModel,
@@ -184,15 +210,8 @@ func Linearizable(h *History, opt LinearOptions) Result {
 		return finish(r, t0)
 	}
 	n, groups := h.Header.Accounts, max(h.Header.Groups, 1)
-	groupOf := func(a int64) int {
-		for g := range groups {
-			lo, hi := bounds(g, n, groups)
-			if a >= lo && a <= hi {
-				return g
-			}
-		}
-		return -1
-	}
+	first, _ := h.Header.Span()
+	group := func(a int64) int { return groupOf(a-first+1, n, groups) }
 	var end int64
 	for _, e := range h.Ops {
 		end = max(end, e.Ret, e.Call)
@@ -218,8 +237,8 @@ func Linearizable(h *History, opt LinearOptions) Result {
 			skipped++ // applied nothing, observed nothing
 			continue
 		}
-		g := groupOf(e.A)
-		if g < 0 || e.Op == OpTransferencia && groupOf(e.B) != g {
+		g := group(e.A)
+		if g < 0 || e.Op == OpTransferencia && group(e.B) != g {
 			r.add(Violation{Message: "an operation names an account outside the history's groups, or a transfer crosses groups", Entries: []Entry{e}})
 			continue
 		}
@@ -237,7 +256,7 @@ func Linearizable(h *History, opt LinearOptions) Result {
 		}
 		for g := range groups {
 			lo, hi := bounds(g, n, groups)
-			add(e, linInput{Op: TypeSnapshot, Group: g, Lo: lo, Hi: hi},
+			add(e, linInput{Op: TypeSnapshot, Group: g, Lo: first - 1 + lo, Hi: first - 1 + hi},
 				linOutput{Result: ResultOK, Saldos: e.Saldos[lo-1 : hi]})
 		}
 	}
@@ -245,7 +264,7 @@ func Linearizable(h *History, opt LinearOptions) Result {
 	if len(r.Violations) > 0 {
 		return finish(r, t0)
 	}
-	model := BankModel(h.Header.Initial, groups)
+	model := BankModel(first, h.Header.Initial, groups)
 	res, info := porcupine.CheckOperationsVerbose(model, ops, opt.Timeout)
 	switch res {
 	case porcupine.Ok:

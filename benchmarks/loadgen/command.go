@@ -84,8 +84,9 @@ line each, streamed to FILE: monotonic call and return times (ns since the
 start), the worker, the op and its inputs, and the result: "ok" with the
 balances answered, "fail" (a definite refusal: status and error name) or
 "unknown" (timeout, broken connection, 5xx that does not say "not applied").
---snapshot-every D adds consistent reads of every balance (the data server's
-/snapshot, with the server credential); --groups G keeps each worker's
+The history covers accounts 1..N (--accounts), whatever else the data server
+holds. --snapshot-every D adds consistent reads of their balances (the data
+server's /snapshot, with the server credential); --groups G keeps each worker's
 operations within one of G disjoint blocks of accounts. "bank check FILE"
 checks conservation and linearizability. Format: go doc
 github.com/bank/gobank/benchmarks/loadgen.HistoryVersion.
@@ -129,7 +130,7 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 	historyPath := fs.String("history", "", "record every operation (invocation, return, outcome) to FILE as JSON lines,\nfor \"bank check FILE\" (business target only; format: go doc loadgen.HistoryVersion)")
-	snapshotEvery := fs.Duration("snapshot-every", 0, "with --history: record a consistent read of every balance (the data server's /snapshot)\nthis often, and once before and after the load; 0: none")
+	snapshotEvery := fs.Duration("snapshot-every", 0, "with --history: record a consistent read of the balances of accounts 1..N\n(the data server's /snapshot) this often, and once before and after the load; 0: none")
 	dataServer := fs.String("data-server", DefaultDataServer, "the data server --snapshot-every reads, with the server credential\n($"+auth.EnvServerToken+" or the data server's credential file)")
 	groups := fs.Int("groups", 0, "split the accounts into G contiguous groups; worker w stays in group w mod G,\nso no transfer crosses groups (bank check then checks each group apart)")
 

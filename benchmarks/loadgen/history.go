@@ -11,16 +11,19 @@ import (
 	"github.com/bank/gobank/http/wire"
 )
 
-// History format (bank bench --history FILE), version 1: JSON lines.
+// History format (bank bench --history FILE), version 2: JSON lines.
 //
 // The first line is the header:
 //
-//	{"type":"header","version":1,"start":"RFC 3339 wall time","target":"business",
-//	 "accounts":N,"groups":G,"initial":[b1,...,bN]}
+//	{"type":"header","version":2,"start":"RFC 3339 wall time","target":"business",
+//	 "accounts":N,"groups":G,"initial":[b1,...,bN],"covers":[1,N]}
 //
-// initial[i] is account i+1's balance read before the load began (null when
-// it could not be read). groups is 0 unless --groups partitioned the
-// accounts: then group g (0-based) is accounts groupLo(g)..groupHi(g), the
+// covers is [first, last]: the history covers accounts first..last (N of
+// them, bank bench --accounts), the only ones its operations name and its
+// snapshots list, whatever else the data server holds. initial[i] is
+// account first+i's balance read before the load began (null when it
+// could not be read). groups is 0 unless --groups partitioned the
+// covered accounts: then group g (0-based) is accounts groupLo(g)..groupHi(g), the
 // contiguous blocks GroupOf computes, and no transfer crosses groups.
 //
 // Every other line is one operation, written when it returned, so lines
@@ -31,6 +34,9 @@ import (
 //	 "status":S,"error":"NAME","saldo":X,"saldo_b":Y}
 //	{"type":"snapshot","client":-1,"call":NS,"ret":NS,"result":"ok|fail|unknown",
 //	 "status":S,"error":"NAME","saldos":[b1,...,bN]}
+//
+// (saldos[i]: account first+i, of a /snapshot of every account the data
+// server holds.)
 //
 // call and ret are monotonic nanoseconds since the run's start: the
 // operation was invoked at call and its answer (or the client's giving up)
@@ -52,7 +58,11 @@ import (
 //
 // Lines are streamed through a buffered writer: memory does not grow with
 // the run.
-const HistoryVersion = 1
+//
+// Version 1 had no covers, and its snapshots listed every account of the
+// data server: "bank check" reads it as covering accounts 1..N and leaves
+// the other balances out.
+const HistoryVersion = 2
 
 // GroupOf returns the 0-based group of account a (1..accounts) when the
 // accounts are split into groups contiguous blocks, and that block's
@@ -114,7 +124,9 @@ func (h *history) header(target Target, accounts, groups int, initial []int64) {
 	b = strconv.AppendInt(b, int64(groups), 10)
 	b = append(b, `,"initial":`...)
 	b = appendInts(b, initial)
-	b = append(b, "}\n"...)
+	b = append(b, `,"covers":[1,`...)
+	b = strconv.AppendInt(b, int64(accounts), 10)
+	b = append(b, "]}\n"...)
 	h.writeLine(b)
 }
 
@@ -254,23 +266,25 @@ type snapshotter struct {
 	ex     *executor
 	t      *target
 	n      int
+	covers int // accounts 1..covers are recorded
 	uri    []byte
 	every  time.Duration
 	unk5xx bool
 }
 
-func newSnapshotter(h *history, dataServer, token string, timeout, every time.Duration, unknown5xx bool) (*snapshotter, error) {
+func newSnapshotter(h *history, dataServer, token string, accounts int, timeout, every time.Duration, unknown5xx bool) (*snapshotter, error) {
 	t, err := newTarget(dataServer, 2, timeout)
 	if err != nil {
 		return nil, err
 	}
 	ex := newExecutor([]*target{t}, token, timeout, "loadgen-snapshot")
 	uri := append([]byte(t.base), wire.RouteSnapshot+"?"+wire.ParamIDNegoc+"=loadgen-snapshot"...)
-	return &snapshotter{h: h, ex: ex, t: t, uri: uri, every: every, unk5xx: unknown5xx}, nil
+	return &snapshotter{h: h, ex: ex, t: t, covers: accounts, uri: uri, every: every, unk5xx: unknown5xx}, nil
 }
 
-// read takes one snapshot and records it; it returns the balances when
-// the read succeeded.
+// read takes one snapshot and records the covered accounts' balances; it
+// returns them when the read succeeded. The data server answers every
+// account it holds, which may be more than the run covers.
 func (s *snapshotter) read() []int64 {
 	call := time.Now()
 	o := s.ex.call(s.t, append([]byte(nil), s.uri...))
@@ -282,10 +296,10 @@ func (s *snapshotter) read() []int64 {
 		var v struct {
 			Saldos []int64 `json:"saldos"`
 		}
-		if err := json.Unmarshal(body, &v); err != nil || v.Saldos == nil {
+		if err := json.Unmarshal(body, &v); err != nil || len(v.Saldos) < s.covers {
 			res, o = "fail", outcome{kind: kindHTTP, status: 200}
 		} else {
-			saldos = v.Saldos
+			saldos = v.Saldos[:s.covers]
 		}
 	}
 	s.h.snapshot(call, ret, o, res, saldos)

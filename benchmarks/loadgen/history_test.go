@@ -7,8 +7,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bank/gobank/benchmarks/check"
 )
 
 func TestRegroup(t *testing.T) {
@@ -31,8 +35,9 @@ func TestRegroup(t *testing.T) {
 	}
 }
 
-// TestCommandHistory records a short run with snapshots and checks the
-// format of every line.
+// TestCommandHistory records a short run with snapshots, over 6 of the
+// data server's 10 accounts, checks the format of every line, and that
+// both checkers pass it: the history covers accounts 1..6 only.
 func TestCommandHistory(t *testing.T) {
 	data, urls := startBank(t)
 	path := filepath.Join(t.TempDir(), "h.jsonl")
@@ -44,7 +49,7 @@ func TestCommandHistory(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	err := command(t.Context(), []string{"--servers", strings.Join(urls, ","), "--duration", "300ms", "--workers", "4",
-		"--quiet", "--history", path, "--snapshot-every", "20ms", "--data-server", data.URL, "--groups", "2"}, env, &stdout, &stderr)
+		"--quiet", "--history", path, "--snapshot-every", "20ms", "--data-server", data.URL, "--groups", "2", "--accounts", "6"}, env, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -63,26 +68,36 @@ func TestCommandHistory(t *testing.T) {
 		typ, _ := m["type"].(string)
 		counts[typ]++
 		switch {
-		case i == 0 && (typ != "header" || m["groups"] != float64(2) || len(m["initial"].([]any)) != 10):
+		case i == 0 && (typ != "header" || m["version"] != float64(2) || m["groups"] != float64(2) || len(m["initial"].([]any)) != 6 ||
+			!reflect.DeepEqual(m["covers"], []any{float64(1), float64(6)})):
 			t.Fatalf("header: %s", sc.Bytes())
 		case typ == "op" || typ == "snapshot":
 			if m["call"].(float64) > m["ret"].(float64) || m["result"] == nil {
 				t.Fatalf("line %d: %s", i+1, sc.Bytes())
 			}
 			if typ == "op" && m["op"] == "transferencia" {
-				ga, _, _ := GroupOf(int64(m["a"].(float64)), 10, 2)
-				gb, _, _ := GroupOf(int64(m["b"].(float64)), 10, 2)
+				ga, _, _ := GroupOf(int64(m["a"].(float64)), 6, 2)
+				gb, _, _ := GroupOf(int64(m["b"].(float64)), 6, 2)
 				if ga != gb {
 					t.Fatalf("transfer across groups: %s", sc.Bytes())
 				}
 			}
-			if typ == "snapshot" && m["result"] == "ok" && len(m["saldos"].([]any)) != 10 {
+			if typ == "snapshot" && m["result"] == "ok" && len(m["saldos"].([]any)) != 6 {
 				t.Fatalf("snapshot: %s", sc.Bytes())
 			}
 		}
 	}
 	if counts["header"] != 1 || counts["op"] < 10 || counts["snapshot"] < 3 {
 		t.Fatalf("counts %v", counts)
+	}
+	h, err := check.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []check.Result{check.Bank(h), check.Linearizable(h, check.LinearOptions{Timeout: time.Minute})} {
+		if !r.OK {
+			t.Errorf("%s: %s %+v", r.Name, r.Verdict(), r)
+		}
 	}
 }
 

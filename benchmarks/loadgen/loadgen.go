@@ -301,7 +301,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		l.hist.start = l.start
 		l.hist.header(cfg.Target, cfg.Accounts, cfg.Groups, before)
 		if cfg.SnapshotEvery > 0 {
-			if snaps, err = newSnapshotter(l.hist, cfg.DataServer, cfg.ServerToken, cfg.Timeout, cfg.SnapshotEvery, cfg.Unknown5xx); err != nil {
+			if snaps, err = newSnapshotter(l.hist, cfg.DataServer, cfg.ServerToken, cfg.Accounts, cfg.Timeout, cfg.SnapshotEvery, cfg.Unknown5xx); err != nil {
 				return nil, asUsage(err)
 			}
 			defer snaps.close()

@@ -17,6 +17,11 @@ const checkUsage = `bank check: check a history recorded by "bank bench --histor
 usage:
   bank check [flags] FILE
 
+Every record is validated first (times, amounts, results, account numbers, the
+header's consistency...): a malformed history is refused with "line N: what is
+wrong" and no checker runs. A history covers the accounts its header names
+("covers", or 1..accounts in a version 1 history); the checkers judge those.
+
 Checkers:
   bank             every snapshot (bank bench --snapshot-every) sums to the initial total
                    plus the deposits minus the withdrawals acknowledged before it, within
@@ -30,8 +35,8 @@ Checkers:
 Prints, per checker, PASS, FAIL or UNKNOWN (could not decide: no snapshot, or the
 search timed out), the entries checked and the time taken, and the violations.
 
-Exit status: 0 every checker passed; 1 one did not, or FILE is unreadable; 2 the
-command line is wrong.
+Exit status: 0 every checker passed; 1 one did not, or FILE is unreadable or
+malformed; 2 the command line is wrong.
 
 Flags:
 `
@@ -79,8 +84,13 @@ func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bank check: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "history %s: %d operations, %d snapshots, %d accounts in %d group(s); read in %v\n",
-		path, len(h.Ops), len(h.Snapshots), h.Header.Accounts, max(h.Header.Groups, 1), time.Since(t0).Round(time.Millisecond))
+	first, last := h.Header.Span()
+	fmt.Fprintf(stdout, "history %s: %d operations, %d snapshots, %d accounts (%d..%d) in %d group(s); read in %v\n",
+		path, len(h.Ops), len(h.Snapshots), h.Header.Accounts, first, last, max(h.Header.Groups, 1), time.Since(t0).Round(time.Millisecond))
+	if h.Trimmed > 0 {
+		fmt.Fprintf(stdout, "  note: %d snapshot(s) of this version %d history list more accounts than the %d it covers: only accounts %d..%d are judged\n",
+			h.Trimmed, h.Header.Version, h.Header.Accounts, first, last)
+	}
 	var results []check.Result
 	if run["bank"] {
 		results = append(results, check.Bank(h))

@@ -52,4 +52,18 @@ func TestCheckCommand(t *testing.T) {
 	if code := run(t.Context(), []string{"check"}, env, &stdout, &stderr); code != exitUsage {
 		t.Fatalf("no file: exit %d", code)
 	}
+
+	// A version 1 history of a run over 2 of a data server's 4 accounts:
+	// its snapshot lists all 4; accounts 1..2 are judged, and it says so.
+	old := filepath.Join(dir, "old.jsonl")
+	write(old,
+		`{"type":"op","client":0,"op":"deposito","a":1,"amount":10,"call":0,"ret":10,"result":"ok","saldo":1010}`,
+		`{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1010,1000,5,7]}`)
+	stdout.Reset()
+	if code := run(t.Context(), []string{"check", old}, env, &stdout, &stderr); code != exitOK {
+		t.Fatalf("version 1 history of a larger bank: exit %d\n%s", code, stdout.String())
+	}
+	if want := "note: 1 snapshot(s) of this version 1 history list more accounts than the 2 it covers: only accounts 1..2 are judged"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, stdout.String())
+	}
 }
