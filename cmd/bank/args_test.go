@@ -108,7 +108,7 @@ func TestParseUp(t *testing.T) {
 		{name: "second member's live view on a business port", args: []string{"--nodes", "2", "--ui-port", "5000"}, wantErr: "port 5000 given twice"},
 		{name: "no nodes", args: []string{"--nodes", "0"}, wantErr: "--nodes 0: want 1 to 9"},
 		{name: "cluster over etcd", args: []string{"--nodes", "2", "--etcd", "http://127.0.0.1:2379", "--cluster-port", "4001"},
-			want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 2, clusterPort: 4001, etcd: "http://127.0.0.1:2379"}},
+			want: upConfig{host: "127.0.0.1", dataPort: 5000, businessPorts: []int{5001, 5002, 5003}, dir: ".", readyTimeout: 30 * time.Second, stopTimeout: 15 * time.Second, nodes: 2, clusterPort: 4001, uiPort: 5100, etcd: "http://127.0.0.1:2379"}},
 		{name: "health port on a business port", args: []string{"--nodes", "2", "--cluster-port", "4001"}, wantErr: "port 5001 given twice"},
 		{name: "etcd without a cluster", args: []string{"--etcd", "http://127.0.0.1:2379"}, wantErr: "--etcd is for a cluster"},
 		{name: "member on a business port", args: []string{"--nodes", "2", "--business-ports", "5010"}, wantErr: "port 5010 given twice"},

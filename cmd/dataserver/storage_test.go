@@ -9,6 +9,7 @@ package main
 import (
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/cmd/internal/proctest"
+	"github.com/bank/gobank/http/metrics"
 
 	"bytes"
 	"crypto/rand"
@@ -24,8 +25,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
 )
 
 // mountTmpfs mounts a tmpfs with options data (e.g. "size=4m") on dir,
@@ -463,8 +462,7 @@ func (c *cluster) metrics() map[string]float64 {
 		c.t.Fatalf("/metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	var p expfmt.TextParser
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := metrics.Parse(resp.Body, resp.Header.Get("Content-Type"))
 	if err != nil {
 		c.t.Fatalf("/metrics does not parse: %v", err)
 	}

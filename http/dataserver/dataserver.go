@@ -235,12 +235,12 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	// Logged as the original did: "ID, autentica, True" or "False"; a
-	// repeated token is refused as ambiguous, and is not authenticated.
+	// Logged as the original did: "ID, autentica, True" or "False". A
+	// repeated token is no answer to "who is this": it is a bad request,
+	// logged as one, like every other refusal.
 	switch s.credential(ctx) {
 	case repeated:
-		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, wire.MsgRepeatedToken)
+		s.answer(ctx, s.cfg.Log.Entry(id, "autentica"), fasthttp.StatusBadRequest, wire.BadRequest, wire.MsgRepeatedToken)
 		return
 	case none:
 		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
