@@ -54,6 +54,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
 )
 
 // Direction selects the half of a link a fault applies to.
@@ -93,6 +94,8 @@ func (d Direction) streams() ([]string, error) {
 	return nil, fmt.Errorf("faultnet: unknown direction %d", int(d))
 }
 
+var silenceGlobal sync.Once
+
 // ErrNotLoopback is returned for an address that is not 127.0.0.1:PORT.
 var ErrNotLoopback = errors.New("faultnet: only 127.0.0.1 addresses are allowed")
 
@@ -124,7 +127,10 @@ func Listen(name, listen, upstream string) (*Proxy, error) {
 		}
 	}
 	// The library logs every accepted connection at Info: silenced, and
-	// its metrics go to a private registry nobody scrapes.
+	// its metrics go to a private registry nobody scrapes. Its bandwidth
+	// toxic logs at Trace through zerolog's global logger, which nothing
+	// else in this module uses: silenced once.
+	silenceGlobal.Do(func() { zlog.Logger = zerolog.Nop() })
 	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	p := toxiproxy.NewProxy(server, name, listen, upstream)
 	if err := p.Start(); err != nil {
@@ -182,8 +188,19 @@ func (p *Proxy) Faults() []string {
 	return out
 }
 
-// add adds toxic typ with attrs to the streams of dir.
+// add adds toxic typ with attrs to the streams of dir, on every
+// connection.
 func (p *Proxy) add(typ string, dir Direction, attrs any) error {
+	return p.addSome(typ, dir, 1, attrs)
+}
+
+// addSome adds toxic typ with attrs to the streams of dir, on each
+// connection with probability toxicity (drawn by toxiproxy when the
+// connection opens, and again whenever another toxic is added).
+func (p *Proxy) addSome(typ string, dir Direction, toxicity float32, attrs any) error {
+	if !(toxicity > 0 && toxicity <= 1) {
+		return fmt.Errorf("proxy %s: toxicity %v: want a fraction in (0, 1]", p.name, toxicity)
+	}
 	streams, err := dir.streams()
 	if err != nil {
 		return err
@@ -197,7 +214,7 @@ func (p *Proxy) add(typ string, dir Direction, attrs any) error {
 		p.seq++
 		name := fmt.Sprintf("%s_%s_%d", typ, stream, p.seq)
 		body, err := json.Marshal(map[string]any{
-			"name": name, "type": typ, "stream": stream, "toxicity": 1.0, "attributes": attrs,
+			"name": name, "type": typ, "stream": stream, "toxicity": toxicity, "attributes": attrs,
 		})
 		if err != nil {
 			return err
