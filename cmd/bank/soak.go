@@ -66,7 +66,8 @@ give the same schedule, printed before the first round. The faults
   drop-answers  business -> data connections closed n bytes into their
                 answers: the answer cut is lost after the data server
                 applied its request (a getLocks, or a commit)
-  cut-requests  business -> data connections closed after n bytes
+  cut-requests  business -> data connections closed after n bytes of
+                requests (400-4000): in the middle of one
   reset-client  client -> business connections reset once the answer
                 comes (the operation was applied, the client cannot know)
   slow-client   client -> business latency, bandwidth limit and slicing

@@ -59,13 +59,18 @@ var faultCatalogue = map[faultKind]faultInfo{
 	faultLateWrites: {what: "business->data answers delayed past the lease: its writes arrive after it (fenced)", net: true, targetsBiz: true, minFor: 2 * time.Second, maxFor: 4 * time.Second},
 	faultPartData:   {what: "business -/- data partition past the lease", net: true, targetsBiz: true, minFor: 1500 * time.Millisecond, maxFor: 3 * time.Second},
 	faultDropAns:    {what: "business->data answers cut n bytes in, after their requests were applied", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
-	faultCutReq:     {what: "business->data connections cut after n bytes, mid-request", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
-	faultResetCli:   {what: "client->business connections reset mid-answer", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
-	faultSlowCli:    {what: "client->business latency, bandwidth and slicer", net: true, targetsBiz: true, minFor: 2 * time.Second, maxFor: 5 * time.Second},
-	faultPartCli:    {what: "client -/- business partition", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
-	faultPartPG:     {what: "member -/- PostgreSQL partition", net: true, cluster: true, minFor: time.Second, maxFor: 3 * time.Second},
-	faultSlowPG:     {what: "member->PostgreSQL latency with jitter", net: true, cluster: true, minFor: 2 * time.Second, maxFor: 5 * time.Second},
-	faultResetPG:    {what: "member->PostgreSQL connections reset", net: true, cluster: true, minFor: 500 * time.Millisecond, maxFor: 1500 * time.Millisecond},
+	// Short, a burst: every request cut leaves an outcome unknown that
+	// was not applied, and porcupine's search grows exponentially with
+	// those pending in one account group — 40 to 100 of them in a round
+	// (a cut lasting 0.3 to 2 s) made it give up after its minute, neither
+	// proven nor refuted (docs/faults.md).
+	faultCutReq:   {what: "business->data connections cut after n bytes, mid-request", net: true, targetsBiz: true, minFor: 50 * time.Millisecond, maxFor: 150 * time.Millisecond},
+	faultResetCli: {what: "client->business connections reset mid-answer", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
+	faultSlowCli:  {what: "client->business latency, bandwidth and slicer", net: true, targetsBiz: true, minFor: 2 * time.Second, maxFor: 5 * time.Second},
+	faultPartCli:  {what: "client -/- business partition", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
+	faultPartPG:   {what: "member -/- PostgreSQL partition", net: true, cluster: true, minFor: time.Second, maxFor: 3 * time.Second},
+	faultSlowPG:   {what: "member->PostgreSQL latency with jitter", net: true, cluster: true, minFor: 2 * time.Second, maxFor: 5 * time.Second},
+	faultResetPG:  {what: "member->PostgreSQL connections reset", net: true, cluster: true, minFor: 500 * time.Millisecond, maxFor: 1500 * time.Millisecond},
 }
 
 // plannedFault is one round's fault.
@@ -199,7 +204,9 @@ func planSoak(seed uint64, rounds int, round time.Duration, nodes int, kinds []f
 		case faultDropAns:
 			f.Bytes = int64(between(150*time.Millisecond, 3000*time.Millisecond) / time.Millisecond)
 		case faultCutReq:
-			f.Bytes = int64(between(40*time.Millisecond, 400*time.Millisecond) / time.Millisecond)
+			// A request is 150-300 bytes: a cut below one request would
+			// cut every request of every connection.
+			f.Bytes = int64(between(400*time.Millisecond, 4000*time.Millisecond) / time.Millisecond)
 		case faultSlowCli:
 			f.Latency = between(20*time.Millisecond, 150*time.Millisecond)
 			f.Jitter = between(0, f.Latency)
