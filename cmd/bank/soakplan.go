@@ -61,8 +61,8 @@ var faultCatalogue = map[faultKind]faultInfo{
 	faultDropAns:    {what: "business->data answers cut n bytes in, after their requests were applied", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},
 	// Short, a burst: every request cut leaves an outcome unknown that
 	// was not applied, and porcupine's search grows exponentially with
-	// those pending in one account group — 40 to 100 of them in a round
-	// (a cut lasting 0.3 to 2 s) made it give up after its minute, neither
+	// those pending in one account group — 40 to 230 of them in a round
+	// (cuts lasting 0.15 to 3 s) made it give up after its minute, neither
 	// proven nor refuted (docs/faults.md).
 	faultCutReq:   {what: "business->data connections cut after n bytes, mid-request", net: true, targetsBiz: true, minFor: 50 * time.Millisecond, maxFor: 150 * time.Millisecond},
 	faultResetCli: {what: "client->business connections reset mid-answer", net: true, targetsBiz: true, minFor: time.Second, maxFor: 3 * time.Second},

@@ -447,7 +447,7 @@ func TestLostCommitAnswerRetriedElsewhere(t *testing.T) {
 // grant (or of the heal), and another business server can take it.
 func TestLocksFreeWithinLease(t *testing.T) {
 	const lease = 500 * time.Millisecond
-	const slack = 300 * time.Millisecond // scheduling on a loaded 2-core machine
+	const slack = 500 * time.Millisecond // timers and polling on a loaded 2-core machine; a lock held to the data server's own 10 s lease still fails
 	for _, tc := range []struct {
 		name string
 		cut  func(p *faultnet.Proxy) error
