@@ -1013,7 +1013,7 @@ func soakEnv(dir, token string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "BANK_SERVER_TOKEN", envServer, envAuth, envToken, "HOME", "XDG_CONFIG_HOME", "GOBANK_TEST_SLOW":
+		case "BANK_SERVER_TOKEN", envPostgresDSN, envServer, envAuth, envToken, "HOME", "XDG_CONFIG_HOME", "GOBANK_TEST_SLOW":
 			continue
 		}
 		env = append(env, kv)
