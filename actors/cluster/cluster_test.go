@@ -176,6 +176,89 @@ func TestPinnedAccountReloadsAfterPinTimeout(t *testing.T) {
 	t.Logf("reloaded from the store %v after the coordinator vanished (pin timeout 300ms)", time.Since(start).Round(time.Millisecond))
 }
 
+// A read of an account whose write is pinned must not answer the balance
+// from before the pin: the pinned write may be durable already, and the
+// other account of the same transfer may show it. Found by "bank soak
+// --seed 20261202 --nodes 3" (round 10, kill -9 of a member): a transfer's
+// destination showed the credit while its source, pinned by the killed
+// coordinator, read the old balance for 1.6 s. Reads wait for the pin to
+// end; when the pin times out, they are refused and the next read gets
+// the store's balance.
+func TestReadsOfAPinnedAccountAreNotStale(t *testing.T) {
+	members, st := testCluster(t, 1, 4, 300*time.Millisecond)
+	m := members[0]
+	var writes []store.VersionedWrite
+	for _, id := range []int64{1, 2} {
+		g, err := m.Do(id, actors.Request{Op: actors.OpLock, Holder: "biz", TTL: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bal := g.Balance - 250
+		if id == 2 {
+			bal = g.Balance + 250
+		}
+		r, err := m.call(id, call{req: actors.Request{Op: actors.OpPin, Holder: "biz", Fence: g.Fence, Value: bal}}, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes = append(writes, store.VersionedWrite{ID: id, Balance: bal, Version: r.version})
+	}
+	// The coordinator's store commit, then it dies: no grain commit.
+	if err := st.CommitVersioned(writes, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for done := false; !done; {
+		r1, err := m.Do(1, actors.Request{Op: actors.OpRead})
+		switch {
+		case err == nil && r1.Balance == 750:
+			done = true
+		case err == nil:
+			t.Fatalf("account 1 read %d %v after the store commit of 750: a stale read", r1.Balance, time.Since(start))
+		case !errors.Is(err, actors.ErrStore):
+			t.Fatalf("read: %v, want the balance or a store refusal", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("account 1 not readable 10s after the pin timeout")
+		}
+	}
+	if time.Since(start) < 250*time.Millisecond {
+		t.Errorf("account 1 read 750 after %v, before its pin timed out", time.Since(start))
+	}
+}
+
+// A read that comes while a write is pinned is answered once the pin
+// ends: the committed balance when the coordinator commits.
+func TestReadDuringPinSeesTheCommit(t *testing.T) {
+	members, st := testCluster(t, 1, 4, 10*time.Second)
+	m := members[0]
+	g, err := m.Do(3, actors.Request{Op: actors.OpLock, Holder: "biz", TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.call(3, call{req: actors.Request{Op: actors.OpPin, Holder: "biz", Fence: g.Fence, Value: g.Balance + 5}}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan actors.Reply, 1)
+	go func() {
+		rep, err := m.Do(3, actors.Request{Op: actors.OpRead})
+		if err != nil {
+			t.Error(err)
+		}
+		read <- rep
+	}()
+	if err := st.CommitVersioned([]store.VersionedWrite{{ID: 3, Balance: g.Balance + 5, Version: r.version}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.call(3, call{req: actors.Request{Op: actors.OpCommit, Holder: "biz", Fence: g.Fence}, version: r.version + 1}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if rep := <-read; rep.Balance != g.Balance+5 {
+		t.Errorf("the read during the pin answered %d, want the committed %d", rep.Balance, g.Balance+5)
+	}
+}
+
 // TestConcurrentTransfersOneMember runs transfers from many goroutines
 // through one member (so that -race sees this package's concurrency:
 // queued locks answered from other goroutines, pins, commits), in

@@ -31,6 +31,19 @@ type grain struct {
 
 	timers *scheduler.TimerScheduler
 	pinEnd scheduler.CancelFunc // the pin timer of the pinned write
+
+	// held are the reads that came while a write was pinned: answered
+	// when the pin ends, not before. The pinned write may be durable in
+	// the store already (its coordinator commits the store first, then the
+	// grains), and another account of the same commit may show it: the
+	// balance before the pin would then be a stale read.
+	held []heldRead
+}
+
+// heldRead is a read waiting for a pin to end.
+type heldRead struct {
+	c      call
+	sender *actor.PID
 }
 
 // pinExpired ends a pin whose Apply never came back: the coordinating
@@ -75,7 +88,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		if g.acct != nil && g.acct.State().Pinned() && g.w.version == m.version {
 			g.cfg.Logger.Warn("pinned write never committed: the coordinating member is gone; reloading the account from the store",
 				"account", g.id)
-			ctx.Poison(ctx.Self())
+			g.retire(ctx)
 		}
 	default:
 		if g.acct != nil {
@@ -126,8 +139,13 @@ func (g *grain) serve(ctx actor.Context, b []byte) {
 	switch c.req.Op {
 	case opRetire:
 		ctx.Respond(encodeReply(reply{}))
-		ctx.Poison(ctx.Self())
+		g.retire(ctx)
 		return
+	case actors.OpRead:
+		if st.Pinned() {
+			g.held = append(g.held, heldRead{c: c, sender: ctx.Sender()})
+			return
+		}
 	case actors.OpCommit, actors.OpUnpin:
 		// Only the Apply that pinned may end the pin: a late message from
 		// an Apply that lost an earlier activation carries a fence of an
@@ -156,8 +174,37 @@ func (g *grain) serve(ctx actor.Context, b []byte) {
 	}
 	if g.w.superseded {
 		g.cfg.Logger.Warn("account claimed by another activation: retiring this one", "account", g.id)
-		ctx.Poison(ctx.Self())
+		g.retire(ctx)
+		return
 	}
+	if !st.Pinned() && len(g.held) > 0 {
+		g.serveHeld(ctx)
+	}
+}
+
+// serveHeld answers the reads held during a pin that has ended.
+func (g *grain) serveHeld(ctx actor.Context) {
+	held := g.held
+	g.held = nil
+	system := ctx.ActorSystem()
+	for _, h := range held {
+		sender, version := h.sender, g.w.version
+		g.acct.Serve(ctx.Self(), h.c.req, time.Now().Add(h.c.timeout), func(r actors.Reply, err error) {
+			system.Root.Send(sender, encodeReply(reply{rep: r, err: err, version: version}))
+		})
+	}
+}
+
+// retire stops this activation, so that the next request activates the
+// account afresh from the store. The reads it held are refused (the
+// caller may read again): their balance is the store's to tell.
+func (g *grain) retire(ctx actor.Context) {
+	for _, h := range g.held {
+		err := fmt.Errorf("%w: account %d is being reloaded from the store", actors.ErrStore, g.id)
+		ctx.ActorSystem().Root.Send(h.sender, encodeReply(reply{err: err}))
+	}
+	g.held = nil
+	ctx.Poison(ctx.Self())
 }
 
 func (g *grain) stopPinTimer() {
