@@ -29,8 +29,8 @@ import (
 	"github.com/bank/gobank/actors/store/pgserver"
 	"github.com/bank/gobank/benchmarks/check"
 	"github.com/bank/gobank/benchmarks/loadgen"
+	"github.com/bank/gobank/http/faultnet"
 	"github.com/bank/gobank/http/metrics"
-	"github.com/bank/gobank/internal/faultnet"
 )
 
 const soakDescription = `Runs a bank of its own (a durable data server and two business servers,

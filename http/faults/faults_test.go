@@ -14,7 +14,7 @@ import (
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/client"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
-	"github.com/bank/gobank/internal/faultnet"
+	"github.com/bank/gobank/http/faultnet"
 )
 
 const (
