@@ -76,8 +76,8 @@ const (
 	opPanic
 	// OpPin, OpCommit and OpUnpin carry Apply's two phases: OpPin checks
 	// and holds a holder's write (Value) under its fence, OpCommit applies
-	// it once durable (and, when Value is 1, releases the lock), OpUnpin
-	// drops it. Do refuses them; a host of Account (a cluster grain) serves
+	// it once durable (and, with Request.Unlock, releases the lock),
+	// OpUnpin drops it. Do refuses them; a host of Account (a cluster grain) serves
 	// them for its own Apply.
 	OpPin
 	OpCommit
@@ -123,6 +123,8 @@ type Request struct {
 	// bank's setSaldo did. It is refused (account.ErrNegativeBalance) by a
 	// bank whose Config.Overdraft is not set.
 	Overdraft bool
+	// Unlock makes an OpCommit also release the lock (Apply's unlock).
+	Unlock bool
 }
 
 // Reply is an account's answer. Balance, Holder, Fence and Expires
@@ -492,10 +494,7 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unloc
 	}
 	// From here the writes are durable: the accounts must take them, so
 	// these calls cannot be abandoned.
-	op := Request{Op: OpCommit, Holder: holder}
-	if unlock {
-		op.Value = 1
-	}
+	op := Request{Op: OpCommit, Holder: holder, Unlock: unlock}
 	for _, c := range changes {
 		op.Fence = c.Fence
 		var span trace.Span
@@ -534,6 +533,10 @@ type accountActor struct {
 	waiting map[uint64]waiting // queued lock requests by ticket
 	ticket  uint64
 	lease   scheduler.CancelFunc // the lease timer of the grant in force
+	// claim is a.claimWaiter, made once: the rules call it to hand the
+	// lock to a queued request, which it leaves in granted.
+	claim   account.Claim
+	granted *call
 
 	obs Observer // nil: not observed
 	// overdraft honours Request.Overdraft (Config.Overdraft).
@@ -558,7 +561,9 @@ type (
 )
 
 func newAccountActor(system *actor.ActorSystem, id int64, acct *account.Account, st Committer, hook func(Request)) *accountActor {
-	return &accountActor{id: id, store: st, acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
+	a := &accountActor{id: id, store: st, acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
+	a.claim = a.claimWaiter
+	return a
 }
 
 // Receive implements actor.Actor.
@@ -567,15 +572,7 @@ func (a *accountActor) Receive(ctx actor.Context) {
 	case *call:
 		a.receiveCall(ctx.Self(), m)
 	case leaseEnded:
-		if expired, next, granted := a.acct.Expire(m.fence, time.Now()); expired {
-			if a.obs != nil {
-				a.obs.LeaseExpired()
-			}
-			a.lease = nil
-			if granted {
-				a.passOn(ctx.Self(), next)
-			}
-		}
+		a.execute(ctx.Self(), a.acct.EndLease(m.fence, time.Now(), a.claim))
 	case waitEnded:
 		if a.acct.Abandon(m.ticket) {
 			w := a.waiting[m.ticket]
@@ -630,53 +627,55 @@ func (a *accountActor) receiveWaitingLock(self *actor.PID, c *call) {
 		return
 	}
 	a.ticket++
-	g, queued, err := a.acct.Enqueue(c.req.Holder, a.ticket, c.req.TTL, time.Now())
+	ticket := a.ticket
+	a.waiting[ticket] = waiting{call: c} // for claimWaiter, should the lock be granted at once
+	queued, r, err := a.acct.Queue(c.req.Holder, ticket, c.req.TTL, time.Now(), a.claim)
 	switch {
 	case err != nil:
+		delete(a.waiting, ticket)
 		if c.state.CompareAndSwap(pending, claimed) {
 			c.reply <- a.result(err)
 		}
 	case queued:
-		ticket := a.ticket
 		cancel := a.timers.SendOnce(c.req.Wait, self, waitEnded{ticket})
 		a.waiting[ticket] = waiting{call: c, cancel: cancel}
 	default:
-		g.Ticket = a.ticket
-		a.waiting[g.Ticket] = waiting{call: c}
-		a.passOn(self, g)
+		a.execute(self, r)
 	}
 }
 
-// passOn delivers a grant to the queued request it names. When that
-// request's caller has given up, the grant is released at once and the
-// lock passes on to the next waiter.
-func (a *accountActor) passOn(self *actor.PID, g account.Grant) {
-	for {
-		w := a.waiting[g.Ticket]
-		delete(a.waiting, g.Ticket)
-		if w.cancel != nil {
-			w.cancel()
-		}
-		if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
-			a.armLease(self, g)
-			w.call.reply <- a.result(nil)
-			return
-		}
-		next, granted, err := a.acct.Unlock(g.Holder, g.Fence, time.Now())
-		if err != nil || !granted {
-			a.disarmLease()
-			return
-		}
-		g = next
+// claimWaiter implements account.Claim: it takes the queued request with
+// ticket out of the queue and claims its call, unless its caller has given
+// up. A claimed call is left in a.granted for execute to answer.
+func (a *accountActor) claimWaiter(ticket uint64) bool {
+	w := a.waiting[ticket]
+	delete(a.waiting, ticket)
+	if w.cancel != nil {
+		w.cancel()
 	}
+	if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
+		a.granted = w.call
+		return true
+	}
+	return false
 }
 
-// armLease starts the timer that ends grant g's lease, replacing the
-// timer of an earlier end.
-func (a *accountActor) armLease(self *actor.PID, g account.Grant) {
-	a.disarmLease()
-	if !g.Expires.IsZero() {
-		a.lease = a.timers.SendOnce(time.Until(g.Expires), self, leaseEnded{g.Fence})
+// execute does what the rules decided: it reports an expiry, sets the
+// lease timer and answers the waiter the lock passed to, in that order.
+func (a *accountActor) execute(self *actor.PID, r account.Ready) {
+	if r.Expired && a.obs != nil {
+		a.obs.LeaseExpired()
+	}
+	if r.SetLease {
+		a.disarmLease()
+		if !r.Lease.Expires.IsZero() {
+			a.lease = a.timers.SendOnce(time.Until(r.Lease.Expires), self, leaseEnded{r.Lease.Fence})
+		}
+	}
+	if r.Granted {
+		c := a.granted
+		a.granted = nil
+		c.reply <- a.result(nil)
 	}
 }
 
@@ -698,29 +697,12 @@ func (a *accountActor) commitPinned(self *actor.PID) error {
 			a.obs.StoreCommit(time.Since(start))
 		}
 		if err != nil {
-			a.acct.Unpin()
-			a.expireLate(self)
+			a.execute(self, a.acct.Drop(time.Now(), a.claim))
 			return fmt.Errorf("%w: %w", ErrStore, err)
 		}
 	}
 	a.acct.Commit()
 	return nil
-}
-
-// expireLate ends a grant whose lease ran out while the account was pinned
-// (its timer fired then, and changed nothing).
-func (a *accountActor) expireLate(self *actor.PID) {
-	if exp := a.acct.Expires(); !exp.IsZero() && !time.Now().Before(exp) {
-		if expired, next, granted := a.acct.Expire(a.acct.Fence(), time.Now()); expired {
-			if a.obs != nil {
-				a.obs.LeaseExpired()
-			}
-			a.lease = nil
-			if granted {
-				a.passOn(self, next)
-			}
-		}
-	}
 }
 
 // result describes the account after an operation that ended with err.
@@ -761,37 +743,18 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 	case OpPin:
 		err = a.acct.Pin(req.Holder, req.Fence, req.Value)
 	case OpUnpin:
-		a.acct.Unpin()
-		a.expireLate(self)
+		a.execute(self, a.acct.Drop(time.Now(), a.claim))
 	case OpCommit:
-		a.acct.Commit()
-		if req.Value == 1 {
-			if next, granted, uerr := a.acct.Unlock(req.Holder, req.Fence, time.Now()); uerr == nil {
-				if granted {
-					a.passOn(self, next)
-				} else {
-					a.disarmLease()
-				}
-			}
-		}
-		a.expireLate(self)
+		a.execute(self, a.acct.Settle(req.Unlock, req.Holder, req.Fence, time.Now(), a.claim))
 	case OpLock:
-		var g account.Grant
-		if g, err = a.acct.Lock(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {
-			a.armLease(self, g)
+		var r account.Ready
+		if _, r, err = a.acct.Acquire(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {
+			a.execute(self, r)
 		}
 	case OpUnlock:
-		held := a.acct.Holder() != ""
-		var next account.Grant
-		var granted bool
-		next, granted, err = a.acct.Unlock(req.Holder, req.Fence, time.Now())
-		switch {
-		case err != nil:
-		case granted:
-			a.passOn(self, next)
-		case held:
-			a.disarmLease()
-		}
+		var r account.Ready
+		r, err = a.acct.Release(req.Holder, req.Fence, time.Now(), a.claim)
+		a.execute(self, r)
 	case opPanic:
 		panic("account actor: panic requested by a test")
 	default:

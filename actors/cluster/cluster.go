@@ -525,10 +525,7 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []actors.Change
 		}
 		return fmt.Errorf("%w: %w", actors.ErrStore, err)
 	}
-	req := actors.Request{Op: actors.OpCommit, Holder: holder}
-	if unlock {
-		req.Value = 1
-	}
+	req := actors.Request{Op: actors.OpCommit, Holder: holder, Unlock: unlock}
 	for i, c := range changes {
 		req.Fence = c.Fence
 		// Durable already: a commit that does not arrive is made good by
