@@ -9,12 +9,10 @@
 package actors
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -421,103 +419,87 @@ func (b *Bank) Close() {
 	b.system.Shutdown()
 }
 
-// Change is one account's part of an atomic Apply.
-type Change struct {
-	ID      int64
-	Fence   uint64 // the holder's current grant on the account; required
-	Balance int64  // the new balance
-}
-
-// ErrNoFence refuses an Apply change without a fence: an atomic write is
-// allowed only under a lock grant in force.
-var ErrNoFence = errors.New("a change needs the fence of the holder's grant")
-
 // Apply sets several balances atomically and durably, on behalf of holder,
-// who must hold every account's lock with the change's fence. It pins
-// every account (their grants can then neither end nor be written by
-// anyone else), makes all the writes durable in one store batch together
-// with rec (an idempotency record, or nil), then applies them — releasing
-// the locks when unlock is set. A refusal or a store failure changes
-// nothing. Errors are those of Do for the account that refused, or
+// who must hold every account's lock with the change's fence (see
+// ApplyPhases). Errors are those of Do for the account that refused, or
 // ErrStore.
 func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unlock bool, rec *store.Record) error {
-	if len(changes) == 0 {
-		return errors.New("actors: nothing to apply")
-	}
-	changes = slices.Clone(changes)
-	slices.SortFunc(changes, func(x, y Change) int { return cmp.Compare(x.ID, y.ID) })
-	writes := make([]store.Write, len(changes))
-	for i, c := range changes {
-		if i > 0 && c.ID == changes[i-1].ID {
-			return fmt.Errorf("actors: account %d changed twice", c.ID)
-		}
-		if c.Fence == 0 {
-			return ErrNoFence
-		}
-		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
-	}
-	traced := b.tracer != nil && trace.SpanFromContext(ctx).IsRecording()
-	for i, c := range changes {
-		if b.Has(c.ID) {
-			b.ops[c.ID-1].Add(1)
-		}
-		var span trace.Span
-		if traced {
-			span = b.startSpan(ctx, "account.pin", c.ID, c.Fence)
-		}
-		_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
-		if span != nil {
-			endSpan(span, err)
-		}
-		if err != nil {
-			b.unpin(changes[:i])
-			return err
-		}
-	}
-	if b.store != nil {
-		var span trace.Span
-		if traced {
-			span = b.startStoreSpan(ctx, len(writes), rec != nil)
-		}
-		start := time.Now()
-		err := b.store.Commit(writes, rec)
-		if b.obs != nil {
-			b.obs.StoreCommit(time.Since(start))
-		}
-		if span != nil {
-			endSpan(span, err)
-		}
-		if err != nil {
-			b.unpin(changes)
-			return fmt.Errorf("%w: %w", ErrStore, err)
-		}
-	}
-	// From here the writes are durable: the accounts must take them, so
-	// these calls cannot be abandoned.
-	op := Request{Op: OpCommit, Holder: holder, Unlock: unlock}
-	for _, c := range changes {
-		op.Fence = c.Fence
-		var span trace.Span
-		if traced {
-			span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
-		}
-		_, err := b.do(context.Background(), c.ID, op, 0)
-		if span != nil {
-			endSpan(span, err)
-		}
-		if err != nil && !errors.Is(err, ErrClosed) {
-			return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
-		}
-	}
-	return nil
+	return ApplyPhases(ctx, (*phases)(b), holder, changes, unlock, rec)
 }
 
-// unpin releases pinned accounts after a failure. It must not be abandoned
-// either: a pin left behind would block its account.
-func (b *Bank) unpin(changes []Change) {
-	for _, c := range changes {
-		_, _ = b.do(context.Background(), c.ID, Request{Op: OpUnpin}, 0)
+// phases is a Bank's side of ApplyPhases, traced (account.pin,
+// store.commit, account.commit) when the bank has a tracer and ctx a
+// recording span.
+type phases Bank
+
+func (p *phases) traced(ctx context.Context) bool {
+	return p.tracer != nil && trace.SpanFromContext(ctx).IsRecording()
+}
+
+// Pin implements Phases.
+func (p *phases) Pin(ctx context.Context, holder string, c Change) (uint64, error) {
+	b := (*Bank)(p)
+	if b.Has(c.ID) {
+		b.ops[c.ID-1].Add(1)
 	}
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startSpan(ctx, "account.pin", c.ID, c.Fence)
+	}
+	_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
+	if span != nil {
+		endSpan(span, err)
+	}
+	return 0, err
+}
+
+// Unpin implements Phases. It waits for the actor however long it takes.
+func (p *phases) Unpin(_ string, c Change) {
+	_, _ = (*Bank)(p).do(context.Background(), c.ID, Request{Op: OpUnpin}, 0)
+}
+
+// CommitStore implements Phases; without a store there is nothing to do.
+func (p *phases) CommitStore(ctx context.Context, pinned []Pinned, rec *store.Record) error {
+	b := (*Bank)(p)
+	if b.store == nil {
+		return nil
+	}
+	writes := make([]store.Write, len(pinned))
+	for i, c := range pinned {
+		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
+	}
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startStoreSpan(ctx, len(writes), rec != nil)
+	}
+	start := time.Now()
+	err := b.store.Commit(writes, rec)
+	if b.obs != nil {
+		b.obs.StoreCommit(time.Since(start))
+	}
+	if span != nil {
+		endSpan(span, err)
+	}
+	return err
+}
+
+// Commit implements Phases. The write is durable already, so the call
+// cannot be abandoned; a bank closed meanwhile is no error (the write
+// stands in the store).
+func (p *phases) Commit(ctx context.Context, holder string, c Pinned, unlock bool) error {
+	b := (*Bank)(p)
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
+	}
+	_, err := b.do(context.Background(), c.ID, Request{Op: OpCommit, Holder: holder, Fence: c.Fence, Unlock: unlock}, 0)
+	if span != nil {
+		endSpan(span, err)
+	}
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
+	}
+	return nil
 }
 
 // accountActor serializes the requests for one account. It owns the
