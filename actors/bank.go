@@ -373,38 +373,19 @@ func (b *Bank) do(ctx context.Context, id int64, req Request, timeout time.Durat
 	// With the synchronized dispatcher, an idle actor has run the call on
 	// this goroutine already: take the answer without arming a timer (a
 	// timer's reset and stop cost more than the rest of the call).
-	select {
-	case r := <-c.reply:
-		putCall(c)
+	if r, ok := c.answered(); ok {
 		return r.Reply, r.err
-	default:
 	}
 	if timeout == 0 {
-		r := <-c.reply
-		putCall(c)
+		r, _ := c.await(context.Background(), nil)
 		return r.Reply, r.err
 	}
 	t := getTimer(timeout)
-	err := ErrTimeout
-	select {
-	case r := <-c.reply:
-		putTimer(t)
-		putCall(c)
-		return r.Reply, r.err
-	case <-t.C:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	r, gaveUp := c.await(ctx, t.C)
 	putTimer(t)
-	if c.state.CompareAndSwap(pending, abandoned) {
-		// The actor will skip the call when it reaches it. It still holds a
-		// pointer to it, so the call must not go back to the pool.
-		return Reply{}, err
+	if gaveUp != nil {
+		return Reply{}, gaveUp
 	}
-	// The actor took the call up just as we gave up: its answer is on the
-	// way and tells the caller what really happened.
-	r := <-c.reply
-	putCall(c)
 	return r.Reply, r.err
 }
 
@@ -777,6 +758,43 @@ func getCall() *call {
 func putCall(c *call) {
 	c.req = Request{}
 	callPool.Put(c)
+}
+
+// answered returns the call's answer if the actor has given it already.
+func (c *call) answered() (result, bool) {
+	select {
+	case r := <-c.reply:
+		putCall(c)
+		return r, true
+	default:
+		return result{}, false
+	}
+}
+
+// await waits for the call's answer until expire fires or ctx ends, and
+// then abandons the call: the actor will skip it, and since it still
+// holds a pointer to it, the call does not go back to the pool. gaveUp
+// says why it was abandoned (ErrTimeout, or ctx's error); it is nil when
+// the answer came, which includes an actor that took the call up just as
+// the caller gave up: its answer tells what really happened. This is the
+// one way every caller of an account, local or a cluster grain's host,
+// waits for it.
+func (c *call) await(ctx context.Context, expire <-chan time.Time) (r result, gaveUp error) {
+	select {
+	case r = <-c.reply:
+		putCall(c)
+		return r, nil
+	case <-expire:
+		gaveUp = ErrTimeout
+	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	}
+	if c.state.CompareAndSwap(pending, abandoned) {
+		return result{}, gaveUp
+	}
+	r = <-c.reply
+	putCall(c)
+	return r, nil
 }
 
 var timerPool sync.Pool
