@@ -9,12 +9,10 @@
 package actors
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,8 +74,8 @@ const (
 	opPanic
 	// OpPin, OpCommit and OpUnpin carry Apply's two phases: OpPin checks
 	// and holds a holder's write (Value) under its fence, OpCommit applies
-	// it once durable (and, when Value is 1, releases the lock), OpUnpin
-	// drops it. Do refuses them; a host of Account (a cluster grain) serves
+	// it once durable (and, with Request.Unlock, releases the lock),
+	// OpUnpin drops it. Do refuses them; a host of Account (a cluster grain) serves
 	// them for its own Apply.
 	OpPin
 	OpCommit
@@ -123,6 +121,8 @@ type Request struct {
 	// bank's setSaldo did. It is refused (account.ErrNegativeBalance) by a
 	// bank whose Config.Overdraft is not set.
 	Overdraft bool
+	// Unlock makes an OpCommit also release the lock (Apply's unlock).
+	Unlock bool
 }
 
 // Reply is an account's answer. Balance, Holder, Fence and Expires
@@ -373,38 +373,19 @@ func (b *Bank) do(ctx context.Context, id int64, req Request, timeout time.Durat
 	// With the synchronized dispatcher, an idle actor has run the call on
 	// this goroutine already: take the answer without arming a timer (a
 	// timer's reset and stop cost more than the rest of the call).
-	select {
-	case r := <-c.reply:
-		putCall(c)
+	if r, ok := c.answered(); ok {
 		return r.Reply, r.err
-	default:
 	}
 	if timeout == 0 {
-		r := <-c.reply
-		putCall(c)
+		r, _ := c.await(context.Background(), nil)
 		return r.Reply, r.err
 	}
 	t := getTimer(timeout)
-	err := ErrTimeout
-	select {
-	case r := <-c.reply:
-		putTimer(t)
-		putCall(c)
-		return r.Reply, r.err
-	case <-t.C:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	r, gaveUp := c.await(ctx, t.C)
 	putTimer(t)
-	if c.state.CompareAndSwap(pending, abandoned) {
-		// The actor will skip the call when it reaches it. It still holds a
-		// pointer to it, so the call must not go back to the pool.
-		return Reply{}, err
+	if gaveUp != nil {
+		return Reply{}, gaveUp
 	}
-	// The actor took the call up just as we gave up: its answer is on the
-	// way and tells the caller what really happened.
-	r := <-c.reply
-	putCall(c)
 	return r.Reply, r.err
 }
 
@@ -419,106 +400,87 @@ func (b *Bank) Close() {
 	b.system.Shutdown()
 }
 
-// Change is one account's part of an atomic Apply.
-type Change struct {
-	ID      int64
-	Fence   uint64 // the holder's current grant on the account; required
-	Balance int64  // the new balance
-}
-
-// ErrNoFence refuses an Apply change without a fence: an atomic write is
-// allowed only under a lock grant in force.
-var ErrNoFence = errors.New("a change needs the fence of the holder's grant")
-
 // Apply sets several balances atomically and durably, on behalf of holder,
-// who must hold every account's lock with the change's fence. It pins
-// every account (their grants can then neither end nor be written by
-// anyone else), makes all the writes durable in one store batch together
-// with rec (an idempotency record, or nil), then applies them — releasing
-// the locks when unlock is set. A refusal or a store failure changes
-// nothing. Errors are those of Do for the account that refused, or
+// who must hold every account's lock with the change's fence (see
+// ApplyPhases). Errors are those of Do for the account that refused, or
 // ErrStore.
 func (b *Bank) Apply(ctx context.Context, holder string, changes []Change, unlock bool, rec *store.Record) error {
-	if len(changes) == 0 {
-		return errors.New("actors: nothing to apply")
-	}
-	changes = slices.Clone(changes)
-	slices.SortFunc(changes, func(x, y Change) int { return cmp.Compare(x.ID, y.ID) })
-	writes := make([]store.Write, len(changes))
-	for i, c := range changes {
-		if i > 0 && c.ID == changes[i-1].ID {
-			return fmt.Errorf("actors: account %d changed twice", c.ID)
-		}
-		if c.Fence == 0 {
-			return ErrNoFence
-		}
-		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
-	}
-	traced := b.tracer != nil && trace.SpanFromContext(ctx).IsRecording()
-	for i, c := range changes {
-		if b.Has(c.ID) {
-			b.ops[c.ID-1].Add(1)
-		}
-		var span trace.Span
-		if traced {
-			span = b.startSpan(ctx, "account.pin", c.ID, c.Fence)
-		}
-		_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
-		if span != nil {
-			endSpan(span, err)
-		}
-		if err != nil {
-			b.unpin(changes[:i])
-			return err
-		}
-	}
-	if b.store != nil {
-		var span trace.Span
-		if traced {
-			span = b.startStoreSpan(ctx, len(writes), rec != nil)
-		}
-		start := time.Now()
-		err := b.store.Commit(writes, rec)
-		if b.obs != nil {
-			b.obs.StoreCommit(time.Since(start))
-		}
-		if span != nil {
-			endSpan(span, err)
-		}
-		if err != nil {
-			b.unpin(changes)
-			return fmt.Errorf("%w: %w", ErrStore, err)
-		}
-	}
-	// From here the writes are durable: the accounts must take them, so
-	// these calls cannot be abandoned.
-	op := Request{Op: OpCommit, Holder: holder}
-	if unlock {
-		op.Value = 1
-	}
-	for _, c := range changes {
-		op.Fence = c.Fence
-		var span trace.Span
-		if traced {
-			span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
-		}
-		_, err := b.do(context.Background(), c.ID, op, 0)
-		if span != nil {
-			endSpan(span, err)
-		}
-		if err != nil && !errors.Is(err, ErrClosed) {
-			return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
-		}
-	}
-	return nil
+	return ApplyPhases(ctx, (*phases)(b), holder, changes, unlock, rec)
 }
 
-// unpin releases pinned accounts after a failure. It must not be abandoned
-// either: a pin left behind would block its account.
-func (b *Bank) unpin(changes []Change) {
-	for _, c := range changes {
-		_, _ = b.do(context.Background(), c.ID, Request{Op: OpUnpin}, 0)
+// phases is a Bank's side of ApplyPhases, traced (account.pin,
+// store.commit, account.commit) when the bank has a tracer and ctx a
+// recording span.
+type phases Bank
+
+func (p *phases) traced(ctx context.Context) bool {
+	return p.tracer != nil && trace.SpanFromContext(ctx).IsRecording()
+}
+
+// Pin implements Phases.
+func (p *phases) Pin(ctx context.Context, holder string, c Change) (uint64, error) {
+	b := (*Bank)(p)
+	if b.Has(c.ID) {
+		b.ops[c.ID-1].Add(1)
 	}
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startSpan(ctx, "account.pin", c.ID, c.Fence)
+	}
+	_, err := b.do(ctx, c.ID, Request{Op: OpPin, Holder: holder, Fence: c.Fence, Value: c.Balance}, b.timeout)
+	if span != nil {
+		endSpan(span, err)
+	}
+	return 0, err
+}
+
+// Unpin implements Phases. It waits for the actor however long it takes.
+func (p *phases) Unpin(_ string, c Change) {
+	_, _ = (*Bank)(p).do(context.Background(), c.ID, Request{Op: OpUnpin}, 0)
+}
+
+// CommitStore implements Phases; without a store there is nothing to do.
+func (p *phases) CommitStore(ctx context.Context, pinned []Pinned, rec *store.Record) error {
+	b := (*Bank)(p)
+	if b.store == nil {
+		return nil
+	}
+	writes := make([]store.Write, len(pinned))
+	for i, c := range pinned {
+		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
+	}
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startStoreSpan(ctx, len(writes), rec != nil)
+	}
+	start := time.Now()
+	err := b.store.Commit(writes, rec)
+	if b.obs != nil {
+		b.obs.StoreCommit(time.Since(start))
+	}
+	if span != nil {
+		endSpan(span, err)
+	}
+	return err
+}
+
+// Commit implements Phases. The write is durable already, so the call
+// cannot be abandoned; a bank closed meanwhile is no error (the write
+// stands in the store).
+func (p *phases) Commit(ctx context.Context, holder string, c Pinned, unlock bool) error {
+	b := (*Bank)(p)
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
+	}
+	_, err := b.do(context.Background(), c.ID, Request{Op: OpCommit, Holder: holder, Fence: c.Fence, Unlock: unlock}, 0)
+	if span != nil {
+		endSpan(span, err)
+	}
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
+	}
+	return nil
 }
 
 // accountActor serializes the requests for one account. It owns the
@@ -534,6 +496,10 @@ type accountActor struct {
 	waiting map[uint64]waiting // queued lock requests by ticket
 	ticket  uint64
 	lease   scheduler.CancelFunc // the lease timer of the grant in force
+	// claim is a.claimWaiter, made once: the rules call it to hand the
+	// lock to a queued request, which it leaves in granted.
+	claim   account.Claim
+	granted *call
 
 	obs Observer // nil: not observed
 	// overdraft honours Request.Overdraft (Config.Overdraft).
@@ -558,7 +524,9 @@ type (
 )
 
 func newAccountActor(system *actor.ActorSystem, id int64, acct *account.Account, st Committer, hook func(Request)) *accountActor {
-	return &accountActor{id: id, store: st, acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
+	a := &accountActor{id: id, store: st, acct: acct, hook: hook, system: system, timers: scheduler.NewTimerScheduler(system.Root), waiting: make(map[uint64]waiting)}
+	a.claim = a.claimWaiter
+	return a
 }
 
 // Receive implements actor.Actor.
@@ -567,15 +535,7 @@ func (a *accountActor) Receive(ctx actor.Context) {
 	case *call:
 		a.receiveCall(ctx.Self(), m)
 	case leaseEnded:
-		if expired, next, granted := a.acct.Expire(m.fence, time.Now()); expired {
-			if a.obs != nil {
-				a.obs.LeaseExpired()
-			}
-			a.lease = nil
-			if granted {
-				a.passOn(ctx.Self(), next)
-			}
-		}
+		a.execute(ctx.Self(), a.acct.EndLease(m.fence, time.Now(), a.claim))
 	case waitEnded:
 		if a.acct.Abandon(m.ticket) {
 			w := a.waiting[m.ticket]
@@ -630,53 +590,55 @@ func (a *accountActor) receiveWaitingLock(self *actor.PID, c *call) {
 		return
 	}
 	a.ticket++
-	g, queued, err := a.acct.Enqueue(c.req.Holder, a.ticket, c.req.TTL, time.Now())
+	ticket := a.ticket
+	a.waiting[ticket] = waiting{call: c} // for claimWaiter, should the lock be granted at once
+	queued, r, err := a.acct.Queue(c.req.Holder, ticket, c.req.TTL, time.Now(), a.claim)
 	switch {
 	case err != nil:
+		delete(a.waiting, ticket)
 		if c.state.CompareAndSwap(pending, claimed) {
 			c.reply <- a.result(err)
 		}
 	case queued:
-		ticket := a.ticket
 		cancel := a.timers.SendOnce(c.req.Wait, self, waitEnded{ticket})
 		a.waiting[ticket] = waiting{call: c, cancel: cancel}
 	default:
-		g.Ticket = a.ticket
-		a.waiting[g.Ticket] = waiting{call: c}
-		a.passOn(self, g)
+		a.execute(self, r)
 	}
 }
 
-// passOn delivers a grant to the queued request it names. When that
-// request's caller has given up, the grant is released at once and the
-// lock passes on to the next waiter.
-func (a *accountActor) passOn(self *actor.PID, g account.Grant) {
-	for {
-		w := a.waiting[g.Ticket]
-		delete(a.waiting, g.Ticket)
-		if w.cancel != nil {
-			w.cancel()
-		}
-		if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
-			a.armLease(self, g)
-			w.call.reply <- a.result(nil)
-			return
-		}
-		next, granted, err := a.acct.Unlock(g.Holder, g.Fence, time.Now())
-		if err != nil || !granted {
-			a.disarmLease()
-			return
-		}
-		g = next
+// claimWaiter implements account.Claim: it takes the queued request with
+// ticket out of the queue and claims its call, unless its caller has given
+// up. A claimed call is left in a.granted for execute to answer.
+func (a *accountActor) claimWaiter(ticket uint64) bool {
+	w := a.waiting[ticket]
+	delete(a.waiting, ticket)
+	if w.cancel != nil {
+		w.cancel()
 	}
+	if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
+		a.granted = w.call
+		return true
+	}
+	return false
 }
 
-// armLease starts the timer that ends grant g's lease, replacing the
-// timer of an earlier end.
-func (a *accountActor) armLease(self *actor.PID, g account.Grant) {
-	a.disarmLease()
-	if !g.Expires.IsZero() {
-		a.lease = a.timers.SendOnce(time.Until(g.Expires), self, leaseEnded{g.Fence})
+// execute does what the rules decided: it reports an expiry, sets the
+// lease timer and answers the waiter the lock passed to, in that order.
+func (a *accountActor) execute(self *actor.PID, r account.Ready) {
+	if r.Expired && a.obs != nil {
+		a.obs.LeaseExpired()
+	}
+	if r.SetLease {
+		a.disarmLease()
+		if !r.Lease.Expires.IsZero() {
+			a.lease = a.timers.SendOnce(time.Until(r.Lease.Expires), self, leaseEnded{r.Lease.Fence})
+		}
+	}
+	if r.Granted {
+		c := a.granted
+		a.granted = nil
+		c.reply <- a.result(nil)
 	}
 }
 
@@ -698,29 +660,12 @@ func (a *accountActor) commitPinned(self *actor.PID) error {
 			a.obs.StoreCommit(time.Since(start))
 		}
 		if err != nil {
-			a.acct.Unpin()
-			a.expireLate(self)
+			a.execute(self, a.acct.Drop(time.Now(), a.claim))
 			return fmt.Errorf("%w: %w", ErrStore, err)
 		}
 	}
 	a.acct.Commit()
 	return nil
-}
-
-// expireLate ends a grant whose lease ran out while the account was pinned
-// (its timer fired then, and changed nothing).
-func (a *accountActor) expireLate(self *actor.PID) {
-	if exp := a.acct.Expires(); !exp.IsZero() && !time.Now().Before(exp) {
-		if expired, next, granted := a.acct.Expire(a.acct.Fence(), time.Now()); expired {
-			if a.obs != nil {
-				a.obs.LeaseExpired()
-			}
-			a.lease = nil
-			if granted {
-				a.passOn(self, next)
-			}
-		}
-	}
 }
 
 // result describes the account after an operation that ended with err.
@@ -761,37 +706,18 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 	case OpPin:
 		err = a.acct.Pin(req.Holder, req.Fence, req.Value)
 	case OpUnpin:
-		a.acct.Unpin()
-		a.expireLate(self)
+		a.execute(self, a.acct.Drop(time.Now(), a.claim))
 	case OpCommit:
-		a.acct.Commit()
-		if req.Value == 1 {
-			if next, granted, uerr := a.acct.Unlock(req.Holder, req.Fence, time.Now()); uerr == nil {
-				if granted {
-					a.passOn(self, next)
-				} else {
-					a.disarmLease()
-				}
-			}
-		}
-		a.expireLate(self)
+		a.execute(self, a.acct.Settle(req.Unlock, req.Holder, req.Fence, time.Now(), a.claim))
 	case OpLock:
-		var g account.Grant
-		if g, err = a.acct.Lock(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {
-			a.armLease(self, g)
+		var r account.Ready
+		if _, r, err = a.acct.Acquire(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {
+			a.execute(self, r)
 		}
 	case OpUnlock:
-		held := a.acct.Holder() != ""
-		var next account.Grant
-		var granted bool
-		next, granted, err = a.acct.Unlock(req.Holder, req.Fence, time.Now())
-		switch {
-		case err != nil:
-		case granted:
-			a.passOn(self, next)
-		case held:
-			a.disarmLease()
-		}
+		var r account.Ready
+		r, err = a.acct.Release(req.Holder, req.Fence, time.Now(), a.claim)
+		a.execute(self, r)
 	case opPanic:
 		panic("account actor: panic requested by a test")
 	default:
@@ -832,6 +758,43 @@ func getCall() *call {
 func putCall(c *call) {
 	c.req = Request{}
 	callPool.Put(c)
+}
+
+// answered returns the call's answer if the actor has given it already.
+func (c *call) answered() (result, bool) {
+	select {
+	case r := <-c.reply:
+		putCall(c)
+		return r, true
+	default:
+		return result{}, false
+	}
+}
+
+// await waits for the call's answer until expire fires or ctx ends, and
+// then abandons the call: the actor will skip it, and since it still
+// holds a pointer to it, the call does not go back to the pool. gaveUp
+// says why it was abandoned (ErrTimeout, or ctx's error); it is nil when
+// the answer came, which includes an actor that took the call up just as
+// the caller gave up: its answer tells what really happened. This is the
+// one way every caller of an account, local or a cluster grain's host,
+// waits for it.
+func (c *call) await(ctx context.Context, expire <-chan time.Time) (r result, gaveUp error) {
+	select {
+	case r = <-c.reply:
+		putCall(c)
+		return r, nil
+	case <-expire:
+		gaveUp = ErrTimeout
+	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	}
+	if c.state.CompareAndSwap(pending, abandoned) {
+		return result{}, gaveUp
+	}
+	r = <-c.reply
+	putCall(c)
+	return r, nil
 }
 
 var timerPool sync.Pool

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -55,28 +56,16 @@ func (h *Account) Serve(self *actor.PID, req Request, deadline time.Time, answer
 	if h.a.obs != nil {
 		h.a.observeGrant()
 	}
-	select {
-	case r := <-c.reply:
-		putCall(c)
+	if r, ok := c.answered(); ok {
 		answer(r.Reply, r.err)
 		return
-	default:
 	}
 	go func() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		select {
-		case r := <-c.reply:
-			putCall(c)
+		t := getTimer(time.Until(deadline))
+		r, gaveUp := c.await(context.Background(), t.C)
+		putTimer(t)
+		if gaveUp == nil {
 			answer(r.Reply, r.err)
-			return
-		case <-t.C:
 		}
-		if c.state.CompareAndSwap(pending, abandoned) {
-			return // the actor skips the call; it keeps a pointer, so no putCall
-		}
-		r := <-c.reply
-		putCall(c)
-		answer(r.Reply, r.err)
 	}()
 }

@@ -1,7 +1,11 @@
 // Package account holds the rules of one bank account: its balance and who
 // holds its lock. It does no I/O, starts no timer and reads no clock (the
 // time is an argument), so that every rule can be tested exhaustively and
-// any transport can drive it. Package actors wraps it in an actor.
+// any transport can drive it. Package actors wraps it in an actor, which
+// drives it through the steps of ready.go (Acquire, Queue, Release,
+// EndLease, Settle, Drop): each returns a Ready saying what the actor
+// must do — answer the waiter the lock passed to, set its lease timer —
+// so that the actor decides nothing itself.
 //
 // A lock request that finds the lock free, or held by the same holder
 // (re-entrant), is granted at once. Otherwise Lock fails fast, as in the

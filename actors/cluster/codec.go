@@ -41,8 +41,12 @@ type reply struct {
 	version uint64 // for OpPin: the version the pinned write is conditional on
 }
 
-// callSize is the fixed part of an encoded call.
-const callSize = 1 + 8*6
+// callSize is the fixed part of an encoded call: the op, six numbers and
+// a byte of flags.
+const callSize = 1 + 8*6 + 1
+
+// flagUnlock carries Request.Unlock.
+const flagUnlock = 1
 
 func encodeCall(c call) *wrapperspb.BytesValue {
 	b := make([]byte, callSize, callSize+len(c.req.Holder))
@@ -53,6 +57,9 @@ func encodeCall(c call) *wrapperspb.BytesValue {
 	binary.BigEndian.PutUint64(b[25:], uint64(c.req.Wait))
 	binary.BigEndian.PutUint64(b[33:], uint64(c.timeout))
 	binary.BigEndian.PutUint64(b[41:], c.version)
+	if c.req.Unlock {
+		b[49] |= flagUnlock
+	}
 	return &wrapperspb.BytesValue{Value: append(b, c.req.Holder...)}
 }
 
@@ -70,6 +77,7 @@ func decodeCall(b []byte) (call, error) {
 			Value:  int64(binary.BigEndian.Uint64(b[9:])),
 			TTL:    time.Duration(binary.BigEndian.Uint64(b[17:])),
 			Wait:   time.Duration(binary.BigEndian.Uint64(b[25:])),
+			Unlock: b[49]&flagUnlock != 0,
 			Holder: string(b[callSize:]),
 		},
 		timeout: time.Duration(binary.BigEndian.Uint64(b[33:])),

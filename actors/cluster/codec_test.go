@@ -15,6 +15,7 @@ func TestCallRoundTrip(t *testing.T) {
 		{},
 		{req: actors.Request{Op: actors.OpLock, Holder: "biz-1", Fence: 1<<40 + 7, TTL: 5 * time.Second, Wait: time.Second}, timeout: 2 * time.Second},
 		{req: actors.Request{Op: actors.OpCommit, Holder: "h", Fence: 9, Value: 1}, version: 42},
+		{req: actors.Request{Op: actors.OpCommit, Holder: "h", Fence: 9, Unlock: true}, version: 43},
 		{req: actors.Request{Op: actors.OpWrite, Holder: string(make([]byte, 300)), Value: 1<<63 - 1}},
 		{req: actors.Request{Op: opRetire}},
 	}
