@@ -258,6 +258,22 @@ func stopFailed(c *protocluster.Cluster, sess Session) {
 	}()
 }
 
+// stopCluster stops a running incarnation's actor system. protoactor's
+// remote can panic while stopping ("send on closed channel" in
+// endpointManager.stop: an endpoint reader whose stream just failed closes
+// its disconnect channel before removing it from the map the manager
+// ranges over), typically when peers stop at the same moment. The member
+// is stopping either way: the panic is logged, not passed on to crash the
+// process with a stack trace and exit status 2.
+func (b *Bank) stopCluster(c *protocluster.Cluster, graceful bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.cfg.Logger.Warn("cluster: protoactor panicked while stopping this member; it is stopped", "panic", fmt.Sprint(p))
+		}
+	}()
+	c.Shutdown(graceful)
+}
+
 // keepMember watches the current incarnation's membership: when it is
 // lost, it stops the incarnation — its activations end, calls fail with
 // errNotMember — and starts a new one as soon as the membership service
@@ -274,7 +290,7 @@ func (b *Bank) keepMember(inc *incarnation, sess Session) {
 		lostAt := time.Now()
 		b.cfg.Logger.Warn("cluster: left the cluster; joining again as a new member once the membership service answers",
 			"old_member", inc.c.ActorSystem.ID)
-		inc.c.Shutdown(false)
+		b.stopCluster(inc.c, false)
 		_ = sess.Shutdown(false)
 		for inc = nil; inc == nil; {
 			var err error
@@ -294,7 +310,7 @@ func (b *Bank) keepMember(inc *incarnation, sess Session) {
 		select {
 		case <-b.ctx.Done():
 			// Close came while starting: it found no incarnation to stop.
-			inc.c.Shutdown(true)
+			b.stopCluster(inc.c, true)
 			return
 		default:
 		}
@@ -551,7 +567,7 @@ func (b *Bank) Close() {
 	b.cancel()
 	b.rejoin.Wait()
 	if inc := b.inc.Swap(nil); inc != nil {
-		inc.c.Shutdown(true)
+		b.stopCluster(inc.c, true)
 	}
 	b.pool.stop()
 }
