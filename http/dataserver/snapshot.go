@@ -102,7 +102,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 			if errors.Is(err, account.ErrLocked) || errors.Is(err, account.ErrBusy) {
 				s.refuse(ctx, entry, wire.LockedAccount, "account "+strconv.FormatInt(conta, 10)+" stayed locked past wait; nothing read")
 			} else {
-				s.fail(ctx, entry, name, err)
+				s.reject(ctx, entry, name, err, "")
 			}
 			return
 		}
@@ -113,7 +113,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 		reply, err := s.cfg.Accounts.Do(int64(i+1), actors.Request{Op: actors.OpRead})
 		if err != nil {
 			release()
-			s.fail(ctx, entry, name, err)
+			s.reject(ctx, entry, name, err, "")
 			return
 		}
 		saldos[i] = reply.Balance
