@@ -5,7 +5,10 @@
 // on 127.0.0.1:0 instead, which never races.
 package freeport
 
-import "net"
+import (
+	"net"
+	"strconv"
+)
 
 // Ports returns n distinct loopback TCP ports that were free a moment ago:
 // all n are held open together while they are picked, so that none is
@@ -27,4 +30,15 @@ func Ports(n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Addr returns a loopback address ("127.0.0.1:port") that nobody listened
+// on a moment ago: a server that is down, for tests of refused
+// connections, or an address to hand a server that must know its own.
+func Addr() (string, error) {
+	ports, err := Ports(1)
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(ports[0]), nil
 }

@@ -33,3 +33,20 @@ func TestPorts(t *testing.T) {
 		t.Errorf("Ports(0) = %v, %v", ports, err)
 	}
 }
+
+// TestAddr: a loopback address nobody listens on, which can be listened on.
+func TestAddr(t *testing.T) {
+	addr, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("something listens on %s", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s is not free: %v", addr, err)
+	}
+	ln.Close()
+}
