@@ -32,23 +32,14 @@ import (
 // errors are package wire's, the project's one vocabulary; dataCodes maps
 // the data server's error_code to them.
 var (
-	// ErrLocked: another id_negoc holds the account's lock (error_code -1).
-	ErrLocked = wire.ErrLocked
-	// ErrInvalidAccount: the data server did not accept the account number
-	// (error_code -2).
-	ErrInvalidAccount = wire.ErrInvalidAccount
-	// ErrInvalidValue: the data server did not accept the value, e.g. a
-	// negative balance (error_code -3).
-	ErrInvalidValue = wire.ErrInvalidValue
-	// ErrNotFound: no such account (error_code -4).
-	ErrNotFound = wire.ErrNotFound
-	// ErrStaleFence: the lock grant named by a write or unlock is no longer
-	// in force (its lease ran out, error_code -5): the call was refused and
-	// the lock is lost.
-	ErrStaleFence = wire.ErrStaleFence
-	// ErrUnauthorized: the data server refused the client's token at
-	// /autentica.
-	ErrUnauthorized = wire.ErrUnauthorized
+	ErrLocked         = wire.ErrLocked         // error_code -1: another id_negoc holds the account's lock
+	ErrInvalidAccount = wire.ErrInvalidAccount // error_code -2: the data server did not accept the account number
+	ErrInvalidValue   = wire.ErrInvalidValue   // error_code -3: the data server did not accept the value, e.g. a negative balance
+	ErrNotFound       = wire.ErrNotFound       // error_code -4: no such account
+	// error_code -5: the lock grant named by a write or unlock is no longer
+	// in force (its lease ran out): the call was refused and the lock is lost.
+	ErrStaleFence   = wire.ErrStaleFence
+	ErrUnauthorized = wire.ErrUnauthorized // the data server refused the client's token at /autentica
 	// ErrCredentialRefused: the data server refused this business server's
 	// own credential on a data route (HTTP 401 or 403). Nothing works until
 	// the operator gives the business server the data server's credential.
@@ -60,9 +51,7 @@ var (
 	// only its own client tokens, never our generated credential.
 	ErrOriginalCredential = fmt.Errorf("the data server is of the original implementation (it has no /getLocks), "+
 		"which accepts only its own client tokens on its data routes: set BANK_SERVER_TOKEN to one of them: %w", ErrCredentialRefused)
-	// ErrUnavailable: the data server could not be reached, did not answer
-	// in time, failed (5xx), or answered something that is not the contract.
-	ErrUnavailable = wire.ErrUnavailable
+	ErrUnavailable = wire.ErrUnavailable // unreachable, no answer in time, 5xx, or an answer outside the contract
 	// ErrUnsupported: the data server lacks /commit or /idem (HTTP 404): it
 	// is the original implementation, or an older version of ours. Nothing
 	// was applied.
