@@ -244,22 +244,28 @@ func TestObserveAllocatesNothing(t *testing.T) {
 }
 
 // BenchmarkWrap is what instrumenting a route costs per request: the
-// same handler bare and wrapped, from parallel callers (the series are
+// same handler bare and wrapped, answering and refusing (the code counted
+// as the handler reports it), from parallel callers (the series are
 // shared, as on a server).
 func BenchmarkWrap(b *testing.B) {
 	body := []byte(`{"saldo":1000}`)
 	bare := func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }
+	refused := func(ctx *fasthttp.RequestCtx) {
+		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc")
+	}
 	h := metrics.NewHTTP(metrics.NewRegistry(), "x", func(int) string { return "CODE" })
 	for _, c := range []struct {
 		name    string
 		handler fasthttp.RequestHandler
-	}{{"bare", bare}, {"instrumented", h.Route("/getSaldo").Wrap(bare)}} {
+	}{{"bare", bare}, {"instrumented", h.Route("/getSaldo").Wrap(bare)},
+		{"refused/bare", refused}, {"refused/instrumented", h.Route("/getLock").Wrap(refused)}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				var ctx fasthttp.RequestCtx
 				for pb.Next() {
 					ctx.Response.Reset()
+					ctx.ResetUserValues() // as fasthttp does between requests
 					c.handler(&ctx)
 				}
 			})
