@@ -52,11 +52,21 @@ func refusalOf(err error) refusal {
 }
 
 // reject answers err, an error of the account layer on route, through
-// refusals, with detail appended to the message (e.g. which account).
+// refusals (see message).
 func (s *Server) reject(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string, err error, detail string) {
 	r := refusalOf(err)
 	if r.log != "" {
 		s.logger.Error(r.log, "route", route, "err", err)
 	}
-	s.answer(ctx, entry, r.status, r.code, r.msg+detail)
+	s.answer(ctx, entry, r.status, r.code, r.message(detail))
+}
+
+// message is r's message with detail (which account, what was not done)
+// appended when r is a domain refusal; a failure's message says "not
+// applied" already.
+func (r refusal) message(detail string) string {
+	if r.status != fasthttp.StatusOK {
+		return r.msg
+	}
+	return r.msg + detail
 }

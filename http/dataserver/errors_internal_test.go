@@ -57,3 +57,22 @@ func TestRefusals(t *testing.T) {
 		t.Error("an unknown error is not logged")
 	}
 }
+
+// TestRefusalMessage: a refusal's detail is appended to a domain
+// refusal's message only.
+func TestRefusalMessage(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{account.ErrLocked, "account locked by another id_negoc (conta 3); no lock taken"},
+		{actors.ErrNotFound, "no such account (conta 3); no lock taken"},
+		{actors.ErrStore, "storage unavailable; not applied"},
+		{actors.ErrNoFence, "a change needs the fence of the holder's grant"},
+		{errors.New("a bug"), "internal error"},
+	} {
+		if got := refusalOf(tt.err).message(" (conta 3); no lock taken"); got != tt.want {
+			t.Errorf("%v: message %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
