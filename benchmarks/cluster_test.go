@@ -9,7 +9,7 @@ import (
 	"github.com/bank/gobank/actors/cluster"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
-	"github.com/bank/gobank/benchmarks/internal/launch"
+	"github.com/bank/gobank/internal/freeport"
 )
 
 // BenchmarkClusterCall is the cost of one account call (a read) through a
@@ -30,7 +30,7 @@ func BenchmarkClusterCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	ports, err := launch.FreePorts(4) // two cluster ports, two health ports
+	ports, err := freeport.Ports(4) // two cluster ports, two health ports
 	if err != nil {
 		b.Fatal(err)
 	}

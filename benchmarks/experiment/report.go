@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bank/gobank/benchmarks/loadgen"
 )
 
 // Meta describes the run as a whole.
@@ -53,7 +55,7 @@ func writeLine(w io.Writer, i int, r Result) {
 		cons += "  ERROR: " + r.Err.Error()
 	}
 	fmt.Fprintf(w, lineFormat, strconv.Itoa(i+1), r.Policy, r.Order, r.Skew.Name, strconv.Itoa(r.Servers),
-		fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec), fmtUS(r.P50), fmtUS(r.P99), fmtUS(r.P999),
+		fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec), loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
 		fmtPct(r.RefusalRate), waitTimeouts(r), strconv.FormatInt(r.Insufficient, 10), strconv.FormatInt(r.Other, 10), cons)
 }
 
@@ -82,17 +84,6 @@ func fmtPct(f float64) string {
 		return strconv.FormatFloat(p, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(p, 'f', 1, 64)
-}
-
-// fmtUS prints microseconds at a precision that suits the magnitude.
-func fmtUS(us int64) string {
-	switch {
-	case us < 1000:
-		return strconv.FormatInt(us, 10) + "µs"
-	case us < 1_000_000:
-		return strconv.FormatFloat(float64(us)/1e3, 'f', 1, 64) + "ms"
-	}
-	return strconv.FormatFloat(float64(us)/1e6, 'f', 2, 64) + "s"
 }
 
 // Analysis.
@@ -245,7 +236,7 @@ func WriteMarkdown(w io.Writer, meta Meta, s Settings, results []Result) error {
 	if h, ok := headline(ix, headlineCondition); ok {
 		p("| policy (ascending order, 3 servers, uniform) | ok transfers/s | 403 LOCKED_ACCOUNT | refusal rate | p99 |\n|---|--:|--:|--:|--:|\n")
 		for _, r := range []*Result{h.FailFast, h.Wait} {
-			p("| %s | %s | %d | %s%% | %s |\n", r.Policy, fmtRate(r.OKTransfersPerSec), r.Refusals, fmtPct(r.RefusalRate), fmtUS(r.P99))
+			p("| %s | %s | %d | %s%% | %s |\n", r.Policy, fmtRate(r.OKTransfersPerSec), r.Refusals, fmtPct(r.RefusalRate), loadgen.FormatMicros(r.P99))
 		}
 		p("\n**wait / fail-fast successful-transfer throughput: %s.** ", fmtRatio(h.Ratio))
 		switch {
@@ -299,7 +290,7 @@ func WriteMarkdown(w io.Writer, meta Meta, s Settings, results []Result) error {
 			c += " (interrupted)"
 		}
 		p("| %d | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s%% | %s | %d | %d | %s |\n", i+1, r.Policy, r.Order, r.Skew.Name, r.Servers,
-			fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec), fmtUS(r.P50), fmtUS(r.P99), fmtUS(r.P999),
+			fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec), loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
 			fmtPct(r.RefusalRate), waitTimeouts(r), r.Insufficient, r.Other, c)
 	}
 	p("\n")

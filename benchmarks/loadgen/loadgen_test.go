@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/internal/freeport"
 )
 
 // TestOpenLoopMeasuresQueueing drives a server that serves one request at
@@ -436,12 +438,11 @@ func TestTransportOutcomes(t *testing.T) {
 	t.Cleanup(func() { close(hang) }) // before serve's shutdown, which waits for handlers
 
 	// A port nobody listens on: nothing was sent, so the outcome is known.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	closedPort := "http://" + ln.Addr().String()
-	_ = ln.Close()
+	closedPort := "http://" + addr
 
 	// A server that reads the request and hangs up: it may have acted.
 	hangup, err := net.Listen("tcp", "127.0.0.1:0")

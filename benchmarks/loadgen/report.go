@@ -181,7 +181,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("throughput\t%s ok/s, %s total/s\n", fmtFloat(r.ThroughputOK), fmtFloat(r.ThroughputTotal))
 	l := r.Latency
 	p("latency\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (min %s, mean %s)\n",
-		fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), fmtUS(l.Min), fmtUS(int64(l.Mean+0.5)))
+		FormatMicros(l.P50), FormatMicros(l.P90), FormatMicros(l.P99), FormatMicros(l.P999), FormatMicros(l.Max), FormatMicros(l.Min), FormatMicros(int64(l.Mean+0.5)))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -269,8 +269,11 @@ func fmtFloat(f float64) string {
 	return strconv.FormatFloat(f, 'f', 1, 64)
 }
 
-// fmtUS prints microseconds at a precision that suits the magnitude.
-func fmtUS(us int64) string {
+// FormatMicros prints microseconds at a precision that suits the
+// magnitude, in ASCII (us, not µs: reports are read in terminals, logs and
+// CSV alike), with three significant digits from 1ms up: 1.23ms, 12.34ms,
+// 1.50s. Every report of the benchmarks prints latencies with it.
+func FormatMicros(us int64) string {
 	switch {
 	case us < 1000:
 		return strconv.FormatInt(us, 10) + "us"

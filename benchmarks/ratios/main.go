@@ -36,7 +36,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,6 +46,7 @@ import (
 	"time"
 
 	"github.com/bank/gobank/benchmarks/internal/launch"
+	"github.com/bank/gobank/internal/freeport"
 )
 
 func main() {
@@ -145,7 +145,7 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		var debug string
 		if profileDir != "" {
 			var err error
-			if debug, err = freeAddr(); err != nil {
+			if debug, err = freeport.Addr(); err != nil {
 				return "", err
 			}
 			args = append([]string{"--debug-addr", debug}, args...)
@@ -334,16 +334,6 @@ func run(rounds int, duration time.Duration, workers, accounts, nbiz int, keep b
 		}
 	}
 	return nil
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // procCPU returns the user and system CPU time process pid has used, from

@@ -41,6 +41,7 @@ import (
 
 	"github.com/bank/gobank/actors/store/pgserver"
 	"github.com/bank/gobank/benchmarks/internal/launch"
+	"github.com/bank/gobank/internal/freeport"
 )
 
 func main() {
@@ -159,7 +160,7 @@ func (r *runner) setup(n int, dsn string) error {
 		}
 		dataURLs = append(dataURLs, u)
 	} else {
-		ports, err := launch.FreePorts(2 * n)
+		ports, err := freeport.Ports(2 * n)
 		if err != nil {
 			return err
 		}

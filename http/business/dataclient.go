@@ -28,25 +28,18 @@ import (
 // Sentinel errors of DataClient, compared with errors.Is. Every error a
 // DataClient returns is a *DataError wrapping exactly one of them (plus the
 // transport error, if any), except for an error_code the client does not
-// know, which wraps none and is a bug somewhere (answered 500).
+// know, which wraps none and is a bug somewhere (answered 500). The domain
+// errors are package wire's, the project's one vocabulary; dataCodes maps
+// the data server's error_code to them.
 var (
-	// ErrLocked: another id_negoc holds the account's lock (error_code -1).
-	ErrLocked = errors.New("account locked by another business server")
-	// ErrInvalidAccount: the data server did not accept the account number
-	// (error_code -2).
-	ErrInvalidAccount = errors.New("invalid account")
-	// ErrInvalidValue: the data server did not accept the value, e.g. a
-	// negative balance (error_code -3).
-	ErrInvalidValue = errors.New("invalid value")
-	// ErrNotFound: no such account (error_code -4).
-	ErrNotFound = errors.New("no such account")
-	// ErrStaleFence: the lock grant named by a write or unlock is no longer
-	// in force (its lease ran out, error_code -5): the call was refused and
-	// the lock is lost.
-	ErrStaleFence = errors.New("lock grant no longer in force")
-	// ErrUnauthorized: the data server refused the client's token at
-	// /autentica.
-	ErrUnauthorized = errors.New("client token refused")
+	ErrLocked         = wire.ErrLocked         // error_code -1: another id_negoc holds the account's lock
+	ErrInvalidAccount = wire.ErrInvalidAccount // error_code -2: the data server did not accept the account number
+	ErrInvalidValue   = wire.ErrInvalidValue   // error_code -3: the data server did not accept the value, e.g. a negative balance
+	ErrNotFound       = wire.ErrNotFound       // error_code -4: no such account
+	// error_code -5: the lock grant named by a write or unlock is no longer
+	// in force (its lease ran out): the call was refused and the lock is lost.
+	ErrStaleFence   = wire.ErrStaleFence
+	ErrUnauthorized = wire.ErrUnauthorized // the data server refused the client's token at /autentica
 	// ErrCredentialRefused: the data server refused this business server's
 	// own credential on a data route (HTTP 401 or 403). Nothing works until
 	// the operator gives the business server the data server's credential.
@@ -58,9 +51,7 @@ var (
 	// only its own client tokens, never our generated credential.
 	ErrOriginalCredential = fmt.Errorf("the data server is of the original implementation (it has no /getLocks), "+
 		"which accepts only its own client tokens on its data routes: set BANK_SERVER_TOKEN to one of them: %w", ErrCredentialRefused)
-	// ErrUnavailable: the data server could not be reached, did not answer
-	// in time, failed (5xx), or answered something that is not the contract.
-	ErrUnavailable = errors.New("data server unavailable")
+	ErrUnavailable = wire.ErrUnavailable // unreachable, no answer in time, 5xx, or an answer outside the contract
 	// ErrUnsupported: the data server lacks /commit or /idem (HTTP 404): it
 	// is the original implementation, or an older version of ours. Nothing
 	// was applied.
@@ -730,29 +721,49 @@ func (c *DataClient) sendOnce(ep *endpoint, req *fasthttp.Request, resp *fasthtt
 		return a, nil
 	}
 	e := &DataError{Route: route, Conta: conta, Code: wire.Code(a.code), Status: status}
-	switch code := wire.Code(a.code); code {
-	case wire.LockedAccount:
-		e.Kind, e.Reason = ErrLocked, "account locked by another business server"
-	case wire.InvalidAccount:
-		e.Kind, e.Reason = ErrInvalidAccount, "invalid account"
-	case wire.InvalidValue:
-		e.Kind, e.Reason = ErrInvalidValue, "invalid value"
-	case wire.NotFound:
-		e.Kind, e.Reason = ErrNotFound, "no such account"
-	case wire.StaleFence:
-		e.Kind, e.Reason = ErrStaleFence, "the lock's lease ran out before the operation finished"
-	case wire.Unauthorized:
-		if route == wire.RouteAutentica {
-			e.Kind, e.Reason = ErrUnauthorized, "token refused"
-		} else {
-			e.Kind, e.Reason = ErrCredentialRefused, "data server refused this business server's credential"
-		}
-	case wire.Unavailable:
-		e.Kind, e.Reason = ErrUnavailable, "data server busy"
-	default:
-		e.Reason = "data server answered unexpected error_code " + strconv.FormatInt(a.code, 10) + " (" + code.String() + ")"
+	if d, ok := readDataCode(e.Code, route); ok {
+		e.Kind, e.Reason = d.kind, d.reason
+	} else {
+		e.Reason = "data server answered unexpected error_code " + strconv.FormatInt(a.code, 10) + " (" + e.Code.String() + ")"
 	}
 	return answer{}, e
+}
+
+// dataCode is what an error_code of the data server means to this
+// business server: the sentinel a DataError wraps, and its Reason.
+type dataCode struct {
+	code   wire.Code
+	kind   error
+	reason string
+}
+
+// dataCodes is the business server's one table for reading the data
+// server's error_code (answered with 200, or 503 for UNAVAILABLE). The
+// data server's side of the same boundary is package dataserver's
+// refusals table.
+var dataCodes = []dataCode{
+	{wire.LockedAccount, ErrLocked, "account locked by another business server"},
+	{wire.InvalidAccount, ErrInvalidAccount, "invalid account"},
+	{wire.InvalidValue, ErrInvalidValue, "invalid value"},
+	{wire.NotFound, ErrNotFound, "no such account"},
+	{wire.StaleFence, ErrStaleFence, "the lock's lease ran out before the operation finished"},
+	// On a data route, UNAUTHORIZED refuses this business server's own
+	// credential; at /autentica, the client's token (readDataCode).
+	{wire.Unauthorized, ErrCredentialRefused, "data server refused this business server's credential"},
+	{wire.Unavailable, ErrUnavailable, "data server busy"},
+}
+
+// readDataCode looks code up in dataCodes, as answered on route.
+func readDataCode(code wire.Code, route string) (dataCode, bool) {
+	if code == wire.Unauthorized && route == wire.RouteAutentica {
+		return dataCode{code, ErrUnauthorized, "token refused"}, true
+	}
+	for _, d := range dataCodes {
+		if d.code == code {
+			return d, true
+		}
+	}
+	return dataCode{}, false
 }
 
 // Change is one account's part of a Commit.

@@ -3,7 +3,6 @@ package business_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -176,13 +175,7 @@ func TestDataClientErrors(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 func TestDataClientUnavailable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c, err := business.NewDataClient(business.DataClientConfig{URL: addr, ServerToken: "x", ID: "x:1",
+	c, err := business.NewDataClient(business.DataClientConfig{URL: closedURL(t), ServerToken: "x", ID: "x:1",
 		Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

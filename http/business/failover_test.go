@@ -16,21 +16,18 @@ import (
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
+	"github.com/bank/gobank/internal/freeport"
 )
 
 // closedURL returns the URL of a loopback port nobody listens on: a data
 // server that is down.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := "http://" + ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return "http://" + addr
 }
 
 // TestDataClientFailover: a DataClient given two data servers of one bank

@@ -214,16 +214,18 @@ type Config struct {
 //     and the locks released, the answer not yet sent.
 func Stages() []string { return []string{"locked", "before-commit", "between-writes", "after-commit"} }
 
-// Errors of the business rules, beside DataClient's sentinels.
+// Errors of the business rules, beside DataClient's sentinels: the
+// project's domain errors (package wire), named here for this package's
+// callers.
 var (
 	// ErrInsufficientFunds refuses a withdrawal or transfer that would leave
 	// a negative balance. Nothing was changed.
-	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrInsufficientFunds = wire.ErrInsufficientFunds
 	// ErrOverflow refuses a credit whose resulting balance would not fit in
 	// int64. Nothing was changed.
-	ErrOverflow = errors.New("the balance would exceed the largest amount")
+	ErrOverflow = wire.ErrOverflow
 	// ErrSameAccount refuses a transfer from an account to itself.
-	ErrSameAccount = errors.New("transfer from an account to itself")
+	ErrSameAccount = wire.ErrSameAccount
 	// errPanic reports a recovered panic.
 	errPanic = errors.New("internal error")
 )
@@ -468,6 +470,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 	}
 	ctx.SetStatusCode(r.status)
 	wire.WriteJSON(ctx, r.body)
+	code := r.code
+	if r.replayed {
+		code, _ = wire.BodyCode(r.body) // a refusal answered again counts as one
+	}
+	if code != 0 {
+		wire.SetRefusal(ctx, code)
+	}
 }
 
 // reply is an operation's answer.
@@ -628,34 +637,13 @@ func classify(err error) (status int, code wire.Code, msg string) {
 	case errors.As(err, &notKept):
 		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
 			"the outcome could not be recorded under the Idempotency-Key; nothing changed, try again"
-	case errors.Is(err, ErrUnauthorized):
-		return fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token"
-	case errors.Is(err, ErrOriginalCredential):
-		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
-			"the data server is of the original implementation and refused this business server's credential: " +
-				"it accepts only its own client tokens, so the operator must start this business server with " +
-				"BANK_SERVER_TOKEN set to one of them; nothing was applied"
-	case errors.Is(err, ErrCredentialRefused):
-		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
-			"the data server refused this business server's credential; the operator must fix its configuration"
-	case errors.Is(err, ErrStaleFence):
-		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
-			"the account's lock lease ran out before the operation finished; try again"
-	case errors.Is(err, ErrLocked):
-		return fasthttp.StatusForbidden, wire.LockedAccount, "account locked by another operation; nothing changed, try again"
-	case errors.Is(err, ErrNotFound):
-		return fasthttp.StatusNotFound, wire.NotFound, "no such account"
-	case errors.Is(err, ErrInvalidAccount):
-		return fasthttp.StatusNotFound, wire.InvalidAccount, "an account must be a positive integer"
-	case errors.Is(err, ErrInvalidValue):
-		return fasthttp.StatusNotFound, wire.InvalidValue, "valor must be a positive integer of at most 9223372036854775807"
-	case errors.Is(err, ErrOverflow):
-		return fasthttp.StatusNotFound, wire.Overflow, "the balance would exceed 9223372036854775807; nothing changed"
-	case errors.Is(err, ErrInsufficientFunds):
-		return fasthttp.StatusConflict, wire.InsufficientFunds, "insufficient funds; nothing changed"
-	case errors.Is(err, ErrSameAccount):
-		return fasthttp.StatusBadRequest, wire.SameAccount, "conta_orig and conta_dest must differ"
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnsupported):
+	}
+	for _, a := range errAnswers {
+		if errors.Is(err, a.err) {
+			return a.status, a.code, a.msg
+		}
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnsupported) {
 		msg := "data server unavailable"
 		var de *DataError
 		if errors.As(err, &de) && de.Reason != "" {
@@ -665,6 +653,39 @@ func classify(err error) (status int, code wire.Code, msg string) {
 	}
 	return fasthttp.StatusInternalServerError, wire.Internal,
 		"internal error; the operation may not have completed: read the balance, or repeat the request with the same Idempotency-Key, before trying again"
+}
+
+// errAnswer is how the business server answers a domain error.
+type errAnswer struct {
+	err    error
+	status int
+	code   wire.Code
+	msg    string
+}
+
+// errAnswers is the business server's one table from its errors to its
+// answers' status, error_code and message (classify handles the errors
+// whose message depends on the error's details first). The Go client's
+// side of the same boundary is package client's codes table. The first
+// row that matches wins (ErrOriginalCredential wraps ErrCredentialRefused),
+// and ErrUnavailable, whose message is the DataError's reason, comes last.
+var errAnswers = []errAnswer{
+	{ErrUnauthorized, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token"},
+	{ErrOriginalCredential, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+		"the data server is of the original implementation and refused this business server's credential: " +
+			"it accepts only its own client tokens, so the operator must start this business server with " +
+			"BANK_SERVER_TOKEN set to one of them; nothing was applied"},
+	{ErrCredentialRefused, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+		"the data server refused this business server's credential; the operator must fix its configuration"},
+	{ErrStaleFence, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+		"the account's lock lease ran out before the operation finished; try again"},
+	{ErrLocked, fasthttp.StatusForbidden, wire.LockedAccount, "account locked by another operation; nothing changed, try again"},
+	{ErrNotFound, fasthttp.StatusNotFound, wire.NotFound, "no such account"},
+	{ErrInvalidAccount, fasthttp.StatusNotFound, wire.InvalidAccount, "an account must be a positive integer"},
+	{ErrInvalidValue, fasthttp.StatusNotFound, wire.InvalidValue, "valor must be a positive integer of at most 9223372036854775807"},
+	{ErrOverflow, fasthttp.StatusNotFound, wire.Overflow, "the balance would exceed 9223372036854775807; nothing changed"},
+	{ErrInsufficientFunds, fasthttp.StatusConflict, wire.InsufficientFunds, "insufficient funds; nothing changed"},
+	{ErrSameAccount, fasthttp.StatusBadRequest, wire.SameAccount, "conta_orig and conta_dest must differ"},
 }
 
 // unknownMessage explains a commit whose answer was lost.

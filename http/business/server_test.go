@@ -314,12 +314,7 @@ func TestSameAccount(t *testing.T) {
 }
 
 func TestDataServerDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedURL := "http://" + ln.Addr().String()
-	ln.Close()
+	closedURL := closedURL(t)
 
 	t.Run("never reachable", func(t *testing.T) {
 		bs := startBusiness(t, nil, businesstest.Options{DataURL: closedURL, ServerToken: "x"})

@@ -596,25 +596,3 @@ func opName(route string, args []int64) string {
 	}
 	return b.String()
 }
-
-// codeForStatus gives the code of an answer without error_code, e.g. from
-// the original business server or a proxy.
-func codeForStatus(status int) wire.Code {
-	switch {
-	case status == http.StatusUnauthorized:
-		return wire.Unauthorized
-	case status == http.StatusForbidden:
-		return wire.LockedAccount
-	case status == http.StatusNotFound:
-		return wire.NotFound
-	case status == http.StatusConflict:
-		return wire.InsufficientFunds
-	case status == http.StatusUnprocessableEntity:
-		return wire.KeyReused
-	case status == http.StatusServiceUnavailable, status == http.StatusBadGateway, status == http.StatusGatewayTimeout:
-		return wire.Unavailable
-	case status >= 400 && status < 500:
-		return wire.BadRequest
-	}
-	return wire.Internal
-}

@@ -1,7 +1,8 @@
 package client
 
 import (
-	"errors"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,37 +11,76 @@ import (
 
 // Sentinel errors, matched with errors.Is against the *Error a Client
 // returns. Each names a kind of failure; the *Error tells the details.
+// They are the project's domain errors (package wire); answerCodes says which
+// error_code each one stands for.
 var (
 	// ErrUnauthorized: the token is missing or unknown (HTTP 401,
 	// UNAUTHORIZED), at /autentica or at the business server.
-	ErrUnauthorized = errors.New("token refused")
+	ErrUnauthorized = wire.ErrUnauthorized
 	// ErrLocked: another business server holds the account's lock (HTTP
 	// 403, LOCKED_ACCOUNT); trying again later may succeed.
-	ErrLocked = errors.New("account locked")
+	ErrLocked = wire.ErrLocked
 	// ErrNotFound: no such account (HTTP 404, NOT_FOUND, or
 	// INVALID_ACCOUNT for a number that cannot be an account).
-	ErrNotFound = errors.New("no such account")
+	ErrNotFound = wire.ErrNotFound
 	// ErrInvalidValue: the value was refused (INVALID_VALUE, e.g. a
 	// negative amount), the result would overflow (OVERFLOW), or the
 	// request was malformed (BAD_REQUEST).
-	ErrInvalidValue = errors.New("invalid value")
+	ErrInvalidValue = wire.ErrInvalidValue
 	// ErrInsufficientFunds: a withdrawal or transfer would make a balance
 	// negative (HTTP 409, INSUFFICIENT_FUNDS).
-	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrInsufficientFunds = wire.ErrInsufficientFunds
 	// ErrSameAccount: a transfer names the same account twice (HTTP 400,
 	// SAME_ACCOUNT).
-	ErrSameAccount = errors.New("same account")
+	ErrSameAccount = wire.ErrSameAccount
 	// ErrUnavailable: the server could not be reached (connection refused),
 	// did not answer in time, or reported that the data server is
 	// unavailable (HTTP 503, UNAVAILABLE), after every retry. Nothing was
 	// changed if the request never reached the server; after a timeout,
 	// the operation may or may not have been applied: repeat it with the
 	// same key (Error.Key, the Key call option) to find out safely.
-	ErrUnavailable = errors.New("server unavailable")
+	ErrUnavailable = wire.ErrUnavailable
 	// ErrKeyReused: the idempotency key was used before for another
 	// operation (HTTP 422, KEY_REUSED); nothing was changed.
-	ErrKeyReused = errors.New("idempotency key used for another operation")
+	ErrKeyReused = wire.ErrKeyReused
 )
+
+// answerCodes is the client's one table for reading a business server's
+// answer: the sentinel each error_code matches, and the HTTP status that
+// implies the code when an answer carries none (the original business
+// server's, or a proxy's). The business server's side of the same
+// boundary is package business's errAnswers table. A status not listed
+// implies BAD_REQUEST (other 4xx) or INTERNAL.
+var answerCodes = []struct {
+	code     wire.Code
+	sentinel error
+	statuses []int
+}{
+	{wire.Unauthorized, ErrUnauthorized, []int{http.StatusUnauthorized}},
+	{wire.LockedAccount, ErrLocked, []int{http.StatusForbidden}},
+	{wire.NotFound, ErrNotFound, []int{http.StatusNotFound}},
+	{wire.InvalidAccount, ErrNotFound, nil},
+	{wire.InvalidValue, ErrInvalidValue, nil},
+	{wire.Overflow, ErrInvalidValue, nil},
+	{wire.BadRequest, ErrInvalidValue, nil},
+	{wire.InsufficientFunds, ErrInsufficientFunds, []int{http.StatusConflict}},
+	{wire.SameAccount, ErrSameAccount, nil},
+	{wire.KeyReused, ErrKeyReused, []int{http.StatusUnprocessableEntity}},
+	{wire.Unavailable, ErrUnavailable, []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout}},
+}
+
+// codeForStatus gives the code of an answer without error_code.
+func codeForStatus(status int) wire.Code {
+	for _, c := range answerCodes {
+		if slices.Contains(c.statuses, status) {
+			return c.code
+		}
+	}
+	if status >= 400 && status < 500 {
+		return wire.BadRequest
+	}
+	return wire.Internal
+}
 
 // Error is a failed call. It matches the sentinel of its Code with
 // errors.Is, and unwraps to Err, the transport error if any (so that
@@ -98,32 +138,22 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying transport or decoding error, or nil.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is the sentinel of e's Code.
+// Is reports whether target is the sentinel of e's Code, or its
+// client's sentinel (answerCodes: e.g. ErrNotFound for INVALID_ACCOUNT).
 func (e *Error) Is(target error) bool {
-	s := sentinel(e.Code)
-	return s != nil && s == target
+	if s := sentinel(e.Code); s != nil && s == target {
+		return true
+	}
+	return target != nil && e.Code.Err() == target
 }
 
-// sentinel maps a code to its sentinel error; nil for INTERNAL and codes
-// the client does not know.
+// sentinel maps a code to its client's sentinel; nil for INTERNAL and
+// codes the client does not know.
 func sentinel(c wire.Code) error {
-	switch c {
-	case wire.Unauthorized:
-		return ErrUnauthorized
-	case wire.LockedAccount:
-		return ErrLocked
-	case wire.NotFound, wire.InvalidAccount:
-		return ErrNotFound
-	case wire.InvalidValue, wire.Overflow, wire.BadRequest:
-		return ErrInvalidValue
-	case wire.InsufficientFunds:
-		return ErrInsufficientFunds
-	case wire.SameAccount:
-		return ErrSameAccount
-	case wire.KeyReused:
-		return ErrKeyReused
-	case wire.Unavailable:
-		return ErrUnavailable
+	for _, row := range answerCodes {
+		if row.code == c {
+			return row.sentinel
+		}
 	}
 	return nil
 }

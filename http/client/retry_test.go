@@ -16,6 +16,7 @@ import (
 	"github.com/bank/gobank/http/client"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/wire"
+	"github.com/bank/gobank/internal/freeport"
 )
 
 // keyLog records the Idempotency-Key of every operation request that
@@ -221,12 +222,11 @@ func TestFailover(t *testing.T) {
 	ctx := context.Background()
 	data := dataservertest.Start(t, dataservertest.Options{})
 	closed := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := freeport.Addr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		return "http://" + ln.Addr().String()
+		return "http://" + addr
 	}()
 	// The first business server applies the request and dies before
 	// answering (its connection closed); the second is down; the third

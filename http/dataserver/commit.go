@@ -167,7 +167,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		defer s.keys.lock(rec.Key).Unlock()
 		old, found, err := s.cfg.Records.Record(rec.Key)
 		if err != nil {
-			s.fail(ctx, entry, name, errors.Join(actors.ErrStore, err))
+			s.reject(ctx, entry, name, errors.Join(actors.ErrStore, err), "")
 			return
 		}
 		if found {
@@ -181,18 +181,12 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	case err == nil:
 		entry.Done()
 		wire.WriteJSON(ctx, emptyObject)
-	case errors.Is(err, actors.ErrNotFound):
-		s.refuse(ctx, entry, wire.NotFound, "no such account")
-	case errors.Is(err, account.ErrStaleFence), errors.Is(err, account.ErrLocked):
-		s.refuse(ctx, entry, wire.StaleFence, "stale fence: a lock grant named is no longer in force; nothing applied")
-	case errors.Is(err, account.ErrBusy):
-		s.refuse(ctx, entry, wire.LockedAccount, "account busy: another commit is in progress; nothing applied")
-	case errors.Is(err, account.ErrNegativeBalance):
-		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative; nothing applied")
-	case errors.Is(err, actors.ErrNoFence):
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, err.Error())
+	case errors.Is(err, account.ErrLocked):
+		// Under a fence, a lock held by another means the grant named
+		// is gone.
+		s.reject(ctx, entry, name, account.ErrStaleFence, "; nothing applied")
 	default:
-		s.fail(ctx, entry, name, err)
+		s.reject(ctx, entry, name, err, "; nothing applied")
 	}
 }
 
@@ -230,7 +224,7 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if err != nil {
-		s.fail(ctx, entry, name, errors.Join(actors.ErrStore, err))
+		s.reject(ctx, entry, name, errors.Join(actors.ErrStore, err), "")
 		return
 	}
 	if !found {

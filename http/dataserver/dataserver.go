@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors"
-	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/metrics"
@@ -353,23 +352,8 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 		if rt.op == actors.OpLock {
 			s.m.lockWait.Since(start)
 		}
-	case errors.Is(err, actors.ErrNotFound):
-		s.refuse(ctx, entry, wire.NotFound, "no such account")
-		return
-	case errors.Is(err, account.ErrLocked):
-		s.refuse(ctx, entry, wire.LockedAccount, "account locked by another id_negoc")
-		return
-	case errors.Is(err, account.ErrStaleFence):
-		s.refuse(ctx, entry, wire.StaleFence, "stale fence: that lock grant is no longer in force")
-		return
-	case errors.Is(err, account.ErrBusy):
-		s.refuse(ctx, entry, wire.LockedAccount, "account busy: a commit is in progress")
-		return
-	case errors.Is(err, account.ErrNegativeBalance):
-		s.refuse(ctx, entry, wire.InvalidValue, "a balance cannot be negative")
-		return
 	default:
-		s.fail(ctx, entry, rt.name, err)
+		s.reject(ctx, entry, rt.name, err, "")
 		return
 	}
 	switch rt.op {
@@ -443,21 +427,6 @@ func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
 		*p.dst = d
 	}
 	return ""
-}
-
-// fail answers an error that is not a domain refusal: the request was not
-// applied, because the account or the store could not take it.
-func (s *Server) fail(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string, err error) {
-	switch {
-	case errors.Is(err, actors.ErrStore):
-		s.logger.Error("storage failed; write refused", "route", route, "err", err)
-		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied")
-	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrClosed):
-		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied")
-	default:
-		s.logger.Error("account operation failed", "route", route, "err", err)
-		s.answer(ctx, entry, fasthttp.StatusInternalServerError, wire.Internal, "internal error")
-	}
 }
 
 // refuse answers a domain error the contract's way, 200 with error_code,

@@ -1,14 +1,12 @@
 package dataserver
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
-	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -104,16 +102,7 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 			_, _ = s.do(ctx, contas[j], actors.Request{Op: actors.OpUnlock, Holder: id, Fence: replies[j].Fence})
 		}
 		which := " (conta " + strconv.FormatInt(conta, 10) + "); no lock taken"
-		switch {
-		case errors.Is(err, actors.ErrNotFound):
-			s.refuse(ctx, entry, wire.NotFound, "no such account"+which)
-		case errors.Is(err, account.ErrLocked):
-			s.refuse(ctx, entry, wire.LockedAccount, "account locked by another id_negoc"+which)
-		case errors.Is(err, account.ErrBusy):
-			s.refuse(ctx, entry, wire.LockedAccount, "account busy: a commit is in progress"+which)
-		default:
-			s.fail(ctx, entry, name, err)
-		}
+		s.reject(ctx, entry, name, err, which)
 		return
 	}
 	entry.Done()

@@ -99,11 +99,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 				continue
 			}
 			release()
-			if errors.Is(err, account.ErrLocked) || errors.Is(err, account.ErrBusy) {
-				s.refuse(ctx, entry, wire.LockedAccount, "account "+strconv.FormatInt(conta, 10)+" stayed locked past wait; nothing read")
-			} else {
-				s.fail(ctx, entry, name, err)
-			}
+			s.reject(ctx, entry, name, err, " (conta "+strconv.FormatInt(conta, 10)+", past wait); nothing read")
 			return
 		}
 	}
@@ -113,7 +109,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 		reply, err := s.cfg.Accounts.Do(int64(i+1), actors.Request{Op: actors.OpRead})
 		if err != nil {
 			release()
-			s.fail(ctx, entry, name, err)
+			s.reject(ctx, entry, name, err, "")
 			return
 		}
 		saldos[i] = reply.Balance

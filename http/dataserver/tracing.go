@@ -45,26 +45,12 @@ func (s *Server) traced(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 			semconv.HTTPRequestMethodKey.String(string(rc.Method())), semconv.HTTPRoute(name[len("data "):]))
 		rc.SetUserValue(spanKey{}, ctx)
 		next(rc)
-		code := refusal(rc.Response.Body())
-		tracing.EndHTTP(span, rc.Response.StatusCode(), code, code)
+		refused := ""
+		if code, ok := wire.Refusal(rc); ok {
+			refused = code.String()
+		}
+		tracing.EndHTTP(span, rc.Response.StatusCode(), refused, refused)
 	}
-}
-
-// refusal returns the name of the error_code a body answers, or "".
-func refusal(body []byte) string {
-	const prefix = `{"error_code":`
-	if len(body) <= len(prefix) || string(body[:len(prefix)]) != prefix {
-		return ""
-	}
-	end := len(prefix)
-	for end < len(body) && (body[end] == '-' || body[end] >= '0' && body[end] <= '9') {
-		end++
-	}
-	n, ok := wire.ParseInt(body[len(prefix):end])
-	if !ok {
-		return ""
-	}
-	return wire.Code(n).String()
 }
 
 // spanContext returns the context of rc's server span, or rc itself when

@@ -64,7 +64,12 @@ func TestRateFromRegistry(t *testing.T) {
 	serve := func(rt *metrics.Route, body string, n int) {
 		for range n {
 			var ctx fasthttp.RequestCtx
-			rt.Wrap(func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(body) })(&ctx)
+			rt.Wrap(func(ctx *fasthttp.RequestCtx) {
+				ctx.SetBodyString(body)
+				if code, ok := wire.BodyCode([]byte(body)); ok {
+					wire.SetRefusal(ctx, code) // as wire.WriteError does
+				}
+			})(&ctx)
 		}
 	}
 	serve(get, `{"saldo":1}`, 30)

@@ -30,6 +30,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/bank/gobank/http/wire"
 )
 
 // Counter is a monotonically increasing count: one resolved series.
@@ -321,8 +323,8 @@ func statusIndex(code int) int {
 const minCode = -13
 
 // HTTP instruments a server's routes: requests by route and status,
-// latency per route, and refusals by error code (read from the answer's
-// body, {"error_code":N,...}, so that handlers need no calls of their own).
+// latency per route, and refusals by error code (as the handler reported
+// it with wire.SetRefusal, which wire.WriteError does).
 type HTTP struct {
 	reg      *Registry
 	prefix   string
@@ -399,39 +401,10 @@ func (rt *Route) Wrap(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		next(ctx)
 		rt.latency.Since(start)
 		rt.statuses[statusIndex(ctx.Response.StatusCode())].Inc()
-		if code, ok := errorCode(ctx.Response.Body()); ok {
-			rt.h.Refusals(code).Inc()
+		if code, ok := wire.Refusal(ctx); ok {
+			rt.h.Refusals(int(code)).Inc()
 		}
 	}
-}
-
-var errorPrefix = []byte(`{"error_code":`)
-
-// errorCode reads N from a body that starts {"error_code":N.
-func errorCode(body []byte) (int, bool) {
-	if !bytes.HasPrefix(body, errorPrefix) {
-		return 0, false
-	}
-	body = body[len(errorPrefix):]
-	neg := len(body) > 0 && body[0] == '-'
-	if neg {
-		body = body[1:]
-	}
-	n, digits := 0, 0
-	for _, c := range body {
-		if c < '0' || c > '9' || digits > 6 {
-			break
-		}
-		n = n*10 + int(c-'0')
-		digits++
-	}
-	if digits == 0 {
-		return 0, false
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }
 
 // Names returns the names of the families registered through r (not

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/http/metrics"
+	"github.com/bank/gobank/http/wire"
 )
 
 // scrape serves reg's Handler on loopback, GETs /metrics with the
@@ -99,13 +100,15 @@ func TestStandardCollectors(t *testing.T) {
 }
 
 // TestRouteSeries: a route's request counters appear once they move, its
-// latency histogram from the start, and refusals are read from the body.
+// latency histogram from the start, and refusals are counted as the
+// handler reports them.
 func TestRouteSeries(t *testing.T) {
 	reg := metrics.NewRegistry()
 	h := metrics.NewHTTP(reg, "x", func(c int) string { return map[int]string{-6: "INSUFFICIENT_FUNDS"}[c] })
 	refuse := h.Route("/saque").Wrap(func(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(409)
 		ctx.SetBodyString(`{"error_code":-6,"message":"no"}`)
+		wire.SetRefusal(ctx, -6)
 	})
 	fams := scrape(t, reg)
 	if f := fams["x_http_requests_total"]; f != nil {
@@ -133,6 +136,50 @@ func TestRouteSeries(t *testing.T) {
 	}
 	if refused != 2 {
 		t.Errorf("INSUFFICIENT_FUNDS refusals = %v", refused)
+	}
+}
+
+// TestRefusalReported: Wrap counts the code a handler reports through
+// wire.WriteError, by its name, and nothing for a body it did not report
+// (the metrics no longer read bodies).
+func TestRefusalReported(t *testing.T) {
+	reg := metrics.NewRegistry()
+	h := metrics.NewHTTP(reg, "x", func(c int) string { return wire.Code(c).String() })
+	locked := h.Route("/getLock").Wrap(func(ctx *fasthttp.RequestCtx) {
+		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "locked")
+	})
+	unreported := h.Route("/getSaldo").Wrap(func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(`{"error_code":-4}`)
+	})
+	locked(&fasthttp.RequestCtx{})
+	unreported(&fasthttp.RequestCtx{})
+	got := map[string]float64{}
+	for _, m := range scrape(t, reg)["x_refusals_total"].GetMetric() {
+		got[label(m, "code")] = m.GetCounter().GetValue()
+	}
+	if got["LOCKED_ACCOUNT"] != 1 || got["NOT_FOUND"] != 0 {
+		t.Errorf("refusals = %v, want LOCKED_ACCOUNT 1 and NOT_FOUND 0", got)
+	}
+}
+
+// TestWrapAllocs: a refusal reported and counted allocates nothing once
+// the request's buffers are warm (fasthttp reuses them across requests).
+func TestWrapAllocs(t *testing.T) {
+	h := metrics.NewHTTP(metrics.NewRegistry(), "x", func(c int) string { return wire.Code(c).String() })
+	handler := h.Route("/getLock").Wrap(func(ctx *fasthttp.RequestCtx) {
+		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc")
+	})
+	var ctx fasthttp.RequestCtx
+	allocs := testing.AllocsPerRun(100, func() {
+		ctx.Response.Reset()
+		ctx.ResetUserValues()
+		handler(&ctx)
+		if c, ok := wire.Refusal(&ctx); !ok || c != wire.LockedAccount {
+			t.Fatalf("Refusal = %v, %v", c, ok)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a reported refusal allocates %v times per request, want 0", allocs)
 	}
 }
 
@@ -197,22 +244,28 @@ func TestObserveAllocatesNothing(t *testing.T) {
 }
 
 // BenchmarkWrap is what instrumenting a route costs per request: the
-// same handler bare and wrapped, from parallel callers (the series are
+// same handler bare and wrapped, answering and refusing (the code counted
+// as the handler reports it), from parallel callers (the series are
 // shared, as on a server).
 func BenchmarkWrap(b *testing.B) {
 	body := []byte(`{"saldo":1000}`)
 	bare := func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }
+	refused := func(ctx *fasthttp.RequestCtx) {
+		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc")
+	}
 	h := metrics.NewHTTP(metrics.NewRegistry(), "x", func(int) string { return "CODE" })
 	for _, c := range []struct {
 		name    string
 		handler fasthttp.RequestHandler
-	}{{"bare", bare}, {"instrumented", h.Route("/getSaldo").Wrap(bare)}} {
+	}{{"bare", bare}, {"instrumented", h.Route("/getSaldo").Wrap(bare)},
+		{"refused/bare", refused}, {"refused/instrumented", h.Route("/getLock").Wrap(refused)}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				var ctx fasthttp.RequestCtx
 				for pb.Next() {
 					ctx.Response.Reset()
+					ctx.ResetUserValues() // as fasthttp does between requests
 					c.handler(&ctx)
 				}
 			})

@@ -17,6 +17,24 @@ func AppendError(dst []byte, code Code, msg string) []byte {
 	return append(dst, '}')
 }
 
+// BodyCode returns the error_code of a body that starts {"error_code":N, as
+// AppendError writes it, and false for any other body.
+func BodyCode(body []byte) (Code, bool) {
+	const prefix = `{"error_code":`
+	if len(body) <= len(prefix) || string(body[:len(prefix)]) != prefix {
+		return 0, false
+	}
+	end := len(prefix)
+	for end < len(body) && end < len(prefix)+8 && (body[end] == '-' || body[end] >= '0' && body[end] <= '9') {
+		end++
+	}
+	n, ok := ParseInt(body[len(prefix):end])
+	if !ok {
+		return 0, false
+	}
+	return Code(n), true
+}
+
 // AppendString appends s as a JSON string, escaping what JSON requires and
 // replacing invalid UTF-8.
 func AppendString(dst []byte, s string) []byte {

@@ -60,6 +60,31 @@ func WriteError(ctx *fasthttp.RequestCtx, status int, code Code, msg string) {
 	ctx.SetStatusCode(status)
 	var a [192]byte
 	WriteJSON(ctx, AppendError(a[:0], code, msg))
+	SetRefusal(ctx, code)
+}
+
+// refusalKey is the request's user value under which a handler reports the
+// error_code it answered, for the metrics and traces wrapped around it.
+type refusalKey struct{}
+
+// SetRefusal reports that the answer to ctx carries error_code code
+// (WriteError does so itself). The value stored is the code's sentinel, a
+// pointer, so that reporting allocates nothing.
+func SetRefusal(ctx *fasthttp.RequestCtx, code Code) {
+	e, _ := code.Err().(*Error)
+	if e == nil {
+		e = &Error{Code: code, msg: "unknown error code"}
+	}
+	ctx.SetUserValue(refusalKey{}, e)
+}
+
+// Refusal returns the error_code reported for the answer to ctx, and false
+// when none was.
+func Refusal(ctx *fasthttp.RequestCtx) (Code, bool) {
+	if e, ok := ctx.UserValue(refusalKey{}).(*Error); ok {
+		return e.Code, true
+	}
+	return 0, false
 }
 
 // NewRouter returns a router with the conventions both servers share:

@@ -101,24 +101,3 @@ func Bench(bank string, env []string, args ...string) (Result, *os.ProcessState,
 	}
 	return r, cmd.ProcessState, nil
 }
-
-// FreePorts returns n distinct loopback TCP ports free a moment ago, for
-// servers whose addresses must be known before they start (cluster peers).
-func FreePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}

@@ -7,7 +7,6 @@ package proctest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bank/gobank/internal/freeport"
 )
 
 var (
@@ -246,23 +247,12 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 
 // FreePorts returns n distinct loopback TCP ports that were free a moment
 // ago, for servers whose ports must be known before they start (cluster
-// peers, restarts on the same port).
+// peers, restarts on the same port): freeport.Ports, failing t.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	ports, err := freeport.Ports(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

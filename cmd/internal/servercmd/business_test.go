@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bank/gobank/internal/freeport"
 )
 
 // TestBusinessDataURLs: several data servers are given as a
@@ -33,14 +34,11 @@ func TestBusinessDataURLs(t *testing.T) {
 			t.Errorf("data server: %v", err)
 		}
 	}()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := "http://" + ln.Addr().String() // nobody listens there once closed
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
+	down := "http://" + addr // nobody listens there
 
 	for _, tc := range []struct {
 		name  string

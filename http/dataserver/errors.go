@@ -1,0 +1,72 @@
+package dataserver
+
+import (
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/http/oplog"
+	"github.com/bank/gobank/http/wire"
+)
+
+// refusal is how the data server answers an error of the account layer.
+type refusal struct {
+	err    error
+	status int
+	code   wire.Code
+	msg    string
+	log    string // an error log line's message, "" for none
+}
+
+// refusals is the data server's one table from the errors of package
+// actors (and its account rules) to its answers: a domain refusal is 200
+// with error_code, as the original's business servers expect; a request
+// that could not be applied is 503 UNAVAILABLE. The business server's side
+// of the same boundary is package business's dataCodes table. Anything
+// else is answered 500 INTERNAL (internal).
+var refusals = []refusal{
+	{actors.ErrNotFound, fasthttp.StatusOK, wire.NotFound, "no such account", ""},
+	{account.ErrLocked, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc", ""},
+	{account.ErrStaleFence, fasthttp.StatusOK, wire.StaleFence, "stale fence: the lock grant named is no longer in force", ""},
+	{account.ErrBusy, fasthttp.StatusOK, wire.LockedAccount, "account busy: a commit is in progress", ""},
+	{account.ErrNegativeBalance, fasthttp.StatusOK, wire.InvalidValue, "a balance cannot be negative", ""},
+	{actors.ErrNoFence, fasthttp.StatusBadRequest, wire.BadRequest, "a change needs the fence of the holder's grant", ""},
+	{actors.ErrStore, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied", "storage failed; write refused"},
+	{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied", ""},
+	{actors.ErrClosed, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied", ""},
+}
+
+// internal answers an error refusals does not know: a bug.
+var internal = refusal{nil, fasthttp.StatusInternalServerError, wire.Internal, "internal error", "account operation failed"}
+
+// refusalOf returns the row of refusals that err matches, or internal.
+func refusalOf(err error) refusal {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return r
+		}
+	}
+	return internal
+}
+
+// reject answers err, an error of the account layer on route, through
+// refusals (see message).
+func (s *Server) reject(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string, err error, detail string) {
+	r := refusalOf(err)
+	if r.log != "" {
+		s.logger.Error(r.log, "route", route, "err", err)
+	}
+	s.answer(ctx, entry, r.status, r.code, r.message(detail))
+}
+
+// message is r's message with detail (which account, what was not done)
+// appended when r is a domain refusal; a failure's message says "not
+// applied" already.
+func (r refusal) message(detail string) string {
+	if r.status != fasthttp.StatusOK {
+		return r.msg
+	}
+	return r.msg + detail
+}
