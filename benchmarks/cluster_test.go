@@ -9,7 +9,7 @@ import (
 	"github.com/bank/gobank/actors/cluster"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // BenchmarkClusterCall is the cost of one account call (a read) through a

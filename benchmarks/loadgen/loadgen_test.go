@@ -13,7 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // TestOpenLoopMeasuresQueueing drives a server that serves one request at

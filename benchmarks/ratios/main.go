@@ -46,7 +46,7 @@ import (
 	"time"
 
 	"github.com/bank/gobank/benchmarks/internal/launch"
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 func main() {

@@ -41,7 +41,7 @@ import (
 
 	"github.com/bank/gobank/actors/store/pgserver"
 	"github.com/bank/gobank/benchmarks/internal/launch"
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // closedURL returns the URL of a loopback port nobody listens on: a data

@@ -15,8 +15,8 @@ import (
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/client"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
+	"github.com/bank/gobank/http/freeport"
 	"github.com/bank/gobank/http/wire"
-	"github.com/bank/gobank/internal/freeport"
 )
 
 // keyLog records the Idempotency-Key of every operation request that

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 var (

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bank/gobank/internal/freeport"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // TestBusinessDataURLs: several data servers are given as a
