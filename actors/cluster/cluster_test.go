@@ -131,12 +131,12 @@ func TestSupersededActivationIsRefused(t *testing.T) {
 	}
 }
 
-// When the member coordinating an Apply dies between its store commit and
-// the accounts' commits, the pinned accounts reload from the store once
-// their pin times out: the transfer is then visible whole.
-func TestPinnedAccountReloadsAfterPinTimeout(t *testing.T) {
-	members, st := testCluster(t, 1, 4, 300*time.Millisecond)
-	m := members[0]
+// commitWithoutGrains runs the first two steps of Apply for a transfer of
+// 250 from account 1 to 2, without its third, as if the coordinating
+// member died right after the store commit: both accounts are pinned for
+// "biz" and their new balances are in the store, not in the grains.
+func commitWithoutGrains(t *testing.T, m *Bank, st *store.Postgres) {
+	t.Helper()
 	var writes []store.VersionedWrite
 	for _, id := range []int64{1, 2} {
 		g, err := m.Do(id, actors.Request{Op: actors.OpLock, Holder: "biz", TTL: 10 * time.Second})
@@ -147,8 +147,6 @@ func TestPinnedAccountReloadsAfterPinTimeout(t *testing.T) {
 		if id == 2 {
 			bal = g.Balance + 250
 		}
-		// Apply's first two steps, without its third: as if the
-		// coordinating member died right after the store commit.
 		r, err := m.call(id, call{req: actors.Request{Op: actors.OpPin, Holder: "biz", Fence: g.Fence, Value: bal}}, time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -158,6 +156,15 @@ func TestPinnedAccountReloadsAfterPinTimeout(t *testing.T) {
 	if err := st.CommitVersioned(writes, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// When the member coordinating an Apply dies between its store commit and
+// the accounts' commits, the pinned accounts reload from the store once
+// their pin times out: the transfer is then visible whole.
+func TestPinnedAccountReloadsAfterPinTimeout(t *testing.T) {
+	members, st := testCluster(t, 1, 4, 300*time.Millisecond)
+	m := members[0]
+	commitWithoutGrains(t, m, st)
 	start := time.Now()
 	for {
 		r1, err1 := members[0].Do(1, actors.Request{Op: actors.OpRead})
@@ -187,26 +194,7 @@ func TestPinnedAccountReloadsAfterPinTimeout(t *testing.T) {
 func TestReadsOfAPinnedAccountAreNotStale(t *testing.T) {
 	members, st := testCluster(t, 1, 4, 300*time.Millisecond)
 	m := members[0]
-	var writes []store.VersionedWrite
-	for _, id := range []int64{1, 2} {
-		g, err := m.Do(id, actors.Request{Op: actors.OpLock, Holder: "biz", TTL: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bal := g.Balance - 250
-		if id == 2 {
-			bal = g.Balance + 250
-		}
-		r, err := m.call(id, call{req: actors.Request{Op: actors.OpPin, Holder: "biz", Fence: g.Fence, Value: bal}}, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writes = append(writes, store.VersionedWrite{ID: id, Balance: bal, Version: r.version})
-	}
-	// The coordinator's store commit, then it dies: no grain commit.
-	if err := st.CommitVersioned(writes, nil); err != nil {
-		t.Fatal(err)
-	}
+	commitWithoutGrains(t, m, st)
 	start := time.Now()
 	for done := false; !done; {
 		r1, err := m.Do(1, actors.Request{Op: actors.OpRead})
