@@ -32,6 +32,24 @@ func NewAccount(system *actor.ActorSystem, id int64, acct account.Account, w Com
 // change: the actor keeps its timers in step with them).
 func (h *Account) State() *account.Account { return h.a.acct }
 
+// Reset replaces the account's state with acct, as when its host reloads
+// it from the store: the lease timer is disarmed and every queued lock
+// request is refused with err, answered rather than left to time out.
+func (h *Account) Reset(acct account.Account, err error) {
+	a := h.a
+	a.disarmLease()
+	for ticket, w := range a.waiting {
+		delete(a.waiting, ticket)
+		if w.cancel != nil {
+			w.cancel()
+		}
+		if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
+			w.call.reply <- a.result(err)
+		}
+	}
+	*a.acct = acct
+}
+
 // Receive handles the account's own timer messages (lease and wait ends),
 // and reports whether msg was one of them.
 func (h *Account) Receive(ctx actor.Context) bool {

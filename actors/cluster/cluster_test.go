@@ -215,6 +215,27 @@ func TestReadsOfAPinnedAccountAreNotStale(t *testing.T) {
 	}
 }
 
+// A lock request queued behind a pin whose coordinator never came back is
+// refused when the account reloads from the store, at once rather than
+// at its own timeout, and the next lock gets the store's balance.
+func TestLockQueuedBehindAnExpiredPinIsRefused(t *testing.T) {
+	members, st := testCluster(t, 1, 4, 300*time.Millisecond)
+	m := members[0]
+	commitWithoutGrains(t, m, st)
+	start := time.Now()
+	_, err := m.Do(1, actors.Request{Op: actors.OpLock, Holder: "other", TTL: 5 * time.Second, Wait: 20 * time.Second})
+	if !errors.Is(err, actors.ErrStore) {
+		t.Fatalf("lock queued behind an expired pin: %v after %v, want a store refusal", err, time.Since(start))
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Errorf("refused after %v: it waited for its own timeout, not for the reload", waited)
+	}
+	g, err := m.Do(1, actors.Request{Op: actors.OpLock, Holder: "other", TTL: 5 * time.Second})
+	if err != nil || g.Balance != 750 {
+		t.Fatalf("lock after the reload: %+v, %v; want the store's 750", g, err)
+	}
+}
+
 // A read that comes while a write is pinned is answered once the pin
 // ends: the committed balance when the coordinator commits.
 func TestReadDuringPinSeesTheCommit(t *testing.T) {

@@ -88,7 +88,7 @@ func (g *grain) Receive(ctx actor.Context) {
 		if g.acct != nil && g.acct.State().Pinned() && g.w.version == m.version {
 			g.cfg.Logger.Warn("pinned write never committed: the coordinating member is gone; reloading the account from the store",
 				"account", g.id)
-			g.retire(ctx)
+			g.reload(ctx)
 		}
 	default:
 		if g.acct != nil {
@@ -105,7 +105,19 @@ func (g *grain) claim(ctx actor.Context, identity string) {
 		return
 	}
 	g.id = id
-	c, err := g.cfg.Store.Claim(id, g.cfg.InitialBalance)
+	st, version, err := g.load()
+	if err != nil {
+		g.failed = err
+		return
+	}
+	g.w = &versioned{st: g.cfg.Store, id: id, version: version}
+	g.acct = actors.NewAccount(ctx.ActorSystem(), id, st, g.w, g.cfg.Observer)
+}
+
+// load claims the account from the store: its balance, and fences of an
+// epoch above every earlier activation's.
+func (g *grain) load() (account.Account, uint64, error) {
+	c, err := g.cfg.Store.Claim(g.id, g.cfg.InitialBalance)
 	if err == nil && c.Epoch >= 1<<31 {
 		err = errors.New("fence epochs exhausted")
 	}
@@ -114,12 +126,31 @@ func (g *grain) claim(ctx actor.Context, identity string) {
 		st, err = account.Restore(c.Balance, c.Epoch<<32)
 	}
 	if err != nil {
-		g.failed = fmt.Errorf("%w: claiming account %d: %w", actors.ErrStore, id, err)
-		g.cfg.Logger.Error("cannot activate account", "account", id, "err", err)
+		g.cfg.Logger.Error("cannot activate account", "account", g.id, "err", err)
+		return account.Account{}, 0, fmt.Errorf("%w: claiming account %d: %w", actors.ErrStore, g.id, err)
+	}
+	return st, c.Version, nil
+}
+
+// reload claims the account from the store again within this activation,
+// after a pin whose coordinator never came back: only the store knows
+// whether that commit happened. The queued lock requests are refused,
+// the held reads answered with the store's balance. Stopping the
+// activation instead, for the next one to claim the account, would lose
+// the calls already in its mailbox: protoactor drops the messages a
+// stopped actor still has queued without a dead-letter answer, and their
+// callers would wait for their timeout (seen in CI, a read of a pinned
+// account timing out after 5 s).
+func (g *grain) reload(ctx actor.Context) {
+	g.stopPinTimer()
+	st, version, err := g.load()
+	if err != nil {
+		g.retire(ctx) // the next activation tries the store again
 		return
 	}
-	g.w = &versioned{st: g.cfg.Store, id: id, version: c.Version}
-	g.acct = actors.NewAccount(ctx.ActorSystem(), id, st, g.w, g.cfg.Observer)
+	g.acct.Reset(st, fmt.Errorf("%w: account %d was reloaded from the store", actors.ErrStore, g.id))
+	g.w.version, g.w.superseded = version, false
+	g.serveHeld(ctx)
 }
 
 func (g *grain) serve(ctx actor.Context, b []byte) {

@@ -23,9 +23,9 @@ import (
 // same --dir finds the balances again.
 func TestUpCluster(t *testing.T) {
 	tmp := t.TempDir()
-	ports := proctest.FreePorts(t, 5)
-	cluster := []string{"--cluster-port", strconv.Itoa(ports[4])}
-	up := startUpIn(t, tmp, ports[:4], 3, cluster...)
+	ports, clusterPort := proctest.ClusterPorts(t)
+	cluster := []string{"--cluster-port", strconv.Itoa(clusterPort)}
+	up := startUpIn(t, tmp, ports, 3, cluster...)
 	env := testEnv(up.home)
 	srv := func(i int) []string { return []string{"--server", up.url(up.business[i]), "--auth", up.auth()} }
 	members := []int{up.dataPort, up.dataPort + 10, up.dataPort + 20}
@@ -76,7 +76,7 @@ func TestUpCluster(t *testing.T) {
 	stop(up)
 
 	// The accounts live in PostgreSQL in --dir: a new cluster finds them.
-	again := startUpIn(t, tmp, ports[:4], 3, cluster...)
+	again := startUpIn(t, tmp, ports, 3, cluster...)
 	for i, want := range map[int]string{1: "saldo conta=1 saldo=2000\n", 2: "saldo conta=2 saldo=4000\n"} {
 		code, stdout, stderr := runBank(t, env, append([]string{"saldo", strconv.Itoa(i)}, srv(i)...)...)
 		if code != 0 || stdout != want {
@@ -92,8 +92,8 @@ func TestUpCluster(t *testing.T) {
 // members, and SIGTERM stops everything with exit 0.
 func TestUpClusterEtcd(t *testing.T) {
 	srv := etcdtest.Start(t)
-	ports := proctest.FreePorts(t, 5)
-	up := startUpIn(t, t.TempDir(), ports[:4], 3, "--cluster-port", strconv.Itoa(ports[4]), "--etcd", srv.Endpoint)
+	ports, clusterPort := proctest.ClusterPorts(t)
+	up := startUpIn(t, t.TempDir(), ports, 3, "--cluster-port", strconv.Itoa(clusterPort), "--etcd", srv.Endpoint)
 	env := testEnv(up.home)
 	srvArgs := func(i int) []string { return []string{"--server", up.url(up.business[i]), "--auth", up.auth()} }
 	for _, port := range []int{up.dataPort, up.dataPort + 10, up.dataPort + 20} {

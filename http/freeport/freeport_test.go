@@ -50,3 +50,24 @@ func TestAddr(t *testing.T) {
 	}
 	ln.Close()
 }
+
+func TestBlock(t *testing.T) {
+	offsets := []int{0, 1, 2, 10, 20, 1000, 1001}
+	base, err := freeport.Block(offsets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base < 10000 || base+1001 >= 32768 {
+		t.Fatalf("base %d: block not below the ephemeral ports", base)
+	}
+	for _, off := range offsets {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
+		if err != nil {
+			t.Fatalf("port %d (base %d + %d) is not free: %v", base+off, base, off, err)
+		}
+		ln.Close()
+	}
+	if _, err := freeport.Block(-1); err == nil {
+		t.Error("Block(-1): no error")
+	}
+}

@@ -257,6 +257,23 @@ func FreePorts(t testing.TB, n int) []int {
 	return ports
 }
 
+// ClusterPorts returns the ports of a "bank up --nodes 3": the data port,
+// three business ports and the cluster port, numbered from one block that
+// bank up's own numbering (members' data ports 10 apart, cluster ports
+// side by side, health ports 1000 above them) finds free: freeport.Block.
+// Five ports from FreePorts would not do: the neighbours bank up derives
+// from them lie among the ephemeral ports, where any outgoing connection
+// may hold one (seen in CI: a member's cluster port in use).
+func ClusterPorts(t testing.TB) (ports []int, clusterPort int) {
+	t.Helper()
+	const cluster = 100
+	base, err := freeport.Block(0, 1, 2, 3, 10, 20, cluster, cluster+1, cluster+2, cluster+1000, cluster+1001, cluster+1002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []int{base, base + 1, base + 2, base + 3}, base + cluster
+}
+
 // Span is what a test reads of a span printed by OpenTelemetry's console
 // exporter (go.opentelemetry.io/otel/exporters/stdout/stdouttrace), which
 // the servers use with OTEL_TRACES_EXPORTER=console.
