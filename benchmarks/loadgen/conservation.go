@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -214,7 +215,7 @@ func readBalance(ctx context.Context, t *target, token string, conta int64, time
 		last = o.label()
 		transient := o.kind == kindTimeout || o.kind == kindConnError || o.kind == kindNoFreeConn ||
 			(o.kind == kindHTTP && (o.status == fasthttp.StatusForbidden || o.status >= 500 ||
-				(o.hasCode && (o.code == int32(wire.LockedAccount) || o.code == int32(wire.Unavailable)))))
+				(o.hasCode && (o.code == int32(teller.LockedAccount) || o.code == int32(teller.Unavailable)))))
 		if !transient {
 			break
 		}

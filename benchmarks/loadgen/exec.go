@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -120,7 +121,7 @@ func (o outcome) label() string {
 	if !o.hasCode {
 		return s
 	}
-	name := wire.Code(o.code).String()
+	name := teller.Code(o.code).String()
 	if name == "UNKNOWN_ERROR" {
 		return s + " error_code " + strconv.Itoa(int(o.code))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/wire"
@@ -85,7 +86,7 @@ func (f *fakeBank) handle(ctx *fasthttp.RequestCtx) {
 	for _, p := range parts[1:] {
 		v, err := strconv.ParseInt(p, 10, 64)
 		if err != nil {
-			refuse(ctx, 404, wire.InvalidValue)
+			refuse(ctx, 404, teller.InvalidValue)
 			return
 		}
 		n = append(n, v)
@@ -93,7 +94,7 @@ func (f *fakeBank) handle(ctx *fasthttp.RequestCtx) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.bal[n[0]]; !ok {
-		refuse(ctx, 404, wire.NotFound)
+		refuse(ctx, 404, teller.NotFound)
 		return
 	}
 	ctx.SetContentType("application/json")
@@ -105,7 +106,7 @@ func (f *fakeBank) handle(ctx *fasthttp.RequestCtx) {
 		if f.depositStatus != 0 {
 			ctx.SetStatusCode(f.depositStatus)
 			if f.depositBody {
-				ctx.SetBody(wire.AppendError(nil, wire.Unavailable, "not applied"))
+				ctx.SetBody(wire.AppendError(nil, teller.Unavailable, "not applied"))
 			} else {
 				ctx.SetBody(nil)
 			}
@@ -114,14 +115,14 @@ func (f *fakeBank) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{}`)
 	case "saque":
 		if !f.allowNegative && f.bal[n[0]] < n[1] {
-			refuse(ctx, 409, wire.InsufficientFunds)
+			refuse(ctx, 409, teller.InsufficientFunds)
 			return
 		}
 		f.bal[n[0]] -= n[1]
 		ctx.SetBodyString(`{}`)
 	case "transferencia":
 		if f.bal[n[0]] < n[2] {
-			refuse(ctx, 409, wire.InsufficientFunds)
+			refuse(ctx, 409, teller.InsufficientFunds)
 			return
 		}
 		if !f.transferMints {
@@ -130,11 +131,11 @@ func (f *fakeBank) handle(ctx *fasthttp.RequestCtx) {
 		f.bal[n[1]] += n[2]
 		ctx.SetBodyString(`{}`)
 	default:
-		refuse(ctx, 404, wire.BadRequest)
+		refuse(ctx, 404, teller.BadRequest)
 	}
 }
 
-func refuse(ctx *fasthttp.RequestCtx, status int, code wire.Code) {
+func refuse(ctx *fasthttp.RequestCtx, status int, code teller.Code) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(wire.AppendError(nil, code, code.String()))

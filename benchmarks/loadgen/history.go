@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -171,7 +172,7 @@ func appendOutcome(b []byte, res string, o outcome) []byte {
 	case o.kind != kindHTTP:
 		name = o.label()
 	case o.hasCode:
-		name = wire.Code(o.code).String()
+		name = teller.Code(o.code).String()
 	}
 	return wire.AppendString(b, name)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/wire"
@@ -39,7 +40,7 @@ func TestGarbagePaths(t *testing.T) {
 	}
 	for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		r := do(t, method, bs.URL+"/deposito/1/5", token)
-		wantError(t, r, 405, int64(wire.BadRequest))
+		wantError(t, r, 405, int64(teller.BadRequest))
 	}
 	checkBank(t, data, uniform(10, 1000))
 }
@@ -140,7 +141,7 @@ func TestRepeatedToken(t *testing.T) {
 				status, body := raw(t, bs.Addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n"+pair.lines+key+"Connection: close\r\n\r\n")
 				var a answer
 				if err := json.Unmarshal([]byte(body), &a); err != nil || status != 400 ||
-					a.ErrorCode == nil || *a.ErrorCode != int64(wire.BadRequest) || !strings.Contains(a.Error, "token") {
+					a.ErrorCode == nil || *a.ErrorCode != int64(teller.BadRequest) || !strings.Contains(a.Error, "token") {
 					t.Errorf("%s with the token twice (%s, key %q): %d %s, want 400 BAD_REQUEST naming the token",
 						path, pair.name, strings.TrimSpace(key), status, body)
 				}

@@ -20,6 +20,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/tracing"
 	"github.com/bank/gobank/http/wire"
@@ -32,14 +33,14 @@ import (
 // errors are package wire's, the project's one vocabulary; dataCodes maps
 // the data server's error_code to them.
 var (
-	ErrLocked         = wire.ErrLocked         // error_code -1: another id_negoc holds the account's lock
-	ErrInvalidAccount = wire.ErrInvalidAccount // error_code -2: the data server did not accept the account number
-	ErrInvalidValue   = wire.ErrInvalidValue   // error_code -3: the data server did not accept the value, e.g. a negative balance
-	ErrNotFound       = wire.ErrNotFound       // error_code -4: no such account
+	ErrLocked         = teller.ErrLocked         // error_code -1: another id_negoc holds the account's lock
+	ErrInvalidAccount = teller.ErrInvalidAccount // error_code -2: the data server did not accept the account number
+	ErrInvalidValue   = teller.ErrInvalidValue   // error_code -3: the data server did not accept the value, e.g. a negative balance
+	ErrNotFound       = teller.ErrNotFound       // error_code -4: no such account
 	// error_code -5: the lock grant named by a write or unlock is no longer
 	// in force (its lease ran out): the call was refused and the lock is lost.
-	ErrStaleFence   = wire.ErrStaleFence
-	ErrUnauthorized = wire.ErrUnauthorized // the data server refused the client's token at /autentica
+	ErrStaleFence   = teller.ErrStaleFence
+	ErrUnauthorized = teller.ErrUnauthorized // the data server refused the client's token at /autentica
 	// ErrCredentialRefused: the data server refused this business server's
 	// own credential on a data route (HTTP 401 or 403). Nothing works until
 	// the operator gives the business server the data server's credential.
@@ -51,7 +52,7 @@ var (
 	// only its own client tokens, never our generated credential.
 	ErrOriginalCredential = fmt.Errorf("the data server is of the original implementation (it has no /getLocks), "+
 		"which accepts only its own client tokens on its data routes: set BANK_SERVER_TOKEN to one of them: %w", ErrCredentialRefused)
-	ErrUnavailable = wire.ErrUnavailable // unreachable, no answer in time, 5xx, or an answer outside the contract
+	ErrUnavailable = teller.ErrUnavailable // unreachable, no answer in time, 5xx, or an answer outside the contract
 	// ErrUnsupported: the data server lacks /commit or /idem (HTTP 404): it
 	// is the original implementation, or an older version of ours. Nothing
 	// was applied.
@@ -63,13 +64,13 @@ var (
 // error, if any. Reason is a short text that is safe to show end users: it
 // names neither the data server's address nor any credential.
 type DataError struct {
-	Route  string    // data route, e.g. "/getLock"
-	Conta  int64     // account, 0 for /autentica
-	Kind   error     // sentinel, or nil
-	Code   wire.Code // error_code answered, 0 if none
-	Status int       // HTTP status answered, 0 if none
-	Reason string    // short human-readable cause
-	Err    error     // underlying transport error, or nil
+	Route  string      // data route, e.g. "/getLock"
+	Conta  int64       // account, 0 for /autentica
+	Kind   error       // sentinel, or nil
+	Code   teller.Code // error_code answered, 0 if none
+	Status int         // HTTP status answered, 0 if none
+	Reason string      // short human-readable cause
+	Err    error       // underlying transport error, or nil
 }
 
 func (e *DataError) Error() string {
@@ -616,7 +617,7 @@ func failOver(err error, read bool) bool {
 	switch {
 	case de.Err != nil && notSent(de.Err):
 		return true
-	case de.Status == fasthttp.StatusServiceUnavailable && de.Code == wire.Unavailable:
+	case de.Status == fasthttp.StatusServiceUnavailable && de.Code == teller.Unavailable:
 		return true
 	case read && (de.Err != nil || de.Status >= 500):
 		return true
@@ -701,7 +702,7 @@ func (c *DataClient) sendOnce(ep *endpoint, req *fasthttp.Request, resp *fasthtt
 		// Our data server answers 503 UNAVAILABLE for a request it did not
 		// apply (storage failed, account busy): keep the code, which says so.
 		if a, ok := parseAnswer(resp.Body()); ok && a.hasCode {
-			e.Code = wire.Code(a.code)
+			e.Code = teller.Code(a.code)
 		}
 		return answer{}, e
 	case status == fasthttp.StatusBadRequest && lockParams:
@@ -720,7 +721,7 @@ func (c *DataClient) sendOnce(ep *endpoint, req *fasthttp.Request, resp *fasthtt
 	if !a.hasCode {
 		return a, nil
 	}
-	e := &DataError{Route: route, Conta: conta, Code: wire.Code(a.code), Status: status}
+	e := &DataError{Route: route, Conta: conta, Code: teller.Code(a.code), Status: status}
 	if d, ok := readDataCode(e.Code, route); ok {
 		e.Kind, e.Reason = d.kind, d.reason
 	} else {
@@ -732,7 +733,7 @@ func (c *DataClient) sendOnce(ep *endpoint, req *fasthttp.Request, resp *fasthtt
 // dataCode is what an error_code of the data server means to this
 // business server: the sentinel a DataError wraps, and its Reason.
 type dataCode struct {
-	code   wire.Code
+	code   teller.Code
 	kind   error
 	reason string
 }
@@ -742,20 +743,20 @@ type dataCode struct {
 // data server's side of the same boundary is package dataserver's
 // refusals table.
 var dataCodes = []dataCode{
-	{wire.LockedAccount, ErrLocked, "account locked by another business server"},
-	{wire.InvalidAccount, ErrInvalidAccount, "invalid account"},
-	{wire.InvalidValue, ErrInvalidValue, "invalid value"},
-	{wire.NotFound, ErrNotFound, "no such account"},
-	{wire.StaleFence, ErrStaleFence, "the lock's lease ran out before the operation finished"},
+	{teller.LockedAccount, ErrLocked, "account locked by another business server"},
+	{teller.InvalidAccount, ErrInvalidAccount, "invalid account"},
+	{teller.InvalidValue, ErrInvalidValue, "invalid value"},
+	{teller.NotFound, ErrNotFound, "no such account"},
+	{teller.StaleFence, ErrStaleFence, "the lock's lease ran out before the operation finished"},
 	// On a data route, UNAUTHORIZED refuses this business server's own
 	// credential; at /autentica, the client's token (readDataCode).
-	{wire.Unauthorized, ErrCredentialRefused, "data server refused this business server's credential"},
-	{wire.Unavailable, ErrUnavailable, "data server busy"},
+	{teller.Unauthorized, ErrCredentialRefused, "data server refused this business server's credential"},
+	{teller.Unavailable, ErrUnavailable, "data server busy"},
 }
 
 // readDataCode looks code up in dataCodes, as answered on route.
-func readDataCode(code wire.Code, route string) (dataCode, bool) {
-	if code == wire.Unauthorized && route == wire.RouteAutentica {
+func readDataCode(code teller.Code, route string) (dataCode, bool) {
+	if code == teller.Unauthorized && route == wire.RouteAutentica {
 		return dataCode{code, ErrUnauthorized, "token refused"}, true
 	}
 	for _, d := range dataCodes {
@@ -866,7 +867,7 @@ func NotApplied(err error) bool {
 		return true
 	}
 	var de *DataError
-	return errors.As(err, &de) && de.Status == fasthttp.StatusServiceUnavailable && de.Code == wire.Unavailable
+	return errors.As(err, &de) && de.Status == fasthttp.StatusServiceUnavailable && de.Code == teller.Unavailable
 }
 
 // Outcome returns the record kept under key (GET /idem), and whether there

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/client"
 	"github.com/bank/gobank/http/wire"
 )
@@ -16,31 +17,31 @@ import (
 // code → error → code for the domain errors among them.
 func TestDataCodes(t *testing.T) {
 	for _, tt := range []struct {
-		code  wire.Code
+		code  teller.Code
 		route string
 		kind  error
 	}{
-		{wire.LockedAccount, wire.RouteGetLock, ErrLocked},
-		{wire.InvalidAccount, wire.RouteGetSaldo, ErrInvalidAccount},
-		{wire.InvalidValue, wire.RouteSetSaldo, ErrInvalidValue},
-		{wire.NotFound, wire.RouteGetSaldo, ErrNotFound},
-		{wire.StaleFence, wire.RouteCommit, ErrStaleFence},
-		{wire.Unauthorized, wire.RouteGetSaldo, ErrCredentialRefused},
-		{wire.Unauthorized, wire.RouteAutentica, ErrUnauthorized},
-		{wire.Unavailable, wire.RouteCommit, ErrUnavailable},
+		{teller.LockedAccount, wire.RouteGetLock, ErrLocked},
+		{teller.InvalidAccount, wire.RouteGetSaldo, ErrInvalidAccount},
+		{teller.InvalidValue, wire.RouteSetSaldo, ErrInvalidValue},
+		{teller.NotFound, wire.RouteGetSaldo, ErrNotFound},
+		{teller.StaleFence, wire.RouteCommit, ErrStaleFence},
+		{teller.Unauthorized, wire.RouteGetSaldo, ErrCredentialRefused},
+		{teller.Unauthorized, wire.RouteAutentica, ErrUnauthorized},
+		{teller.Unavailable, wire.RouteCommit, ErrUnavailable},
 	} {
 		d, ok := readDataCode(tt.code, tt.route)
 		if !ok || d.kind != tt.kind || d.reason == "" {
 			t.Errorf("readDataCode(%v, %s) = %v %q %v, want %v", tt.code, tt.route, d.kind, d.reason, ok, tt.kind)
 			continue
 		}
-		if got, ok := wire.CodeOf(d.kind); ok && got != tt.code {
+		if got, ok := teller.CodeOf(d.kind); ok && got != tt.code {
 			t.Errorf("%v at %s reads as %v, whose code is %v", tt.code, tt.route, d.kind, got)
 		} else if !ok && tt.kind != ErrCredentialRefused {
 			t.Errorf("%v at %s reads as %v, which has no code", tt.code, tt.route, d.kind)
 		}
 	}
-	for _, c := range []wire.Code{wire.InsufficientFunds, wire.Internal, wire.BadRequest, 0, -99} {
+	for _, c := range []teller.Code{teller.InsufficientFunds, teller.Internal, teller.BadRequest, 0, -99} {
 		if d, ok := readDataCode(c, wire.RouteGetSaldo); ok {
 			t.Errorf("readDataCode(%v) = %v: not an answer of the data server's domain", c, d.kind)
 		}
@@ -55,22 +56,22 @@ func TestErrAnswers(t *testing.T) {
 	for _, tt := range []struct {
 		err    error
 		status int
-		code   wire.Code
+		code   teller.Code
 	}{
-		{ErrUnauthorized, fasthttp.StatusUnauthorized, wire.Unauthorized},
-		{ErrOriginalCredential, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{ErrCredentialRefused, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{ErrStaleFence, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{ErrLocked, fasthttp.StatusForbidden, wire.LockedAccount},
-		{ErrNotFound, fasthttp.StatusNotFound, wire.NotFound},
-		{ErrInvalidAccount, fasthttp.StatusNotFound, wire.InvalidAccount},
-		{ErrInvalidValue, fasthttp.StatusNotFound, wire.InvalidValue},
-		{ErrOverflow, fasthttp.StatusNotFound, wire.Overflow},
-		{ErrInsufficientFunds, fasthttp.StatusConflict, wire.InsufficientFunds},
-		{ErrSameAccount, fasthttp.StatusBadRequest, wire.SameAccount},
-		{ErrUnavailable, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{ErrUnsupported, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{errors.New("a bug"), fasthttp.StatusInternalServerError, wire.Internal},
+		{ErrUnauthorized, fasthttp.StatusUnauthorized, teller.Unauthorized},
+		{ErrOriginalCredential, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{ErrCredentialRefused, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{ErrStaleFence, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{ErrLocked, fasthttp.StatusForbidden, teller.LockedAccount},
+		{ErrNotFound, fasthttp.StatusNotFound, teller.NotFound},
+		{ErrInvalidAccount, fasthttp.StatusNotFound, teller.InvalidAccount},
+		{ErrInvalidValue, fasthttp.StatusNotFound, teller.InvalidValue},
+		{ErrOverflow, fasthttp.StatusNotFound, teller.Overflow},
+		{ErrInsufficientFunds, fasthttp.StatusConflict, teller.InsufficientFunds},
+		{ErrSameAccount, fasthttp.StatusBadRequest, teller.SameAccount},
+		{ErrUnavailable, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{ErrUnsupported, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{errors.New("a bug"), fasthttp.StatusInternalServerError, teller.Internal},
 	} {
 		err := fmt.Errorf("transfer 1 2: %w", tt.err)
 		status, code, msg := classify(err)
@@ -82,7 +83,7 @@ func TestErrAnswers(t *testing.T) {
 		if !errors.Is(read, code.Err()) {
 			t.Errorf("%v: the client's reading of %v does not match %v", tt.err, code, code.Err())
 		}
-		if c, ok := wire.CodeOf(tt.err); ok && c == code && !errors.Is(read, tt.err) {
+		if c, ok := teller.CodeOf(tt.err); ok && c == code && !errors.Is(read, tt.err) {
 			t.Errorf("%v: round trip lost: the client's reading of %d %v does not match it", tt.err, status, code)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -329,7 +330,7 @@ func TestPanicReleasesLocks(t *testing.T) {
 			})
 			want := uniform(10, 1000)
 			for _, p := range tt.paths {
-				wantError(t, get(t, bs.URL+p), 500, int64(wire.Internal))
+				wantError(t, get(t, bs.URL+p), 500, int64(teller.Internal))
 				if tt.applied {
 					want = effect(t, want, p)
 				}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -154,30 +155,30 @@ func TestIdempotency(t *testing.T) {
 		}, with(uniform(10, 1000), 3, 1070)},
 		{"same key, another request", []step{
 			{path: "/transferencia/1/2/100", key: "k3", status: 200},
-			{path: "/transferencia/1/2/200", key: "k3", status: 422, code: int64(wire.KeyReused)},
-			{path: "/transferencia/2/1/100", key: "k3", status: 422, code: int64(wire.KeyReused)},
-			{server: 1, path: "/deposito/1/100", key: "k3", status: 422, code: int64(wire.KeyReused)},
+			{path: "/transferencia/1/2/200", key: "k3", status: 422, code: int64(teller.KeyReused)},
+			{path: "/transferencia/2/1/100", key: "k3", status: 422, code: int64(teller.KeyReused)},
+			{server: 1, path: "/deposito/1/100", key: "k3", status: 422, code: int64(teller.KeyReused)},
 			{path: "/transferencia/1/2/100", key: "k3", status: 200, replayOf: 1},
 		}, with(uniform(10, 1000), 1, 900, 2, 1100)},
 		{"insufficient funds kept: funds arriving later do not change the answer", []step{
-			{path: "/saque/1/5000", key: "k4", status: 409, code: int64(wire.InsufficientFunds)},
+			{path: "/saque/1/5000", key: "k4", status: 409, code: int64(teller.InsufficientFunds)},
 			{path: "/deposito/1/10000", status: 200},
-			{path: "/saque/1/5000", key: "k4", status: 409, code: int64(wire.InsufficientFunds), replayOf: 1},
-			{server: 1, path: "/saque/1/5000", key: "k4", status: 409, code: int64(wire.InsufficientFunds), replayOf: 1},
+			{path: "/saque/1/5000", key: "k4", status: 409, code: int64(teller.InsufficientFunds), replayOf: 1},
+			{server: 1, path: "/saque/1/5000", key: "k4", status: 409, code: int64(teller.InsufficientFunds), replayOf: 1},
 			{path: "/saque/1/5000", key: "k4b", status: 200},
 		}, with(uniform(10, 1000), 1, 6000)},
 		{"transfer refused for lack of funds kept", []step{
-			{path: "/transferencia/1/2/1001", key: "k5", status: 409, code: int64(wire.InsufficientFunds)},
+			{path: "/transferencia/1/2/1001", key: "k5", status: 409, code: int64(teller.InsufficientFunds)},
 			{path: "/deposito/1/1", status: 200},
 			{path: "/transferencia/1/2/1001", key: "k5", status: 409, replayOf: 1},
 		}, with(uniform(10, 1000), 1, 1001)},
 		{"no such account kept", []step{
-			{path: "/deposito/99/5", key: "k6", status: 404, code: int64(wire.NotFound)},
-			{path: "/deposito/99/5", key: "k6", status: 404, code: int64(wire.NotFound), replayOf: 1},
-			{path: "/deposito/1/5", key: "k6", status: 422, code: int64(wire.KeyReused)},
+			{path: "/deposito/99/5", key: "k6", status: 404, code: int64(teller.NotFound)},
+			{path: "/deposito/99/5", key: "k6", status: 404, code: int64(teller.NotFound), replayOf: 1},
+			{path: "/deposito/1/5", key: "k6", status: 422, code: int64(teller.KeyReused)},
 		}, uniform(10, 1000)},
 		{"same account kept", []step{
-			{path: "/transferencia/1/1/5", key: "k7", status: 400, code: int64(wire.SameAccount)},
+			{path: "/transferencia/1/1/5", key: "k7", status: 400, code: int64(teller.SameAccount)},
 			{path: "/transferencia/1/1/5", key: "k7", status: 400, replayOf: 1},
 		}, uniform(10, 1000)},
 		{"keys are per token", []step{
@@ -199,7 +200,7 @@ func TestIdempotency(t *testing.T) {
 			{path: "/deposito/1/5", status: 200},
 		}, with(uniform(10, 1000), 1, 1020)},
 		{"malformed parameters are not kept", []step{
-			{path: "/deposito/x/5", key: "k12", status: 404, code: int64(wire.InvalidAccount)},
+			{path: "/deposito/x/5", key: "k12", status: 404, code: int64(teller.InvalidAccount)},
 			{path: "/deposito/1/5", key: "k12", status: 200},
 		}, with(uniform(10, 1000), 1, 1005)},
 		{"printable key of 128 characters, spaces included", []step{
@@ -310,7 +311,7 @@ func TestKeyValidation(t *testing.T) {
 				status, body := raw(t, bs.Addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\ntoken: "+token+"\r\n"+tt.header+"Connection: close\r\n\r\n")
 				var a answer
 				if err := json.Unmarshal([]byte(body), &a); err != nil || status != 400 ||
-					a.ErrorCode == nil || *a.ErrorCode != int64(wire.BadRequest) {
+					a.ErrorCode == nil || *a.ErrorCode != int64(teller.BadRequest) {
 					t.Errorf("status %d, body %s; want 400 BAD_REQUEST", status, body)
 				}
 				if !tt.parser && !strings.Contains(a.Error, "Idempotency-Key") {
@@ -358,7 +359,7 @@ func TestLostCommitAnswer(t *testing.T) {
 				bs := startBusiness(t, data, businesstest.Options{DataTimeout: faultTimeout})
 				moved := effect(t, uniform(10, 1000), path)
 				first := doKey(t, bs.URL+path, token, "lost")
-				wantError(t, first, 503, int64(wire.Unavailable))
+				wantError(t, first, 503, int64(teller.Unavailable))
 				if !strings.Contains(first.ans.Error, "may or may not have been applied") {
 					t.Errorf("message %q does not say the outcome is unknown", first.ans.Error)
 				}
@@ -393,7 +394,7 @@ func TestTransientNotKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := doKey(t, bs.URL+"/transferencia/1/2/10", token, "t1")
-		wantError(t, r, 403, int64(wire.LockedAccount))
+		wantError(t, r, 403, int64(teller.LockedAccount))
 		if err := other.Unlock(context.Background(), 1, g.Fence); err != nil {
 			t.Fatal(err)
 		}
@@ -417,7 +418,7 @@ func TestTransientNotKept(t *testing.T) {
 			data := dataservertest.Start(t, dataservertest.Options{Wrap: tt.wrap})
 			bs := startBusiness(t, data, businesstest.Options{DataTimeout: faultTimeout})
 			r := doKey(t, bs.URL+tt.path, token, "t2")
-			wantError(t, r, 503, int64(wire.Unavailable))
+			wantError(t, r, 503, int64(teller.Unavailable))
 			checkBank(t, data, uniform(10, 1000))
 			second := doKey(t, bs.URL+tt.path, token, "t2")
 			third := doKey(t, bs.URL+tt.path, token, "t2")
@@ -462,7 +463,7 @@ func TestDuplicateWonMeanwhile(t *testing.T) {
 		}, with(uniform(10, 1000), 1, 400)},
 		{"the commit answers the record of another request", []step{
 			{path: "/transferencia/1/2/5", key: "d", status: 200},
-			{path: "/deposito/3/5", key: "d", status: 422, code: int64(wire.KeyReused)},
+			{path: "/deposito/3/5", key: "d", status: 422, code: int64(teller.KeyReused)},
 		}, with(uniform(10, 1000), 1, 995, 2, 1005)},
 	}
 	for _, tt := range tests {
@@ -543,7 +544,7 @@ func TestNoRecords(t *testing.T) {
 	data := dataservertest.Start(t, dataservertest.Options{Wrap: compose(log.wrap, on(wire.RouteCommit, notFound), on(wire.RouteIdem, notFound))})
 	bs := startBusiness(t, data, businesstest.Options{})
 	r := doKey(t, bs.URL+"/transferencia/1/2/10", token, "k")
-	wantError(t, r, 501, int64(wire.Unavailable))
+	wantError(t, r, 501, int64(teller.Unavailable))
 	if !strings.Contains(r.ans.Error, "without an Idempotency-Key") {
 		t.Errorf("message %q does not say what to do", r.ans.Error)
 	}

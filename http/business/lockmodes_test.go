@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -141,8 +142,8 @@ func TestLockOrder(t *testing.T) {
 			case !tt.want403 && n403 > 0:
 				t.Errorf("%d answers 403 in %s order, want none", n403, tt.name)
 			}
-			if n403 != st.code403[int64(wire.LockedAccount)] {
-				t.Errorf("403 error codes %v, want LOCKED_ACCOUNT (%d) only", st.code403, wire.LockedAccount)
+			if n403 != st.code403[int64(teller.LockedAccount)] {
+				t.Errorf("403 error codes %v, want LOCKED_ACCOUNT (%d) only", st.code403, teller.LockedAccount)
 			}
 			if st.maxElapsed > tt.bound {
 				t.Errorf("slowest answer took %v, want at most %v", st.maxElapsed, tt.bound)
@@ -239,7 +240,7 @@ func TestFailFast(t *testing.T) {
 			release, after := tt.hold(t, data, bs, pause)
 			for _, p := range paths {
 				r := get(t, bs.URL+p)
-				wantError(t, r, 403, int64(wire.LockedAccount))
+				wantError(t, r, 403, int64(teller.LockedAccount))
 				if r.elapsed > lockWait/10 {
 					t.Errorf("%s refused after %v: want at once (LockWait %v)", p, r.elapsed, lockWait)
 				}
@@ -341,7 +342,7 @@ func TestStaleGrant(t *testing.T) {
 			}
 			pause.resume()
 			r := <-done
-			wantError(t, r, 503, int64(wire.Unavailable))
+			wantError(t, r, 503, int64(teller.Unavailable))
 			if !strings.Contains(r.ans.Error, "lease") {
 				t.Errorf("message %q does not say the lease ran out", r.ans.Error)
 			}
@@ -413,7 +414,7 @@ func TestLockParamsRefused(t *testing.T) {
 			bs := startBusiness(t, data, tt.opt)
 			for _, path := range []string{"/transferencia/1/2/10", "/deposito/1/10"} {
 				r := get(t, bs.URL+path)
-				wantError(t, r, 503, int64(wire.Unavailable))
+				wantError(t, r, 503, int64(teller.Unavailable))
 				if !strings.Contains(r.ans.Error, "--max-lock-"+tt.max) {
 					t.Errorf("%s: message %q does not name --max-lock-%s", path, r.ans.Error, tt.max)
 				}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -31,7 +32,7 @@ func TestOriginalDataServerRefusesOurCredential(t *testing.T) {
 	bs := startBusiness(t, data, businesstest.Options{ServerToken: generated, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	for _, path := range []string{"/deposito/1/10", "/saque/2/10", "/transferencia/1/2/10", "/saldo/3", "/deposito/4/1"} {
 		r := get(t, bs.URL+path)
-		wantError(t, r, 503, int64(wire.Unavailable))
+		wantError(t, r, 503, int64(teller.Unavailable))
 		if !strings.Contains(r.ans.Error, "original implementation") || !strings.Contains(r.ans.Error, "BANK_SERVER_TOKEN") {
 			t.Errorf("%s: message %q does not say to set BANK_SERVER_TOKEN to one of the original's client tokens", path, r.ans.Error)
 		}
@@ -73,7 +74,7 @@ func TestOurDataServerRefusesOurCredential(t *testing.T) {
 	bs := startBusiness(t, data, businesstest.Options{ServerToken: "not-the-data-servers-credential"})
 	for _, path := range []string{"/deposito/1/10", "/transferencia/1/2/10"} {
 		r := get(t, bs.URL+path)
-		wantError(t, r, 503, int64(wire.Unavailable))
+		wantError(t, r, 503, int64(teller.Unavailable))
 		if !strings.Contains(r.ans.Error, "refused this business server's credential") || strings.Contains(r.ans.Error, "original") {
 			t.Errorf("%s: message %q, want the plain credential refusal", path, r.ans.Error)
 		}

@@ -85,6 +85,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/tracing"
@@ -215,17 +216,17 @@ type Config struct {
 func Stages() []string { return []string{"locked", "before-commit", "between-writes", "after-commit"} }
 
 // Errors of the business rules, beside DataClient's sentinels: the
-// project's domain errors (package wire), named here for this package's
+// project's domain errors (package teller), named here for this package's
 // callers.
 var (
 	// ErrInsufficientFunds refuses a withdrawal or transfer that would leave
 	// a negative balance. Nothing was changed.
-	ErrInsufficientFunds = wire.ErrInsufficientFunds
+	ErrInsufficientFunds = teller.ErrInsufficientFunds
 	// ErrOverflow refuses a credit whose resulting balance would not fit in
 	// int64. Nothing was changed.
-	ErrOverflow = wire.ErrOverflow
+	ErrOverflow = teller.ErrOverflow
 	// ErrSameAccount refuses a transfer from an account to itself.
-	ErrSameAccount = wire.ErrSameAccount
+	ErrSameAccount = teller.ErrSameAccount
 	// errPanic reports a recovered panic.
 	errPanic = errors.New("internal error")
 )
@@ -322,7 +323,7 @@ func New(cfg Config) (*Server, error) {
 		auth:   newAuthCache(cfg.AuthCacheTTL),
 		logger: logger,
 		reg:    cfg.Metrics,
-		http:   metrics.NewHTTP(cfg.Metrics, "gobank_business", func(c int) string { return wire.Code(c).String() }),
+		http:   metrics.NewHTTP(cfg.Metrics, "gobank_business", func(c int) string { return teller.Code(c).String() }),
 		tracer: tracing.Tracer(cfg.TracerProvider),
 	}
 	if cfg.TestHook != nil {
@@ -482,10 +483,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 // reply is an operation's answer.
 type reply struct {
 	status   int
-	body     []byte    // JSON
-	code     wire.Code // a refusal's code, for the log; 0 on success and for a replay
-	replayed bool      // an outcome kept under the request's Idempotency-Key, answered again
-	err      error     // the failure, for the error log
+	body     []byte      // JSON
+	code     teller.Code // a refusal's code, for the log; 0 on success and for a replay
+	replayed bool        // an outcome kept under the request's Idempotency-Key, answered again
+	err      error       // the failure, for the error log
 }
 
 // failure is the answer to err (see classify), appended to dst.
@@ -619,23 +620,23 @@ func appendMovement(dst []byte, conta, valor, saldo int64) []byte {
 
 // classify maps an operation's error to the answer's status, code and
 // message. Messages never name the data server's address or a credential.
-func classify(err error) (status int, code wire.Code, msg string) {
+func classify(err error) (status int, code teller.Code, msg string) {
 	var reused *keyReusedError
 	var unknown *outcomeUnknown
 	var notKept *refusalNotKept
 	switch {
 	case errors.As(err, &reused):
-		return fasthttp.StatusUnprocessableEntity, wire.KeyReused,
+		return fasthttp.StatusUnprocessableEntity, teller.KeyReused,
 			"this Idempotency-Key was used for another request (" + reused.fingerprint + "); use a new key for a new request"
 	case errors.Is(err, errBadKey), errors.Is(err, errRepeatedToken):
-		return fasthttp.StatusBadRequest, wire.BadRequest, err.Error()
+		return fasthttp.StatusBadRequest, teller.BadRequest, err.Error()
 	case errors.Is(err, errNoRecords):
-		return fasthttp.StatusNotImplemented, wire.Unavailable,
+		return fasthttp.StatusNotImplemented, teller.Unavailable,
 			"this bank's data server keeps no idempotency records (it is not gobank's data server): send the request without an Idempotency-Key"
 	case errors.As(err, &unknown):
-		return fasthttp.StatusServiceUnavailable, wire.Unavailable, unknownMessage(unknown.err)
+		return fasthttp.StatusServiceUnavailable, teller.Unavailable, unknownMessage(unknown.err)
 	case errors.As(err, &notKept):
-		return fasthttp.StatusServiceUnavailable, wire.Unavailable,
+		return fasthttp.StatusServiceUnavailable, teller.Unavailable,
 			"the outcome could not be recorded under the Idempotency-Key; nothing changed, try again"
 	}
 	for _, a := range errAnswers {
@@ -649,9 +650,9 @@ func classify(err error) (status int, code wire.Code, msg string) {
 		if errors.As(err, &de) && de.Reason != "" {
 			msg = de.Reason
 		}
-		return fasthttp.StatusServiceUnavailable, wire.Unavailable, msg + "; the operation was not applied or was rolled back"
+		return fasthttp.StatusServiceUnavailable, teller.Unavailable, msg + "; the operation was not applied or was rolled back"
 	}
-	return fasthttp.StatusInternalServerError, wire.Internal,
+	return fasthttp.StatusInternalServerError, teller.Internal,
 		"internal error; the operation may not have completed: read the balance, or repeat the request with the same Idempotency-Key, before trying again"
 }
 
@@ -659,7 +660,7 @@ func classify(err error) (status int, code wire.Code, msg string) {
 type errAnswer struct {
 	err    error
 	status int
-	code   wire.Code
+	code   teller.Code
 	msg    string
 }
 
@@ -670,22 +671,22 @@ type errAnswer struct {
 // row that matches wins (ErrOriginalCredential wraps ErrCredentialRefused),
 // and ErrUnavailable, whose message is the DataError's reason, comes last.
 var errAnswers = []errAnswer{
-	{ErrUnauthorized, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token"},
-	{ErrOriginalCredential, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+	{ErrUnauthorized, fasthttp.StatusUnauthorized, teller.Unauthorized, "missing or unknown token"},
+	{ErrOriginalCredential, fasthttp.StatusServiceUnavailable, teller.Unavailable,
 		"the data server is of the original implementation and refused this business server's credential: " +
 			"it accepts only its own client tokens, so the operator must start this business server with " +
 			"BANK_SERVER_TOKEN set to one of them; nothing was applied"},
-	{ErrCredentialRefused, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+	{ErrCredentialRefused, fasthttp.StatusServiceUnavailable, teller.Unavailable,
 		"the data server refused this business server's credential; the operator must fix its configuration"},
-	{ErrStaleFence, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+	{ErrStaleFence, fasthttp.StatusServiceUnavailable, teller.Unavailable,
 		"the account's lock lease ran out before the operation finished; try again"},
-	{ErrLocked, fasthttp.StatusForbidden, wire.LockedAccount, "account locked by another operation; nothing changed, try again"},
-	{ErrNotFound, fasthttp.StatusNotFound, wire.NotFound, "no such account"},
-	{ErrInvalidAccount, fasthttp.StatusNotFound, wire.InvalidAccount, "an account must be a positive integer"},
-	{ErrInvalidValue, fasthttp.StatusNotFound, wire.InvalidValue, "valor must be a positive integer of at most 9223372036854775807"},
-	{ErrOverflow, fasthttp.StatusNotFound, wire.Overflow, "the balance would exceed 9223372036854775807; nothing changed"},
-	{ErrInsufficientFunds, fasthttp.StatusConflict, wire.InsufficientFunds, "insufficient funds; nothing changed"},
-	{ErrSameAccount, fasthttp.StatusBadRequest, wire.SameAccount, "conta_orig and conta_dest must differ"},
+	{ErrLocked, fasthttp.StatusForbidden, teller.LockedAccount, "account locked by another operation; nothing changed, try again"},
+	{ErrNotFound, fasthttp.StatusNotFound, teller.NotFound, "no such account"},
+	{ErrInvalidAccount, fasthttp.StatusNotFound, teller.InvalidAccount, "an account must be a positive integer"},
+	{ErrInvalidValue, fasthttp.StatusNotFound, teller.InvalidValue, "valor must be a positive integer of at most 9223372036854775807"},
+	{ErrOverflow, fasthttp.StatusNotFound, teller.Overflow, "the balance would exceed 9223372036854775807; nothing changed"},
+	{ErrInsufficientFunds, fasthttp.StatusConflict, teller.InsufficientFunds, "insufficient funds; nothing changed"},
+	{ErrSameAccount, fasthttp.StatusBadRequest, teller.SameAccount, "conta_orig and conta_dest must differ"},
 }
 
 // unknownMessage explains a commit whose answer was lost.

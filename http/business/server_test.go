@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -88,7 +89,7 @@ func TestUnauthorized(t *testing.T) {
 	for _, tok := range []string{"", "nope", "BA0F", "ba0f0"} {
 		for _, p := range paths {
 			r := do(t, http.MethodGet, bs.URL+p, tok)
-			wantError(t, r, 401, int64(wire.Unauthorized))
+			wantError(t, r, 401, int64(teller.Unauthorized))
 		}
 	}
 	checkBank(t, data, uniform(10, 1000))
@@ -111,7 +112,7 @@ func TestLockedAccount(t *testing.T) {
 		"/transferencia/2/3/10"} {
 		start := time.Now()
 		r := get(t, bs.URL+p)
-		wantError(t, r, 403, int64(wire.LockedAccount))
+		wantError(t, r, 403, int64(teller.LockedAccount))
 		if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
 			t.Errorf("%s answered after %v: want the retry deadline (150ms) honoured", p, d)
 		}
@@ -241,27 +242,27 @@ func TestBadValues(t *testing.T) {
 		"1e3", "0x10", "５", strings.Repeat("9", 300), strings.Repeat("0", 30) + "1", "-0", "1,5"}
 	type tc struct {
 		path string
-		code wire.Code
+		code teller.Code
 	}
 	var tests []tc
 	for _, v := range bad {
 		tests = append(tests,
-			tc{"/deposito/1/" + v, wire.InvalidValue},
-			tc{"/saque/1/" + v, wire.InvalidValue},
-			tc{"/transferencia/1/2/" + v, wire.InvalidValue},
-			tc{"/deposito/" + v + "/5", wire.InvalidAccount},
-			tc{"/saque/" + v + "/5", wire.InvalidAccount},
-			tc{"/saldo/" + v, wire.InvalidAccount},
-			tc{"/transferencia/" + v + "/2/5", wire.InvalidAccount},
-			tc{"/transferencia/1/" + v + "/5", wire.InvalidAccount},
+			tc{"/deposito/1/" + v, teller.InvalidValue},
+			tc{"/saque/1/" + v, teller.InvalidValue},
+			tc{"/transferencia/1/2/" + v, teller.InvalidValue},
+			tc{"/deposito/" + v + "/5", teller.InvalidAccount},
+			tc{"/saque/" + v + "/5", teller.InvalidAccount},
+			tc{"/saldo/" + v, teller.InvalidAccount},
+			tc{"/transferencia/" + v + "/2/5", teller.InvalidAccount},
+			tc{"/transferencia/1/" + v + "/5", teller.InvalidAccount},
 		)
 	}
 	tests = append(tests,
-		tc{"/deposito/11/5", wire.NotFound},
-		tc{"/saque/999/5", wire.NotFound},
-		tc{"/saldo/9223372036854775807", wire.NotFound},
-		tc{"/transferencia/1/11/5", wire.NotFound},
-		tc{"/transferencia/11/1/5", wire.NotFound},
+		tc{"/deposito/11/5", teller.NotFound},
+		tc{"/saque/999/5", teller.NotFound},
+		tc{"/saldo/9223372036854775807", teller.NotFound},
+		tc{"/transferencia/1/11/5", teller.NotFound},
+		tc{"/transferencia/11/1/5", teller.NotFound},
 	)
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -283,7 +284,7 @@ func TestOverflow(t *testing.T) {
 	data := dataservertest.Start(t, dataservertest.Options{InitialBalance: math.MaxInt64 - 5})
 	bs := startBusiness(t, data, businesstest.Options{})
 	for _, p := range []string{"/deposito/1/6", "/deposito/1/9223372036854775807", "/transferencia/2/1/6"} {
-		wantError(t, get(t, bs.URL+p), 404, int64(wire.Overflow))
+		wantError(t, get(t, bs.URL+p), 404, int64(teller.Overflow))
 	}
 	checkBank(t, data, uniform(10, math.MaxInt64-5))
 	r := get(t, bs.URL+"/deposito/1/5")
@@ -299,7 +300,7 @@ func TestInsufficientFunds(t *testing.T) {
 	bs := startBusiness(t, data, businesstest.Options{})
 	for _, p := range []string{"/saque/1/1001", "/transferencia/1/2/1001", "/transferencia/2/1/9223372036854775807",
 		"/saque/3/9223372036854775807"} {
-		wantError(t, get(t, bs.URL+p), 409, int64(wire.InsufficientFunds))
+		wantError(t, get(t, bs.URL+p), 409, int64(teller.InsufficientFunds))
 	}
 	checkBank(t, data, uniform(10, 1000))
 }
@@ -308,7 +309,7 @@ func TestSameAccount(t *testing.T) {
 	data := dataservertest.Start(t, dataservertest.Options{})
 	bs := startBusiness(t, data, businesstest.Options{})
 	for _, p := range []string{"/transferencia/1/1/5", "/transferencia/3/3/5000", "/transferencia/01/1/5"} {
-		wantError(t, get(t, bs.URL+p), 400, int64(wire.SameAccount))
+		wantError(t, get(t, bs.URL+p), 400, int64(teller.SameAccount))
 	}
 	checkBank(t, data, uniform(10, 1000))
 }
@@ -320,7 +321,7 @@ func TestDataServerDown(t *testing.T) {
 		bs := startBusiness(t, nil, businesstest.Options{DataURL: closedURL, ServerToken: "x"})
 		for _, p := range []string{"/deposito/1/5", "/saque/1/5", "/saldo/1", "/transferencia/1/2/5"} {
 			r := get(t, bs.URL+p)
-			wantError(t, r, 503, int64(wire.Unavailable))
+			wantError(t, r, 503, int64(teller.Unavailable))
 			if !strings.Contains(r.ans.Error, "refused the connection") {
 				t.Errorf("message %q does not say why", r.ans.Error)
 			}
@@ -339,7 +340,7 @@ func TestDataServerDown(t *testing.T) {
 		data.Stop()
 		for _, p := range []string{"/deposito/1/5", "/saque/1/5", "/saldo/1", "/transferencia/1/2/5"} {
 			r := get(t, bs.URL+p)
-			wantError(t, r, 503, int64(wire.Unavailable))
+			wantError(t, r, 503, int64(teller.Unavailable))
 			if r.elapsed > 2*time.Second {
 				t.Errorf("%s took %v", p, r.elapsed)
 			}
@@ -370,7 +371,7 @@ func TestDataServerDown(t *testing.T) {
 		bs := startBusiness(t, nil, businesstest.Options{DataURL: "http://" + hang.Addr().String(), ServerToken: "x",
 			DataTimeout: 200 * time.Millisecond})
 		r := get(t, bs.URL+"/deposito/1/5")
-		wantError(t, r, 503, int64(wire.Unavailable))
+		wantError(t, r, 503, int64(teller.Unavailable))
 		if !strings.Contains(r.ans.Error, "in time") {
 			t.Errorf("message %q does not say why", r.ans.Error)
 		}
@@ -385,7 +386,7 @@ func TestDataServerDown(t *testing.T) {
 			bs := startBusiness(t, data, businesstest.Options{ServerToken: cred})
 			for _, p := range []string{"/deposito/1/5", "/saldo/1", "/transferencia/1/2/5"} {
 				r := get(t, bs.URL+p)
-				wantError(t, r, 503, int64(wire.Unavailable))
+				wantError(t, r, 503, int64(teller.Unavailable))
 				if !strings.Contains(r.ans.Error, "credential") {
 					t.Errorf("message %q does not name the credential", r.ans.Error)
 				}

@@ -51,6 +51,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/tracing"
 	"github.com/bank/gobank/http/wire"
 )
@@ -365,7 +366,7 @@ func (c *Client) Saldo(ctx context.Context, conta int64) (int64, error) {
 		return 0, err
 	}
 	if s.Saldo == nil {
-		return 0, &Error{Op: "saldo", Status: http.StatusOK, Code: wire.Internal, Message: `the answer has no "saldo"`}
+		return 0, &Error{Op: "saldo", Status: http.StatusOK, Code: teller.Internal, Message: `the answer has no "saldo"`}
 	}
 	return *s.Saldo, nil
 }
@@ -411,7 +412,7 @@ func (c *Client) op(ctx context.Context, route string, out any, writes bool, opt
 	key := o.key
 	if key != "" {
 		if err := checkKey(key); err != nil {
-			return &Error{Op: opName(route, args), Code: wire.BadRequest, Message: err.Error()}
+			return &Error{Op: opName(route, args), Code: teller.BadRequest, Message: err.Error()}
 		}
 	} else if writes && c.retries > 0 {
 		key = NewKey()
@@ -457,7 +458,7 @@ func (c *Client) attempt(ctx context.Context, base, route string, out any, key s
 		return err
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return &Error{Op: opName(route, args), Status: http.StatusOK, Code: wire.Internal,
+		return &Error{Op: opName(route, args), Status: http.StatusOK, Code: teller.Internal,
 			Message: "the answer is not the bank's JSON", Err: err}
 	}
 	return nil
@@ -468,7 +469,7 @@ func (c *Client) attempt(ctx context.Context, base, route string, out any, key s
 // failed or broken, timeout), or 502, 503 or 504.
 func retryable(err error) bool {
 	var e *Error
-	if !errors.As(err, &e) || e.Code != wire.Unavailable {
+	if !errors.As(err, &e) || e.Code != teller.Unavailable {
 		return false
 	}
 	switch e.Status {
@@ -497,8 +498,8 @@ func (c *Client) backoff(ctx context.Context, attempt int) bool {
 
 // errorBody is the bank's error answer.
 type errorBody struct {
-	Code    *wire.Code `json:"error_code"`
-	Message string     `json:"error"`
+	Code    *teller.Code `json:"error_code"`
+	Message string       `json:"error"`
 }
 
 // call GETs u with the token (and the idempotency key, when not empty) and
@@ -517,7 +518,7 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64, key st
 	}
 	req, err := http.NewRequestWithContext(callCtx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, &Error{Op: op, Code: wire.BadRequest, Message: "cannot build the request", Err: err}
+		return nil, &Error{Op: op, Code: teller.BadRequest, Message: "cannot build the request", Err: err}
 	}
 	req.Header.Set(wire.HeaderToken, c.token)
 	req.Header.Set("Accept", "application/json")
@@ -540,7 +541,7 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64, key st
 	// server sends more than the bank ever does.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 	if len(body) > maxBody {
-		return nil, &Error{Op: op, Status: resp.StatusCode, Code: wire.Internal,
+		return nil, &Error{Op: op, Status: resp.StatusCode, Code: teller.Internal,
 			Message: fmt.Sprintf("the answer is larger than %d bytes: not the bank", maxBody)}
 	}
 	var eb errorBody
@@ -580,7 +581,7 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	case errors.As(err, &oe) && oe.Op == "dial":
 		msg = "cannot connect to the server"
 	}
-	return &Error{Op: op, Code: wire.Unavailable, Message: msg, Err: err}
+	return &Error{Op: op, Code: teller.Unavailable, Message: msg, Err: err}
 }
 
 // opName is the operation as a user typed it: "saque 1 1000".

@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/client"
@@ -158,11 +159,11 @@ func TestAutentica(t *testing.T) {
 
 	bad := b.client(t, "nope", client.WithClientID("bad"))
 	err := bad.Autentica(ctx)
-	assertError(t, err, client.ErrUnauthorized, 401, wire.Unauthorized)
+	assertError(t, err, client.ErrUnauthorized, 401, teller.Unauthorized)
 	// Operations report the refusal too, and retry authentication each time.
 	for range 2 {
 		_, err = bad.Deposito(ctx, 1, 10)
-		assertError(t, err, client.ErrUnauthorized, 401, wire.Unauthorized)
+		assertError(t, err, client.ErrUnauthorized, 401, teller.Unauthorized)
 	}
 	if n := b.autenticaCount("bad"); n != 3 {
 		t.Errorf("/autentica called %d times for the refused client, want 3", n)
@@ -176,7 +177,7 @@ func TestAutentica(t *testing.T) {
 }
 
 // assertError checks err's sentinel, status and code.
-func assertError(t *testing.T, err error, sentinel error, status int, code wire.Code) {
+func assertError(t *testing.T, err error, sentinel error, status int, code teller.Code) {
 	t.Helper()
 	if !errors.Is(err, sentinel) {
 		t.Fatalf("error %v does not match %v", err, sentinel)
@@ -210,30 +211,30 @@ func TestBusinessErrors(t *testing.T) {
 		call     func() error
 		sentinel error
 		status   int
-		code     wire.Code
+		code     teller.Code
 	}{
 		{"locked account (403)", func() error { _, err := c.Deposito(ctx, 3, 10); return err },
-			client.ErrLocked, 403, wire.LockedAccount},
+			client.ErrLocked, 403, teller.LockedAccount},
 		{"locked account in a transfer (403)", func() error { _, err := c.Transferencia(ctx, 1, 3, 10); return err },
-			client.ErrLocked, 403, wire.LockedAccount},
+			client.ErrLocked, 403, teller.LockedAccount},
 		{"missing account (404)", func() error { _, err := c.Saldo(ctx, 99); return err },
-			client.ErrNotFound, 404, wire.NotFound},
+			client.ErrNotFound, 404, teller.NotFound},
 		{"missing destination (404)", func() error { _, err := c.Transferencia(ctx, 1, 99, 10); return err },
-			client.ErrNotFound, 404, wire.NotFound},
+			client.ErrNotFound, 404, teller.NotFound},
 		{"account zero (404)", func() error { _, err := c.Saque(ctx, 0, 10); return err },
-			client.ErrNotFound, 404, wire.InvalidAccount},
+			client.ErrNotFound, 404, teller.InvalidAccount},
 		{"negative value (404)", func() error { _, err := c.Deposito(ctx, 1, -5); return err },
-			client.ErrInvalidValue, 404, wire.InvalidValue},
+			client.ErrInvalidValue, 404, teller.InvalidValue},
 		{"zero value (404)", func() error { _, err := c.Saque(ctx, 1, 0); return err },
-			client.ErrInvalidValue, 404, wire.InvalidValue},
+			client.ErrInvalidValue, 404, teller.InvalidValue},
 		{"overflow (404)", func() error { _, err := c.Deposito(ctx, 1, math.MaxInt64); return err },
-			client.ErrInvalidValue, 404, wire.Overflow},
+			client.ErrInvalidValue, 404, teller.Overflow},
 		{"insufficient funds (409)", func() error { _, err := c.Saque(ctx, 1, 1001); return err },
-			client.ErrInsufficientFunds, 409, wire.InsufficientFunds},
+			client.ErrInsufficientFunds, 409, teller.InsufficientFunds},
 		{"insufficient funds in a transfer (409)", func() error { _, err := c.Transferencia(ctx, 2, 1, 5000); return err },
-			client.ErrInsufficientFunds, 409, wire.InsufficientFunds},
+			client.ErrInsufficientFunds, 409, teller.InsufficientFunds},
 		{"same account (400)", func() error { _, err := c.Transferencia(ctx, 1, 1, 10); return err },
-			client.ErrSameAccount, 400, wire.SameAccount},
+			client.ErrSameAccount, 400, teller.SameAccount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,7 +263,7 @@ func TestBusinessUnauthorized(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Saldo(context.Background(), 1)
-	assertError(t, err, client.ErrUnauthorized, 401, wire.Unauthorized)
+	assertError(t, err, client.ErrUnauthorized, 401, teller.Unauthorized)
 	if !strings.HasPrefix(err.Error(), "saldo 1: ") {
 		t.Errorf("error %q does not name the operation", err)
 	}
@@ -279,7 +280,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		stop(t, b.business.URL, b.business.Stop)
 		_, err := c.Deposito(ctx, 1, 10)
-		assertError(t, err, client.ErrUnavailable, 0, wire.Unavailable)
+		assertError(t, err, client.ErrUnavailable, 0, teller.Unavailable)
 		if !strings.Contains(err.Error(), "refused") {
 			t.Errorf("error %q does not say the connection was refused", err)
 		}
@@ -293,7 +294,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		stop(t, b.data.URL, b.data.Stop)
 		_, err := c.Saque(ctx, 1, 10)
-		assertError(t, err, client.ErrUnavailable, 503, wire.Unavailable)
+		assertError(t, err, client.ErrUnavailable, 503, teller.Unavailable)
 	})
 
 	t.Run("authentication server stopped", func(t *testing.T) {
@@ -301,7 +302,7 @@ func TestUnavailable(t *testing.T) {
 		c := b.client(t, "ba0f")
 		stop(t, b.data.URL, b.data.Stop)
 		_, err := c.Saldo(ctx, 1)
-		assertError(t, err, client.ErrUnavailable, 0, wire.Unavailable)
+		assertError(t, err, client.ErrUnavailable, 0, teller.Unavailable)
 	})
 
 	t.Run("no answer in time", func(t *testing.T) {
@@ -320,7 +321,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		start := time.Now()
 		err = c.Autentica(ctx)
-		assertError(t, err, client.ErrUnavailable, 0, wire.Unavailable)
+		assertError(t, err, client.ErrUnavailable, 0, teller.Unavailable)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error %v does not unwrap to context.DeadlineExceeded", err)
 		}
@@ -373,18 +374,18 @@ func TestForeignAnswers(t *testing.T) {
 		status   int
 		body     string
 		sentinel error // nil: success
-		code     wire.Code
+		code     teller.Code
 	}{
-		{"original 404 page", 404, "<h1>Not Found</h1>", client.ErrNotFound, wire.NotFound},
-		{"original 403 page", 403, "Forbidden", client.ErrLocked, wire.LockedAccount},
-		{"401 empty", 401, "", client.ErrUnauthorized, wire.Unauthorized},
-		{"409 empty", 409, "", client.ErrInsufficientFunds, wire.InsufficientFunds},
-		{"502 proxy", 502, "bad gateway", client.ErrUnavailable, wire.Unavailable},
-		{"500 empty", 500, "", nil, wire.Internal},
-		{"200 with error_code", 200, `{"error_code":-1}`, client.ErrLocked, wire.LockedAccount},
-		{"404 with code and message", 404, `{"error_code":-4,"error":"no such account"}`, client.ErrNotFound, wire.NotFound},
-		{"200 garbage", 200, "<html>", nil, wire.Internal},
-		{"200 without saldo", 200, `{}`, nil, wire.Internal},
+		{"original 404 page", 404, "<h1>Not Found</h1>", client.ErrNotFound, teller.NotFound},
+		{"original 403 page", 403, "Forbidden", client.ErrLocked, teller.LockedAccount},
+		{"401 empty", 401, "", client.ErrUnauthorized, teller.Unauthorized},
+		{"409 empty", 409, "", client.ErrInsufficientFunds, teller.InsufficientFunds},
+		{"502 proxy", 502, "bad gateway", client.ErrUnavailable, teller.Unavailable},
+		{"500 empty", 500, "", nil, teller.Internal},
+		{"200 with error_code", 200, `{"error_code":-1}`, client.ErrLocked, teller.LockedAccount},
+		{"404 with code and message", 404, `{"error_code":-4,"error":"no such account"}`, client.ErrNotFound, teller.NotFound},
+		{"200 garbage", 200, "<html>", nil, teller.Internal},
+		{"200 without saldo", 200, `{}`, nil, teller.Internal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -552,13 +553,13 @@ func TestErrorText(t *testing.T) {
 		err  *client.Error
 		want string
 	}{
-		{&client.Error{Op: "saque 1 5000", Status: 409, Code: wire.InsufficientFunds, Message: "insufficient funds; nothing changed"},
+		{&client.Error{Op: "saque 1 5000", Status: 409, Code: teller.InsufficientFunds, Message: "insufficient funds; nothing changed"},
 			"saque 1 5000: insufficient funds; nothing changed (INSUFFICIENT_FUNDS, HTTP 409)"},
-		{&client.Error{Op: "saldo 3", Status: 403, Code: wire.LockedAccount},
+		{&client.Error{Op: "saldo 3", Status: 403, Code: teller.LockedAccount},
 			"saldo 3: account locked (LOCKED_ACCOUNT, HTTP 403)"},
-		{&client.Error{Op: "autentica", Code: wire.Unavailable, Message: "cannot connect to the server", Err: errors.New("dial tcp: refused")},
+		{&client.Error{Op: "autentica", Code: teller.Unavailable, Message: "cannot connect to the server", Err: errors.New("dial tcp: refused")},
 			"autentica: cannot connect to the server (UNAVAILABLE): dial tcp: refused"},
-		{&client.Error{Status: 500, Code: wire.Internal}, "server error (INTERNAL, HTTP 500)"},
+		{&client.Error{Status: 500, Code: teller.Internal}, "server error (INTERNAL, HTTP 500)"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
@@ -566,12 +567,12 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 	cause := &net.OpError{Op: "dial", Err: errors.New("refused")}
-	e := &client.Error{Code: wire.Unavailable, Err: cause}
+	e := &client.Error{Code: teller.Unavailable, Err: cause}
 	var oe *net.OpError
 	if !errors.As(e, &oe) || !errors.Is(e, client.ErrUnavailable) {
 		t.Error("Error does not unwrap to its cause and its sentinel")
 	}
-	if errors.Is(&client.Error{Code: wire.Internal}, client.ErrUnavailable) {
+	if errors.Is(&client.Error{Code: teller.Internal}, client.ErrUnavailable) {
 		t.Error("INTERNAL matches a sentinel")
 	}
 }

@@ -6,43 +6,43 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bank/gobank/http/wire"
+	"github.com/bank/gobank/actors/teller"
 )
 
 // Sentinel errors, matched with errors.Is against the *Error a Client
 // returns. Each names a kind of failure; the *Error tells the details.
-// They are the project's domain errors (package wire); answerCodes says which
+// They are the project's domain errors (package teller); answerCodes says which
 // error_code each one stands for.
 var (
 	// ErrUnauthorized: the token is missing or unknown (HTTP 401,
 	// UNAUTHORIZED), at /autentica or at the business server.
-	ErrUnauthorized = wire.ErrUnauthorized
+	ErrUnauthorized = teller.ErrUnauthorized
 	// ErrLocked: another business server holds the account's lock (HTTP
 	// 403, LOCKED_ACCOUNT); trying again later may succeed.
-	ErrLocked = wire.ErrLocked
+	ErrLocked = teller.ErrLocked
 	// ErrNotFound: no such account (HTTP 404, NOT_FOUND, or
 	// INVALID_ACCOUNT for a number that cannot be an account).
-	ErrNotFound = wire.ErrNotFound
+	ErrNotFound = teller.ErrNotFound
 	// ErrInvalidValue: the value was refused (INVALID_VALUE, e.g. a
 	// negative amount), the result would overflow (OVERFLOW), or the
 	// request was malformed (BAD_REQUEST).
-	ErrInvalidValue = wire.ErrInvalidValue
+	ErrInvalidValue = teller.ErrInvalidValue
 	// ErrInsufficientFunds: a withdrawal or transfer would make a balance
 	// negative (HTTP 409, INSUFFICIENT_FUNDS).
-	ErrInsufficientFunds = wire.ErrInsufficientFunds
+	ErrInsufficientFunds = teller.ErrInsufficientFunds
 	// ErrSameAccount: a transfer names the same account twice (HTTP 400,
 	// SAME_ACCOUNT).
-	ErrSameAccount = wire.ErrSameAccount
+	ErrSameAccount = teller.ErrSameAccount
 	// ErrUnavailable: the server could not be reached (connection refused),
 	// did not answer in time, or reported that the data server is
 	// unavailable (HTTP 503, UNAVAILABLE), after every retry. Nothing was
 	// changed if the request never reached the server; after a timeout,
 	// the operation may or may not have been applied: repeat it with the
 	// same key (Error.Key, the Key call option) to find out safely.
-	ErrUnavailable = wire.ErrUnavailable
+	ErrUnavailable = teller.ErrUnavailable
 	// ErrKeyReused: the idempotency key was used before for another
 	// operation (HTTP 422, KEY_REUSED); nothing was changed.
-	ErrKeyReused = wire.ErrKeyReused
+	ErrKeyReused = teller.ErrKeyReused
 )
 
 // answerCodes is the client's one table for reading a business server's
@@ -52,34 +52,34 @@ var (
 // boundary is package business's errAnswers table. A status not listed
 // implies BAD_REQUEST (other 4xx) or INTERNAL.
 var answerCodes = []struct {
-	code     wire.Code
+	code     teller.Code
 	sentinel error
 	statuses []int
 }{
-	{wire.Unauthorized, ErrUnauthorized, []int{http.StatusUnauthorized}},
-	{wire.LockedAccount, ErrLocked, []int{http.StatusForbidden}},
-	{wire.NotFound, ErrNotFound, []int{http.StatusNotFound}},
-	{wire.InvalidAccount, ErrNotFound, nil},
-	{wire.InvalidValue, ErrInvalidValue, nil},
-	{wire.Overflow, ErrInvalidValue, nil},
-	{wire.BadRequest, ErrInvalidValue, nil},
-	{wire.InsufficientFunds, ErrInsufficientFunds, []int{http.StatusConflict}},
-	{wire.SameAccount, ErrSameAccount, nil},
-	{wire.KeyReused, ErrKeyReused, []int{http.StatusUnprocessableEntity}},
-	{wire.Unavailable, ErrUnavailable, []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout}},
+	{teller.Unauthorized, ErrUnauthorized, []int{http.StatusUnauthorized}},
+	{teller.LockedAccount, ErrLocked, []int{http.StatusForbidden}},
+	{teller.NotFound, ErrNotFound, []int{http.StatusNotFound}},
+	{teller.InvalidAccount, ErrNotFound, nil},
+	{teller.InvalidValue, ErrInvalidValue, nil},
+	{teller.Overflow, ErrInvalidValue, nil},
+	{teller.BadRequest, ErrInvalidValue, nil},
+	{teller.InsufficientFunds, ErrInsufficientFunds, []int{http.StatusConflict}},
+	{teller.SameAccount, ErrSameAccount, nil},
+	{teller.KeyReused, ErrKeyReused, []int{http.StatusUnprocessableEntity}},
+	{teller.Unavailable, ErrUnavailable, []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout}},
 }
 
 // codeForStatus gives the code of an answer without error_code.
-func codeForStatus(status int) wire.Code {
+func codeForStatus(status int) teller.Code {
 	for _, c := range answerCodes {
 		if slices.Contains(c.statuses, status) {
 			return c.code
 		}
 	}
 	if status >= 400 && status < 500 {
-		return wire.BadRequest
+		return teller.BadRequest
 	}
-	return wire.Internal
+	return teller.Internal
 }
 
 // Error is a failed call. It matches the sentinel of its Code with
@@ -91,8 +91,8 @@ type Error struct {
 	// Status is the HTTP status answered, 0 when no answer came.
 	Status int
 	// Code is the bank's error_code, or the code implied by Status when
-	// the answer had none, or wire.Unavailable when no answer came.
-	Code wire.Code
+	// the answer had none, or teller.Unavailable when no answer came.
+	Code teller.Code
 	// Message is the server's "error" text, or a description by the
 	// client when there was none.
 	Message string
@@ -104,7 +104,7 @@ type Error struct {
 	Key string
 }
 
-func newError(op string, status int, code wire.Code, msg string) *Error {
+func newError(op string, status int, code teller.Code, msg string) *Error {
 	return &Error{Op: op, Status: status, Code: code, Message: msg}
 }
 
@@ -149,7 +149,7 @@ func (e *Error) Is(target error) bool {
 
 // sentinel maps a code to its client's sentinel; nil for INTERNAL and
 // codes the client does not know.
-func sentinel(c wire.Code) error {
+func sentinel(c teller.Code) error {
 	for _, row := range answerCodes {
 		if row.code == c {
 			return row.sentinel
@@ -158,7 +158,7 @@ func sentinel(c wire.Code) error {
 	return nil
 }
 
-func defaultMessage(c wire.Code) string {
+func defaultMessage(c teller.Code) string {
 	if s := sentinel(c); s != nil {
 		return s.Error()
 	}

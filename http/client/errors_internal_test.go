@@ -5,20 +5,20 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/bank/gobank/http/wire"
+	"github.com/bank/gobank/actors/teller"
 )
 
 // TestAnswerCodes: the client's reading of every code of the contract
 // (the sentinel an *Error of that code matches, its own and the client's
 // grouping) and of the status of an answer without error_code.
 func TestAnswerCodes(t *testing.T) {
-	want := map[wire.Code]error{
-		wire.LockedAccount: ErrLocked, wire.InvalidAccount: ErrNotFound, wire.InvalidValue: ErrInvalidValue,
-		wire.NotFound: ErrNotFound, wire.StaleFence: nil, wire.InsufficientFunds: ErrInsufficientFunds,
-		wire.SameAccount: ErrSameAccount, wire.Unauthorized: ErrUnauthorized, wire.Unavailable: ErrUnavailable,
-		wire.Overflow: ErrInvalidValue, wire.Internal: nil, wire.BadRequest: ErrInvalidValue, wire.KeyReused: ErrKeyReused,
+	want := map[teller.Code]error{
+		teller.LockedAccount: ErrLocked, teller.InvalidAccount: ErrNotFound, teller.InvalidValue: ErrInvalidValue,
+		teller.NotFound: ErrNotFound, teller.StaleFence: nil, teller.InsufficientFunds: ErrInsufficientFunds,
+		teller.SameAccount: ErrSameAccount, teller.Unauthorized: ErrUnauthorized, teller.Unavailable: ErrUnavailable,
+		teller.Overflow: ErrInvalidValue, teller.Internal: nil, teller.BadRequest: ErrInvalidValue, teller.KeyReused: ErrKeyReused,
 	}
-	for _, c := range wire.Codes() {
+	for _, c := range teller.Codes() {
 		w, known := want[c]
 		if !known {
 			t.Errorf("%v: not in the test", c)
@@ -34,7 +34,7 @@ func TestAnswerCodes(t *testing.T) {
 		if !errors.Is(e, c.Err()) {
 			t.Errorf("an *Error of %v does not match %v", c, c.Err())
 		}
-		if got, ok := wire.CodeOf(c.Err()); !ok || got != c {
+		if got, ok := teller.CodeOf(c.Err()); !ok || got != c {
 			t.Errorf("CodeOf(%v) = %v", c.Err(), got)
 		}
 		if defaultMessage(c) == "" {
@@ -43,20 +43,20 @@ func TestAnswerCodes(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		status int
-		code   wire.Code
+		code   teller.Code
 	}{
-		{http.StatusUnauthorized, wire.Unauthorized},
-		{http.StatusForbidden, wire.LockedAccount},
-		{http.StatusNotFound, wire.NotFound},
-		{http.StatusConflict, wire.InsufficientFunds},
-		{http.StatusUnprocessableEntity, wire.KeyReused},
-		{http.StatusServiceUnavailable, wire.Unavailable},
-		{http.StatusBadGateway, wire.Unavailable},
-		{http.StatusGatewayTimeout, wire.Unavailable},
-		{http.StatusBadRequest, wire.BadRequest},
-		{http.StatusTeapot, wire.BadRequest},
-		{http.StatusInternalServerError, wire.Internal},
-		{http.StatusNotImplemented, wire.Internal},
+		{http.StatusUnauthorized, teller.Unauthorized},
+		{http.StatusForbidden, teller.LockedAccount},
+		{http.StatusNotFound, teller.NotFound},
+		{http.StatusConflict, teller.InsufficientFunds},
+		{http.StatusUnprocessableEntity, teller.KeyReused},
+		{http.StatusServiceUnavailable, teller.Unavailable},
+		{http.StatusBadGateway, teller.Unavailable},
+		{http.StatusGatewayTimeout, teller.Unavailable},
+		{http.StatusBadRequest, teller.BadRequest},
+		{http.StatusTeapot, teller.BadRequest},
+		{http.StatusInternalServerError, teller.Internal},
+		{http.StatusNotImplemented, teller.Internal},
 	} {
 		if got := codeForStatus(tt.status); got != tt.code {
 			t.Errorf("codeForStatus(%d) = %v, want %v", tt.status, got, tt.code)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/client"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
@@ -276,14 +277,14 @@ func TestKeyOption(t *testing.T) {
 		t.Errorf("same key from another client: %+v, %v", m, err)
 	}
 	_, err := c.Saque(ctx, 1, 5, client.Key("order 17"))
-	assertError(t, err, client.ErrKeyReused, 422, wire.KeyReused)
+	assertError(t, err, client.ErrKeyReused, 422, teller.KeyReused)
 	var e *client.Error
 	if errors.As(err, &e) && e.Key != "order 17" {
 		t.Errorf("Error.Key = %q", e.Key)
 	}
 	for _, bad := range []string{strings.Repeat("k", 129), "tab\there", "ação"} {
 		_, err := c.Deposito(ctx, 1, 5, client.Key(bad))
-		assertError(t, err, client.ErrInvalidValue, 0, wire.BadRequest)
+		assertError(t, err, client.ErrInvalidValue, 0, teller.BadRequest)
 	}
 	if balances, _ := b.data.Balances(t); balances[0] != 1005 {
 		t.Errorf("balance %d, want 1005", balances[0])

@@ -13,6 +13,7 @@ import (
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -117,29 +118,29 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if len(contas) == 0 || len(contas) > MaxCommitAccounts || len(valores) != len(contas) || len(fences) != len(contas) {
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest,
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest,
 			"commit needs 1 to 16 accounts, each with conta, valor and fence, in the same order")
 		return
 	}
 	for i := range contas {
 		conta, ok := wire.ParseInt(contas[i])
 		if !ok {
-			s.refuse(ctx, entry, wire.InvalidAccount, "a conta is not a number")
+			s.refuse(ctx, entry, teller.InvalidAccount, "a conta is not a number")
 			return
 		}
 		valor, ok := wire.ParseInt(valores[i])
 		if !ok {
-			s.refuse(ctx, entry, wire.InvalidValue, "a valor is not an integer within 64 bits")
+			s.refuse(ctx, entry, teller.InvalidValue, "a valor is not an integer within 64 bits")
 			return
 		}
 		fence, ok := wire.ParseInt(fences[i])
 		if !ok || fence <= 0 {
-			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "each fence must be a positive integer from a lock grant")
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "each fence must be a positive integer from a lock grant")
 			return
 		}
 		for _, c := range changes {
 			if c.ID == conta {
-				s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "an account appears twice in one commit")
+				s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one commit")
 				return
 			}
 		}
@@ -149,19 +150,19 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	unlock := false
 	switch v, n := single(args, wire.ParamUnlock); {
 	case n > 1:
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "unlock given more than once")
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "unlock given more than once")
 		return
 	case n == 1:
 		unlock = string(v) == "1" || string(v) == "true"
 	}
 	rec, msg := recordParams(ctx, true)
 	if msg != "" {
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
 	if rec != nil {
 		if s.cfg.Records == nil {
-			s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
+			s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, teller.Unavailable, "this data server keeps no idempotency records")
 			return
 		}
 		defer s.keys.lock(rec.Key).Unlock()
@@ -207,11 +208,11 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 		msg = "missing key"
 	}
 	if msg != "" {
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
 	if s.cfg.Records == nil {
-		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable, "this data server keeps no idempotency records")
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, teller.Unavailable, "this data server keeps no idempotency records")
 		return
 	}
 	defer s.keys.lock(rec.Key).Unlock()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/store"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
@@ -239,11 +240,11 @@ func (s *Server) autentica(ctx *fasthttp.RequestCtx) {
 	// logged as one, like every other refusal.
 	switch s.credential(ctx) {
 	case repeated:
-		s.answer(ctx, s.cfg.Log.Entry(id, "autentica"), fasthttp.StatusBadRequest, wire.BadRequest, wire.MsgRepeatedToken)
+		s.answer(ctx, s.cfg.Log.Entry(id, "autentica"), fasthttp.StatusBadRequest, teller.BadRequest, wire.MsgRepeatedToken)
 		return
 	case none:
 		s.cfg.Log.Entry(id, "autentica").Bool(false).Done()
-		wire.WriteError(ctx, fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		wire.WriteError(ctx, fasthttp.StatusUnauthorized, teller.Unauthorized, "missing or unknown token")
 		return
 	}
 	s.cfg.Log.Entry(id, "autentica").Bool(true).Done()
@@ -258,13 +259,13 @@ func (s *Server) callerID(ctx *fasthttp.RequestCtx, required bool) (string, bool
 	v, n := single(ctx.QueryArgs(), wire.ParamIDNegoc)
 	switch {
 	case n > 1:
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc given more than once")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, teller.BadRequest, "id_negoc given more than once")
 		return "", false
 	case len(v) > MaxIDLength:
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "id_negoc longer than 256 bytes")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, teller.BadRequest, "id_negoc longer than 256 bytes")
 		return "", false
 	case len(v) == 0 && required:
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "missing id_negoc: it names the lock holder")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, teller.BadRequest, "missing id_negoc: it names the lock holder")
 		return "", false
 	case len(v) == 0:
 		return remoteIP(ctx), true
@@ -290,13 +291,13 @@ func (s *Server) data(rt route) fasthttp.RequestHandler {
 func (s *Server) authorized(ctx *fasthttp.RequestCtx, id, name string) bool {
 	switch cred := s.credential(ctx); {
 	case cred == repeated:
-		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusBadRequest, wire.BadRequest, wire.MsgRepeatedToken)
+		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusBadRequest, teller.BadRequest, wire.MsgRepeatedToken)
 		return false
 	case cred == none:
-		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusUnauthorized, wire.Unauthorized, "missing or unknown token")
+		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusUnauthorized, teller.Unauthorized, "missing or unknown token")
 		return false
 	case cred == client && !s.cfg.AllowClientTokens:
-		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusForbidden, wire.Unauthorized,
+		s.answer(ctx, s.cfg.Log.Entry(id, name), fasthttp.StatusForbidden, teller.Unauthorized,
 			"a client token may only call /autentica; data routes need the server credential")
 		return false
 	}
@@ -313,12 +314,12 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	args := ctx.QueryArgs()
 	raw, n := single(args, wire.ParamConta)
 	if n > 1 {
-		wire.WriteError(ctx, fasthttp.StatusBadRequest, wire.BadRequest, "conta given more than once")
+		wire.WriteError(ctx, fasthttp.StatusBadRequest, teller.BadRequest, "conta given more than once")
 		return
 	}
 	conta, ok := wire.ParseInt(raw)
 	if !ok {
-		s.refuse(ctx, s.cfg.Log.Entry(id, rt.name), wire.InvalidAccount, "missing or non-numeric conta")
+		s.refuse(ctx, s.cfg.Log.Entry(id, rt.name), teller.InvalidAccount, "missing or non-numeric conta")
 		return
 	}
 	entry := s.cfg.Log.Entry(id, rt.name).Int(conta)
@@ -326,17 +327,17 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	// depend on that (AllowClientTokens).
 	req := actors.Request{Op: rt.op, Holder: id, Overdraft: s.cfg.AllowClientTokens}
 	if msg := s.lockParams(args, &req); msg != "" {
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
 	if rt.needValue {
 		raw, n := single(args, wire.ParamValor)
 		if n > 1 {
-			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "valor given more than once")
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "valor given more than once")
 			return
 		}
 		if req.Value, ok = wire.ParseInt(raw); !ok {
-			s.refuse(ctx, entry, wire.InvalidValue, "missing valor, or not an integer within 64 bits")
+			s.refuse(ctx, entry, teller.InvalidValue, "missing valor, or not an integer within 64 bits")
 			return
 		}
 		entry.Int(req.Value)
@@ -431,13 +432,13 @@ func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
 
 // refuse answers a domain error the contract's way, 200 with error_code,
 // and logs it with the code's name as the last parameter.
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, entry *oplog.Entry, code wire.Code, msg string) {
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, entry *oplog.Entry, code teller.Code, msg string) {
 	s.answer(ctx, entry, fasthttp.StatusOK, code, msg)
 }
 
 // answer logs the operation with code's name as its last parameter and
 // answers {"error_code":code,"error":msg} with status.
-func (s *Server) answer(ctx *fasthttp.RequestCtx, entry *oplog.Entry, status int, code wire.Code, msg string) {
+func (s *Server) answer(ctx *fasthttp.RequestCtx, entry *oplog.Entry, status int, code teller.Code, msg string) {
 	entry.Str(code.String()).Done()
 	wire.WriteError(ctx, status, code, msg)
 }

@@ -7,15 +7,15 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/oplog"
-	"github.com/bank/gobank/http/wire"
 )
 
 // refusal is how the data server answers an error of the account layer.
 type refusal struct {
 	err    error
 	status int
-	code   wire.Code
+	code   teller.Code
 	msg    string
 	log    string // an error log line's message, "" for none
 }
@@ -27,19 +27,19 @@ type refusal struct {
 // of the same boundary is package business's dataCodes table. Anything
 // else is answered 500 INTERNAL (internal).
 var refusals = []refusal{
-	{actors.ErrNotFound, fasthttp.StatusOK, wire.NotFound, "no such account", ""},
-	{account.ErrLocked, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc", ""},
-	{account.ErrStaleFence, fasthttp.StatusOK, wire.StaleFence, "stale fence: the lock grant named is no longer in force", ""},
-	{account.ErrBusy, fasthttp.StatusOK, wire.LockedAccount, "account busy: a commit is in progress", ""},
-	{account.ErrNegativeBalance, fasthttp.StatusOK, wire.InvalidValue, "a balance cannot be negative", ""},
-	{actors.ErrNoFence, fasthttp.StatusBadRequest, wire.BadRequest, "a change needs the fence of the holder's grant", ""},
-	{actors.ErrStore, fasthttp.StatusServiceUnavailable, wire.Unavailable, "storage unavailable; not applied", "storage failed; write refused"},
-	{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied", ""},
-	{actors.ErrClosed, fasthttp.StatusServiceUnavailable, wire.Unavailable, "account busy or server stopping; not applied", ""},
+	{actors.ErrNotFound, fasthttp.StatusOK, teller.NotFound, "no such account", ""},
+	{account.ErrLocked, fasthttp.StatusOK, teller.LockedAccount, "account locked by another id_negoc", ""},
+	{account.ErrStaleFence, fasthttp.StatusOK, teller.StaleFence, "stale fence: the lock grant named is no longer in force", ""},
+	{account.ErrBusy, fasthttp.StatusOK, teller.LockedAccount, "account busy: a commit is in progress", ""},
+	{account.ErrNegativeBalance, fasthttp.StatusOK, teller.InvalidValue, "a balance cannot be negative", ""},
+	{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest, "a change needs the fence of the holder's grant", ""},
+	{actors.ErrStore, fasthttp.StatusServiceUnavailable, teller.Unavailable, "storage unavailable; not applied", "storage failed; write refused"},
+	{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, teller.Unavailable, "account busy or server stopping; not applied", ""},
+	{actors.ErrClosed, fasthttp.StatusServiceUnavailable, teller.Unavailable, "account busy or server stopping; not applied", ""},
 }
 
 // internal answers an error refusals does not know: a bug.
-var internal = refusal{nil, fasthttp.StatusInternalServerError, wire.Internal, "internal error", "account operation failed"}
+var internal = refusal{nil, fasthttp.StatusInternalServerError, teller.Internal, "internal error", "account operation failed"}
 
 // refusalOf returns the row of refusals that err matches, or internal.
 func refusalOf(err error) refusal {

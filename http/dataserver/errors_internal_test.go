@@ -9,7 +9,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
-	"github.com/bank/gobank/http/wire"
+	"github.com/bank/gobank/actors/teller"
 )
 
 // TestRefusals pins the data server's table from the account layer's
@@ -19,19 +19,19 @@ func TestRefusals(t *testing.T) {
 	want := []struct {
 		err    error
 		status int
-		code   wire.Code
+		code   teller.Code
 	}{
-		{actors.ErrNotFound, fasthttp.StatusOK, wire.NotFound},
-		{account.ErrLocked, fasthttp.StatusOK, wire.LockedAccount},
-		{account.ErrStaleFence, fasthttp.StatusOK, wire.StaleFence},
-		{account.ErrBusy, fasthttp.StatusOK, wire.LockedAccount},
-		{account.ErrNegativeBalance, fasthttp.StatusOK, wire.InvalidValue},
-		{actors.ErrNoFence, fasthttp.StatusBadRequest, wire.BadRequest},
-		{actors.ErrStore, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{actors.ErrClosed, fasthttp.StatusServiceUnavailable, wire.Unavailable},
-		{actors.ErrInternal, fasthttp.StatusInternalServerError, wire.Internal},
-		{errors.New("a bug"), fasthttp.StatusInternalServerError, wire.Internal},
+		{actors.ErrNotFound, fasthttp.StatusOK, teller.NotFound},
+		{account.ErrLocked, fasthttp.StatusOK, teller.LockedAccount},
+		{account.ErrStaleFence, fasthttp.StatusOK, teller.StaleFence},
+		{account.ErrBusy, fasthttp.StatusOK, teller.LockedAccount},
+		{account.ErrNegativeBalance, fasthttp.StatusOK, teller.InvalidValue},
+		{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest},
+		{actors.ErrStore, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{actors.ErrClosed, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		{actors.ErrInternal, fasthttp.StatusInternalServerError, teller.Internal},
+		{errors.New("a bug"), fasthttp.StatusInternalServerError, teller.Internal},
 	}
 	if len(refusals) != len(want)-2 {
 		t.Errorf("refusals has %d rows, the test knows %d", len(refusals), len(want)-2)
@@ -42,7 +42,7 @@ func TestRefusals(t *testing.T) {
 			if r.status != w.status || r.code != w.code || r.msg == "" {
 				t.Errorf("refusalOf(%v) = %d %v %q, want %d %v", err, r.status, r.code, r.msg, w.status, w.code)
 			}
-			if got, ok := wire.CodeOf(r.code.Err()); !ok || got != w.code {
+			if got, ok := teller.CodeOf(r.code.Err()); !ok || got != w.code {
 				t.Errorf("%v: code %v does not round-trip through its sentinel (%v, %v)", err, w.code, got, ok)
 			}
 		}

@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/metrics"
-	"github.com/bank/gobank/http/wire"
 )
 
 // RouteMetrics serves the Prometheus exposition; it needs no token.
@@ -38,7 +38,7 @@ func newServerMetrics(reg *metrics.Registry, accounts Accounts) *serverMetrics {
 	}
 	m := &serverMetrics{
 		reg:  reg,
-		http: metrics.NewHTTP(reg, "gobank_data", func(c int) string { return wire.Code(c).String() }),
+		http: metrics.NewHTTP(reg, "gobank_data", func(c int) string { return teller.Code(c).String() }),
 		lockWait: reg.Histogram(metricLockWait,
 			"Time from a getLock's arrival to its grant (granted getLocks only).", "", nil),
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -48,17 +49,17 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		if n == len(contas) {
-			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "getLocks takes 1 to 16 accounts")
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "getLocks takes 1 to 16 accounts")
 			return
 		}
 		conta, ok := wire.ParseInt(v)
 		if !ok {
-			s.refuse(ctx, entry, wire.InvalidAccount, "a conta is not a number")
+			s.refuse(ctx, entry, teller.InvalidAccount, "a conta is not a number")
 			return
 		}
 		for _, c := range contas[:n] {
 			if c == conta {
-				s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "an account appears twice in one getLocks")
+				s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one getLocks")
 				return
 			}
 		}
@@ -67,16 +68,16 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		entry.Int(conta)
 	}
 	if n == 0 {
-		s.refuse(ctx, entry, wire.InvalidAccount, "missing conta")
+		s.refuse(ctx, entry, teller.InvalidAccount, "missing conta")
 		return
 	}
 	if _, k := single(args, wire.ParamFence); k > 0 {
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, "getLocks takes no fence: renew a grant with getLock")
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "getLocks takes no fence: renew a grant with getLock")
 		return
 	}
 	req := actors.Request{Op: actors.OpLock, Holder: id}
 	if msg := s.lockParams(args, &req); msg != "" {
-		s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest, msg)
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
 	var deadline time.Time

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -63,7 +64,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 	if raw, n := single(ctx.QueryArgs(), wire.ParamWait); n > 0 {
 		d, err := time.ParseDuration(string(raw))
 		if n > 1 || err != nil || d <= 0 || d > s.cfg.MaxLockWait {
-			s.answer(ctx, entry, fasthttp.StatusBadRequest, wire.BadRequest,
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest,
 				"wait: once, a positive Go duration within the server's maximum lock wait")
 			return
 		}
@@ -115,7 +116,7 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 		saldos[i] = reply.Balance
 	}
 	if release() {
-		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, wire.Unavailable,
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, teller.Unavailable,
 			"a snapshot lock ran out or could not be released cleanly; snapshot discarded")
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/wire"
 )
@@ -45,7 +46,7 @@ func TestQuantile(t *testing.T) {
 // quantiles of one interval.
 func TestRateFromRegistry(t *testing.T) {
 	reg := metrics.NewRegistry()
-	h := metrics.NewHTTP(reg, "gobank_data", func(c int) string { return wire.Code(c).String() })
+	h := metrics.NewHTTP(reg, "gobank_data", func(c int) string { return teller.Code(c).String() })
 	lock := reg.Histogram("gobank_data_lock_wait_seconds", "waits", "", nil)
 	reg.GaugeFunc("gobank_data_accounts", "actors", "", func() float64 { return 10 })
 	get := h.Route("/getSaldo")

@@ -318,7 +318,7 @@ func statusIndex(code int) int {
 	return len(statuses)
 }
 
-// minCode is the lowest error code of the contract (wire.KeyReused); codes
+// minCode is the lowest error code of the contract (teller.KeyReused); codes
 // run from -1 down to it.
 const minCode = -13
 
@@ -334,7 +334,7 @@ type HTTP struct {
 }
 
 // NewHTTP registers the families of server prefix (e.g. "gobank_data") in
-// reg. codeName names an error code (wire.Code.String).
+// reg. codeName names an error code (teller.Code.String).
 func NewHTTP(reg *Registry, prefix string, codeName func(code int) string) *HTTP {
 	h := &HTTP{reg: reg, prefix: prefix, routes: map[string]*Route{}}
 	for i := range h.refusals {

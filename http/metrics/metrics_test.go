@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/wire"
 )
@@ -144,9 +145,9 @@ func TestRouteSeries(t *testing.T) {
 // (the metrics no longer read bodies).
 func TestRefusalReported(t *testing.T) {
 	reg := metrics.NewRegistry()
-	h := metrics.NewHTTP(reg, "x", func(c int) string { return wire.Code(c).String() })
+	h := metrics.NewHTTP(reg, "x", func(c int) string { return teller.Code(c).String() })
 	locked := h.Route("/getLock").Wrap(func(ctx *fasthttp.RequestCtx) {
-		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "locked")
+		wire.WriteError(ctx, fasthttp.StatusOK, teller.LockedAccount, "locked")
 	})
 	unreported := h.Route("/getSaldo").Wrap(func(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"error_code":-4}`)
@@ -165,16 +166,16 @@ func TestRefusalReported(t *testing.T) {
 // TestWrapAllocs: a refusal reported and counted allocates nothing once
 // the request's buffers are warm (fasthttp reuses them across requests).
 func TestWrapAllocs(t *testing.T) {
-	h := metrics.NewHTTP(metrics.NewRegistry(), "x", func(c int) string { return wire.Code(c).String() })
+	h := metrics.NewHTTP(metrics.NewRegistry(), "x", func(c int) string { return teller.Code(c).String() })
 	handler := h.Route("/getLock").Wrap(func(ctx *fasthttp.RequestCtx) {
-		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc")
+		wire.WriteError(ctx, fasthttp.StatusOK, teller.LockedAccount, "account locked by another id_negoc")
 	})
 	var ctx fasthttp.RequestCtx
 	allocs := testing.AllocsPerRun(100, func() {
 		ctx.Response.Reset()
 		ctx.ResetUserValues()
 		handler(&ctx)
-		if c, ok := wire.Refusal(&ctx); !ok || c != wire.LockedAccount {
+		if c, ok := wire.Refusal(&ctx); !ok || c != teller.LockedAccount {
 			t.Fatalf("Refusal = %v, %v", c, ok)
 		}
 	})
@@ -251,7 +252,7 @@ func BenchmarkWrap(b *testing.B) {
 	body := []byte(`{"saldo":1000}`)
 	bare := func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }
 	refused := func(ctx *fasthttp.RequestCtx) {
-		wire.WriteError(ctx, fasthttp.StatusOK, wire.LockedAccount, "account locked by another id_negoc")
+		wire.WriteError(ctx, fasthttp.StatusOK, teller.LockedAccount, "account locked by another id_negoc")
 	}
 	h := metrics.NewHTTP(metrics.NewRegistry(), "x", func(int) string { return "CODE" })
 	for _, c := range []struct {

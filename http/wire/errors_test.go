@@ -5,17 +5,19 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 // TestCodesRoundTrip: every code of the contract has one sentinel, which
 // carries the code back through wrapping, and travels unchanged through a
 // body (AppendError, BodyCode) and a request's report (SetRefusal, Refusal).
 func TestCodesRoundTrip(t *testing.T) {
-	codes := Codes()
-	if len(codes) != 13 || codes[0] != LockedAccount || codes[len(codes)-1] != KeyReused {
+	codes := teller.Codes()
+	if len(codes) != 13 || codes[0] != teller.LockedAccount || codes[len(codes)-1] != teller.KeyReused {
 		t.Fatalf("Codes() = %v, want -1 to -13", codes)
 	}
-	seen := map[error]Code{}
+	seen := map[error]teller.Code{}
 	for _, c := range codes {
 		err := c.Err()
 		if err == nil {
@@ -28,7 +30,7 @@ func TestCodesRoundTrip(t *testing.T) {
 		if c.String() == "UNKNOWN_ERROR" || err.Error() == "" {
 			t.Errorf("%d: name %q, message %q", c, c, err)
 		}
-		if got, ok := CodeOf(fmt.Errorf("context: %w", err)); !ok || got != c {
+		if got, ok := teller.CodeOf(fmt.Errorf("context: %w", err)); !ok || got != c {
 			t.Errorf("CodeOf(wrapped %v) = %v, %v; want %v", c, got, ok, c)
 		}
 		if got, ok := BodyCode(AppendError(nil, c, "msg")); !ok || got != c {
@@ -43,7 +45,7 @@ func TestCodesRoundTrip(t *testing.T) {
 			t.Errorf("Refusal after SetRefusal(%v) = %v, %v", c, got, ok)
 		}
 	}
-	for _, c := range []Code{0, 1, -14, -1000} {
+	for _, c := range []teller.Code{0, 1, -14, -1000} {
 		if err := c.Err(); err != nil {
 			t.Errorf("Code(%d).Err() = %v, want nil", c, err)
 		}
@@ -53,7 +55,7 @@ func TestCodesRoundTrip(t *testing.T) {
 			t.Errorf("Refusal after SetRefusal(%d) = %v, %v", c, got, ok)
 		}
 	}
-	if _, ok := CodeOf(fmt.Errorf("plain")); ok {
+	if _, ok := teller.CodeOf(fmt.Errorf("plain")); ok {
 		t.Error("CodeOf a plain error reports a code")
 	}
 }
@@ -61,11 +63,11 @@ func TestCodesRoundTrip(t *testing.T) {
 func TestBodyCode(t *testing.T) {
 	for _, tt := range []struct {
 		body string
-		code Code
+		code teller.Code
 		ok   bool
 	}{
-		{`{"error_code":-4,"error":"no"}`, NotFound, true},
-		{`{"error_code":-13}`, KeyReused, true},
+		{`{"error_code":-4,"error":"no"}`, teller.NotFound, true},
+		{`{"error_code":-13}`, teller.KeyReused, true},
 		{`{"error_code":7}`, 7, true},
 		{`{"saldo":5}`, 0, false},
 		{`{"error_code":}`, 0, false},

@@ -3,13 +3,15 @@ package wire
 import (
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 // The answers are tiny and fixed in shape, so they are appended by hand:
 // encoding/json would cost a reflection walk and allocations per request.
 
 // AppendError appends {"error_code":code,"error":msg}.
-func AppendError(dst []byte, code Code, msg string) []byte {
+func AppendError(dst []byte, code teller.Code, msg string) []byte {
 	dst = append(dst, `{"error_code":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, `,"error":`...)
@@ -19,7 +21,7 @@ func AppendError(dst []byte, code Code, msg string) []byte {
 
 // BodyCode returns the error_code of a body that starts {"error_code":N, as
 // AppendError writes it, and false for any other body.
-func BodyCode(body []byte) (Code, bool) {
+func BodyCode(body []byte) (teller.Code, bool) {
 	const prefix = `{"error_code":`
 	if len(body) <= len(prefix) || string(body[:len(prefix)]) != prefix {
 		return 0, false
@@ -32,7 +34,7 @@ func BodyCode(body []byte) (Code, bool) {
 	if !ok {
 		return 0, false
 	}
-	return Code(n), true
+	return teller.Code(n), true
 }
 
 // AppendString appends s as a JSON string, escaping what JSON requires and

@@ -3,11 +3,13 @@ package wire
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 func TestAppendError(t *testing.T) {
 	for _, msg := range []string{"", "plain", `quo"te\back`, "ctl\x00\x1f\n", "utf8 ção", "bad \xff utf8"} {
-		b := AppendError(nil, LockedAccount, msg)
+		b := AppendError(nil, teller.LockedAccount, msg)
 		var got struct {
 			Code  int    `json:"error_code"`
 			Error string `json:"error"`
@@ -26,8 +28,8 @@ func TestAppendError(t *testing.T) {
 }
 
 func TestCodeString(t *testing.T) {
-	seen := map[string]Code{}
-	for c := Code(-13); c <= -1; c++ {
+	seen := map[string]teller.Code{}
+	for c := teller.Code(-13); c <= -1; c++ {
 		name := c.String()
 		if name == "UNKNOWN_ERROR" {
 			t.Errorf("code %d has no name", c)
@@ -37,7 +39,7 @@ func TestCodeString(t *testing.T) {
 		}
 		seen[name] = c
 	}
-	if Code(7).String() != "UNKNOWN_ERROR" {
+	if teller.Code(7).String() != "UNKNOWN_ERROR" {
 		t.Error("unknown code named")
 	}
 }

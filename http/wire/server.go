@@ -12,6 +12,8 @@ import (
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 // Headers of idempotent requests on the business routes.
@@ -56,7 +58,7 @@ func WriteJSON(ctx *fasthttp.RequestCtx, body []byte) {
 }
 
 // WriteError answers {"error_code":code,"error":msg} with status.
-func WriteError(ctx *fasthttp.RequestCtx, status int, code Code, msg string) {
+func WriteError(ctx *fasthttp.RequestCtx, status int, code teller.Code, msg string) {
 	ctx.SetStatusCode(status)
 	var a [192]byte
 	WriteJSON(ctx, AppendError(a[:0], code, msg))
@@ -70,18 +72,18 @@ type refusalKey struct{}
 // SetRefusal reports that the answer to ctx carries error_code code
 // (WriteError does so itself). The value stored is the code's sentinel, a
 // pointer, so that reporting allocates nothing.
-func SetRefusal(ctx *fasthttp.RequestCtx, code Code) {
-	e, _ := code.Err().(*Error)
+func SetRefusal(ctx *fasthttp.RequestCtx, code teller.Code) {
+	e, _ := code.Err().(*teller.Error)
 	if e == nil {
-		e = &Error{Code: code, msg: "unknown error code"}
+		e = &teller.Error{Code: code, Message: "unknown error code"}
 	}
 	ctx.SetUserValue(refusalKey{}, e)
 }
 
 // Refusal returns the error_code reported for the answer to ctx, and false
 // when none was.
-func Refusal(ctx *fasthttp.RequestCtx) (Code, bool) {
-	if e, ok := ctx.UserValue(refusalKey{}).(*Error); ok {
+func Refusal(ctx *fasthttp.RequestCtx) (teller.Code, bool) {
+	if e, ok := ctx.UserValue(refusalKey{}).(*teller.Error); ok {
 		return e.Code, true
 	}
 	return 0, false
@@ -99,14 +101,14 @@ func NewRouter(logger *slog.Logger) *router.Router {
 	r.HandleMethodNotAllowed = true
 	r.HandleOPTIONS = false
 	r.NotFound = func(ctx *fasthttp.RequestCtx) {
-		WriteError(ctx, fasthttp.StatusNotFound, BadRequest, "no such route")
+		WriteError(ctx, fasthttp.StatusNotFound, teller.BadRequest, "no such route")
 	}
 	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
-		WriteError(ctx, fasthttp.StatusMethodNotAllowed, BadRequest, "use GET or POST")
+		WriteError(ctx, fasthttp.StatusMethodNotAllowed, teller.BadRequest, "use GET or POST")
 	}
 	r.PanicHandler = func(ctx *fasthttp.RequestCtx, p any) {
 		logger.Error("panic serving request", "path", string(ctx.Path()), "panic", p, "stack", string(debug.Stack()))
-		WriteError(ctx, fasthttp.StatusInternalServerError, Internal, "internal error")
+		WriteError(ctx, fasthttp.StatusInternalServerError, teller.Internal, "internal error")
 	}
 	return r
 }
@@ -139,13 +141,13 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
-		WriteError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, BadRequest, "request header block too large")
+		WriteError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, teller.BadRequest, "request header block too large")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, BadRequest, "request body too large")
+		WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, teller.BadRequest, "request body too large")
 	case errors.As(err, &ne) && ne.Timeout():
-		WriteError(ctx, fasthttp.StatusRequestTimeout, BadRequest, "request timeout")
+		WriteError(ctx, fasthttp.StatusRequestTimeout, teller.BadRequest, "request timeout")
 	default:
-		WriteError(ctx, fasthttp.StatusBadRequest, BadRequest, "malformed request")
+		WriteError(ctx, fasthttp.StatusBadRequest, teller.BadRequest, "malformed request")
 	}
 }
 

@@ -42,7 +42,7 @@ const (
 	// ParamTTL (a Go duration) sets the lease of a getLock grant.
 	ParamTTL = "ttl"
 	// ParamFence names the grant a getLock (renewal), setSaldo or unlock
-	// acts under; older grants are refused with StaleFence.
+	// acts under; older grants are refused with teller.StaleFence.
 	ParamFence = "fence"
 	// ParamUnlock ("1" or "true") makes /commit release the locks.
 	ParamUnlock = "unlock"
@@ -52,79 +52,4 @@ const (
 	ParamKey         = "key"
 	ParamFingerprint = "fingerprint"
 	ParamStatus      = "status"
-)
-
-// Code is a domain error code, answered as HTTP 200 with {"error_code": N}:
-// the original business server reads only error_code and treats any
-// non-2xx answer as a crash.
-type Code int
-
-// The original's error codes.
-const (
-	// LockedAccount: another id_negoc holds the account's lock.
-	LockedAccount Code = -1
-	// InvalidAccount: no conta in the request, or not a number.
-	InvalidAccount Code = -2
-	// InvalidValue: no valor, or not an integer (or a negative balance).
-	InvalidValue Code = -3
-	// NotFound: no such account.
-	NotFound Code = -4
-	// StaleFence: the request names a lock grant that is no longer in force
-	// (its lease ran out, or it was released and granted again).
-	StaleFence Code = -5
-)
-
-// String returns the code's name in the contract.
-func (c Code) String() string {
-	switch c {
-	case LockedAccount:
-		return "LOCKED_ACCOUNT"
-	case InvalidAccount:
-		return "INVALID_ACCOUNT"
-	case InvalidValue:
-		return "INVALID_VALUE"
-	case NotFound:
-		return "NOT_FOUND"
-	case StaleFence:
-		return "STALE_FENCE"
-	case InsufficientFunds:
-		return "INSUFFICIENT_FUNDS"
-	case SameAccount:
-		return "SAME_ACCOUNT"
-	case Unauthorized:
-		return "UNAUTHORIZED"
-	case Unavailable:
-		return "UNAVAILABLE"
-	case Overflow:
-		return "OVERFLOW"
-	case Internal:
-		return "INTERNAL"
-	case BadRequest:
-		return "BAD_REQUEST"
-	case KeyReused:
-		return "KEY_REUSED"
-	}
-	return "UNKNOWN_ERROR"
-}
-
-// Codes that business servers answer beside the data server's own, with a
-// non-2xx status (see the README's table).
-const (
-	// InsufficientFunds: a withdrawal or transfer would make a balance negative.
-	InsufficientFunds Code = -6
-	// SameAccount: a transfer names the same account twice.
-	SameAccount Code = -7
-	// Unauthorized: the credential is missing, unknown or not allowed here.
-	Unauthorized Code = -8
-	// Unavailable: the data server is down, did not answer in time, or refused
-	// the business server's own credential.
-	Unavailable Code = -9
-	// Overflow: the result would not fit in a signed 64-bit integer.
-	Overflow Code = -10
-	// Internal: a bug; the operation was not applied.
-	Internal Code = -11
-	// BadRequest: malformed request (a repeated or oversized parameter, a missing id_negoc).
-	BadRequest Code = -12
-	// KeyReused: an Idempotency-Key already used for a different request.
-	KeyReused Code = -13
 )

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -94,12 +95,12 @@ func FuzzAppendString(f *testing.F) {
 			}
 		}
 
-		e := wire.AppendError(nil, wire.BadRequest, s)
+		e := wire.AppendError(nil, teller.BadRequest, s)
 		var obj struct {
 			Code  *int    `json:"error_code"`
 			Error *string `json:"error"`
 		}
-		if err := json.Unmarshal(e, &obj); err != nil || obj.Code == nil || *obj.Code != int(wire.BadRequest) ||
+		if err := json.Unmarshal(e, &obj); err != nil || obj.Code == nil || *obj.Code != int(teller.BadRequest) ||
 			obj.Error == nil || *obj.Error != fuzzSanitize(s) {
 			t.Fatalf("AppendError(%q) = %q (%v)", s, e, err)
 		}
