@@ -1,53 +1,32 @@
 package dataserver
 
 import (
-	"bytes"
-	"errors"
-	"hash/maphash"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/bank/gobank/actors"
-	"github.com/bank/gobank/actors/account"
-	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/actors/teller/inprocess"
+	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/wire"
 )
 
 // Limits of /commit and /idem.
 const (
-	MaxCommitAccounts = 16
-	MaxKeyLength      = 128
-	MaxFingerprint    = 512
-	MaxRecordBody     = 4 << 10
+	MaxCommitAccounts = teller.MaxLegs
+	MaxKeyLength      = inprocess.MaxKeyLength
+	MaxFingerprint    = inprocess.MaxFingerprint
+	MaxRecordBody     = inprocess.MaxRecordBody
 )
 
 // Records keeps idempotency records.
-type Records interface {
-	Record(key string) (store.Record, bool, error)
-	Commit(writes []store.Write, rec *store.Record) error
-}
-
-// keyLocks serializes the check and the write of records with the same
-// key, so that two requests racing with one key cannot both be applied.
-type keyLocks struct {
-	seed  maphash.Seed
-	locks [256]sync.Mutex
-}
-
-func (k *keyLocks) lock(key string) *sync.Mutex {
-	m := &k.locks[maphash.String(k.seed, key)%uint64(len(k.locks))]
-	m.Lock()
-	return m
-}
+type Records = inprocess.Records
 
 // recordParams reads an idempotency record's key, fingerprint, status and
-// body. It returns rec == nil when the request names no key, and a
-// message when the parameters are unacceptable.
-func recordParams(ctx *fasthttp.RequestCtx, needOutcome bool) (rec *store.Record, msg string) {
+// body (the request's own: not retained past the request). It returns
+// rec == nil when the request names no key, and a message when the
+// parameters are unacceptable.
+func recordParams(ctx *fasthttp.RequestCtx, needOutcome bool) (rec *teller.Record, msg string) {
 	args := ctx.QueryArgs()
 	key, n := single(args, wire.ParamKey)
 	switch {
@@ -58,7 +37,7 @@ func recordParams(ctx *fasthttp.RequestCtx, needOutcome bool) (rec *store.Record
 	case len(key) == 0 || len(key) > MaxKeyLength:
 		return nil, "key: 1 to 128 bytes"
 	}
-	rec = &store.Record{Key: string(key), At: time.Now()}
+	rec = &teller.Record{Key: string(key)}
 	if !needOutcome {
 		return rec, ""
 	}
@@ -75,12 +54,12 @@ func recordParams(ctx *fasthttp.RequestCtx, needOutcome bool) (rec *store.Record
 	if len(body) > MaxRecordBody {
 		return nil, "the outcome's body is over 4 KiB"
 	}
-	rec.Fingerprint, rec.Status, rec.Body = string(fp), int(status), bytes.Clone(body)
+	rec.Fingerprint, rec.Status, rec.Body = string(fp), int(status), body
 	return rec, ""
 }
 
 // appendRecord encodes a kept record: what a repeated request must answer.
-func appendRecord(buf []byte, r store.Record, replayed bool) []byte {
+func appendRecord(buf []byte, r *teller.Record, replayed bool) []byte {
 	buf = append(buf, `{"found":true,"replayed":`...)
 	buf = strconv.AppendBool(buf, replayed)
 	buf = append(buf, `,"status":`...)
@@ -95,8 +74,9 @@ func appendRecord(buf []byte, r store.Record, replayed bool) []byte {
 // commit serves /commit: several balances set atomically and durably
 // under the caller's current grants (each conta with its valor and fence,
 // in parallel lists), the locks optionally released, and an idempotency
-// record kept in the same batch. When the key already has a record, the
-// commit is not applied and the record is answered instead.
+// record kept in the same batch, by inprocess.Holder.Commit. When the key
+// already has a record, the commit is not applied and the record is
+// answered instead.
 func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	const name = "commit"
 	id, ok := s.callerID(ctx, true)
@@ -105,7 +85,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	}
 	entry := s.cfg.Log.Entry(id, name)
 	args := ctx.QueryArgs()
-	var changes []actors.Change
+	var changes []teller.Change
 	var contas, valores, fences [][]byte
 	for k, v := range args.All() {
 		switch string(k) {
@@ -139,13 +119,13 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		for _, c := range changes {
-			if c.ID == conta {
+			if c.Conta == conta {
 				s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one commit")
 				return
 			}
 		}
 		entry.Int(conta).Int(valor)
-		changes = append(changes, actors.Change{ID: conta, Fence: uint64(fence), Balance: valor})
+		changes = append(changes, teller.Change{Conta: conta, Saldo: valor, Fence: uint64(fence)})
 	}
 	unlock := false
 	switch v, n := single(args, wire.ParamUnlock); {
@@ -160,41 +140,26 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
-	if rec != nil {
-		if s.cfg.Records == nil {
-			s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, teller.Unavailable, "this data server keeps no idempotency records")
-			return
-		}
-		defer s.keys.lock(rec.Key).Unlock()
-		old, found, err := s.cfg.Records.Record(rec.Key)
-		if err != nil {
-			s.reject(ctx, entry, name, errors.Join(actors.ErrStore, err), "")
-			return
-		}
-		if found {
-			entry.Str("REPLAYED").Done()
-			wire.WriteJSON(ctx, appendRecord(nil, old, true))
-			return
-		}
+	if rec != nil && !s.keepsRecords(ctx, entry) {
+		return
 	}
-	err := s.cfg.Accounts.Apply(s.spanContext(ctx), id, changes, unlock, rec)
+	old, err := s.accts.For(id, 0).Commit(s.callContext(ctx), changes, unlock, rec)
 	switch {
-	case err == nil:
+	case err != nil:
+		s.reject(ctx, entry, name, err, "; nothing applied")
+	case old != nil:
+		entry.Str("REPLAYED").Done()
+		wire.WriteJSON(ctx, appendRecord(nil, old, true))
+	default:
 		entry.Done()
 		wire.WriteJSON(ctx, emptyObject)
-	case errors.Is(err, account.ErrLocked):
-		// Under a fence, a lock held by another means the grant named
-		// is gone.
-		s.reject(ctx, entry, name, account.ErrStaleFence, "; nothing applied")
-	default:
-		s.reject(ctx, entry, name, err, "; nothing applied")
 	}
 }
 
 // idem serves /idem: GET answers the record kept under key (or
 // {"found":false}); POST keeps a record alone — for an outcome that
 // changed no balance, such as a refusal — unless the key has one already,
-// which it then answers.
+// which it then answers (inprocess.Holder.Outcome and Keep).
 func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 	const name = "idem"
 	id, ok := s.callerID(ctx, false)
@@ -211,28 +176,44 @@ func (s *Server) idem(ctx *fasthttp.RequestCtx) {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
-	if s.cfg.Records == nil {
-		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, teller.Unavailable, "this data server keeps no idempotency records")
+	if !s.keepsRecords(ctx, entry) {
 		return
 	}
-	defer s.keys.lock(rec.Key).Unlock()
-	old, found, err := s.cfg.Records.Record(rec.Key)
-	if err == nil && !found && post {
-		if err = s.cfg.Records.Commit(nil, rec); err == nil {
+	accts := s.accts.For(id, 0)
+	var old *teller.Record
+	var err error
+	if post {
+		old, err = accts.Keep(s.callContext(ctx), *rec)
+		if err == nil && old == nil {
 			entry.Str("STORED").Done()
 			wire.WriteJSON(ctx, []byte(`{"found":false,"stored":true}`))
 			return
 		}
+	} else {
+		var r teller.Record
+		var found bool
+		if r, found, err = accts.Outcome(s.callContext(ctx), rec.Key); found {
+			old = &r
+		}
 	}
-	if err != nil {
-		s.reject(ctx, entry, name, errors.Join(actors.ErrStore, err), "")
-		return
-	}
-	if !found {
+	switch {
+	case err != nil:
+		s.reject(ctx, entry, name, err, "")
+	case old == nil:
 		entry.Str("NOT_FOUND").Done()
 		wire.WriteJSON(ctx, []byte(`{"found":false}`))
-		return
+	default:
+		entry.Str("FOUND").Done()
+		wire.WriteJSON(ctx, appendRecord(nil, old, false))
 	}
-	entry.Str("FOUND").Done()
-	wire.WriteJSON(ctx, appendRecord(nil, old, false))
+}
+
+// keepsRecords answers 503 itself unless the server keeps idempotency
+// records.
+func (s *Server) keepsRecords(ctx *fasthttp.RequestCtx, entry *oplog.Entry) bool {
+	if s.cfg.Records == nil {
+		s.answer(ctx, entry, fasthttp.StatusServiceUnavailable, teller.Unavailable, "this data server keeps no idempotency records")
+		return false
+	}
+	return true
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net"
 	"strconv"
@@ -18,8 +17,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors"
-	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/actors/teller/inprocess"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
@@ -27,11 +26,9 @@ import (
 	"github.com/bank/gobank/http/wire"
 )
 
-// Accounts is what the server needs of the account actors.
-type Accounts interface {
-	Do(id int64, req actors.Request) (actors.Reply, error)
-	Apply(ctx context.Context, holder string, changes []actors.Change, unlock bool, rec *store.Record) error
-}
+// Accounts is what the server needs of the account actors: actors.Bank
+// and cluster.Bank offer it.
+type Accounts = inprocess.Bank
 
 // overdrafter is what the compatibility mode needs of Accounts: that a
 // write asking for it may leave a balance negative.
@@ -101,7 +98,7 @@ type Server struct {
 	serverTokens *auth.Tokens // nil when there is no server credential
 	server       *fasthttp.Server
 	logger       *slog.Logger
-	keys         *keyLocks
+	accts        *inprocess.Accounts // the routes of several accounts, and every account call
 	m            *serverMetrics
 	ids          interner     // id_negoc values of authorized callers
 	tracer       trace.Tracer // nil: tracing off
@@ -139,8 +136,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dataserver: lock ttl %v, max ttl %v, max wait %v: want 0 <= ttl <= max ttl, max wait >= 0",
 			cfg.LockTTL, cfg.MaxLockTTL, cfg.MaxLockWait)
 	}
-	s := &Server{cfg: cfg, logger: logger, keys: &keyLocks{seed: maphash.MakeSeed()}, m: newServerMetrics(cfg.Metrics, cfg.Accounts),
-		tracer: tracing.Tracer(cfg.TracerProvider)}
+	s := &Server{cfg: cfg, logger: logger, m: newServerMetrics(cfg.Metrics, cfg.Accounts), tracer: tracing.Tracer(cfg.TracerProvider)}
+	accts, err := inprocess.New(inprocess.Config{Bank: cfg.Accounts, Records: cfg.Records,
+		TracerProvider: cfg.TracerProvider, LockWait: s.m.lockWait.Observe})
+	if err != nil {
+		return nil, fmt.Errorf("dataserver: %w", err)
+	}
+	s.accts = accts
 	if cfg.ServerToken != "" {
 		tokens, err := auth.NewTokens(cfg.ServerToken)
 		if err != nil {

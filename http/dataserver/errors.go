@@ -21,7 +21,8 @@ type refusal struct {
 }
 
 // refusals is the data server's one table from the errors of package
-// actors (and its account rules) to its answers: a domain refusal is 200
+// actors (and its account rules), as Do returns them and package
+// inprocess wraps them, to its answers: a domain refusal is 200
 // with error_code, as the original's business servers expect; a request
 // that could not be applied is 503 UNAVAILABLE. The business server's side
 // of the same boundary is package business's dataCodes table. Anything

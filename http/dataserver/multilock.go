@@ -1,38 +1,30 @@
 package dataserver
 
 import (
+	"errors"
 	"strconv"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/actors/teller/inprocess"
 	"github.com/bank/gobank/http/wire"
 )
 
 // getLocks serves /getLocks: the locks of several accounts (conta
-// repeated, 1 to MaxCommitAccounts, distinct) for one id_negoc, taken one
-// after the other in the order given, with the wait and ttl of /getLock.
-// It spares a business server one round trip per extra account: a transfer
+// repeated, 1 to MaxCommitAccounts, distinct) for one id_negoc, with the
+// wait and ttl of /getLock, taken by inprocess.Holder.Lock: in the order
+// given, all or none, the wait bounding the whole request, re-entrant. It
+// spares a business server one round trip per extra account: a transfer
 // is one /getLocks and one /commit instead of two /getLock and a /commit.
 //
-// All or none: once every lock is granted it answers
+// Once every lock is granted it answers
 // {"contas":[A,B],"fences":[FA,FB],"saldos":[SA,SB]} in the order given
 // (the keys are plural so that a /getLock parser does not mistake the
-// lists for a grant); when one is refused, the locks already taken are
-// released under their fences and the refusal is answered as /getLock
-// would (LOCKED_ACCOUNT, NOT_FOUND, 503), its message naming the account.
-//
-// Order is the caller's: callers that must not deadlock give the accounts
-// in ascending order, as business servers do by default. wait bounds the
-// whole request, not each lock: each lock waits for what is left of it
-// (the last ones fail fast once it is spent). A lock this id_negoc already
-// holds is granted again (re-entrant) and, on a refusal, released with the
-// others, as the caller's own unlock would. No fence: a renewal names one
-// grant, which /getLock does.
-//
-// It is built on Accounts.Do alone, so that any backend serves it.
+// lists for a grant); a refusal is answered as /getLock would
+// (LOCKED_ACCOUNT, NOT_FOUND, 503), its message naming the account. No
+// fence: a renewal names one grant, which /getLock does.
 func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 	const name = "getLocks"
 	id, ok := s.callerID(ctx, true)
@@ -80,29 +72,12 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
-	var deadline time.Time
-	if req.Wait > 0 {
-		deadline = time.Now().Add(req.Wait)
-	}
-	var replies [MaxCommitAccounts]actors.Reply
-	for i, conta := range contas[:n] {
-		r := req
-		if !deadline.IsZero() {
-			r.Wait = max(time.Until(deadline), 0) // 0: fail fast once the wait is spent
+	var grants [MaxCommitAccounts]teller.Grant
+	if err := s.accts.For(id, req.TTL).Lock(s.callContext(ctx), contas[:n], req.Wait, grants[:n]); err != nil {
+		which := ""
+		if e := (*inprocess.Error)(nil); errors.As(err, &e) && e.Conta != 0 {
+			which = " (conta " + strconv.FormatInt(e.Conta, 10) + "); no lock taken"
 		}
-		start := time.Now()
-		reply, err := s.do(ctx, conta, r)
-		if err == nil {
-			s.m.lockWait.Since(start)
-			replies[i] = reply
-			continue
-		}
-		// Release what was taken, latest first, under each grant's fence: a
-		// grant that ran out meanwhile is someone else's business now.
-		for j := i - 1; j >= 0; j-- {
-			_, _ = s.do(ctx, contas[j], actors.Request{Op: actors.OpUnlock, Holder: id, Fence: replies[j].Fence})
-		}
-		which := " (conta " + strconv.FormatInt(conta, 10) + "); no lock taken"
 		s.reject(ctx, entry, name, err, which)
 		return
 	}
@@ -116,18 +91,18 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		buf = strconv.AppendInt(buf, c, 10)
 	}
 	buf = append(buf, `],"fences":[`...)
-	for i, r := range replies[:n] {
+	for i, g := range grants[:n] {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = strconv.AppendUint(buf, r.Fence, 10)
+		buf = strconv.AppendUint(buf, g.Fence, 10)
 	}
 	buf = append(buf, `],"saldos":[`...)
-	for i, r := range replies[:n] {
+	for i, g := range grants[:n] {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = strconv.AppendInt(buf, r.Balance, 10)
+		buf = strconv.AppendInt(buf, g.Saldo, 10)
 	}
 	wire.WriteJSON(ctx, append(buf, "]}"...))
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 
 	"github.com/valyala/fasthttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/http/tracing"
@@ -64,47 +61,15 @@ func (s *Server) spanContext(rc *fasthttp.RequestCtx) context.Context {
 	return rc
 }
 
-// do calls account conta's actor, within a span when tracing is on.
+// callContext is the context of inprocess calls for rc: its span's, but
+// not ended by the server's shutdown (a fasthttp.RequestCtx's Done), so
+// that requests in flight finish as they would have.
+func (s *Server) callContext(rc *fasthttp.RequestCtx) context.Context {
+	return context.WithoutCancel(s.spanContext(rc))
+}
+
+// do calls account conta's actor, within a span when tracing is on
+// (inprocess.Accounts.Do).
 func (s *Server) do(rc *fasthttp.RequestCtx, conta int64, req actors.Request) (actors.Reply, error) {
-	if s.tracer == nil {
-		return s.cfg.Accounts.Do(conta, req)
-	}
-	return s.doTraced(rc, conta, req)
-}
-
-// accountSpans names the span of each account operation.
-var accountSpans = map[actors.Op]string{
-	actors.OpRead: "account.read", actors.OpWrite: "account.write",
-	actors.OpLock: "account.lock", actors.OpUnlock: "account.unlock",
-}
-
-// doTraced is do in a child span of rc's server span: an account lock's
-// span lasts from the request to the grant, so it shows the wait in the
-// account's queue.
-func (s *Server) doTraced(rc *fasthttp.RequestCtx, conta int64, req actors.Request) (actors.Reply, error) {
-	ctx := s.spanContext(rc)
-	if !trace.SpanFromContext(ctx).IsRecording() {
-		return s.cfg.Accounts.Do(conta, req)
-	}
-	attrs := []attribute.KeyValue{tracing.KeyConta.Int64(conta)}
-	if req.Fence != 0 {
-		attrs = append(attrs, tracing.KeyFence.Int64(int64(req.Fence)))
-	}
-	if req.Op == actors.OpLock {
-		attrs = append(attrs, attribute.Int64("gobank.wait_ms", req.Wait.Milliseconds()),
-			attribute.Int64("gobank.ttl_ms", req.TTL.Milliseconds()))
-	}
-	_, span := s.tracer.Start(ctx, accountSpans[req.Op], trace.WithAttributes(attrs...))
-	reply, err := s.cfg.Accounts.Do(conta, req)
-	if req.Op == actors.OpLock && err == nil {
-		span.SetAttributes(tracing.KeyFence.Int64(int64(reply.Fence)))
-	}
-	if err != nil {
-		span.SetAttributes(tracing.KeyErrorCode.String(actors.ErrorName(err)))
-		if !actors.Refusal(err) {
-			span.SetStatus(codes.Error, actors.ErrorName(err))
-		}
-	}
-	span.End()
-	return reply, err
+	return s.accts.Do(s.spanContext(rc), conta, req)
 }
