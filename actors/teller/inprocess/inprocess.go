@@ -31,9 +31,9 @@ import (
 )
 
 // Bank is what Accounts needs of the account actors: actors.Bank and
-// cluster.Bank both offer it. A bank that also has DoContext (actors.Bank)
-// has its calls abandoned when their context ends; others are checked for
-// a context that ended before each call.
+// cluster.Bank both offer it. No call is made under a context that has
+// ended; a bank that also has DoContext (actors.Bank) has its calls
+// abandoned when their context ends while they wait (a queued lock).
 type Bank interface {
 	Do(id int64, req actors.Request) (actors.Reply, error)
 	Apply(ctx context.Context, holder string, changes []actors.Change, unlock bool, rec *store.Record) error
@@ -96,15 +96,11 @@ func New(cfg Config) (*Accounts, error) {
 		return nil, errors.New("inprocess: no bank")
 	}
 	a := &Accounts{bank: cfg.Bank, records: cfg.Records, lockWait: cfg.LockWait, keys: keyLocks{seed: maphash.MakeSeed()}}
+	a.ctxDo = func(_ context.Context, id int64, req actors.Request) (actors.Reply, error) {
+		return cfg.Bank.Do(id, req)
+	}
 	if c, ok := cfg.Bank.(contexter); ok {
 		a.ctxDo = c.DoContext
-	} else {
-		a.ctxDo = func(ctx context.Context, id int64, req actors.Request) (actors.Reply, error) {
-			if err := ctx.Err(); err != nil {
-				return actors.Reply{}, err
-			}
-			return cfg.Bank.Do(id, req)
-		}
 	}
 	if cfg.TracerProvider != nil {
 		a.tracer = cfg.TracerProvider.Tracer(tracerScope)
@@ -132,8 +128,12 @@ func (a *Accounts) Do(ctx context.Context, id int64, req actors.Request) (actors
 	return a.traced(ctx, id, req, false)
 }
 
-// do is Do abandoning the call when ctx ends.
+// do is Do not made when ctx has ended, and abandoned when ctx ends
+// before the actor took it up (by banks that have DoContext).
 func (a *Accounts) do(ctx context.Context, id int64, req actors.Request) (actors.Reply, error) {
+	if err := ctx.Err(); err != nil {
+		return actors.Reply{}, err
+	}
 	if a.tracer == nil {
 		return a.ctxDo(ctx, id, req)
 	}

@@ -1,0 +1,126 @@
+package inprocess_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/cluster"
+	"github.com/bank/gobank/actors/store"
+	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/actors/teller/inprocess"
+	"github.com/bank/gobank/http/freeport"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// testLease is the lease of the holders the constructors below make.
+const testLease = 10 * time.Second
+
+// The constructors of the shape of the conformance suite
+// (tellertest.Run(t, newAccounts)): accounts 1..accounts holding initial,
+// on a fresh bank stopped when t ends; the function returned binds a
+// holder with a lease of testLease.
+var (
+	_ = newMemoryAccounts
+	_ = newDurableAccounts
+	_ = newClusterAccounts
+)
+
+// newMemoryAccounts: an actors.Bank over an in-memory store.
+func newMemoryAccounts(t *testing.T, accounts int, initial int64) func(holder string) teller.Accounts {
+	return holders(t, startMemory(t, accounts, initial))
+}
+
+// newDurableAccounts: an actors.Bank over pebble in t.TempDir().
+func newDurableAccounts(t *testing.T, accounts int, initial int64) func(holder string) teller.Accounts {
+	return holders(t, startDurable(t, accounts, initial))
+}
+
+// newClusterAccounts: a one-member cluster.Bank over PostgreSQL.
+func newClusterAccounts(t *testing.T, accounts int, initial int64) func(holder string) teller.Accounts {
+	return holders(t, startCluster(t, accounts, initial))
+}
+
+// bank is a started backend: the bank and the store it commits to.
+type bank struct {
+	inprocess.Bank
+	records inprocess.Records
+}
+
+func holders(t *testing.T, b bank) func(holder string) teller.Accounts {
+	a := newAccounts(t, b, nil)
+	return func(holder string) teller.Accounts { return a.For(holder, testLease) }
+}
+
+func newAccounts(t testing.TB, b bank, records inprocess.Records) *inprocess.Accounts {
+	t.Helper()
+	if records == nil {
+		records = b.records
+	}
+	a, err := inprocess.New(inprocess.Config{Bank: b.Bank, Records: records})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func startMemory(t testing.TB, accounts int, initial int64) bank {
+	t.Helper()
+	st := store.NewMemory()
+	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return bank{b, st}
+}
+
+func startDurable(t testing.TB, accounts int, initial int64) bank {
+	t.Helper()
+	st, err := store.OpenPebble(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close) // before the store's close
+	return bank{b, st}
+}
+
+func startCluster(t testing.TB, accounts int, initial int64) bank {
+	t.Helper()
+	st, err := store.OpenPostgres(pgtest.ForTest(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	base, err := freeport.Block(0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manage := "127.0.0.1:" + strconv.Itoa(base+1)
+	b, err := cluster.Join(cluster.Config{Accounts: accounts, InitialBalance: initial, Store: st,
+		Host: "127.0.0.1", Port: base, Provider: cluster.Automanaged(base+1, []string{manage}, 100*time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close) // before the store's close
+	deadline := time.Now().Add(20 * time.Second)
+	for len(b.Members()) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the member did not see itself within 20s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+	return bank{b, st}
+}
