@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,28 +13,10 @@ import (
 	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/http/freeport"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// freePorts returns n TCP ports free on loopback just now.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
 
 // testCluster starts n members in this process, over real gRPC on
 // loopback and a real PostgreSQL store, and waits until each sees all.
@@ -46,7 +27,10 @@ func testCluster(t *testing.T, n, accounts int, pinTimeout time.Duration) ([]*Ba
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ports := freePorts(t, 2*n)
+	ports, err := freeport.Ports(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var peers []string
 	for i := range n {
 		peers = append(peers, "127.0.0.1:"+strconv.Itoa(ports[n+i]))

@@ -23,6 +23,7 @@ import (
 	"github.com/bank/gobank/actors/cluster/etcdtest"
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // waitUntil polls cond every 10 ms until it holds, failing t after
@@ -83,7 +84,11 @@ func TestEtcdMemberLeavesAndRejoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	port := freePorts(t, 1)[0]
+	ports, err := freeport.Ports(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ports[0]
 	b, err := Join(Config{Accounts: 4, InitialBalance: 1000, Store: st, Host: "127.0.0.1", Port: port, Membership: membership})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // A member whose cluster port is taken fails to join with an error, and
@@ -25,7 +26,11 @@ func TestJoinOnATakenPort(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	manage := freePorts(t, 1)[0]
+	ports, err := freeport.Ports(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manage := ports[0]
 	b, err := Join(Config{Accounts: 2, Store: st, Host: "127.0.0.1", Port: port,
 		Provider: Automanaged(manage, []string{"127.0.0.1:" + strconv.Itoa(manage)}, 100*time.Millisecond)})
 	if err == nil {

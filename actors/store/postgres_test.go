@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,9 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bank/gobank/actors/store/pgserver/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/http/freeport"
 )
 
 // The PostgreSQL store's tests run against a real server: one private
@@ -478,12 +479,10 @@ func TestPostgresClosed(t *testing.T) {
 // TestOpenPostgresUnreachable: the error names the host, never the
 // password, and is none of the refusals.
 func TestOpenPostgresUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr() // nothing listens there now
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
 	tests := []struct{ name, dsn, mention string }{
 		{"URL", "postgres://bank:s3cr3t-pw@" + addr + "/bank?connect_timeout=2", addr},
 		{"keywords", "host=127.0.0.1 port=" + addr[strings.LastIndex(addr, ":")+1:] + " user=bank password=s3cr3t-pw connect_timeout=2", addr},

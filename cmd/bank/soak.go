@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,6 +29,7 @@ import (
 	"github.com/bank/gobank/benchmarks/check"
 	"github.com/bank/gobank/benchmarks/loadgen"
 	"github.com/bank/gobank/http/faultnet"
+	"github.com/bank/gobank/http/freeport"
 	"github.com/bank/gobank/http/metrics"
 )
 
@@ -431,7 +431,7 @@ func (s *soak) setup(ctx context.Context) error {
 	n := s.cfg.nodes
 	// Ports: data servers' HTTP, business servers', and in cluster mode
 	// each member's cluster and management ports.
-	ports, err := soakFreePorts(n + 2 + 2*n)
+	ports, err := freeport.Ports(n + 2 + 2*n)
 	if err != nil {
 		return fmt.Errorf("finding free ports: %w", err)
 	}
@@ -1027,19 +1027,4 @@ func soakEnv(dir, token string) []string {
 		env = append(env, kv)
 	}
 	return append(env, "BANK_SERVER_TOKEN="+token, "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"))
-}
-
-// soakFreePorts returns n distinct loopback ports that were free a moment
-// ago.
-func soakFreePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bank/gobank/http/freeport"
 )
 
 // startTimeout bounds a server's start.
@@ -81,7 +82,7 @@ func Start(t testing.TB) *Server {
 }
 
 func start(bin, dir string, attempt int) (*Server, error) {
-	ports, err := freePorts(2)
+	ports, err := freeport.Ports(2)
 	if err != nil {
 		return nil, err
 	}
@@ -158,24 +159,4 @@ func (s *Server) Stop() error {
 		<-s.done
 		return errors.New("etcdtest: etcd did not stop within 10s of SIGTERM; killed")
 	}
-}
-
-// freePorts returns n ports free on 127.0.0.1 now.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -15,7 +15,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -28,6 +27,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/bank/gobank/http/freeport"
 )
 
 // EnvDSN names the environment variable that points tests and tools at an
@@ -277,10 +278,11 @@ func Start(ctx context.Context, dir string, logger *slog.Logger, opts ...Option)
 	// to bind is retried on another port.
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		ports, err := freeport.Ports(1)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pgserver: finding a free port: %w", err)
 		}
+		port := ports[0]
 		s, err := launch(ctx, bin, dir, port, cred, o.settings, logger)
 		if errors.Is(err, errPortTaken) && attempt < attempts {
 			logger.Info("port taken before postgres bound it; trying another", "port", port)
@@ -400,15 +402,6 @@ func initdb(ctx context.Context, bin, dir string, cred *syscall.Credential, logg
 		return fmt.Errorf("pgserver: initdb in %s: %w\n%s", dir, err, tail(string(out), 20))
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgserver: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // errPortTaken reports a postgres that could not bind its port.
