@@ -11,36 +11,45 @@ import (
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/actors/teller/inprocess"
+	"github.com/bank/gobank/actors/teller/tellertest"
 	"github.com/bank/gobank/http/freeport"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// testLease is the lease of the holders the constructors below make.
+// testLease is the lease of the holders of the tests of Accounts.
 const testLease = 10 * time.Second
 
-// The constructors of the shape of the conformance suite
-// (tellertest.Run(t, newAccounts)): accounts 1..accounts holding initial,
-// on a fresh bank stopped when t ends; the function returned binds a
-// holder with a lease of testLease.
-var (
-	_ = newMemoryAccounts
-	_ = newDurableAccounts
-	_ = newClusterAccounts
-)
+// The orchestration's table of tests, run by a Teller over each backend
+// with no socket.
+func TestTeller(t *testing.T) {
+	for _, be := range []struct {
+		name string
+		new  tellertest.NewAccounts
+	}{
+		{"memory", newMemoryAccounts},
+		{"durable", newDurableAccounts},
+		{"cluster", newClusterAccounts},
+	} {
+		t.Run(be.name, func(t *testing.T) { tellertest.Run(t, be.new) })
+	}
+}
+
+// The constructors of the conformance suite: accounts 1..accounts holding
+// initial, on a fresh bank stopped when t ends.
 
 // newMemoryAccounts: an actors.Bank over an in-memory store.
-func newMemoryAccounts(t *testing.T, accounts int, initial int64) func(holder string) teller.Accounts {
+func newMemoryAccounts(t *testing.T, accounts int, initial int64) tellertest.Bind {
 	return holders(t, startMemory(t, accounts, initial))
 }
 
 // newDurableAccounts: an actors.Bank over pebble in t.TempDir().
-func newDurableAccounts(t *testing.T, accounts int, initial int64) func(holder string) teller.Accounts {
+func newDurableAccounts(t *testing.T, accounts int, initial int64) tellertest.Bind {
 	return holders(t, startDurable(t, accounts, initial))
 }
 
 // newClusterAccounts: a one-member cluster.Bank over PostgreSQL.
-func newClusterAccounts(t *testing.T, accounts int, initial int64) func(holder string) teller.Accounts {
+func newClusterAccounts(t *testing.T, accounts int, initial int64) tellertest.Bind {
 	return holders(t, startCluster(t, accounts, initial))
 }
 
@@ -50,9 +59,9 @@ type bank struct {
 	records inprocess.Records
 }
 
-func holders(t *testing.T, b bank) func(holder string) teller.Accounts {
+func holders(t *testing.T, b bank) tellertest.Bind {
 	a := newAccounts(t, b, nil)
-	return func(holder string) teller.Accounts { return a.For(holder, testLease) }
+	return func(holder string, lease time.Duration) teller.Accounts { return a.For(holder, lease) }
 }
 
 func newAccounts(t testing.TB, b bank, records inprocess.Records) *inprocess.Accounts {

@@ -1,0 +1,330 @@
+package teller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Lock retry backoff against a data server that fails fast: full jitter,
+// doubling from lockBackoffMin up to lockBackoffMax, bounded by the lock
+// deadline.
+const (
+	lockBackoffMin = 1 * time.Millisecond
+	lockBackoffMax = 50 * time.Millisecond
+)
+
+// maxLockWait bounds the wait one lock attempt asks the data server for,
+// staying under the data server's own bound (a minute by default); a longer
+// lock deadline takes several attempts.
+const maxLockWait = 10 * time.Second
+
+// unlockAttempts bounds how often an unlock (or a rollback write) is tried
+// when the data server fails transiently.
+const unlockAttempts = 3
+
+// localLocks serializes this process's own operations per account.
+//
+// It is needed because the data server's locks are re-entrant per id_negoc:
+// two requests served at once by the same business server would both "take"
+// the data server's lock, and the first to finish would release it under the
+// second. A waiter gives up at a deadline, which is why this is a channel
+// semaphore rather than a sync.Mutex. Entries are reference counted and
+// removed when unused, so memory follows the accounts in use.
+type localLocks struct {
+	mu sync.Mutex
+	m  map[int64]*localLock
+}
+
+type localLock struct {
+	sem  chan struct{} // holds one token while the account is taken
+	refs int           // holders and waiters; guarded by localLocks.mu
+}
+
+func newLocalLocks() *localLocks { return &localLocks{m: make(map[int64]*localLock)} }
+
+// lock takes the account's local lock, waiting until deadline at most; a
+// deadline already past makes it a single try.
+func (k *localLocks) lock(id int64, deadline time.Time) bool {
+	k.mu.Lock()
+	l := k.m[id]
+	if l == nil {
+		l = &localLock{sem: make(chan struct{}, 1)}
+		k.m[id] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+
+	select {
+	case l.sem <- struct{}{}:
+		return true
+	default:
+	}
+	wait := time.Until(deadline)
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case l.sem <- struct{}{}:
+			return true
+		case <-t.C:
+		}
+	}
+	k.drop(id, l)
+	return false
+}
+
+// unlock releases a lock taken by lock.
+func (k *localLocks) unlock(id int64) {
+	k.mu.Lock()
+	l := k.m[id]
+	k.mu.Unlock()
+	<-l.sem
+	k.drop(id, l)
+}
+
+func (k *localLocks) drop(id int64, l *localLock) {
+	k.mu.Lock()
+	l.refs--
+	if l.refs == 0 {
+		delete(k.m, id)
+	}
+	k.mu.Unlock()
+}
+
+// held is the set of accounts an operation has locked, in locking order.
+type held struct {
+	t      *Teller
+	ctx    context.Context // the operation's: its span is the parent of the unlocks' spans
+	ids    [2]int64
+	grants [2]Grant
+	local  [2]bool // local lock taken
+	remote [2]bool // data server lock taken, or possibly taken
+	n      int
+	// gone: a commit that releases the locks may have been applied, so an
+	// unlock refused as stale (or held by another since) is no surprise.
+	gone bool
+}
+
+// released records that the data server released every lock of h (a
+// commit with unlock applied): release only drops the local locks.
+func (h *held) released() {
+	h.remote = [2]bool{}
+}
+
+// maybeReleased records that a commit releasing the locks may have been
+// applied: release still unlocks each account under its grant's fence, and
+// takes a refusal as the commit having released it.
+func (h *held) maybeReleased() {
+	h.gone = true
+}
+
+// index returns the position of account id in h.
+func (h *held) index(id int64) int {
+	for i := range h.n {
+		if h.ids[i] == id {
+			return i
+		}
+	}
+	panic("teller: account not locked by this operation")
+}
+
+// fence returns the fence of the grant on account id (0: none).
+func (h *held) fence(id int64) uint64 { return h.grants[h.index(id)].Fence }
+
+// balance returns account id's balance: the one its lock grant carried,
+// which cannot change while the lock is held, or else a fresh read (the
+// original data server's grants are empty).
+func (h *held) balance(ctx context.Context, id int64) (int64, error) {
+	if g := h.grants[h.index(id)]; g.HasSaldo {
+		return g.Saldo, nil
+	}
+	return h.t.acc.Read(ctx, id)
+}
+
+// acquire locks the accounts ids (one or two, distinct) in the configured
+// order (Order: ascending account number, or the order given), locally and
+// then on the accounts. A lock held by someone else is waited for as Mode
+// says, all of them within one LockWait (see retryLocked). On failure
+// everything taken so far is released before it returns. On success the
+// caller must call release exactly once.
+//
+// Several accounts in ModeWait or ModeFailFast take their local locks in
+// that order, then their accounts' locks with one Lock call, which takes
+// them in the same order (a round trip less per extra account on a data
+// server: the dearest part of a transfer after the durable commit).
+// ModeRetry, and accounts that cannot lock several in one call, lock one
+// account at a time, locally and then on the accounts, each before the
+// next: a retry then retries only the lock not yet held.
+func (t *Teller) acquire(ctx context.Context, ids ...int64) (*held, error) {
+	h := &held{t: t, ctx: ctx, n: len(ids)}
+	copy(h.ids[:], ids)
+	if t.cfg.Order != OrderRequest {
+		slices.Sort(h.ids[:h.n])
+	}
+
+	// In fail-fast mode the deadline is now: the local lock is tried once
+	// and the accounts' lock is asked for without waiting.
+	deadline := time.Now()
+	if t.cfg.Mode != ModeFailFast {
+		deadline = deadline.Add(t.cfg.LockWait)
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if h.n > 1 && t.cfg.Mode != ModeRetry && !t.noLockMany.Load() {
+		for i := range h.n {
+			if err := h.lockLocal(i, deadline); err != nil {
+				return nil, err
+			}
+		}
+		err := t.retryLocked(ctx, deadline, func(wait time.Duration) error {
+			return t.acc.Lock(ctx, h.ids[:h.n], wait, h.grants[:h.n])
+		})
+		switch {
+		case err == nil:
+			for i := range h.n {
+				h.remote[i] = true
+			}
+			return h, nil
+		case errors.Is(err, ErrUnsupported):
+			// Nothing taken: one lock at a time below, under the local
+			// locks already held.
+			if t.noLockMany.CompareAndSwap(false, true) {
+				t.logger.Info("the accounts cannot lock several in one call (an older data server, or the original): locking one account per call",
+					"id_negoc", t.cfg.Holder)
+			}
+		default:
+			// A refusal took nothing; a call that failed in transit may
+			// have taken any of them: release them all to be sure
+			// (unlocking a free account succeeds).
+			for i := range h.n {
+				h.remote[i] = !notApplied(err)
+			}
+			h.release()
+			return nil, err
+		}
+	}
+	for i := 0; i < h.n; i++ {
+		if !h.local[i] {
+			if err := h.lockLocal(i, deadline); err != nil {
+				return nil, err
+			}
+		}
+		err := t.retryLocked(ctx, deadline, func(wait time.Duration) error {
+			return t.acc.Lock(ctx, h.ids[i:i+1], wait, h.grants[i:i+1])
+		})
+		if err != nil {
+			// A lock call that failed in transit may have been applied:
+			// release it to be sure (unlocking a free account succeeds).
+			h.remote[i] = !notApplied(err)
+			h.release()
+			return nil, err
+		}
+		h.remote[i] = true
+	}
+	return h, nil
+}
+
+// lockLocal takes the local lock of h's i-th account before deadline; on
+// failure it releases everything h holds and returns the error to answer.
+func (h *held) lockLocal(i int, deadline time.Time) error {
+	id := h.ids[i]
+	if !h.t.locks.lock(id, deadline) {
+		h.release()
+		return fmt.Errorf("account %d busy with another operation of this teller: %w", id, ErrLocked)
+	}
+	h.local[i] = true
+	return nil
+}
+
+// retryLocked makes lock attempts until one is not refused with ErrLocked
+// or deadline passes, as Mode says. ModeWait asks the accounts to queue
+// each attempt (FIFO) until the deadline (attempt's wait); accounts that
+// fail fast instead (the original data server ignores the wait) are
+// retried with jittered exponential backoff, which is all ModeRetry does.
+// ModeFailFast (a deadline already past) makes a single fail-fast attempt.
+func (t *Teller) retryLocked(ctx context.Context, deadline time.Time, attempt func(wait time.Duration) error) error {
+	backoff := lockBackoffMin
+	for {
+		var wait time.Duration
+		if t.cfg.Mode == ModeWait {
+			wait = max(min(time.Until(deadline).Truncate(time.Millisecond), maxLockWait), 0)
+		}
+		err := attempt(wait)
+		if err == nil || !errors.Is(err, ErrLocked) {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return err
+		}
+		sleep := min(rand.N(backoff)+time.Millisecond/4, left)
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		backoff = min(2*backoff, lockBackoffMax)
+	}
+}
+
+// release unlocks everything h took, the accounts' locks first and then the
+// local ones, in reverse order. Each unlock runs with a fresh timeout,
+// independent of the operation's, and is retried on transient failure: the
+// local lock is kept until the accounts' unlock is done, so that no other
+// operation of this Teller can re-enter a lock that is about to be
+// released.
+func (h *held) release() {
+	for i := h.n - 1; i >= 0; i-- {
+		if h.remote[i] {
+			h.t.unlockRemote(h.ctx, h.ids[i], h.grants[i].Fence, h.gone)
+			h.remote[i] = false
+		}
+		if h.local[i] {
+			h.t.locks.unlock(h.ids[i])
+			h.local[i] = false
+		}
+	}
+}
+
+// unlockRemote releases the accounts' lock on id (grant fence, 0 when
+// unknown), retrying transient failures a few times. A lock that cannot be
+// released is logged: it stays held until its lease runs out, or for good
+// on accounts without leases. gone says that a commit which releases
+// the lock may have been applied: a refusal (STALE_FENCE, or LOCKED_ACCOUNT
+// by a new holder) then most likely means that it was, and is not logged.
+// Of op, the operation's context, only its span is kept: the unlocks
+// outlive its deadline.
+func (t *Teller) unlockRemote(op context.Context, id int64, fence uint64, gone bool) {
+	var err error
+	for attempt := range unlockAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(op), t.cfg.UnlockTimeout)
+		err = t.acc.Unlock(ctx, id, fence)
+		cancel()
+		if err == nil || refused(err) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+	case gone && (errors.Is(err, ErrStaleFence) || errors.Is(err, ErrLocked)):
+		// Released by the commit whose answer was lost.
+	case errors.Is(err, ErrStaleFence):
+		// The lease ran out before the operation ended: nothing to release.
+		t.logger.Warn("an account lock's lease ran out before its operation ended; consider a longer lock ttl",
+			"conta", id, "id_negoc", t.cfg.Holder, "lock_ttl", t.cfg.LockTTL)
+	default:
+		t.logger.Error("could not release an account lock",
+			"conta", id, "id_negoc", t.cfg.Holder, "err", err)
+	}
+}

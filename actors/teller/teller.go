@@ -1,0 +1,331 @@
+package teller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// LockMode says how an operation takes a lock that another holder has.
+type LockMode string
+
+// Lock modes.
+const (
+	// ModeWait queues on the accounts (FIFO) for up to LockWait; accounts
+	// that fail fast instead (the original data server ignores the wait)
+	// are retried as ModeRetry does. The default.
+	ModeWait LockMode = "wait"
+	// ModeRetry sends fail-fast lock requests, retried with jittered
+	// exponential backoff for up to LockWait.
+	ModeRetry LockMode = "retry"
+	// ModeFailFast is the original's: one attempt, ErrLocked at once when
+	// an account is locked, by another holder or by another operation of
+	// this Teller.
+	ModeFailFast LockMode = "fail-fast"
+)
+
+// LockOrder says in which order an operation locks its accounts.
+type LockOrder string
+
+// Lock orders.
+const (
+	// OrderAscending locks the lowest account number first: two transfers
+	// can never each hold the lock the other waits for. The default.
+	OrderAscending LockOrder = "ascending"
+	// OrderRequest locks in the order of the request (source, then
+	// destination), as the original did: opposite transfers between the
+	// same accounts can each hold one lock and wait for the other until
+	// LockWait runs out (ErrLocked), which shows why the order matters.
+	OrderRequest LockOrder = "request"
+)
+
+// Defaults of Config.
+const (
+	DefaultLockWait      = 2 * time.Second
+	DefaultUnlockTimeout = 2 * time.Second
+)
+
+// Config configures a Teller.
+type Config struct {
+	// Accounts are the accounts the Teller moves money between, bound to
+	// this Teller's lock holder. Required.
+	Accounts Accounts
+	// Holder names the lock holder in log lines (a business server's
+	// id_negoc).
+	Holder string
+	// Mode says how a lock held by someone else is waited for. Zero means
+	// ModeWait.
+	Mode LockMode
+	// Order says in which order an operation locks its accounts. Zero
+	// means OrderAscending.
+	Order LockOrder
+	// LockWait bounds how long an operation waits for (ModeWait) or
+	// retries (ModeRetry) all the locks it needs together, before it is
+	// refused with ErrLocked. Zero means DefaultLockWait; ModeFailFast
+	// ignores it.
+	LockWait time.Duration
+	// LockTTL is the lease the Accounts ask for, for log lines only (the
+	// Accounts are bound to it when made).
+	LockTTL time.Duration
+	// UnlockTimeout bounds each attempt of an unlock or a write-back,
+	// which run after the operation's own context may have ended. Zero
+	// means DefaultUnlockTimeout.
+	UnlockTimeout time.Duration
+	// Logger receives what an operator must see (a lock that could not be
+	// released, a balance to restore by hand); nil discards it.
+	Logger *slog.Logger
+	// At, when set, is called at named points of every operation that
+	// writes (see Stages). For fault-injection tests only.
+	At func(stage string)
+}
+
+// Stages returns the names of the points at which Config.At is called,
+// in order:
+//
+//   - "locked": every lock of the operation held, nothing read or written;
+//   - "before-commit": the new balances computed, about to be written;
+//   - "between-writes": only on accounts without Commit, a transfer's
+//     source written and its destination not yet;
+//   - "after-commit": the balances (and a keyed operation's outcome)
+//     durable and the locks released, the answer not yet made.
+func Stages() []string { return []string{"locked", "before-commit", "between-writes", "after-commit"} }
+
+// Teller runs deposits, withdrawals, balances and transfers over its
+// Accounts: each operation takes its accounts' locks (locally, then on the
+// accounts, in the configured order), reads, checks, commits the new
+// balances under the grants' fences and releases the locks on every path.
+// It is safe for concurrent use. Make it with New.
+type Teller struct {
+	cfg    Config
+	acc    Accounts
+	writer Writer // nil: the accounts have no single writes
+	locks  *localLocks
+	logger *slog.Logger
+
+	// noCommit is set once the accounts answered Commit with
+	// ErrUnsupported (the original data server): balances are then
+	// written one at a time (see writeLegacy).
+	noCommit atomic.Bool
+	// noLockMany is set once the accounts answered a Lock of several with
+	// ErrUnsupported: locks are then taken one call at a time.
+	noLockMany atomic.Bool
+}
+
+// New checks cfg and returns the Teller it describes.
+func New(cfg Config) (*Teller, error) {
+	if cfg.Accounts == nil {
+		return nil, errors.New("teller: no accounts")
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = ModeWait
+	case ModeWait, ModeRetry, ModeFailFast:
+	default:
+		return nil, fmt.Errorf("teller: lock mode %q: want %q, %q or %q", cfg.Mode, ModeWait, ModeRetry, ModeFailFast)
+	}
+	switch cfg.Order {
+	case "":
+		cfg.Order = OrderAscending
+	case OrderAscending, OrderRequest:
+	default:
+		return nil, fmt.Errorf("teller: lock order %q: want %q or %q", cfg.Order, OrderAscending, OrderRequest)
+	}
+	if cfg.LockWait < 0 {
+		return nil, fmt.Errorf("teller: lock wait %v: must not be negative (use %q for no wait)", cfg.LockWait, ModeFailFast)
+	}
+	if cfg.LockWait == 0 {
+		cfg.LockWait = DefaultLockWait
+	}
+	if cfg.UnlockTimeout <= 0 {
+		cfg.UnlockTimeout = DefaultUnlockTimeout
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Teller{cfg: cfg, acc: cfg.Accounts, locks: newLocalLocks(), logger: logger}
+	t.writer, _ = cfg.Accounts.(Writer)
+	return t, nil
+}
+
+// Kind names an operation.
+type Kind uint8
+
+// The operations.
+const (
+	Deposit Kind = iota + 1
+	Withdraw
+	Balance
+	Transfer
+)
+
+// Op is one operation: A is its account (a transfer's source), B a
+// transfer's destination, Amount the money moved (not for Balance).
+type Op struct {
+	Kind   Kind
+	A, B   int64
+	Amount int64
+}
+
+// Result is what an operation leaves: the balance of A, and of B for a
+// transfer.
+type Result struct{ A, B int64 }
+
+// Run runs op. A refusal wraps one of the domain errors (ErrInvalidAccount,
+// ErrInsufficientFunds, ErrLocked, ...) and changed nothing; an error
+// wrapping ErrOutcomeUnknown may have been applied; any other error changed
+// nothing or was rolled back.
+func (t *Teller) Run(ctx context.Context, op Op) (Result, error) {
+	return t.run(ctx, op, nil)
+}
+
+func (t *Teller) run(ctx context.Context, op Op, k *keyed) (Result, error) {
+	switch op.Kind {
+	case Deposit, Withdraw:
+		if op.A <= 0 {
+			return Result{}, ErrInvalidAccount
+		}
+		if op.Amount <= 0 {
+			return Result{}, ErrInvalidValue
+		}
+		delta := op.Amount
+		if op.Kind == Withdraw {
+			delta = -delta
+		}
+		saldo, err := t.adjust(ctx, op.A, delta, k)
+		return Result{A: saldo}, err
+	case Balance:
+		if op.A <= 0 {
+			return Result{}, ErrInvalidAccount
+		}
+		saldo, err := t.acc.Read(ctx, op.A)
+		return Result{A: saldo}, err
+	case Transfer:
+		return t.transfer(ctx, op.A, op.B, op.Amount, k)
+	}
+	return Result{}, fmt.Errorf("teller: operation kind %d: %w", op.Kind, ErrBadRequest)
+}
+
+// adjust adds delta (never math.MinInt64) to one account under its lock:
+// lock (the grant carries the balance where the accounts give it), check,
+// then one commit that writes the balance under the grant's fence and
+// releases the lock (see write).
+func (t *Teller) adjust(ctx context.Context, conta, delta int64, k *keyed) (int64, error) {
+	h, err := t.acquire(ctx, conta)
+	if err != nil {
+		return 0, err
+	}
+	defer h.release()
+	t.at("locked")
+
+	old, err := h.balance(ctx, conta)
+	if err != nil {
+		return 0, err
+	}
+	saldo, err := add(old, delta)
+	if err != nil {
+		return 0, err
+	}
+	if k != nil {
+		k.body = k.Success(Result{A: saldo})
+	}
+	if err := t.write(ctx, h, []change{{conta: conta, old: old, saldo: saldo}}, k); err != nil {
+		return 0, err
+	}
+	return saldo, nil
+}
+
+// transfer moves valor from orig to dest. Both accounts are locked (in
+// Order) before either is read; funds and overflow are checked before
+// anything is written; then both balances are written by one commit under
+// both grants' fences, which also releases both locks: the accounts apply
+// both or neither.
+func (t *Teller) transfer(ctx context.Context, orig, dest, valor int64, k *keyed) (Result, error) {
+	if orig <= 0 || dest <= 0 {
+		return Result{}, ErrInvalidAccount
+	}
+	if valor <= 0 {
+		return Result{}, ErrInvalidValue
+	}
+	if orig == dest {
+		return Result{}, ErrSameAccount
+	}
+	h, err := t.acquire(ctx, orig, dest)
+	if err != nil {
+		return Result{}, err
+	}
+	defer h.release()
+	t.at("locked")
+
+	oldOrig, err := h.balance(ctx, orig)
+	if err != nil {
+		return Result{}, err
+	}
+	oldDest, err := h.balance(ctx, dest)
+	if err != nil {
+		return Result{}, err
+	}
+	var r Result
+	if r.A, err = add(oldOrig, -valor); err != nil {
+		return Result{}, err
+	}
+	if r.B, err = add(oldDest, valor); err != nil {
+		return Result{}, err
+	}
+	if k != nil {
+		k.body = k.Success(r)
+	}
+	// The source first: the order of the writes on accounts without
+	// Commit (see writeLegacy).
+	err = t.write(ctx, h, []change{
+		{conta: orig, old: oldOrig, saldo: r.A},
+		{conta: dest, old: oldDest, saldo: r.B},
+	}, k)
+	if err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+// add returns balance+delta, refusing a negative result with
+// ErrInsufficientFunds and one beyond int64 with ErrOverflow.
+func add(balance, delta int64) (int64, error) {
+	if delta > 0 && balance > math.MaxInt64-delta {
+		return 0, ErrOverflow
+	}
+	if delta < 0 && balance < math.MinInt64-delta {
+		return 0, ErrInsufficientFunds
+	}
+	r := balance + delta
+	if r < 0 {
+		return 0, ErrInsufficientFunds
+	}
+	return r, nil
+}
+
+// at runs the test hook, if any, at a named point of an operation.
+func (t *Teller) at(stage string) {
+	if t.cfg.At != nil {
+		t.cfg.At(stage)
+	}
+}
+
+// refused reports whether err, from the accounts, is a refusal they
+// decided (a domain error other than ErrUnavailable and ErrInternal):
+// trying the same call again is refused again.
+func refused(err error) bool {
+	code, ok := CodeOf(err)
+	return ok && code != Unavailable && code != Internal
+}
+
+// notApplied reports whether err, from the accounts, surely means the
+// call applied nothing: a refusal, or an error wrapping ErrNotApplied or
+// ErrUnsupported. Any other failure (in transit, a lost answer) leaves its
+// outcome unknown.
+func notApplied(err error) bool {
+	return refused(err) || errors.Is(err, ErrNotApplied) || errors.Is(err, ErrUnsupported)
+}
