@@ -1,8 +1,10 @@
 package benchmarks
 
 import (
+	"context"
 	"errors"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
+	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/actors/teller/inprocess"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 )
@@ -169,26 +174,95 @@ func BenchmarkLoopback(b *testing.B) {
 	})
 }
 
-// BenchmarkTransfer is one business-server transfer over loopback (auth
-// cache hit, two locks and one atomic /commit on the data server), from
-// 64 clients over 1,000 accounts, beside the business server's /status in
-// the same run. Directions alternate so that no account drains.
+// BenchmarkTransfer is one whole transfer (two locks, the check, one
+// atomic commit of both balances that also unlocks), from 64 callers over
+// 1,000 accounts, along both paths in one run:
+//
+//   - path=inprocess: a teller.Teller over the account actors of this
+//     process (actors/teller/inprocess), no socket at all, with the store
+//     in memory and in pebble (every commit a synced batch);
+//   - path=loopback: a business server's /transferencia over loopback
+//     (auth cache hit, one /getLocks and one /commit on an in-memory data
+//     server), beside the business server's /status.
+//
+// Directions alternate so that no account drains.
+//
+//	go test -run '^$' -bench 'Transfer$' -count 6 ./benchmarks/ | benchstat -col /path -
 func BenchmarkTransfer(b *testing.B) {
+	for _, st := range []string{"memory", "pebble"} {
+		b.Run("path=inprocess/store="+st, func(b *testing.B) {
+			tl := startInProcess(b, st)
+			var seq atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(clients / max(1, runtimeProcs()))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					from, to := transferLegs(seq.Add(1))
+					if _, err := tl.Run(ctx, teller.Op{Kind: teller.Transfer, A: from, B: to, Amount: 1}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 	ds := dataservertest.Start(b, dataservertest.Options{Accounts: 1000, InitialBalance: 1 << 40})
 	biz := businesstest.Start(b, ds, businesstest.Options{})
-	b.Run("route=status", func(b *testing.B) {
+	b.Run("path=loopback/route=status", func(b *testing.B) {
 		hammer(b, biz.Addr, "", func(int64) string { return "/status" }, ok200)
 	})
-	b.Run("route=transferencia", func(b *testing.B) {
+	b.Run("path=loopback/route=transferencia", func(b *testing.B) {
 		hammer(b, biz.Addr, "ba0f", func(i int64) string {
-			from, to := i%1000+1, (i*7919+1)%1000+1
-			if from == to {
-				to = to%1000 + 1
-			}
-			if i%2 == 1 {
-				from, to = to, from
-			}
+			from, to := transferLegs(i)
 			return "/transferencia/" + strconv.FormatInt(from, 10) + "/" + strconv.FormatInt(to, 10) + "/1"
 		}, ok200)
 	})
+}
+
+// transferLegs spreads the i-th transfer over 1,000 accounts, alternating
+// directions so that no account drains.
+func transferLegs(i int64) (from, to int64) {
+	from, to = i%1000+1, (i*7919+1)%1000+1
+	if from == to {
+		to = to%1000 + 1
+	}
+	if i%2 == 1 {
+		from, to = to, from
+	}
+	return from, to
+}
+
+// startInProcess starts 1,000 account actors over the store named
+// ("memory" or "pebble") and returns a Teller over them, as a business
+// server's would be (ascending order, waiting, a 10 s lease).
+func startInProcess(b *testing.B, st string) *teller.Teller {
+	b.Helper()
+	var s interface {
+		actors.Store
+		inprocess.Records
+	} = store.NewMemory()
+	if st == "pebble" {
+		p, err := store.OpenPebble(filepath.Join(b.TempDir(), "db"), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = p.Close() })
+		s = p
+	}
+	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(bank.Close) // before the store's close
+	accts, err := inprocess.New(inprocess.Config{Bank: bank, Records: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tl, err := teller.New(teller.Config{Accounts: accts.For("bench", 10*time.Second), Holder: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tl
 }
