@@ -56,7 +56,7 @@ var (
 	// ErrUnsupported: the data server lacks /commit or /idem (HTTP 404): it
 	// is the original implementation, or an older version of ours. Nothing
 	// was applied.
-	ErrUnsupported = errors.New("data server lacks atomic commits and idempotency records")
+	ErrUnsupported = teller.ErrUnsupported
 )
 
 // DataError describes a failed data server call. Kind is one of the
@@ -1136,4 +1136,17 @@ func scanAnswer(b []byte) (answer, int) {
 		}
 		return a, scanUnsure
 	}
+}
+
+// isDefinite reports whether err is a refusal that the data server surely
+// decided (so the call was not applied), rather than a failure in transit
+// whose outcome is unknown.
+func isDefinite(err error) bool {
+	switch {
+	case errors.Is(err, ErrLocked), errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidAccount),
+		errors.Is(err, ErrInvalidValue), errors.Is(err, ErrStaleFence), errors.Is(err, ErrCredentialRefused),
+		errors.Is(err, ErrUnauthorized):
+		return true
+	}
+	return false
 }

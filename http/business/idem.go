@@ -1,7 +1,6 @@
 package business
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -57,111 +57,25 @@ const MaxKeyLength = 128
 // the operation may or may not have been applied. The locks were released
 // either way. Repeating the request with the same Idempotency-Key tells
 // which.
-var ErrOutcomeUnknown = errors.New("the operation may or may not have been applied")
+var ErrOutcomeUnknown = teller.ErrOutcomeUnknown
 
-var (
-	// errBadKey refuses a malformed Idempotency-Key (400).
-	errBadKey = errors.New("Idempotency-Key: want 1 to 128 printable ASCII characters, once")
-	// errNoRecords refuses a request with a key when the data server keeps
-	// no idempotency records (501).
-	errNoRecords = errors.New("the data server keeps no idempotency records")
-)
+// errBadKey refuses a malformed Idempotency-Key (400).
+var errBadKey = errors.New("Idempotency-Key: want 1 to 128 printable ASCII characters, once")
 
-// outcomeUnknown wraps the failure of a commit whose outcome is unknown.
-type outcomeUnknown struct{ err error }
-
-func (e *outcomeUnknown) Error() string {
-	return "commit outcome unknown: " + e.err.Error()
-}
-
-func (e *outcomeUnknown) Unwrap() []error { return []error{ErrOutcomeUnknown, e.err} }
-
-// keyReusedError refuses a key kept for another request (422).
-type keyReusedError struct{ fingerprint string }
-
-func (e *keyReusedError) Error() string {
-	return "Idempotency-Key already used for " + e.fingerprint
-}
-
-// refusalNotKept: a refusal whose outcome could not be kept under its key
-// is answered 503, so that every outcome answered under a key is kept.
-type refusalNotKept struct{ refusal, err error }
-
-func (e *refusalNotKept) Error() string {
-	return "keeping the refusal (" + e.refusal.Error() + "): " + e.err.Error()
-}
-
-func (e *refusalNotKept) Unwrap() []error { return []error{e.err} }
-
-// keyed is the idempotency state of one request with a key.
-type keyed struct {
-	key         string // the key as stored: scoped to the client's token
-	fingerprint string // route and parameters: "transferencia/1/2/100"
-	// body is the success answer, set by the operation once it knows the
-	// new balances, before its commit keeps it.
-	body []byte
-	// replay is the record the data server answered instead of applying
-	// the commit (errReplayed).
-	replay *Record
-
-	encode func(dst []byte, args [3]int64, a, b int64) []byte
-	args   [3]int64
-	dst    []byte
-}
-
-func newKeyed(token, key []byte, rt *route, args [3]int64, dst []byte) *keyed {
-	return &keyed{
-		key:         scopedKey(token, key),
-		fingerprint: fingerprint(rt, args),
-		encode:      rt.encode,
-		args:        args,
-		dst:         dst,
+// newKeyed is the idempotency of a request with key: its outcome is kept
+// under the key scoped to the client's token, its answers made by the
+// route's encoder and by failure, in dst.
+func newKeyed(token, key []byte, rt *route, args [3]int64, dst []byte) *teller.Keyed {
+	return &teller.Keyed{
+		Key:           scopedKey(token, key),
+		Fingerprint:   fingerprint(rt, args),
+		SuccessStatus: fasthttp.StatusOK,
+		Success:       func(r teller.Result) []byte { return rt.encode(dst[:0], args, r.A, r.B) },
+		Refusal: func(err error) (int, []byte, bool) {
+			r := failure(err, dst)
+			return r.status, r.body, keepable(r.status)
+		},
 	}
-}
-
-// success returns the success answer made of the operation's results.
-func (k *keyed) success(a, b int64) []byte { return k.encode(k.dst[:0], k.args, a, b) }
-
-// runKeyed runs an operation with an Idempotency-Key: answers the kept
-// outcome if there is one, and otherwise runs it, keeping its outcome.
-func (s *Server) runKeyed(ctx context.Context, rt *route, args [3]int64, k *keyed, dst []byte) reply {
-	rec, found, err := s.data.Outcome(ctx, k.key)
-	switch {
-	case errors.Is(err, ErrUnsupported):
-		return failure(errNoRecords, dst)
-	case err != nil:
-		return failure(err, dst)
-	case found:
-		return replay(k, rec, dst)
-	}
-	_, _, err = rt.op(s, ctx, args, k)
-	switch {
-	case errors.Is(err, errReplayed):
-		return replay(k, *k.replay, dst)
-	case err == nil:
-		return reply{status: fasthttp.StatusOK, body: k.body}
-	}
-	r := failure(err, dst)
-	if !keepable(r.status) {
-		return r
-	}
-	kept, err := s.data.Keep(ctx, Record{Key: k.key, Fingerprint: k.fingerprint, Status: r.status, Body: r.body})
-	switch {
-	case err != nil:
-		return failure(&refusalNotKept{refusal: r.err, err: err}, dst)
-	case kept != nil:
-		return replay(k, *kept, dst) // a duplicate kept its outcome first
-	}
-	return r
-}
-
-// replay answers a kept outcome, or 422 when it was kept for another
-// request.
-func replay(k *keyed, rec Record, dst []byte) reply {
-	if rec.Fingerprint != k.fingerprint {
-		return failure(&keyReusedError{fingerprint: rec.Fingerprint}, dst)
-	}
-	return reply{status: rec.Status, body: rec.Body, replayed: true}
 }
 
 // keepable reports whether an answer with this status is kept under its

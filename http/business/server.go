@@ -100,37 +100,38 @@ const (
 )
 
 // LockMode says how an operation takes a lock that another business server
-// holds.
-type LockMode string
+// holds: the teller's modes.
+type LockMode = teller.LockMode
 
-// Lock modes.
+// Lock modes (see teller.LockMode).
 const (
 	// ModeWait queues on the data server (FIFO, its wait parameter) for up
 	// to LockWait; against a data server that fails fast (the original) it
 	// retries as ModeRetry does. The default.
-	ModeWait LockMode = "wait"
+	ModeWait = teller.ModeWait
 	// ModeRetry sends fail-fast getLocks, retried with jittered exponential
 	// backoff for up to LockWait.
-	ModeRetry LockMode = "retry"
+	ModeRetry = teller.ModeRetry
 	// ModeFailFast is the original's: one attempt, 403 at once when the
 	// account is locked, by another business server or by another request
 	// of this one.
-	ModeFailFast LockMode = "fail-fast"
+	ModeFailFast = teller.ModeFailFast
 )
 
-// LockOrder says in which order an operation locks its accounts.
-type LockOrder string
+// LockOrder says in which order an operation locks its accounts: the
+// teller's orders.
+type LockOrder = teller.LockOrder
 
-// Lock orders.
+// Lock orders (see teller.LockOrder).
 const (
 	// OrderAscending locks the lowest account number first: two transfers
 	// can never each hold the lock the other waits for. The default.
-	OrderAscending LockOrder = "ascending"
+	OrderAscending = teller.OrderAscending
 	// OrderRequest locks in the order of the request (conta_orig, then
 	// conta_dest), as the original did: opposite transfers between the same
 	// accounts can each hold one lock and wait for the other until LockWait
 	// runs out (403), which shows why the order matters.
-	OrderRequest LockOrder = "request"
+	OrderRequest = teller.OrderRequest
 )
 
 // Config configures a Server.
@@ -205,15 +206,8 @@ type Config struct {
 }
 
 // Stages returns the names of the points at which Config.TestHook is
-// called, in order:
-//
-//   - "locked": every lock of the operation held, nothing read or written;
-//   - "before-commit": the new balances computed, about to be written;
-//   - "between-writes": only on a data server without /commit, a
-//     transfer's source written and its destination not yet;
-//   - "after-commit": the balances (and a keyed request's outcome) durable
-//     and the locks released, the answer not yet sent.
-func Stages() []string { return []string{"locked", "before-commit", "between-writes", "after-commit"} }
+// called, in order: teller.Stages.
+func Stages() []string { return teller.Stages() }
 
 // Errors of the business rules, beside DataClient's sentinels: the
 // project's domain errors (package teller), named here for this package's
@@ -235,7 +229,7 @@ var (
 type Server struct {
 	cfg     Config
 	data    *DataClient
-	locks   *localLocks
+	teller  *teller.Teller
 	auth    *authCache
 	logger  *slog.Logger
 	handler fasthttp.RequestHandler
@@ -246,12 +240,6 @@ type Server struct {
 
 	// hook, when set by tests, runs at named points of an operation.
 	hook atomic.Pointer[func(stage string)]
-	// noCommit is set once the data server answered /commit with 404: it
-	// is the original, or ours before /commit (see writeLegacy).
-	noCommit atomic.Bool
-	// noLockMany is set once the data server answered /getLocks with 404:
-	// locks are then taken one /getLock at a time.
-	noLockMany atomic.Bool
 	// originalHint is set once the server has logged how to work with the
 	// original's data server, which refuses our credential.
 	originalHint atomic.Bool
@@ -319,7 +307,6 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:    cfg,
 		data:   data,
-		locks:  newLocalLocks(),
 		auth:   newAuthCache(cfg.AuthCacheTTL),
 		logger: logger,
 		reg:    cfg.Metrics,
@@ -329,6 +316,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TestHook != nil {
 		s.hook.Store(&cfg.TestHook)
 	}
+	if s.teller, err = teller.New(teller.Config{
+		Accounts:      dataAccounts{data},
+		Holder:        cfg.ID,
+		Mode:          cfg.LockMode,
+		Order:         cfg.LockOrder,
+		LockWait:      cfg.LockWait,
+		LockTTL:       cfg.LockTTL,
+		UnlockTimeout: cfg.DataTimeout,
+		Logger:        logger,
+		At:            s.at,
+	}); err != nil {
+		return nil, err
+	}
 	s.handler = s.newHandler()
 	h := s.handler
 	if cfg.Wrap != nil {
@@ -336,6 +336,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.server = wire.NewServer("gobank-business", h, 4<<10, logger) // every parameter is in the path
 	return s, nil
+}
+
+// at runs the test hook, if any, at a named point of an operation.
+func (s *Server) at(stage string) {
+	if h := s.hook.Load(); h != nil {
+		(*h)(stage)
+	}
 }
 
 // Handler returns the routing handler, for tests and embedding.
@@ -367,9 +374,9 @@ type route struct {
 	name   string   // as logged
 	params []string // path parameters, in log order
 	writes bool     // an operation that changes balances: an Idempotency-Key applies
-	// op runs the operation (k is nil without a key) and returns up to two
-	// results; encode appends the success answer made of them.
-	op     func(s *Server, ctx context.Context, args [3]int64, k *keyed) (a, b int64, err error)
+	// kind is the teller's operation, its arguments the route's parameters
+	// in order; encode appends the success answer made of its results.
+	kind   teller.Kind
 	encode func(dst []byte, args [3]int64, a, b int64) []byte
 }
 
@@ -386,14 +393,14 @@ var routes = []struct {
 	rt   route
 }{
 	{"/deposito/{" + pConta + "}/{" + pValor + "}", route{name: "deposito", params: []string{pConta, pValor}, writes: true,
-		op: opDeposit, encode: encodeMovement}},
+		kind: teller.Deposit, encode: encodeMovement}},
 	{"/saque/{" + pConta + "}/{" + pValor + "}", route{name: "saque", params: []string{pConta, pValor}, writes: true,
-		op: opWithdraw, encode: encodeMovement}},
+		kind: teller.Withdraw, encode: encodeMovement}},
 	{"/saldo/{" + pConta + "}", route{name: "saldo", params: []string{pConta},
-		op: opBalance, encode: encodeBalance}},
+		kind: teller.Balance, encode: encodeBalance}},
 	{"/transferencia/{" + pContaOrig + "}/{" + pContaDest + "}/{" + pValor + "}",
 		route{name: "transferencia", params: []string{pContaOrig, pContaDest, pValor}, writes: true,
-			op: opTransfer, encode: encodeTransfer}},
+			kind: teller.Transfer, encode: encodeTransfer}},
 }
 
 func (s *Server) newHandler() fasthttp.RequestHandler {
@@ -532,33 +539,35 @@ func (s *Server) run(parent context.Context, rc *fasthttp.RequestCtx, rt *route,
 	if bad != nil {
 		return failure(bad, dst)
 	}
+	op := rt.op(args)
 	if key == nil || !rt.writes {
-		a, b, err := rt.op(s, ctx, args, nil)
+		res, err := s.teller.Run(ctx, op)
 		if err != nil {
 			return failure(err, dst)
 		}
-		return reply{status: fasthttp.StatusOK, body: rt.encode(dst, args, a, b)}
+		return reply{status: fasthttp.StatusOK, body: rt.encode(dst, args, res.A, res.B)}
 	}
-	return s.runKeyed(ctx, rt, args, newKeyed(token, key, rt, args, dst), dst)
+	a, err := s.teller.RunKeyed(ctx, op, newKeyed(token, key, rt, args, dst))
+	switch {
+	case err != nil:
+		return failure(err, dst)
+	case a.Err != nil: // a refusal, kept under the key
+		r := failure(a.Err, dst)
+		r.body = a.Body
+		return r
+	}
+	return reply{status: a.Status, body: a.Body, replayed: a.Replayed}
 }
 
-func opDeposit(s *Server, ctx context.Context, a [3]int64, k *keyed) (int64, int64, error) {
-	saldo, err := s.deposit(ctx, a[0], a[1], k)
-	return saldo, 0, err
-}
-
-func opWithdraw(s *Server, ctx context.Context, a [3]int64, k *keyed) (int64, int64, error) {
-	saldo, err := s.withdraw(ctx, a[0], a[1], k)
-	return saldo, 0, err
-}
-
-func opBalance(s *Server, ctx context.Context, a [3]int64, _ *keyed) (int64, int64, error) {
-	saldo, err := s.Balance(ctx, a[0])
-	return saldo, 0, err
-}
-
-func opTransfer(s *Server, ctx context.Context, a [3]int64, k *keyed) (int64, int64, error) {
-	return s.transfer(ctx, a[0], a[1], a[2], k)
+// op is the teller's operation of the route's parameters.
+func (rt *route) op(args [3]int64) teller.Op {
+	switch rt.kind {
+	case teller.Transfer:
+		return teller.Op{Kind: rt.kind, A: args[0], B: args[1], Amount: args[2]}
+	case teller.Balance:
+		return teller.Op{Kind: rt.kind, A: args[0]}
+	}
+	return teller.Op{Kind: rt.kind, A: args[0], Amount: args[1]}
 }
 
 // encodeMovement: {"conta":C,"valor":V,"saldo":NEW}.
@@ -621,20 +630,20 @@ func appendMovement(dst []byte, conta, valor, saldo int64) []byte {
 // classify maps an operation's error to the answer's status, code and
 // message. Messages never name the data server's address or a credential.
 func classify(err error) (status int, code teller.Code, msg string) {
-	var reused *keyReusedError
-	var unknown *outcomeUnknown
-	var notKept *refusalNotKept
+	var reused *teller.KeyReusedError
+	var unknown *teller.OutcomeUnknownError
+	var notKept *teller.RefusalNotKeptError
 	switch {
 	case errors.As(err, &reused):
 		return fasthttp.StatusUnprocessableEntity, teller.KeyReused,
-			"this Idempotency-Key was used for another request (" + reused.fingerprint + "); use a new key for a new request"
+			"this Idempotency-Key was used for another request (" + reused.Fingerprint + "); use a new key for a new request"
 	case errors.Is(err, errBadKey), errors.Is(err, errRepeatedToken):
 		return fasthttp.StatusBadRequest, teller.BadRequest, err.Error()
-	case errors.Is(err, errNoRecords):
+	case errors.Is(err, teller.ErrNoRecords):
 		return fasthttp.StatusNotImplemented, teller.Unavailable,
 			"this bank's data server keeps no idempotency records (it is not gobank's data server): send the request without an Idempotency-Key"
 	case errors.As(err, &unknown):
-		return fasthttp.StatusServiceUnavailable, teller.Unavailable, unknownMessage(unknown.err)
+		return fasthttp.StatusServiceUnavailable, teller.Unavailable, unknownMessage(unknown.Err)
 	case errors.As(err, &notKept):
 		return fasthttp.StatusServiceUnavailable, teller.Unavailable,
 			"the outcome could not be recorded under the Idempotency-Key; nothing changed, try again"
