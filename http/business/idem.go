@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -102,7 +103,7 @@ type keyed struct {
 	body []byte
 	// replay is the record the data server answered instead of applying
 	// the commit (errReplayed).
-	replay *Record
+	replay *teller.Record
 
 	encode func(dst []byte, args [3]int64, a, b int64) []byte
 	args   [3]int64
@@ -145,7 +146,7 @@ func (s *Server) runKeyed(ctx context.Context, rt *route, args [3]int64, k *keye
 	if !keepable(r.status) {
 		return r
 	}
-	kept, err := s.data.Keep(ctx, Record{Key: k.key, Fingerprint: k.fingerprint, Status: r.status, Body: r.body})
+	kept, err := s.data.Keep(ctx, teller.Record{Key: k.key, Fingerprint: k.fingerprint, Status: r.status, Body: r.body})
 	switch {
 	case err != nil:
 		return failure(&refusalNotKept{refusal: r.err, err: err}, dst)
@@ -157,7 +158,7 @@ func (s *Server) runKeyed(ctx context.Context, rt *route, args [3]int64, k *keye
 
 // replay answers a kept outcome, or 422 when it was kept for another
 // request.
-func replay(k *keyed, rec Record, dst []byte) reply {
+func replay(k *keyed, rec teller.Record, dst []byte) reply {
 	if rec.Fingerprint != k.fingerprint {
 		return failure(&keyReusedError{fingerprint: rec.Fingerprint}, dst)
 	}

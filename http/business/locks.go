@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/tracing"
 )
 
@@ -103,7 +104,7 @@ type held struct {
 	s      *Server
 	ctx    context.Context // the operation's: its span is the parent of the unlocks' spans
 	ids    [2]int64
-	grants [2]Grant
+	grants [2]teller.Grant
 	local  [2]bool // local lock taken
 	remote [2]bool // data server lock taken, or possibly taken
 	n      int
@@ -184,10 +185,9 @@ func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
 				return nil, err
 			}
 		}
-		var grants []Grant
-		err := s.retryLocked(ctx, deadline, func(wait time.Duration) (err error) {
-			grants, err = s.data.LockMany(ctx, h.ids[:h.n], wait)
-			return err
+		var grants [2]teller.Grant
+		err := s.retryLocked(ctx, deadline, func(wait time.Duration) error {
+			return s.data.Lock(ctx, h.ids[:h.n], wait, grants[:h.n])
 		})
 		switch {
 		case err == nil:
@@ -219,11 +219,9 @@ func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
 				return nil, err
 			}
 		}
-		id := h.ids[i]
-		var g Grant
-		err := s.retryLocked(ctx, deadline, func(wait time.Duration) (err error) {
-			g, err = s.data.Lock(ctx, id, wait)
-			return err
+		var g [1]teller.Grant
+		err := s.retryLocked(ctx, deadline, func(wait time.Duration) error {
+			return s.data.Lock(ctx, h.ids[i:i+1], wait, g[:])
 		})
 		if err != nil {
 			// A lock call that failed in transit may have been applied:
@@ -232,7 +230,7 @@ func (s *Server) acquire(ctx context.Context, ids ...int64) (*held, error) {
 			h.release()
 			return nil, err
 		}
-		h.grants[i] = g
+		h.grants[i] = g[0]
 		h.remote[i] = true
 	}
 	return h, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+
+	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/dataclient"
 )
 
 // Deposit adds valor to account conta and returns the new balance.
@@ -173,13 +176,13 @@ func (s *Server) write(ctx context.Context, h *held, changes []change, k *keyed)
 		}
 		return s.writeLegacy(ctx, h, changes)
 	}
-	var cs [2]Change
+	var cs [2]teller.Change
 	for i, c := range changes {
-		cs[i] = Change{Conta: c.conta, Saldo: c.saldo, Fence: h.fence(c.conta)}
+		cs[i] = teller.Change{Conta: c.conta, Saldo: c.saldo, Fence: h.fence(c.conta)}
 	}
-	var rec *Record
+	var rec *teller.Record
 	if k != nil {
-		rec = &Record{Key: k.key, Fingerprint: k.fingerprint, Status: 200, Body: k.body}
+		rec = &teller.Record{Key: k.key, Fingerprint: k.fingerprint, Status: 200, Body: k.body}
 	}
 	s.at("before-commit")
 	replay, err := s.data.Commit(ctx, cs[:len(changes)], true, rec)
@@ -201,11 +204,11 @@ func (s *Server) write(ctx context.Context, h *held, changes []change, k *keyed)
 			return errNoRecords
 		}
 		return s.writeLegacy(ctx, h, changes)
-	case NotApplied(err):
+	case dataclient.NotApplied(err):
 		return err
 	}
 	h.maybeReleased()
-	if de := (*DataError)(nil); errors.As(err, &de) && de.Kind == nil {
+	if de := (*dataclient.DataError)(nil); errors.As(err, &de) && de.Kind == nil {
 		return err // an error_code we do not know: a bug (500), whose outcome is unknown as well
 	}
 	return &outcomeUnknown{err: err}
