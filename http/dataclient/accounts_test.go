@@ -89,18 +89,21 @@ func TestAccountsOriginal(t *testing.T) {
 }
 
 // TestAccountsNotApplied: a 503 UNAVAILABLE and a refused credential wrap
-// teller.ErrNotApplied; a 500 leaves the outcome unknown.
+// teller.ErrNotApplied; a 500 leaves the outcome unknown, and so does an
+// unknown error_code, which wraps teller.ErrInternal (a bug).
 func TestAccountsNotApplied(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		status     int
 		body       string
 		notApplied bool
+		internal   bool
 	}{
-		{"503 UNAVAILABLE", 503, `{"error_code":-9,"error":"not applied"}`, true},
-		{"401", 401, `{"error_code":-8}`, true},
-		{"500", 500, `boom`, false},
-		{"garbled", 200, `{"saldo":`, false},
+		{"503 UNAVAILABLE", 503, `{"error_code":-9,"error":"not applied"}`, true, false},
+		{"401", 401, `{"error_code":-8}`, true, false},
+		{"500", 500, `boom`, false, false},
+		{"garbled", 200, `{"saldo":`, false, false},
+		{"unknown error_code", 200, `{"error_code":-42}`, false, true},
 	} {
 		url := startFailing(t, func(ctx *fasthttp.RequestCtx) {
 			ctx.SetStatusCode(tt.status)
@@ -113,6 +116,9 @@ func TestAccountsNotApplied(t *testing.T) {
 		_, err = c.Commit(context.Background(), []teller.Change{{Conta: 1, Saldo: 5, Fence: 1}}, true, nil)
 		if err == nil || errors.Is(err, teller.ErrNotApplied) != tt.notApplied || dataclient.NotApplied(err) != tt.notApplied {
 			t.Errorf("%s: %v; want not applied %v", tt.name, err, tt.notApplied)
+		}
+		if errors.Is(err, teller.ErrInternal) != tt.internal {
+			t.Errorf("%s: %v; want ErrInternal %v", tt.name, err, tt.internal)
 		}
 		c.CloseIdleConnections()
 	}

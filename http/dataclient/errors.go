@@ -31,9 +31,11 @@ var ErrCredentialRefused = errors.New("data server refused this business server'
 // any. Reason is a short text that is safe to show end users: it names
 // neither the data server's address nor any credential.
 //
-// A DataError also wraps teller.ErrNotApplied when the data server surely
-// applied nothing although Kind is not a domain refusal: it refused the
-// credential, or answered 503 UNAVAILABLE.
+// For the teller (see teller.Accounts), a DataError also wraps
+// teller.ErrNotApplied when the data server surely applied nothing
+// although Kind is not a domain refusal (it refused the credential, or
+// answered 503 UNAVAILABLE), and teller.ErrInternal when Kind is nil: an
+// answer outside the contract, a bug somewhere, whose outcome is unknown.
 type DataError struct {
 	Route  string      // data route, e.g. "/getLock"
 	Conta  int64       // account, 0 for /autentica
@@ -61,12 +63,14 @@ func (e *DataError) Error() string {
 	return b.String()
 }
 
-// Unwrap lets errors.Is see the kind, teller.ErrNotApplied when it
-// applies, and the transport error.
+// Unwrap lets errors.Is see the kind (or teller.ErrInternal),
+// teller.ErrNotApplied when it applies, and the transport error.
 func (e *DataError) Unwrap() []error {
 	errs := make([]error, 0, 3)
 	if e.Kind != nil {
 		errs = append(errs, e.Kind)
+	} else {
+		errs = append(errs, teller.ErrInternal)
 	}
 	if e.notApplied() || errors.Is(e.Kind, ErrCredentialRefused) {
 		errs = append(errs, teller.ErrNotApplied)
@@ -85,11 +89,11 @@ func (e *DataError) notApplied() bool {
 
 // NotApplied reports whether err, from a Client's call, surely means that
 // nothing was applied, as teller.Accounts defines it: a domain refusal
-// (any but teller.ErrUnavailable), teller.ErrNotApplied (a refused
+// (any but teller.ErrUnavailable and teller.ErrInternal), teller.ErrNotApplied (a refused
 // credential, our data server's 503 UNAVAILABLE) or teller.ErrUnsupported.
 // Otherwise the outcome of a failed call is unknown.
 func NotApplied(err error) bool {
-	if code, ok := teller.CodeOf(err); ok && code != teller.Unavailable {
+	if code, ok := teller.CodeOf(err); ok && code != teller.Unavailable && code != teller.Internal {
 		return true
 	}
 	return errors.Is(err, teller.ErrNotApplied) || errors.Is(err, teller.ErrUnsupported)
