@@ -2,20 +2,16 @@ package loadgen
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/dataclient"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -31,32 +27,15 @@ func newTarget(raw string, maxConns int, timeout time.Duration) (*target, error)
 	if s == "" {
 		return nil, errors.New("server: empty URL")
 	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
+	addr, tls, base, err := dataclient.ParseURL(s)
 	if err != nil {
-		return nil, fmt.Errorf("server %q: %w", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("server %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("server %q: want scheme://host:port[/path]", raw)
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	return &target{
-		base: u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
+		base: base,
 		hc: &fasthttp.HostClient{
 			Addr:     addr,
-			IsTLS:    u.Scheme == "https",
+			IsTLS:    tls,
 			Name:     "gobank-loadgen",
 			MaxConns: maxConns,
 			// MaxConns covers the run's concurrency, so waiting for a
@@ -149,20 +128,15 @@ func httpOutcome(status int, body []byte) outcome {
 		notApplied: bytes.Contains(body, []byte("not applied")) || bytes.Contains(body, []byte("nothing changed"))}
 }
 
+// classifyErr classifies a transport failure as the data client does
+// (dataclient.Transport).
 func classifyErr(err error) outcome {
-	var oe *net.OpError
-	switch {
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	switch k := dataclient.Transport(err); {
+	case k == dataclient.TransportNoFreeConn:
 		return outcome{kind: kindNoFreeConn}
-	case errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, syscall.ECONNREFUSED),
-		errors.As(err, &oe) && oe.Op == "dial":
+	case k.Dial():
 		return outcome{kind: kindDialError}
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.Is(err, context.DeadlineExceeded):
-		return outcome{kind: kindTimeout}
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	case k == dataclient.TransportTimeout:
 		return outcome{kind: kindTimeout}
 	}
 	return outcome{kind: kindConnError}

@@ -389,7 +389,7 @@ func TestTransientNotKept(t *testing.T) {
 		data := dataservertest.Start(t, dataservertest.Options{})
 		bs := startBusiness(t, data, businesstest.Options{LockMode: business.ModeFailFast})
 		other := otherClient(t, data, "other:1")
-		g, err := other.Lock(context.Background(), 1, 0)
+		g, err := lockOne(other, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -209,7 +209,7 @@ func TestFailFast(t *testing.T) {
 	}{
 		{"held by another business server", func(t *testing.T, data *dataservertest.Server, _ *businesstest.Server, _ *pauser) (func(), []int64) {
 			other := otherClient(t, data, "10.9.9.9:5001")
-			g, err := other.Lock(context.Background(), 3, 0)
+			g, err := lockOne(other, 3)
 			if err != nil {
 				t.Fatal(err)
 			}

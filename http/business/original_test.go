@@ -1,14 +1,11 @@
 package business_test
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/bank/gobank/actors/teller"
-	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/oplog"
@@ -78,35 +75,5 @@ func TestOurDataServerRefusesOurCredential(t *testing.T) {
 		if !strings.Contains(r.ans.Error, "refused this business server's credential") || strings.Contains(r.ans.Error, "original") {
 			t.Errorf("%s: message %q, want the plain credential refusal", path, r.ans.Error)
 		}
-	}
-}
-
-// TestDataClientTellsTheOriginal: the data client's refusal names the
-// original (ErrOriginalCredential, still an ErrCredentialRefused) only for
-// a data server without /getLocks, on every data route.
-func TestDataClientTellsTheOriginal(t *testing.T) {
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name     string
-		data     *dataservertest.Server
-		original bool
-	}{
-		{"the original", dataservertest.Start(t, dataservertest.Options{AllowClientTokens: true, Wrap: original}), true},
-		{"ours", dataservertest.Start(t, dataservertest.Options{}), false},
-	} {
-		c, err := business.NewDataClient(business.DataClientConfig{URL: tc.data.URL, ServerToken: "wrong", ID: "x:1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, lockErr := c.Lock(ctx, 1, 0)
-		_, readErr := c.Read(ctx, 1)
-		for _, err := range []error{lockErr, readErr, c.Write(ctx, 1, 5, 0)} {
-			if !errors.Is(err, business.ErrCredentialRefused) || errors.Is(err, business.ErrOriginalCredential) != tc.original {
-				t.Errorf("%s: %v; want ErrCredentialRefused, and ErrOriginalCredential %v", tc.name, err, tc.original)
-			}
-		}
-	}
-	if strings.Contains(business.ErrOriginalCredential.Error(), "ba0f") {
-		t.Error("the error names a token")
 	}
 }

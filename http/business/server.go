@@ -1,7 +1,7 @@
 // Package business is the bank's business server: it serves the public
 // routes (/deposito, /saque, /saldo, /transferencia) of the original bank
 // and applies them through a data server (package dataserver) over HTTP,
-// with DataClient.
+// with a dataclient.Client.
 //
 // Every operation that writes locks the accounts it touches on the data
 // server, all of them before reading any, in ascending account order
@@ -86,6 +86,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/dataclient"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/tracing"
@@ -95,7 +96,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultLockWait     = 2 * time.Second
-	DefaultDataTimeout  = 2 * time.Second
+	DefaultDataTimeout  = dataclient.DefaultTimeout
 	DefaultAuthCacheTTL = 5 * time.Second
 )
 
@@ -139,7 +140,7 @@ type Config struct {
 	// DataURL is the data server's URL, e.g. "http://localhost:5000", or
 	// the URLs of several data servers of the bank (in front of the same
 	// accounts), comma-separated: calls go to the first, and fail over to
-	// the next when one surely was not applied (see DataClient). Required.
+	// the next when one surely was not applied (see dataclient.Client). Required.
 	DataURL string
 	// ServerToken is the credential the data server requires on its data
 	// routes. Required.
@@ -209,10 +210,28 @@ type Config struct {
 // called, in order: teller.Stages.
 func Stages() []string { return teller.Stages() }
 
-// Errors of the business rules, beside DataClient's sentinels: the
-// project's domain errors (package teller), named here for this package's
-// callers.
+// Errors of the business server: the project's domain errors (package
+// teller) and the data client's, named here for this package's callers.
 var (
+	ErrLocked         = teller.ErrLocked         // another id_negoc holds the account's lock
+	ErrInvalidAccount = teller.ErrInvalidAccount // the data server did not accept the account number
+	ErrInvalidValue   = teller.ErrInvalidValue   // the data server did not accept the value, e.g. a negative balance
+	ErrNotFound       = teller.ErrNotFound       // no such account
+	// ErrStaleFence: the lock grant named by a write or unlock is no longer
+	// in force (its lease ran out): the call was refused and the lock is lost.
+	ErrStaleFence   = teller.ErrStaleFence
+	ErrUnauthorized = teller.ErrUnauthorized // the data server refused the client's token at /autentica
+	// ErrCredentialRefused: the data server refused this business server's
+	// own credential (see dataclient.ErrCredentialRefused).
+	ErrCredentialRefused = dataclient.ErrCredentialRefused
+	// ErrOriginalCredential: the same, from the original data server, which
+	// accepts only its own client tokens (see dataclient.ErrOriginalCredential).
+	ErrOriginalCredential = dataclient.ErrOriginalCredential
+	ErrUnavailable        = teller.ErrUnavailable // unreachable, no answer in time, 5xx, or an answer outside the contract
+	// ErrUnsupported: the data server lacks /getLocks, /commit or /idem
+	// (HTTP 404): it is the original implementation, or an older version
+	// of ours. Nothing was applied.
+	ErrUnsupported = teller.ErrUnsupported
 	// ErrInsufficientFunds refuses a withdrawal or transfer that would leave
 	// a negative balance. Nothing was changed.
 	ErrInsufficientFunds = teller.ErrInsufficientFunds
@@ -228,7 +247,7 @@ var (
 // Server is a business server. Create it with New.
 type Server struct {
 	cfg     Config
-	data    *DataClient
+	data    *dataclient.Client
 	teller  *teller.Teller
 	auth    *authCache
 	logger  *slog.Logger
@@ -285,7 +304,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewRegistry()
 	}
-	data, err := NewDataClient(DataClientConfig{
+	data, err := dataclient.New(dataclient.Config{
 		Metrics:     cfg.Metrics,
 		URL:         cfg.DataURL,
 		ServerToken: cfg.ServerToken,
@@ -317,7 +336,7 @@ func New(cfg Config) (*Server, error) {
 		s.hook.Store(&cfg.TestHook)
 	}
 	if s.teller, err = teller.New(teller.Config{
-		Accounts:      dataAccounts{data},
+		Accounts:      data,
 		Holder:        cfg.ID,
 		Mode:          cfg.LockMode,
 		Order:         cfg.LockOrder,
@@ -352,7 +371,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 func (s *Server) Metrics() *metrics.Registry { return s.reg }
 
 // Data returns the server's data server client.
-func (s *Server) Data() *DataClient { return s.data }
+func (s *Server) Data() *dataclient.Client { return s.data }
 
 // ID returns the server's id_negoc.
 func (s *Server) ID() string { return s.cfg.ID }
@@ -604,7 +623,7 @@ func encodeTransfer(dst []byte, args [3]int64, orig, dest int64) []byte {
 // the token's SHA-256; the token itself is neither stored nor logged.
 func (s *Server) authenticate(ctx context.Context, token []byte) error {
 	if len(token) == 0 {
-		return &DataError{Route: wire.RouteAutentica, Kind: ErrUnauthorized, Reason: "missing token"}
+		return &dataclient.DataError{Route: wire.RouteAutentica, Kind: ErrUnauthorized, Reason: "missing token"}
 	}
 	key := sha256.Sum256(token)
 	if s.auth.ok(key, time.Now()) {
@@ -655,7 +674,7 @@ func classify(err error) (status int, code teller.Code, msg string) {
 	}
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrUnsupported) {
 		msg := "data server unavailable"
-		var de *DataError
+		var de *dataclient.DataError
 		if errors.As(err, &de) && de.Reason != "" {
 			msg = de.Reason
 		}
@@ -701,7 +720,7 @@ var errAnswers = []errAnswer{
 // unknownMessage explains a commit whose answer was lost.
 func unknownMessage(err error) string {
 	reason := "the data server's answer was lost"
-	var de *DataError
+	var de *dataclient.DataError
 	if errors.As(err, &de) && de.Reason != "" {
 		reason = de.Reason
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
+	"github.com/bank/gobank/http/dataclient"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/wire"
 )
@@ -104,7 +105,7 @@ func TestLockedAccount(t *testing.T) {
 	data := dataservertest.Start(t, dataservertest.Options{})
 	bs := startBusiness(t, data, businesstest.Options{LockWait: 150 * time.Millisecond})
 	other := otherClient(t, data, "10.9.9.9:5001")
-	if _, err := other.Lock(context.Background(), 3, 0); err != nil {
+	if _, err := lockOne(other, 3); err != nil {
 		t.Fatal(err)
 	}
 
@@ -191,7 +192,7 @@ func TestLockRetrySucceeds(t *testing.T) {
 			}})
 			bs := startBusiness(t, data, businesstest.Options{ID: bsID, LockWait: 20 * time.Second, LockMode: tc.mode})
 			other := otherClient(t, data, "10.9.9.9:5001")
-			if _, err := other.Lock(context.Background(), 7, 0); err != nil {
+			if _, err := lockOne(other, 7); err != nil {
 				t.Fatal(err)
 			}
 			done := make(chan result, 1)
@@ -565,11 +566,19 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-func otherClient(t *testing.T, data *dataservertest.Server, id string) *business.DataClient {
+func otherClient(t *testing.T, data *dataservertest.Server, id string) *dataclient.Client {
 	t.Helper()
-	c, err := business.NewDataClient(business.DataClientConfig{URL: data.URL, ServerToken: data.ServerToken, ID: id})
+	c, err := dataclient.New(dataclient.Config{URL: data.URL, ServerToken: data.ServerToken, ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// lockOne locks account id on c, as another business server would, and
+// returns its grant.
+func lockOne(c *dataclient.Client, id int64) (teller.Grant, error) {
+	var g [1]teller.Grant
+	err := c.Lock(context.Background(), []int64{id}, 0, g[:])
+	return g[0], err
 }

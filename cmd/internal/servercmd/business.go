@@ -16,6 +16,7 @@ import (
 
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/business"
+	"github.com/bank/gobank/http/dataclient"
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/oplog"
 )
@@ -214,7 +215,7 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(positional) < 1 || len(positional) > 2 {
 			return usageError(fs, "want DATA_URL [PORT] (or --data URL ... [PORT]), got %q", positional)
 		}
-		dataURLs = business.SplitURLs(positional[0])
+		dataURLs = dataclient.SplitURLs(positional[0])
 		positional = positional[1:]
 		if len(dataURLs) == 0 {
 			return usageError(fs, "DATA_URL is empty")
@@ -343,7 +344,7 @@ type urlList []string
 func (l *urlList) String() string { return strings.Join(*l, ",") }
 
 func (l *urlList) Set(v string) error {
-	urls := business.SplitURLs(v)
+	urls := dataclient.SplitURLs(v)
 	if len(urls) == 0 {
 		return errors.New("empty URL")
 	}

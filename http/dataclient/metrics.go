@@ -1,15 +1,15 @@
-package business
+package dataclient
 
 import (
 	"github.com/bank/gobank/http/metrics"
 	"github.com/bank/gobank/http/wire"
 )
 
-// callRoutes are the data routes a DataClient calls.
+// callRoutes are the data routes a Client calls.
 var callRoutes = [...]string{wire.RouteAutentica, wire.RouteGetLock, wire.RouteUnLock, wire.RouteGetSaldo,
 	wire.RouteSetSaldo, wire.RouteCommit, wire.RouteIdem, wire.RouteGetLocks}
 
-// callMetrics holds a DataClient's latency histograms, one per data route,
+// callMetrics holds a Client's latency histograms, one per data route,
 // resolved when the client is built.
 type callMetrics struct {
 	byRoute [len(callRoutes) + 1]*metrics.Histogram // the last: any other route

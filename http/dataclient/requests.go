@@ -1,0 +1,316 @@
+package dataclient
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/wire"
+)
+
+// Authenticate asks the data server whether clientToken is a client token.
+// It returns nil, an error wrapping teller.ErrUnauthorized when the token
+// is refused, or one wrapping teller.ErrUnavailable.
+func (c *Client) Authenticate(ctx context.Context, clientToken string) error {
+	if clientToken == "" {
+		return &DataError{Route: wire.RouteAutentica, Kind: teller.ErrUnauthorized, Reason: "missing token"}
+	}
+	_, err := c.call(ctx, wire.RouteAutentica, clientToken, 0, 0, false, 0, 0)
+	return err
+}
+
+// Lock takes the locks of ids for this business server, as
+// teller.Accounts says, and fills grants with theirs: one account with the
+// data server's /getLock, several (up to teller.MaxLegs, distinct) with
+// one /getLocks, which takes all of them or none. With wait > 0 the data
+// server queues the request (FIFO) for up to wait in all while another
+// business server holds a lock; a data server that does not know the
+// parameter (the original) fails fast. Either way a lock still held by
+// another business server fails with teller.ErrLocked, whose DataError
+// names the first account. Locking again a lock this business server
+// holds succeeds (re-entrant). The grants' lease is the client's LockTTL,
+// or the data server's default. The call's timeout is the client's
+// Timeout plus wait.
+//
+// The original data server's grants are empty (Fence 0, no balance). A
+// data server without /getLocks (the original, or an older one) answers
+// several accounts with teller.ErrUnsupported, having taken nothing: lock
+// each account alone. Any other teller.ErrUnavailable leaves unknown which
+// locks were taken.
+func (c *Client) Lock(ctx context.Context, ids []int64, wait time.Duration, grants []teller.Grant) error {
+	if len(ids) == 0 || len(ids) > teller.MaxLegs || len(grants) != len(ids) {
+		return &DataError{Route: wire.RouteGetLocks, Kind: teller.ErrBadRequest,
+			Reason: "Lock: 1 to " + strconv.Itoa(teller.MaxLegs) + " accounts, and a grant for each"}
+	}
+	if len(ids) > 1 {
+		return c.lockMany(ctx, ids, wait, grants)
+	}
+	a, err := c.call(ctx, wire.RouteGetLock, "", ids[0], 0, false, 0, wait)
+	if err != nil {
+		return err
+	}
+	grants[0] = teller.Grant{Fence: a.fence, Saldo: a.saldo, HasSaldo: a.hasSaldo}
+	return nil
+}
+
+// lockMany is Lock of several accounts: one /getLocks.
+func (c *Client) lockMany(ctx context.Context, contas []int64, wait time.Duration, grants []teller.Grant) error {
+	route := wire.RouteGetLocks
+	conta := contas[0]
+	if err := gaveUp(ctx, route, conta); err != nil {
+		return err
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [256]byte
+	uri := append(buf[:0], route...)
+	uri = append(uri, c.query...)
+	for _, id := range contas {
+		uri = append(uri, "&"+wire.ParamConta+"="...)
+		uri = strconv.AppendInt(uri, id, 10)
+	}
+	uri = c.appendLockParams(uri, wait)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.Header.Set(wire.HeaderToken, c.token)
+	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout+max(wait, 0), route, conta, wait > 0 || c.ttl > 0); err != nil {
+		return err
+	}
+	var got [teller.MaxLegs]teller.Grant
+	if !parseGrants(resp.Body(), contas, got[:len(contas)]) {
+		return &DataError{Route: route, Conta: conta, Kind: teller.ErrUnavailable, Status: fasthttp.StatusOK,
+			Reason: "data server sent a malformed answer (grants)"}
+	}
+	copy(grants, got[:len(contas)])
+	return nil
+}
+
+// appendLockParams appends a lock's wait, when not zero, and the client's
+// lease, when set.
+func (c *Client) appendLockParams(uri []byte, wait time.Duration) []byte {
+	if wait > 0 {
+		uri = appendMillis(uri, wire.ParamWait, wait)
+	}
+	if c.ttl > 0 {
+		uri = appendMillis(uri, wire.ParamTTL, c.ttl)
+	}
+	return uri
+}
+
+// appendMillis appends "&param=<d in ms, at least 1>ms".
+func appendMillis(uri []byte, param string, d time.Duration) []byte {
+	uri = append(uri, '&')
+	uri = append(uri, param...)
+	uri = append(uri, '=')
+	uri = strconv.AppendInt(uri, max(d.Milliseconds(), 1), 10)
+	return append(uri, "ms"...)
+}
+
+// Unlock releases the lock of account conta; fence, when not 0, names the
+// grant being released. Unlocking a free account succeeds; unlocking
+// another holder's lock fails with teller.ErrLocked, and a grant whose
+// lease ran out with teller.ErrStaleFence.
+func (c *Client) Unlock(ctx context.Context, conta int64, fence uint64) error {
+	_, err := c.call(ctx, wire.RouteUnLock, "", conta, 0, false, fence, 0)
+	return err
+}
+
+// Read returns the balance of account conta. Reading needs no lock.
+func (c *Client) Read(ctx context.Context, conta int64) (int64, error) {
+	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	if !a.hasSaldo {
+		return 0, &DataError{Route: wire.RouteGetSaldo, Conta: conta, Kind: teller.ErrUnavailable, Status: 200,
+			Reason: "data server sent a malformed answer (no saldo)"}
+	}
+	return a.saldo, nil
+}
+
+// Write sets the balance of account conta to valor under the lock grant
+// fence (0: none): the data server's setSaldo (teller.Writer). It is
+// refused with teller.ErrLocked while another business server holds the
+// lock, and with teller.ErrStaleFence once the grant is over.
+func (c *Client) Write(ctx context.Context, conta, valor int64, fence uint64) error {
+	_, err := c.call(ctx, wire.RouteSetSaldo, "", conta, valor, true, fence, 0)
+	return err
+}
+
+// call performs one GET and classifies its outcome. clientToken is sent
+// instead of the server credential when not empty (for /autentica); fence
+// and wait are sent when not zero.
+func (c *Client) call(ctx context.Context, route, clientToken string, conta, valor int64, withValor bool,
+	fence uint64, wait time.Duration) (answer, error) {
+	if err := gaveUp(ctx, route, conta); err != nil {
+		return answer{}, err
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [256]byte
+	uri := append(buf[:0], route...)
+	uri = append(uri, c.query...)
+	if route != wire.RouteAutentica {
+		uri = append(uri, "&"+wire.ParamConta+"="...)
+		uri = strconv.AppendInt(uri, conta, 10)
+		if withValor {
+			uri = append(uri, "&"+wire.ParamValor+"="...)
+			uri = strconv.AppendInt(uri, valor, 10)
+		}
+		if fence != 0 {
+			uri = append(uri, "&"+wire.ParamFence+"="...)
+			uri = strconv.AppendUint(uri, fence, 10)
+		}
+		if route == wire.RouteGetLock {
+			uri = c.appendLockParams(uri, wait)
+		} else if wait > 0 {
+			uri = appendMillis(uri, wire.ParamWait, wait)
+		}
+	}
+	req.Header.SetMethod(fasthttp.MethodGet)
+	if clientToken != "" {
+		req.Header.Set(wire.HeaderToken, clientToken)
+	} else {
+		req.Header.Set(wire.HeaderToken, c.token)
+	}
+	lockParams := route == wire.RouteGetLock && (wait > 0 || c.ttl > 0)
+	return c.roundTrip(ctx, req, resp, uri, c.timeout+max(wait, 0), route, conta, lockParams)
+}
+
+// Commit sets the balances of changes atomically and durably, each under
+// the grant of its fence (the data server's /commit), releasing the locks
+// when unlock is set, and keeps rec, when not nil, in the same durable
+// batch. It returns (nil, nil) once applied.
+//
+// When rec's key has a record already, nothing is applied, the locks are
+// not released, and that record is returned (with a nil error): a
+// concurrent or earlier duplicate of the request won.
+//
+// A refusal changes nothing: teller.ErrStaleFence (a grant is no longer
+// in force), teller.ErrNotFound, teller.ErrInvalidValue (a negative
+// balance), teller.ErrLocked (another commit on the account is in
+// progress), ErrCredentialRefused, teller.ErrUnsupported (a data server
+// without /commit: use Write), and teller.ErrUnavailable with Code
+// UNAVAILABLE and Status 503, which wraps teller.ErrNotApplied (see
+// NotApplied). Any other teller.ErrUnavailable (timeout, connection lost,
+// garbled answer) leaves the outcome unknown: the commit may have been
+// applied and the locks released, or not.
+//
+// Commit is sent as a POST, which is never repeated automatically: a
+// repeated commit that had been applied would be refused as stale, which
+// would hide that it was applied.
+func (c *Client) Commit(ctx context.Context, changes []teller.Change, unlock bool, rec *teller.Record) (*teller.Record, error) {
+	route := wire.RouteCommit
+	var conta int64
+	if len(changes) > 0 {
+		conta = changes[0].Conta
+	}
+	if err := gaveUp(ctx, route, conta); err != nil {
+		return nil, err
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [512]byte
+	uri := append(buf[:0], route...)
+	uri = append(uri, c.query...)
+	for _, ch := range changes {
+		uri = append(uri, "&"+wire.ParamConta+"="...)
+		uri = strconv.AppendInt(uri, ch.Conta, 10)
+		uri = append(uri, "&"+wire.ParamValor+"="...)
+		uri = strconv.AppendInt(uri, ch.Saldo, 10)
+		uri = append(uri, "&"+wire.ParamFence+"="...)
+		uri = strconv.AppendUint(uri, ch.Fence, 10)
+	}
+	if unlock {
+		uri = append(uri, "&"+wire.ParamUnlock+"=1"...)
+	}
+	if rec != nil {
+		uri = appendRecordParams(uri, rec)
+		req.SetBody(rec.Body)
+	}
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.Set(wire.HeaderToken, c.token)
+	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout, route, conta, false); err != nil {
+		return nil, err
+	}
+	r, err := parseRecord(resp.Body(), route)
+	if err != nil {
+		return nil, err
+	}
+	if r.found {
+		return &r.rec, nil
+	}
+	return nil, nil
+}
+
+// Outcome returns the record kept under key (GET /idem), and whether there
+// is one. A data server that keeps no records fails with
+// teller.ErrUnsupported.
+func (c *Client) Outcome(ctx context.Context, key string) (teller.Record, bool, error) {
+	r, err := c.idem(ctx, fasthttp.MethodGet, &teller.Record{Key: key})
+	return r.rec, r.found, err
+}
+
+// Keep keeps rec alone (POST /idem), for an outcome that changed no
+// balance, such as a refusal, unless its key has a record already: that
+// record is then returned instead, and rec is not kept.
+func (c *Client) Keep(ctx context.Context, rec teller.Record) (*teller.Record, error) {
+	r, err := c.idem(ctx, fasthttp.MethodPost, &rec)
+	if err != nil || !r.found {
+		return nil, err
+	}
+	return &r.rec, nil
+}
+
+func (c *Client) idem(ctx context.Context, method string, rec *teller.Record) (recordAnswer, error) {
+	route := wire.RouteIdem
+	if err := gaveUp(ctx, route, 0); err != nil {
+		return recordAnswer{}, err
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	var buf [512]byte
+	uri := append(buf[:0], route...)
+	uri = append(uri, c.query...)
+	if method == fasthttp.MethodPost {
+		uri = appendRecordParams(uri, rec)
+		req.SetBody(rec.Body)
+		req.Header.SetContentType("application/json")
+	} else {
+		uri = append(uri, "&"+wire.ParamKey+"="...)
+		uri = append(uri, url.QueryEscape(rec.Key)...)
+	}
+	req.Header.SetMethod(method)
+	req.Header.Set(wire.HeaderToken, c.token)
+	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout, route, 0, false); err != nil {
+		return recordAnswer{}, err
+	}
+	return parseRecord(resp.Body(), route)
+}
+
+// appendRecordParams appends a record's key, fingerprint and status to a
+// query string.
+func appendRecordParams(uri []byte, rec *teller.Record) []byte {
+	uri = append(uri, "&"+wire.ParamKey+"="...)
+	uri = append(uri, url.QueryEscape(rec.Key)...)
+	uri = append(uri, "&"+wire.ParamFingerprint+"="...)
+	uri = append(uri, url.QueryEscape(rec.Fingerprint)...)
+	uri = append(uri, "&"+wire.ParamStatus+"="...)
+	return strconv.AppendInt(uri, int64(rec.Status), 10)
+}
