@@ -100,10 +100,10 @@ func (k *localLocks) drop(id int64, l *localLock) {
 type held struct {
 	t      *Teller
 	ctx    context.Context // the operation's: its span is the parent of the unlocks' spans
-	ids    [2]int64
-	grants [2]Grant
-	local  [2]bool // local lock taken
-	remote [2]bool // data server lock taken, or possibly taken
+	ids    [MaxLegs]int64
+	grants [MaxLegs]Grant
+	local  [MaxLegs]bool // local lock taken
+	remote [MaxLegs]bool // the accounts' lock taken, or possibly taken
 	n      int
 	// gone: a commit that releases the locks may have been applied, so an
 	// unlock refused as stale (or held by another since) is no surprise.
@@ -113,7 +113,7 @@ type held struct {
 // released records that the data server released every lock of h (a
 // commit with unlock applied): release only drops the local locks.
 func (h *held) released() {
-	h.remote = [2]bool{}
+	h.remote = [MaxLegs]bool{}
 }
 
 // maybeReleased records that a commit releasing the locks may have been
@@ -146,7 +146,10 @@ func (h *held) balance(ctx context.Context, id int64) (int64, error) {
 	return h.t.acc.Read(ctx, id)
 }
 
-// acquire locks the accounts ids (one or two, distinct) in the configured
+// heldPool recycles helds: one is as large as MaxLegs accounts need.
+var heldPool = sync.Pool{New: func() any { return new(held) }}
+
+// acquire locks the accounts of legs (distinct) in the configured
 // order (Order: ascending account number, or the order given), locally and
 // then on the accounts. A lock held by someone else is waited for as Mode
 // says, all of them within one LockWait (see retryLocked). On failure
@@ -160,9 +163,12 @@ func (h *held) balance(ctx context.Context, id int64) (int64, error) {
 // ModeRetry, and accounts that cannot lock several in one call, lock one
 // account at a time, locally and then on the accounts, each before the
 // next: a retry then retries only the lock not yet held.
-func (t *Teller) acquire(ctx context.Context, ids ...int64) (*held, error) {
-	h := &held{t: t, ctx: ctx, n: len(ids)}
-	copy(h.ids[:], ids)
+func (t *Teller) acquire(ctx context.Context, legs []Leg) (*held, error) {
+	h := heldPool.Get().(*held)
+	*h = held{t: t, ctx: ctx, n: len(legs)}
+	for i, l := range legs {
+		h.ids[i] = l.Conta
+	}
 	if t.cfg.Order != OrderRequest {
 		slices.Sort(h.ids[:h.n])
 	}
@@ -275,7 +281,8 @@ func (t *Teller) retryLocked(ctx context.Context, deadline time.Time, attempt fu
 	}
 }
 
-// release unlocks everything h took, the accounts' locks first and then the
+// release unlocks everything h took, and recycles h: nothing may use it
+// afterwards. It unlocks the accounts' locks first and then the
 // local ones, in reverse order. Each unlock runs with a fresh timeout,
 // independent of the operation's, and is retried on transient failure: the
 // local lock is kept until the accounts' unlock is done, so that no other
@@ -292,6 +299,8 @@ func (h *held) release() {
 			h.local[i] = false
 		}
 	}
+	*h = held{} // keeps nothing of the operation alive in the pool
+	heldPool.Put(h)
 }
 
 // unlockRemote releases the accounts' lock on id (grant fence, 0 when

@@ -184,6 +184,8 @@ func (t *Teller) Run(ctx context.Context, op Op) (Result, error) {
 }
 
 func (t *Teller) run(ctx context.Context, op Op, k *keyed) (Result, error) {
+	var legs [2]Leg
+	var saldos [2]int64
 	switch op.Kind {
 	case Deposit, Withdraw:
 		if op.A <= 0 {
@@ -192,12 +194,12 @@ func (t *Teller) run(ctx context.Context, op Op, k *keyed) (Result, error) {
 		if op.Amount <= 0 {
 			return Result{}, ErrInvalidValue
 		}
-		delta := op.Amount
+		legs[0] = Leg{Conta: op.A, Delta: op.Amount}
 		if op.Kind == Withdraw {
-			delta = -delta
+			legs[0].Delta = -op.Amount
 		}
-		saldo, err := t.adjust(ctx, op.A, delta, k)
-		return Result{A: saldo}, err
+		err := t.move(ctx, legs[:1], saldos[:1], k)
+		return Result{A: saldos[0]}, err
 	case Balance:
 		if op.A <= 0 {
 			return Result{}, ErrInvalidAccount
@@ -205,90 +207,97 @@ func (t *Teller) run(ctx context.Context, op Op, k *keyed) (Result, error) {
 		saldo, err := t.acc.Read(ctx, op.A)
 		return Result{A: saldo}, err
 	case Transfer:
-		return t.transfer(ctx, op.A, op.B, op.Amount, k)
+		if op.A <= 0 || op.B <= 0 {
+			return Result{}, ErrInvalidAccount
+		}
+		if op.Amount <= 0 {
+			return Result{}, ErrInvalidValue
+		}
+		// The source first: the order of the writes on accounts without
+		// Commit (see writeLegacy).
+		legs = [2]Leg{{Conta: op.A, Delta: -op.Amount}, {Conta: op.B, Delta: op.Amount}}
+		err := t.move(ctx, legs[:], saldos[:], k)
+		return Result{A: saldos[0], B: saldos[1]}, err
 	}
 	return Result{}, fmt.Errorf("teller: operation kind %d: %w", op.Kind, ErrBadRequest)
 }
 
-// adjust adds delta (never math.MinInt64) to one account under its lock:
-// lock (the grant carries the balance where the accounts give it), check,
-// then one commit that writes the balance under the grant's fence and
-// releases the lock (see write).
-func (t *Teller) adjust(ctx context.Context, conta, delta int64, k *keyed) (int64, error) {
-	h, err := t.acquire(ctx, conta)
-	if err != nil {
-		return 0, err
-	}
-	defer h.release()
-	t.at("locked")
-
-	old, err := h.balance(ctx, conta)
-	if err != nil {
-		return 0, err
-	}
-	saldo, err := add(old, delta)
-	if err != nil {
-		return 0, err
-	}
-	if k != nil {
-		k.body = k.Success(Result{A: saldo})
-	}
-	if err := t.write(ctx, h, []change{{conta: conta, old: old, saldo: saldo}}, k); err != nil {
-		return 0, err
-	}
-	return saldo, nil
+// Leg is one account's part of a Move: Delta is added to Conta's balance.
+type Leg struct {
+	Conta int64
+	Delta int64
 }
 
-// transfer moves valor from orig to dest. Both accounts are locked (in
-// Order) before either is read; funds and overflow are checked before
-// anything is written; then both balances are written by one commit under
-// both grants' fences, which also releases both locks: the accounts apply
-// both or neither.
-func (t *Teller) transfer(ctx context.Context, orig, dest, valor int64, k *keyed) (Result, error) {
-	if orig <= 0 || dest <= 0 {
-		return Result{}, ErrInvalidAccount
+// Move applies legs as one transaction: every account is locked (in
+// Order, locally and then on the accounts) before any is read; every new
+// balance is checked (none negative: ErrInsufficientFunds; none beyond
+// int64: ErrOverflow) before anything is written; then all of them are
+// written by one commit under their grants' fences, which also releases
+// the locks: the accounts apply all of them or none. saldos (as long as
+// legs) receives the new balances, in legs' order, once they are written.
+//
+// Legs name 1 to MaxLegs distinct accounts (ErrSameAccount for one named
+// twice), each with a delta that is neither 0 nor math.MinInt64
+// (ErrInvalidValue). A deposit is a Move of one leg, a transfer one of two
+// whose deltas sum to zero; a Move whose deltas sum to zero conserves the
+// total. Errors are Run's.
+func (t *Teller) Move(ctx context.Context, legs []Leg, saldos []int64) error {
+	switch {
+	case len(legs) == 0 || len(legs) > MaxLegs:
+		return fmt.Errorf("teller: a move of %d legs: want 1 to %d: %w", len(legs), MaxLegs, ErrBadRequest)
+	case len(saldos) != len(legs):
+		return fmt.Errorf("teller: %d balances for %d legs: %w", len(saldos), len(legs), ErrBadRequest)
 	}
-	if valor <= 0 {
-		return Result{}, ErrInvalidValue
+	return t.move(ctx, legs, saldos, nil)
+}
+
+func (t *Teller) move(ctx context.Context, legs []Leg, saldos []int64, k *keyed) error {
+	for i, l := range legs {
+		switch {
+		case l.Conta <= 0:
+			return ErrInvalidAccount
+		case l.Delta == 0 || l.Delta == math.MinInt64:
+			return ErrInvalidValue
+		}
+		for _, m := range legs[:i] {
+			if m.Conta == l.Conta {
+				return ErrSameAccount
+			}
+		}
 	}
-	if orig == dest {
-		return Result{}, ErrSameAccount
-	}
-	h, err := t.acquire(ctx, orig, dest)
+	h, err := t.acquire(ctx, legs)
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	defer h.release()
 	t.at("locked")
 
-	oldOrig, err := h.balance(ctx, orig)
-	if err != nil {
-		return Result{}, err
-	}
-	oldDest, err := h.balance(ctx, dest)
-	if err != nil {
-		return Result{}, err
-	}
-	var r Result
-	if r.A, err = add(oldOrig, -valor); err != nil {
-		return Result{}, err
-	}
-	if r.B, err = add(oldDest, valor); err != nil {
-		return Result{}, err
+	var chs [MaxLegs]change
+	for i, l := range legs {
+		old, err := h.balance(ctx, l.Conta)
+		if err != nil {
+			return err
+		}
+		saldo, err := add(old, l.Delta)
+		if err != nil {
+			return err
+		}
+		chs[i] = change{conta: l.Conta, old: old, saldo: saldo}
 	}
 	if k != nil {
+		r := Result{A: chs[0].saldo}
+		if len(legs) > 1 {
+			r.B = chs[1].saldo
+		}
 		k.body = k.Success(r)
 	}
-	// The source first: the order of the writes on accounts without
-	// Commit (see writeLegacy).
-	err = t.write(ctx, h, []change{
-		{conta: orig, old: oldOrig, saldo: r.A},
-		{conta: dest, old: oldDest, saldo: r.B},
-	}, k)
-	if err != nil {
-		return Result{}, err
+	if err := t.write(ctx, h, chs[:len(legs)], k); err != nil {
+		return err
 	}
-	return r, nil
+	for i := range legs {
+		saldos[i] = chs[i].saldo
+	}
+	return nil
 }
 
 // change is one account's part of an operation's write.
@@ -331,7 +340,7 @@ func (t *Teller) write(ctx context.Context, h *held, changes []change, k *keyed)
 		}
 		return t.writeLegacy(ctx, h, changes)
 	}
-	var cs [2]Change
+	cs := make([]Change, len(changes)) // it escapes through Commit: as large as needed
 	for i, c := range changes {
 		cs[i] = Change{Conta: c.conta, Saldo: c.saldo, Fence: h.fence(c.conta)}
 	}
@@ -340,7 +349,7 @@ func (t *Teller) write(ctx context.Context, h *held, changes []change, k *keyed)
 		rec = &Record{Key: k.Key, Fingerprint: k.Fingerprint, Status: k.SuccessStatus, Body: k.body}
 	}
 	t.at("before-commit")
-	replay, err := t.acc.Commit(ctx, cs[:len(changes)], true, rec)
+	replay, err := t.acc.Commit(ctx, cs, true, rec)
 	switch {
 	case err == nil && replay != nil:
 		// Nothing applied, and the locks are still ours: release unlocks.
@@ -384,7 +393,7 @@ func (t *Teller) writeLegacy(ctx context.Context, h *held, changes []change) err
 	}
 	// Which accounts may hold a new balance that must be undone if the
 	// operation does not complete (error or panic).
-	var dirty [2]bool
+	var dirty [MaxLegs]bool
 	defer func() {
 		for i := len(changes) - 1; i >= 0; i-- {
 			if dirty[i] {
@@ -403,7 +412,7 @@ func (t *Teller) writeLegacy(ctx context.Context, h *held, changes []change) err
 			return err
 		}
 	}
-	dirty = [2]bool{}
+	dirty = [MaxLegs]bool{}
 	t.at("after-commit")
 	return nil
 }

@@ -43,6 +43,8 @@ func Run(t *testing.T, newAccounts NewAccounts) {
 		{"LocksFreedOnEveryPath", testLocksFreed},
 		{"Stages", testStages},
 		{"StaleGrantWritesNothing", testStaleGrant},
+		{"MoveRules", testMoveRules},
+		{"MoveConservation", testMoveConservation},
 		{"Idempotent", testIdempotent},
 		{"IdempotentRacingDuplicates", testIdempotentRace},
 	} {
@@ -376,6 +378,118 @@ func testStaleGrant(t *testing.T, newAccounts NewAccounts) {
 	}
 	if bs := balances(t, bind("reader", lease), 2); !slices.Equal(bs, []int64{50, 150}) {
 		t.Fatalf("balances %v, want [50 150]: the stale commit wrote nothing", bs)
+	}
+}
+
+// testMoveRules: a Move of several legs applies all of them or none, and
+// refuses what a transfer refuses.
+func testMoveRules(t *testing.T, newAccounts NewAccounts) {
+	const n = teller.MaxLegs + 1
+	bind := newAccounts(t, n, 100)
+	acc := bind("mover", lease)
+	tl := newTeller(t, acc, teller.Config{Mode: teller.ModeFailFast})
+	ctx := context.Background()
+	want := balances(t, acc, n)
+	move := func(legs ...teller.Leg) ([]int64, error) {
+		saldos := make([]int64, len(legs))
+		err := tl.Move(ctx, legs, saldos)
+		return saldos, err
+	}
+	got, err := move(teller.Leg{Conta: 3, Delta: -30}, teller.Leg{Conta: 1, Delta: 10}, teller.Leg{Conta: 2, Delta: 20})
+	if err != nil || !slices.Equal(got, []int64{70, 110, 120}) {
+		t.Fatalf("three legs: %v, %v", got, err)
+	}
+	want[0], want[1], want[2] = 110, 120, 70
+	// The widest move: account 1 pays one to each of the others.
+	wide := []teller.Leg{{Conta: 1, Delta: -(teller.MaxLegs - 1)}}
+	for id := int64(2); id <= teller.MaxLegs; id++ {
+		wide = append(wide, teller.Leg{Conta: id, Delta: 1})
+		want[id-1]++
+	}
+	want[0] -= teller.MaxLegs - 1
+	if _, err := move(wide...); err != nil {
+		t.Fatalf("%d legs: %v", len(wide), err)
+	}
+	if b := balances(t, acc, n); !slices.Equal(b, want) {
+		t.Fatalf("balances %v, want %v", b, want)
+	}
+	tooWide := append(slices.Clone(wide), teller.Leg{Conta: n, Delta: 1})
+	for _, tc := range []struct {
+		name string
+		legs []teller.Leg
+		err  error
+	}{
+		{"no legs", nil, teller.ErrBadRequest},
+		{"too many legs", tooWide, teller.ErrBadRequest},
+		{"an account twice", []teller.Leg{{Conta: 1, Delta: -1}, {Conta: 2, Delta: 2}, {Conta: 1, Delta: -1}}, teller.ErrSameAccount},
+		{"a zero delta", []teller.Leg{{Conta: 1, Delta: 0}, {Conta: 2, Delta: 1}}, teller.ErrInvalidValue},
+		{"the smallest delta", []teller.Leg{{Conta: 1, Delta: math.MinInt64}}, teller.ErrInvalidValue},
+		{"account zero", []teller.Leg{{Conta: 1, Delta: -1}, {Conta: 0, Delta: 1}}, teller.ErrInvalidAccount},
+		{"one leg short of funds", []teller.Leg{{Conta: 1, Delta: 5}, {Conta: 2, Delta: 5}, {Conta: 3, Delta: -1000}}, teller.ErrInsufficientFunds},
+		{"one leg overflows", []teller.Leg{{Conta: 3, Delta: -1}, {Conta: 4, Delta: math.MaxInt64}}, teller.ErrOverflow},
+		{"no such account", []teller.Leg{{Conta: 1, Delta: -1}, {Conta: n + 1, Delta: 1}}, teller.ErrNotFound},
+	} {
+		if err := tl.Move(ctx, tc.legs, make([]int64, len(tc.legs))); !errors.Is(err, tc.err) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+		}
+		if b := balances(t, acc, n); !slices.Equal(b, want) {
+			t.Fatalf("%s: balances %v, want %v: a refusal changes nothing", tc.name, b, want)
+		}
+	}
+	// Every lock is free again: another holder takes them all.
+	other := bind("other", lease)
+	ids := make([]int64, teller.MaxLegs)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+	}
+	if err := other.Lock(ctx, ids, 0, make([]teller.Grant, len(ids))); err != nil {
+		t.Fatalf("the accounts are not free after the refusals: %v", err)
+	}
+}
+
+// testMoveConservation: moves of 2 to 8 legs whose deltas sum to zero, by
+// several Tellers at once over few accounts, in ascending order and
+// waiting, never deadlock, never lose money and never overdraw.
+func testMoveConservation(t *testing.T, newAccounts NewAccounts) {
+	const n, initial, tellers, workers, ops = 10, 100, 3, 3, 30
+	bind := newAccounts(t, n, initial)
+	var wg sync.WaitGroup
+	for i := range tellers {
+		holder := fmt.Sprintf("mover-%d", i)
+		tl := newTeller(t, bind(holder, lease), teller.Config{Holder: holder, LockWait: 10 * time.Second})
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
+				for range ops {
+					ids := rng.Perm(n)[:2+rng.IntN(7)]
+					legs := make([]teller.Leg, len(ids))
+					var sum int64
+					for j, id := range ids[1:] {
+						d := rng.Int64N(20) + 1
+						legs[j+1] = teller.Leg{Conta: int64(id + 1), Delta: d}
+						sum += d
+					}
+					legs[0] = teller.Leg{Conta: int64(ids[0] + 1), Delta: -sum}
+					err := tl.Move(context.Background(), legs, make([]int64, len(legs)))
+					if err != nil && !errors.Is(err, teller.ErrInsufficientFunds) {
+						t.Errorf("move %v: %v", legs, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	bs := balances(t, bind("reader", lease), n)
+	if s := sum(bs); s != n*initial {
+		t.Fatalf("balances %v sum to %d, want %d", bs, s, n*initial)
+	}
+	for i, b := range bs {
+		if b < 0 {
+			t.Fatalf("account %d holds %d", i+1, b)
+		}
 	}
 }
 
