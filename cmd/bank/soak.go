@@ -27,6 +27,7 @@ import (
 
 	"github.com/bank/gobank/actors/store/pgserver"
 	"github.com/bank/gobank/benchmarks/check"
+	"github.com/bank/gobank/benchmarks/launch"
 	"github.com/bank/gobank/benchmarks/loadgen"
 	"github.com/bank/gobank/http/faultnet"
 	"github.com/bank/gobank/http/freeport"
@@ -290,14 +291,12 @@ type soakProc struct {
 	args     []string
 	env      []string
 	starts   int
-	cmd      *exec.Cmd
-	done     chan struct{}
-	err      error
+	proc     *launch.Child
 	expected bool // killed on purpose
 	out      *os.File
 }
 
-func (p *soakProc) pid() int { return p.cmd.Process.Pid }
+func (p *soakProc) pid() int { return p.proc.Pid() }
 
 // sample is one measurement of a server.
 type sample struct {
@@ -632,8 +631,8 @@ func (s *soak) round(ctx context.Context, r int) (ok bool, err error) {
 		return false, fmt.Errorf("load: %w", res.err)
 	}
 	for _, p := range s.procs {
-		if isClosed(p.done) {
-			return false, fmt.Errorf("%s (pid %d) exited on its own: %v", p.name, p.pid(), exitText(p.err))
+		if p.proc.Exited() {
+			return false, fmt.Errorf("%s (pid %d) exited on its own: %v", p.name, p.pid(), launch.ExitText(p.proc.Err()))
 		}
 	}
 	rep := res.rep
@@ -710,11 +709,11 @@ func (s *soak) inject(ctx context.Context, f plannedFault) error {
 	case faultKillBiz, faultKillData:
 		return s.restart(ctx, target)
 	case faultStopBiz:
-		if err := target.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		if err := target.proc.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			return err
 		}
 		wait(ctx, f.For)
-		return target.cmd.Process.Signal(syscall.SIGCONT)
+		return target.proc.Cmd.Process.Signal(syscall.SIGCONT)
 	}
 	var links []*faultnet.Proxy
 	var add func(p *faultnet.Proxy) error
@@ -783,10 +782,10 @@ func (s *soak) restart(ctx context.Context, p *soakProc) error {
 	s.mu.Lock()
 	p.expected = true
 	s.mu.Unlock()
-	if err := p.cmd.Process.Kill(); err != nil && !isClosed(p.done) {
+	if err := p.proc.Cmd.Process.Kill(); err != nil && !p.proc.Exited() {
 		return err
 	}
-	<-p.done
+	<-p.proc.Done
 	if err := s.startProc(ctx, p); err != nil {
 		return err
 	}
@@ -803,39 +802,23 @@ func (s *soak) startProc(ctx context.Context, p *soakProc) error {
 	if err != nil {
 		return err
 	}
-	listening := make(chan struct{})
-	var once sync.Once
-	lw := &lineWriter{mu: new(sync.Mutex), w: out, onLine: func(line []byte) {
-		if strings.Contains(string(line), "listening on http") {
-			once.Do(func() { close(listening) })
-		}
-	}}
 	cmd := exec.Command(s.exe, p.args...)
 	cmd.Dir = s.dir
 	cmd.Env = p.env
-	cmd.Stdout = lw
-	cmd.Stderr = lw
-	cmd.SysProcAttr = childSysProcAttr()
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	proc, err := launch.Start(cmd, out, nil, "")
+	if err != nil {
 		out.Close()
 		return fmt.Errorf("starting %s: %w", p.name, err)
 	}
-	done := make(chan struct{})
 	s.mu.Lock()
-	p.cmd, p.done, p.out, p.expected = cmd, done, out, false
+	p.proc, p.out, p.expected = proc, out, false
 	s.mu.Unlock()
 	go func() {
-		err := cmd.Wait()
-		lw.flush()
+		<-proc.Done
 		out.Close()
-		s.mu.Lock()
-		p.err = err
-		s.mu.Unlock()
-		close(done)
 	}()
-	if err := waitStatus(ctx, p.url, time.Now().Add(30*time.Second), listening, done); err != nil {
-		return fmt.Errorf("%s (pid %d) not ready: %v (output in %s)", p.name, cmd.Process.Pid, err, out.Name())
+	if err := proc.WaitStatus(ctx, p.url, time.Now().Add(30*time.Second)); err != nil {
+		return fmt.Errorf("%s (pid %d) not ready: %v (output in %s)", p.name, proc.Pid(), err, out.Name())
 	}
 	return nil
 }
@@ -843,12 +826,12 @@ func (s *soak) startProc(ctx context.Context, p *soakProc) error {
 // killAll kills every server still running.
 func (s *soak) killAll() {
 	for _, p := range s.procs {
-		if p.cmd == nil || isClosed(p.done) {
+		if p.proc == nil || p.proc.Exited() {
 			continue
 		}
-		_ = p.cmd.Process.Signal(syscall.SIGCONT)
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = p.proc.Cmd.Process.Signal(syscall.SIGCONT)
+		_ = p.proc.Cmd.Process.Kill()
+		<-p.proc.Done
 	}
 }
 
