@@ -45,7 +45,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bank/gobank/benchmarks/internal/launch"
+	"github.com/bank/gobank/benchmarks/launch"
 	"github.com/bank/gobank/http/freeport"
 )
 

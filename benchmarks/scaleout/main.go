@@ -40,7 +40,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bank/gobank/actors/store/pgserver"
-	"github.com/bank/gobank/benchmarks/internal/launch"
+	"github.com/bank/gobank/benchmarks/launch"
 	"github.com/bank/gobank/http/freeport"
 )
 

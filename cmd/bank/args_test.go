@@ -7,7 +7,6 @@ import (
 	"flag"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -279,27 +278,6 @@ func TestMainUsageNamesEveryCommand(t *testing.T) {
 		if !strings.Contains(mainUsage, "bank "+cmd) {
 			t.Errorf("the usage does not mention %q", cmd)
 		}
-	}
-}
-
-func TestLineWriter(t *testing.T) {
-	var out bytes.Buffer
-	lw := &lineWriter{mu: new(sync.Mutex), w: &out, prefix: "[x] "}
-	for _, p := range []string{"one\ntw", "o\n", "", "three\nfour", "\nfi", "ve"} {
-		if n, err := lw.Write([]byte(p)); n != len(p) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", p, n, err)
-		}
-	}
-	lw.flush()
-	want := "[x] one\n[x] two\n[x] three\n[x] four\n[x] five\n"
-	if out.String() != want {
-		t.Errorf("got %q, want %q", out.String(), want)
-	}
-	out.Reset()
-	long := strings.Repeat("z", maxLine+10)
-	lw.Write([]byte(long))
-	if got := out.String(); got != "[x] "+long+"\n" {
-		t.Errorf("a line longer than maxLine was not written out: %d bytes", len(got))
 	}
 }
 

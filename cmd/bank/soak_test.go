@@ -9,57 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bank/gobank/benchmarks/soak"
 )
-
-func TestSizeBound(t *testing.T) {
-	const mib = 1 << 20
-	for _, tc := range []struct {
-		bound         string
-		before, after int64
-		exceeded      bool
-	}{
-		{"64MiB", 30 * mib, 30 * mib, false},
-		{"64MiB", 30 * mib, 94 * mib, false}, // exactly the bound
-		{"64MiB", 30 * mib, 94*mib + 1, true},
-		{"64MiB", 30 * mib, 10 * mib, false}, // shrinking
-		{"50%", 40 * mib, 60 * mib, false},
-		{"50%", 40 * mib, 60*mib + 1, true},
-		{"10%", 100, 111, true},
-		{"1048576", 0, mib, false},
-		{"1048576", 0, mib + 1, true},
-		{"1KiB", 0, 1025, true},
-	} {
-		b, err := parseSizeBound(tc.bound)
-		if err != nil {
-			t.Fatalf("parseSizeBound(%q): %v", tc.bound, err)
-		}
-		if got := b.exceeded(tc.before, tc.after); got != tc.exceeded {
-			t.Errorf("%s: %d -> %d: exceeded = %v, want %v", tc.bound, tc.before, tc.after, got, tc.exceeded)
-		}
-	}
-	for _, bad := range []string{"", "x", "-1MiB", "0", "0%", "-5%", "12XB", "NaN%"} {
-		if _, err := parseSizeBound(bad); err == nil {
-			t.Errorf("parseSizeBound(%q): no error", bad)
-		}
-	}
-}
-
-func TestGoroutineBound(t *testing.T) {
-	for _, tc := range []struct {
-		max, before, after int64
-		exceeded           bool
-	}{
-		{200, 30, 30, false},
-		{200, 30, 230, false},
-		{200, 30, 231, true},
-		{0, 30, 31, true},
-		{0, 30, 29, false},
-	} {
-		if got := goroutinesExceeded(tc.max, tc.before, tc.after); got != tc.exceeded {
-			t.Errorf("max %d: %d -> %d: exceeded = %v, want %v", tc.max, tc.before, tc.after, got, tc.exceeded)
-		}
-	}
-}
 
 func TestSoakUsage(t *testing.T) {
 	var out, errb strings.Builder
@@ -71,10 +23,15 @@ func TestSoakUsage(t *testing.T) {
 			t.Errorf("soak --help lacks %q", want)
 		}
 	}
-	for k := range faultCatalogue {
-		if !strings.Contains(out.String(), "\n  "+string(k)+" ") {
+	for _, k := range soak.FaultNames() {
+		if !strings.Contains(out.String(), "\n  "+k+" ") {
 			t.Errorf("soak --help does not describe %s", k)
 		}
+	}
+	// Moved here from the schedule's TestPlannedFaultString (package
+	// soak), which cannot see the command's help.
+	if !strings.Contains(soakUsage(), string(soak.FaultLateWrites)) {
+		t.Error("bank help soak does not describe late-writes")
 	}
 	for _, args := range [][]string{{"--round", "5s"}, {"--duration", "1s"}, {"--max-rss-growth", "lots"}, {"extra"},
 		{"--seed", "-1"}, {"--seed", "x"}, {"--nodes", "0"}, {"--faults", "bogus"}, {"--faults", "part-pg"}} {
@@ -110,9 +67,9 @@ func runSoakBinary(t *testing.T, timeout time.Duration, args ...string) string {
 
 // checkSoakOutput checks the schedule printed against the seed's and a
 // round line with PASS verdicts per round.
-func checkSoakOutput(t *testing.T, out string, seed uint64, rounds int, round time.Duration, nodes int, kinds []faultKind) {
+func checkSoakOutput(t *testing.T, out string, seed uint64, rounds int, round time.Duration, nodes int, kinds []soak.FaultKind) {
 	t.Helper()
-	for _, f := range planSoak(seed, rounds, round, nodes, kinds) {
+	for _, f := range soak.Plan(seed, rounds, round, nodes, kinds) {
 		if line := fmt.Sprintf("\n  round %d: %v\n", f.Round, f); !strings.Contains(out, line) {
 			t.Errorf("the printed schedule lacks %q: not the seed's", strings.TrimSpace(line))
 		}
@@ -137,7 +94,7 @@ func checkSoakOutput(t *testing.T, out string, seed uint64, rounds int, round ti
 // per round, each round's history checked; the schedule it prints is the
 // one the seed gives here.
 func TestSoakEndToEnd(t *testing.T) {
-	kinds := []faultKind{faultKillBiz, faultKillData, faultStopBiz, faultLateWrites, faultDropAns}
+	kinds := []soak.FaultKind{soak.FaultKillBiz, soak.FaultKillData, soak.FaultStopBiz, soak.FaultLateWrites, soak.FaultDropAns}
 	var names []string
 	for _, k := range kinds {
 		names = append(names, string(k))
@@ -150,7 +107,7 @@ func TestSoakEndToEnd(t *testing.T) {
 // TestSoakClusterEndToEnd is the same with two members over a private
 // PostgreSQL server, one member cut from PostgreSQL and one killed.
 func TestSoakClusterEndToEnd(t *testing.T) {
-	kinds := []faultKind{faultKillData, faultPartPG}
+	kinds := []soak.FaultKind{soak.FaultKillData, soak.FaultPartPG}
 	out := runSoakBinary(t, 3*time.Minute, "--seed", "2", "--nodes", "2", "--duration", "12s", "--round", "6s", "--workers", "8",
 		"--faults", "kill-data,part-pg")
 	checkSoakOutput(t, out, 2, 2, 6*time.Second, 2, kinds)

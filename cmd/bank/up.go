@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bank/gobank/actors/store/pgserver"
+	"github.com/bank/gobank/benchmarks/launch"
 	"github.com/bank/gobank/http/auth"
 )
 
@@ -203,25 +202,18 @@ type child struct {
 	url  string // where it answers
 	ui   string // a data server's live view; empty: none
 	args []string
-	env  []string // added to this program's environment
-	cmd  *exec.Cmd
-	out  *lineWriter
-	// listening is closed when the process prints "listening on": only
-	// then can an answer on its port be its own, not that of another
-	// server already there.
-	listening chan struct{}
-	done      chan struct{} // closed once the process has been waited for
-	err       error         // the process's exit error; read after done
+	env  []string      // added to this program's environment
+	proc *launch.Child // once started
 }
 
 func (c *child) String() string {
-	if c.cmd != nil && c.cmd.Process != nil {
-		return fmt.Sprintf("%s %s (pid %d)", c.name, c.url, c.cmd.Process.Pid)
+	if c.proc != nil {
+		return fmt.Sprintf("%s %s (pid %d)", c.name, c.url, c.proc.Pid())
 	}
 	return c.name + " " + c.url
 }
 
-func (c *child) exited() bool { return isClosed(c.done) }
+func (c *child) exited() bool { return c.proc.Exited() }
 
 // supervisor runs the children of "bank up".
 type supervisor struct {
@@ -360,7 +352,7 @@ func (s *supervisor) run(ctx context.Context) int {
 		s.logf("stopping the servers")
 	case c := <-s.exits:
 		if ctx.Err() == nil {
-			s.logf("%v exited unexpectedly: %v; stopping the others", c, exitText(c.err))
+			s.logf("%v exited unexpectedly: %v; stopping the others", c, launch.ExitText(c.proc.Err()))
 			s.stopAll()
 			return exitFail
 		}
@@ -387,7 +379,7 @@ func (s *supervisor) startAndWait(ctx context.Context, deadline time.Time, c *ch
 
 // waitReady waits until c answers /status; see startAndWait.
 func (s *supervisor) waitReady(ctx context.Context, deadline time.Time, c *child) (code int, ok bool) {
-	err := waitStatus(ctx, c.url, deadline, c.listening, c.done)
+	err := c.proc.WaitStatus(ctx, c.url, deadline)
 	switch {
 	case err == nil:
 		return exitOK, true
@@ -398,7 +390,7 @@ func (s *supervisor) waitReady(ctx context.Context, deadline time.Time, c *child
 		}
 		return exitFail, false
 	case c.exited():
-		s.logf("%v exited before it was ready: %v (its output is above)", c, exitText(c.err))
+		s.logf("%v exited before it was ready: %v (its output is above)", c, launch.ExitText(c.proc.Err()))
 	default:
 		s.logf("%v: %v", c, err)
 	}
@@ -413,29 +405,15 @@ func (s *supervisor) start(c *child) error {
 	if len(c.env) > 0 {
 		cmd.Env = append(os.Environ(), c.env...)
 	}
-	c.listening = make(chan struct{})
-	var once sync.Once
-	c.out = &lineWriter{mu: &s.errMu, w: s.stderr, prefix: "[" + c.name[:strings.IndexByte(c.name, ' ')] + " " + portOf(c.url) + "] ",
-		onLine: func(line []byte) {
-			if bytes.Contains(line, []byte("listening on http")) {
-				once.Do(func() { close(c.listening) })
-			}
-		}}
-	cmd.Stdout = c.out // the same writer twice: exec uses one pipe and one goroutine
-	cmd.Stderr = c.out
-	cmd.SysProcAttr = childSysProcAttr()
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	proc, err := launch.Start(cmd, s.stderr, &s.errMu, "["+c.name[:strings.IndexByte(c.name, ' ')]+" "+portOf(c.url)+"] ")
+	if err != nil {
 		return fmt.Errorf("starting the %s: %w", c.name, err)
 	}
-	c.cmd = cmd
-	c.done = make(chan struct{})
+	c.proc = proc
 	s.children = append(s.children, c)
 	s.logf("started %v", c)
 	go func() {
-		c.err = cmd.Wait()
-		c.out.flush()
-		close(c.done)
+		<-proc.Done
 		s.exits <- c
 	}()
 	return nil
@@ -465,22 +443,22 @@ func (s *supervisor) stopGroup(group []*child) bool {
 		if c.exited() {
 			continue
 		}
-		if err := terminate(c.cmd.Process); err != nil && !c.exited() {
+		if err := c.proc.Terminate(); err != nil && !c.exited() {
 			s.logf("signalling %v: %v", c, err)
 		}
 		running = append(running, c)
 	}
 	deadline := time.Now().Add(s.cfg.stopTimeout)
 	for _, c := range running {
-		if !waitDone(c.done, deadline) {
+		if !waitDone(c.proc.Done, deadline) {
 			s.logf("%v did not stop within %v; killing it", c, s.cfg.stopTimeout)
-			_ = c.cmd.Process.Kill()
-			<-c.done
+			_ = c.proc.Cmd.Process.Kill()
+			<-c.proc.Done
 			clean = false
 			continue
 		}
-		if c.err != nil {
-			s.logf("%v stopped with %v", c, exitText(c.err))
+		if err := c.proc.Err(); err != nil {
+			s.logf("%v stopped with %v", c, launch.ExitText(err))
 			clean = false
 		}
 	}
@@ -515,7 +493,7 @@ func (s *supervisor) printBanner(members []*child, business []*child) {
 	var b strings.Builder
 	row := func(k, v string) { fmt.Fprintf(&b, "%-16s %s\n", k, v) }
 	for _, m := range members {
-		row("data server", fmt.Sprintf("%s  (pid %d)", m.url, m.cmd.Process.Pid))
+		row("data server", fmt.Sprintf("%s  (pid %d)", m.url, m.proc.Pid()))
 	}
 	for _, m := range members {
 		if m.ui != "" {
@@ -528,7 +506,7 @@ func (s *supervisor) printBanner(members []*child, business []*child) {
 	data := members[0]
 	var urls []string
 	for _, c := range business {
-		row("business server", fmt.Sprintf("%s  (pid %d)", c.url, c.cmd.Process.Pid))
+		row("business server", fmt.Sprintf("%s  (pid %d)", c.url, c.proc.Pid()))
 		urls = append(urls, c.url)
 	}
 	row("logs", filepath.Join(s.cfg.dir, "data_server.log")+", "+filepath.Join(s.cfg.dir, "business_server.log"))
@@ -576,134 +554,4 @@ func dialHost(host string) string {
 func portOf(rawURL string) string {
 	i := strings.LastIndexByte(rawURL, ':')
 	return rawURL[i+1:]
-}
-
-func exitText(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// statusClient probes /status; no keep-alive, so that nothing lingers.
-var statusClient = &http.Client{
-	Timeout:   time.Second,
-	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-}
-
-// waitStatus waits until listening is closed, then polls baseURL/status
-// until it answers 200; it gives up when ctx ends, the deadline passes or
-// dead is closed.
-func waitStatus(ctx context.Context, baseURL string, deadline time.Time, listening, dead <-chan struct{}) error {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	// A probe in flight ends as soon as the process is gone.
-	go func() {
-		select {
-		case <-dead:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	select {
-	case <-listening:
-	case <-dead:
-		return errors.New("exited")
-	case <-ctx.Done():
-		if isClosed(dead) {
-			return errors.New("exited")
-		}
-		if time.Now().After(deadline) {
-			return errors.New(`not ready in time: it did not print "listening on"`)
-		}
-		return ctx.Err()
-	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/status", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := statusClient.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("/status answered %s", resp.Status)
-		}
-		last = err
-		select {
-		case <-dead:
-			return errors.New("exited")
-		case <-ctx.Done():
-			if isClosed(dead) {
-				return errors.New("exited")
-			}
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && time.Now().After(deadline) {
-				return fmt.Errorf("not ready in time: %v", last)
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
-// lineWriter copies a child's output to w line by line, each line with
-// prefix, under mu so that lines of different children never mix.
-type lineWriter struct {
-	mu     *sync.Mutex
-	w      io.Writer
-	prefix string
-	onLine func(line []byte) // if set, sees each line first
-	buf    []byte
-}
-
-// maxLine bounds a line kept waiting for its end.
-const maxLine = 16 << 10
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			if len(l.buf) > maxLine {
-				l.emit(append(l.buf, '\n'))
-				l.buf = l.buf[:0]
-			}
-			return len(p), nil
-		}
-		l.emit(l.buf[:i+1])
-		l.buf = l.buf[:copy(l.buf, l.buf[i+1:])]
-	}
-}
-
-// flush writes a last line that had no line break.
-func (l *lineWriter) flush() {
-	if len(l.buf) > 0 {
-		l.emit(append(l.buf, '\n'))
-		l.buf = l.buf[:0]
-	}
-}
-
-func (l *lineWriter) emit(line []byte) {
-	if l.onLine != nil {
-		l.onLine(line)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, _ = io.WriteString(l.w, l.prefix)
-	_, _ = l.w.Write(line)
 }

@@ -5,6 +5,7 @@
 package proctest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/benchmarks/launch"
 	"github.com/bank/gobank/http/freeport"
 )
 
@@ -68,10 +69,12 @@ func Binaries(t testing.TB) (dataserver, businessserver string) {
 
 // output keeps a process's output: the first headMax bytes and the last
 // tailMax, so that a process that logs in a loop cannot exhaust memory. It
-// finds the URL the process announces with "listening on URL".
+// finds the URL the process announces with "listening on URL"
+// (launch.ListeningURL) in a line of the head.
 type output struct {
 	mu      sync.Mutex
 	head    []byte
+	read    int // the head's bytes looked at for the announcement
 	tail    []byte
 	dropped int64
 	url     chan string // receives the announced URL once
@@ -83,8 +86,6 @@ const (
 	tailMax = 16 << 10
 )
 
-var listeningRE = regexp.MustCompile(`listening on (http://[^\s"]+)`)
-
 func (w *output) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -93,11 +94,16 @@ func (w *output) Write(p []byte) (int, error) {
 		k := min(room, len(p))
 		w.head = append(w.head, p[:k]...)
 		p = p[k:]
-		if !w.got {
-			if m := listeningRE.FindSubmatch(w.head); m != nil {
-				w.got = true
-				w.url <- string(m[1])
+		for !w.got {
+			i := bytes.IndexByte(w.head[w.read:], '\n')
+			if i < 0 {
+				break
 			}
+			if u, ok := launch.ListeningURL(string(w.head[w.read : w.read+i])); ok {
+				w.got = true
+				w.url <- u
+			}
+			w.read += i + 1
 		}
 	}
 	if len(p) > 0 {

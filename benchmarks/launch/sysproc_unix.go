@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package main
+package launch
 
 import (
 	"os"
@@ -8,8 +8,8 @@ import (
 )
 
 // childSysProcAttr puts a server child in a process group of its own, so
-// that a Ctrl-C in the terminal reaches bank up only, which then stops the
-// children in order.
+// that a Ctrl-C in the terminal reaches its parent only, which then stops
+// the children in order.
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

@@ -1,9 +1,16 @@
-// Package launch starts the bank's servers for the measuring programs of
-// package benchmarks (ratios, scaleout).
+// Package launch starts the bank's servers as child processes and reads
+// the line in which each says where it listens ("listening on URL"): for
+// the harnesses under benchmarks/ (ratios, scaleout, soak) and for "bank
+// up" (cmd/bank), the one home of the process launching they share;
+// cmd/internal/proctest reads the same line with ListeningURL. It is not
+// an internal package because both trees import it: a package under
+// benchmarks/internal could not be imported from cmd/, one under
+// cmd/internal not from benchmarks/. It lives under benchmarks/, beside
+// the harnesses that are most of its users (cmd/bank already imports
+// benchmarks/loadgen and benchmarks/check).
 package launch
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,21 +30,18 @@ func WaitListening(name string, stderr io.Reader, file string) (string, error) {
 		return "", err
 	}
 	found := make(chan string, 1)
-	go func() {
-		defer f.Close()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(f, line)
-			// Not the debug server's "... (pprof, metrics) listening on".
-			if i := strings.Index(line, "listening on http://"); i >= 0 && !strings.Contains(line, "pprof") {
-				u := strings.TrimSuffix(strings.Fields(line[i+len("listening on "):])[0], `"`)
-				select {
-				case found <- u:
-				default:
-				}
+	out := &LineWriter{Mu: new(sync.Mutex), W: f, OnLine: func(line []byte) {
+		if u, ok := ListeningURL(string(line)); ok {
+			select {
+			case found <- u:
+			default:
 			}
 		}
+	}}
+	go func() {
+		defer f.Close()
+		_, _ = io.Copy(out, stderr)
+		out.Flush()
 		close(found)
 	}()
 	select {

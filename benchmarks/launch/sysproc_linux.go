@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"os"
@@ -6,9 +6,10 @@ import (
 )
 
 // childSysProcAttr puts a server child in a process group of its own, so
-// that a Ctrl-C in the terminal reaches bank up only, which then stops the
-// children in order; and asks the kernel to SIGTERM the child if bank up
-// dies without stopping it (e.g. SIGKILL), so that no server is orphaned.
+// that a Ctrl-C in the terminal reaches its parent only, which then stops
+// the children in order; and asks the kernel to SIGTERM the child if the
+// parent dies without stopping it (e.g. SIGKILL), so that no server is
+// orphaned.
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }
