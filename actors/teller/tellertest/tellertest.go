@@ -77,11 +77,21 @@ func balances(t *testing.T, acc teller.Accounts, n int) []int64 {
 	return out
 }
 
-func sum(bs []int64) (s int64) {
-	for _, b := range bs {
+// conserved fails t unless accounts 1..n hold total together, none of
+// them a negative balance.
+func conserved(t *testing.T, acc teller.Accounts, n int, total int64) {
+	t.Helper()
+	bs := balances(t, acc, n)
+	var s int64
+	for i, b := range bs {
+		if b < 0 {
+			t.Fatalf("account %d holds %d", i+1, b)
+		}
 		s += b
 	}
-	return s
+	if s != total {
+		t.Fatalf("balances %v sum to %d, want %d", bs, s, total)
+	}
 }
 
 // testRules: each operation's result or refusal, and that a refusal
@@ -187,15 +197,7 @@ func testConservation(t *testing.T, newAccounts NewAccounts) {
 					}
 				}
 				wg.Wait()
-				bs := balances(t, bind("reader", lease), n)
-				if s := sum(bs); s != n*initial {
-					t.Fatalf("balances %v sum to %d, want %d", bs, s, n*initial)
-				}
-				for i, b := range bs {
-					if b < 0 {
-						t.Fatalf("account %d holds %d", i+1, b)
-					}
-				}
+				conserved(t, bind("reader", lease), n, n*initial)
 				if okCount == 0 {
 					t.Fatal("no transfer succeeded")
 				}
@@ -482,15 +484,7 @@ func testMoveConservation(t *testing.T, newAccounts NewAccounts) {
 		}
 	}
 	wg.Wait()
-	bs := balances(t, bind("reader", lease), n)
-	if s := sum(bs); s != n*initial {
-		t.Fatalf("balances %v sum to %d, want %d", bs, s, n*initial)
-	}
-	for i, b := range bs {
-		if b < 0 {
-			t.Fatalf("account %d holds %d", i+1, b)
-		}
-	}
+	conserved(t, bind("reader", lease), n, n*initial)
 }
 
 // keyed makes the idempotency of one operation, with bodies that name the
