@@ -56,6 +56,10 @@ type Phases interface {
 // one store batch with rec (an idempotency record, or nil), then commits
 // each account — releasing the locks when unlock is set. A refusal or a
 // store failure (ErrStore) changes nothing: every pin taken is dropped.
+// A store failure that wraps store.ErrOutcomeUnknown may have made the
+// writes durable: the pins are kept, for the bank to settle from the store
+// (only a store over the network returns it, and only the cluster's grains,
+// which time their pins out, use one).
 func ApplyPhases(ctx context.Context, p Phases, holder string, changes []Change, unlock bool, rec *store.Record) error {
 	if len(changes) == 0 {
 		return errors.New("actors: nothing to apply")
@@ -82,7 +86,13 @@ func ApplyPhases(ctx context.Context, p Phases, holder string, changes []Change,
 		pinned[i].Version = v
 	}
 	if err := p.CommitStore(ctx, pinned, rec); err != nil {
-		unpin(p, holder, pinned)
+		// Writes that may be durable stay pinned: an unpin would let the
+		// accounts answer their old balances, which the store may no
+		// longer hold, until the bank settles them from the store (a
+		// cluster grain's pin timeout reloads it).
+		if !errors.Is(err, store.ErrOutcomeUnknown) {
+			unpin(p, holder, pinned)
+		}
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	for _, c := range pinned {

@@ -17,6 +17,7 @@ import (
 type script struct {
 	failPin    int64 // the account whose pin fails; 0: none
 	failStore  bool
+	lostStore  bool // the store's answer lost: it may have committed
 	failCommit int64
 	log        []string
 }
@@ -41,6 +42,9 @@ func (s *script) CommitStore(_ context.Context, pinned []Pinned, _ *store.Record
 	s.log = append(s.log, e)
 	if s.failStore {
 		return errScripted
+	}
+	if s.lostStore {
+		return fmt.Errorf("%w: %w", store.ErrOutcomeUnknown, errScripted)
 	}
 	return nil
 }
@@ -69,6 +73,8 @@ func TestApplyPhases(t *testing.T) {
 		{"the first pin refused: nothing to drop", script{failPin: 1}, three, errScripted, []string{"pin 1"}},
 		{"a store failure drops every pin", script{failStore: true}, three, ErrStore,
 			[]string{"pin 1", "pin 2", "pin 3", "store 1@10 2@20 3@30", "unpin 1", "unpin 2", "unpin 3"}},
+		{"a store whose answer was lost keeps every pin", script{lostStore: true}, three, store.ErrOutcomeUnknown,
+			[]string{"pin 1", "pin 2", "pin 3", "store 1@10 2@20 3@30"}},
 		{"a failed commit is returned", script{failCommit: 2}, three, errScripted,
 			[]string{"pin 1", "pin 2", "pin 3", "store 1@10 2@20 3@30", "commit 1@10 unlock=true", "commit 2@20 unlock=true"}},
 		{"no fence: nothing pinned", script{}, []Change{{1, 7, 10}, {2, 0, 20}}, ErrNoFence, nil},

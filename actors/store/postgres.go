@@ -137,6 +137,10 @@ type Postgres struct {
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
+
+	// beforeCommit, set by tests, runs on the connection of a commit
+	// just before its COMMIT is sent.
+	beforeCommit func(*pgx.Conn)
 }
 
 // DefaultMaxConns is the connections a Postgres keeps at most, unless its
@@ -402,8 +406,23 @@ func (p *Postgres) commitOnce(ctx context.Context, n int, queue func(*pgx.Batch,
 		}
 		return refused
 	}
-	_, err = conn.Exec(ctx, "COMMIT")
+	if p.beforeCommit != nil {
+		p.beforeCommit(conn.Conn())
+	}
+	if _, err = conn.Exec(ctx, "COMMIT"); err != nil && commitUnknown(err) {
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
 	return err
+}
+
+// commitUnknown reports whether err, from a COMMIT, leaves the
+// transaction's outcome unknown: the server answered nothing (a refusal,
+// e.g. a serialization failure, is a *pgconn.PgError and aborted it), and
+// the COMMIT may have been sent (pgconn.SafeToRetry says it surely was
+// not).
+func commitUnknown(err error) bool {
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
 }
 
 // sendBatch sends b (BEGIN, n writes, then rec's insertion if rec is not

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bank/gobank/actors/store/pgserver/pgtest"
+	"github.com/bank/gobank/http/faultnet"
 	"github.com/bank/gobank/http/freeport"
 )
 
@@ -622,5 +625,58 @@ func TestPostgresSupersededNamesTheAccount(t *testing.T) {
 	var se *SupersededError
 	if !errors.As(err, &se) || se.ID != 2 || !errors.Is(err, ErrSuperseded) {
 		t.Fatalf("commit with account 2 superseded: %v; want a SupersededError for account 2", err)
+	}
+}
+
+// TestPostgresCommitAnswerLost: a commit whose link to the server goes
+// dark as its COMMIT goes out (a partition: the writes were sent, no answer
+// comes back) is reported as an unknown outcome, ErrOutcomeUnknown, never
+// as a failure that applied nothing; a commit the server refuses (a stale
+// version) stays a plain refusal.
+func TestPostgresCommitAnswerLost(t *testing.T) {
+	dsn := pgtest.ForTest(t)
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := faultnet.New("store->pg", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	viaLink := dsn
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		u.Host = link.Addr()
+		viaLink = u.String()
+	} else {
+		host, port, _ := net.SplitHostPort(link.Addr())
+		viaLink = dsn + " host=" + host + " port=" + port
+	}
+	p, err := OpenPostgres(viaLink, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	c, err := p.Claim(1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Timeout = time.Second
+	p.beforeCommit = func(*pgx.Conn) {
+		if err := link.Partition(); err != nil {
+			t.Error(err)
+		}
+	}
+	err = p.CommitVersioned([]VersionedWrite{{1, 60, c.Version}}, nil)
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("a commit whose answer was lost: %v, want ErrOutcomeUnknown", err)
+	}
+	p.beforeCommit = nil
+	if err := link.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	p.Timeout = 0
+	if err := p.CommitVersioned([]VersionedWrite{{1, 60, c.Version + 7}}, nil); err == nil || errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("a stale write: %v, want a refusal that is not an unknown outcome", err)
 	}
 }

@@ -36,6 +36,11 @@ var (
 	// stop while there is still room for its own flushes — and while one of
 	// those fails for lack of space, until one succeeds again.
 	ErrNoSpace = errors.New("disk almost full: writes refused")
+	// ErrOutcomeUnknown reports a commit whose answer was lost on its way
+	// back from a store over the network (the connection broke or timed
+	// out after COMMIT was sent): it may or may not be durable. Only the
+	// PostgreSQL store returns it; the state in the store settles it.
+	ErrOutcomeUnknown = errors.New("the store's answer was lost: the commit may or may not be durable")
 )
 
 // MaxReserve bounds the free space a store keeps in reserve; on a small

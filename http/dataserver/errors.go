@@ -7,6 +7,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/oplog"
 )
@@ -34,6 +35,11 @@ var refusals = []refusal{
 	{account.ErrBusy, fasthttp.StatusOK, teller.LockedAccount, "account busy: a commit is in progress", ""},
 	{account.ErrNegativeBalance, fasthttp.StatusOK, teller.InvalidValue, "a balance cannot be negative", ""},
 	{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest, "a change needs the fence of the holder's grant", ""},
+	// Before ErrStore, which it comes with: 504, never 503 (which says "not
+	// applied"), so that the client reads the outcome as unknown.
+	{store.ErrOutcomeUnknown, fasthttp.StatusGatewayTimeout, teller.Unavailable,
+		"the store's answer was lost: the commit may or may not have been applied; the accounts stay locked until the store settles it",
+		"store commit outcome unknown"},
 	{actors.ErrStore, fasthttp.StatusServiceUnavailable, teller.Unavailable, "storage unavailable; not applied", "storage failed; write refused"},
 	{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, teller.Unavailable, "account busy or server stopping; not applied", ""},
 	{actors.ErrClosed, fasthttp.StatusServiceUnavailable, teller.Unavailable, "account busy or server stopping; not applied", ""},

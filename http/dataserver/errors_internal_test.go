@@ -9,6 +9,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/teller"
 )
 
@@ -28,6 +29,9 @@ func TestRefusals(t *testing.T) {
 		{account.ErrNegativeBalance, fasthttp.StatusOK, teller.InvalidValue},
 		{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest},
 		{actors.ErrStore, fasthttp.StatusServiceUnavailable, teller.Unavailable},
+		// A store failure whose commit may be durable: never 503, which
+		// says "not applied".
+		{fmt.Errorf("%w: %w", actors.ErrStore, store.ErrOutcomeUnknown), fasthttp.StatusGatewayTimeout, teller.Unavailable},
 		{actors.ErrTimeout, fasthttp.StatusServiceUnavailable, teller.Unavailable},
 		{actors.ErrClosed, fasthttp.StatusServiceUnavailable, teller.Unavailable},
 		{actors.ErrInternal, fasthttp.StatusInternalServerError, teller.Internal},
@@ -47,9 +51,10 @@ func TestRefusals(t *testing.T) {
 			}
 		}
 	}
-	// A store failure or a bug is logged; a refusal is not.
+	// A store failure (an unknown outcome too) or a bug is logged; a
+	// refusal is not.
 	for _, r := range refusals {
-		if (r.log != "") != errors.Is(r.err, actors.ErrStore) {
+		if (r.log != "") != (errors.Is(r.err, actors.ErrStore) || errors.Is(r.err, store.ErrOutcomeUnknown)) {
 			t.Errorf("%v: log %q", r.err, r.log)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/account"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/teller"
 )
 
@@ -61,7 +62,8 @@ var errTable = []struct {
 	{account.ErrNegativeBalance, teller.ErrInvalidValue, false},
 	{account.ErrNoHolder, teller.ErrBadRequest, false},
 	{actors.ErrNoFence, teller.ErrBadRequest, false},
-	{actors.ErrStore, teller.ErrUnavailable, true}, // the store refused or failed: nothing is durable
+	{store.ErrOutcomeUnknown, teller.ErrUnavailable, false}, // before ErrStore, which it comes with: may be durable
+	{actors.ErrStore, teller.ErrUnavailable, true},          // the store refused or failed: nothing is durable
 	{actors.ErrTimeout, teller.ErrUnavailable, true},
 	{actors.ErrClosed, teller.ErrUnavailable, true},
 	{actors.ErrInternal, teller.ErrInternal, false},
