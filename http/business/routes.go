@@ -187,10 +187,9 @@ func (s *Server) run(parent context.Context, rc *fasthttp.RequestCtx, rt *route,
 	switch {
 	case err != nil:
 		return failure(err, dst)
-	case a.Err != nil: // a refusal, kept under the key
-		r := failure(a.Err, dst)
-		r.body = a.Body
-		return r
+	case a.Err != nil: // a refusal, kept under the key: Refusal encoded its body
+		_, code, _ := classify(a.Err)
+		return reply{status: a.Status, code: code, body: a.Body, err: a.Err}
 	}
 	return reply{status: a.Status, body: a.Body, replayed: a.Replayed}
 }
