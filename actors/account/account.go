@@ -59,7 +59,12 @@ type Grant struct {
 type Account struct {
 	balance int64
 	holder  string // "" while the lock is free
-	fence   uint64 // of the current or last grant
+	// holderTS is the holder's transaction timestamp (0: none, the
+	// holder alone names the transaction).
+	holderTS uint64
+	fence    uint64 // of the current or last grant
+	// version changes with every applied write: see Version.
+	version uint64
 	expires time.Time
 	queue   []waiter // non-empty only while the lock is held
 	// pinned is the balance a commit in progress will write: between Pin
@@ -71,6 +76,7 @@ type Account struct {
 
 type waiter struct {
 	who    string
+	ts     uint64
 	ticket uint64
 	ttl    time.Duration
 }
@@ -80,21 +86,21 @@ func New(balance int64) (Account, error) {
 	if balance < 0 {
 		return Account{}, ErrNegativeBalance
 	}
-	return Account{balance: balance}, nil
+	return Account{balance: balance, version: 1}, nil
 }
 
 // Restore returns an account as it was saved: a balance and the last fence
 // granted, so that fences keep growing across restarts. The lock is free.
 func Restore(balance int64, fence uint64) (Account, error) {
 	a, err := New(balance)
-	a.fence = fence
+	a.fence, a.version = fence, fence+1
 	return a, err
 }
 
 // RestoreOverdrawn is Restore for a balance that may be negative: one that
 // PinOverdraft wrote, in the original bank's rules.
 func RestoreOverdrawn(balance int64, fence uint64) Account {
-	return Account{balance: balance, fence: fence}
+	return Account{balance: balance, fence: fence, version: fence + 1}
 }
 
 // Balance returns the current balance. Reading never needs the lock.
@@ -158,12 +164,7 @@ func (a *Account) Lock(who string, fence uint64, ttl time.Duration, now time.Tim
 		// grant now would let that write land under the new holder.
 		return Grant{}, ErrBusy
 	}
-	if a.holder == "" {
-		a.holder = who
-		a.fence++
-	}
-	a.expires = leaseEnd(now, ttl)
-	return a.current(), nil
+	return a.grantTo(Txn{Holder: who}, ttl, now), nil
 }
 
 // Enqueue is Lock that waits: when the lock cannot be granted at once, who
@@ -171,15 +172,8 @@ func (a *Account) Lock(who string, fence uint64, ttl time.Duration, now time.Tim
 // caller) and Enqueue returns queued = true. The waiter is granted later by
 // Unlock or Expire, or leaves the queue through Abandon.
 func (a *Account) Enqueue(who string, ticket uint64, ttl time.Duration, now time.Time) (g Grant, queued bool, err error) {
-	if ticket == 0 {
-		return Grant{}, false, errors.New("account: ticket 0 is reserved")
-	}
-	g, err = a.Lock(who, 0, ttl, now)
-	if errors.Is(err, ErrLocked) {
-		a.queue = append(a.queue, waiter{who: who, ticket: ticket, ttl: ttl})
-		return Grant{}, true, nil
-	}
-	return g, false, err
+	g, _, queued, err = a.request(LockRequest{Txn: Txn{Holder: who}, Scheme: Wait, TTL: ttl, Ticket: ticket}, now)
+	return g, queued, err
 }
 
 // Abandon removes a queued waiter whose caller gave up. It reports whether
@@ -228,14 +222,14 @@ func (a *Account) Expire(fence uint64, now time.Time) (expired bool, next Grant,
 
 // release frees the lock and grants it to the first waiter, if any.
 func (a *Account) release(now time.Time) (Grant, bool, error) {
-	a.holder, a.expires = "", time.Time{}
+	a.holder, a.holderTS, a.expires = "", 0, time.Time{}
 	if len(a.queue) == 0 {
 		a.queue = nil // let a long queue's array go
 		return Grant{}, false, nil
 	}
 	w := a.queue[0]
 	a.queue = a.queue[1:]
-	a.holder = w.who
+	a.holder, a.holderTS = w.who, w.ts
 	a.fence++
 	a.expires = leaseEnd(now, w.ttl)
 	g := a.current()
@@ -293,6 +287,7 @@ func (a *Account) Commit() bool {
 		return false
 	}
 	a.balance, a.hasPinned = a.pinned, false
+	a.version++
 	return true
 }
 

@@ -20,6 +20,9 @@ type Ready struct {
 	Lease    Grant
 	// Expired is set when a grant ended because its lease ran out.
 	Expired bool
+	// Wounded, when its Holder is set, is the grant a wound-wait request
+	// ended to take the lock (see Request).
+	Wounded Grant
 }
 
 // Claim asks the owner whether the queued waiter with ticket still wants
@@ -43,12 +46,7 @@ func (a *Account) Acquire(who string, fence uint64, ttl time.Duration, now time.
 // once, the grant goes through claim like any waiter's (the caller may
 // have gone already), and so on down the queue.
 func (a *Account) Queue(who string, ticket uint64, ttl time.Duration, now time.Time, claim Claim) (queued bool, r Ready, err error) {
-	g, queued, err := a.Enqueue(who, ticket, ttl, now)
-	if err != nil || queued {
-		return queued, Ready{}, err
-	}
-	g.Ticket = ticket
-	return false, a.passOn(g, now, claim), nil
+	return a.Request(LockRequest{Txn: Txn{Holder: who}, Scheme: Wait, TTL: ttl, Ticket: ticket}, now, claim)
 }
 
 // Release is Unlock, passing the lock to the first waiter whose caller
