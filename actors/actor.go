@@ -30,6 +30,11 @@ type accountActor struct {
 	granted *call
 
 	obs Observer // nil: not observed
+	// det is the bank's deadlock detector (nil: none), told of the waits
+	// of the requests that ask for detection; lastHolder is the holder
+	// they were last reported waiting for.
+	det        *Deadlocks
+	lastHolder account.Txn
 	// overdraft honours Request.Overdraft (Config.Overdraft).
 	overdraft bool
 	// The grant last seen in force, for obs: its fence and since when.
@@ -42,6 +47,7 @@ type accountActor struct {
 type waiting struct {
 	call   *call
 	cancel scheduler.CancelFunc // its wait timer
+	since  time.Time            // when it was queued, for a detector's observer
 }
 
 // Timer messages. They name the grant or waiter they were armed for, so a
@@ -65,16 +71,80 @@ func (a *accountActor) Receive(ctx actor.Context) {
 	case leaseEnded:
 		a.execute(ctx.Self(), a.acct.EndLease(m.fence, time.Now(), a.claim))
 	case waitEnded:
-		if a.acct.Abandon(m.ticket) {
-			w := a.waiting[m.ticket]
-			delete(a.waiting, m.ticket)
-			if w.call.state.CompareAndSwap(pending, claimed) {
-				w.call.reply <- a.result(account.ErrLocked)
+		a.dequeue(m.ticket, account.ErrLocked)
+	case victim:
+		if w, ok := a.dequeue(m.ticket, account.ErrDeadlock); ok && a.det != nil {
+			if o := a.det.obs; o != nil {
+				now := time.Now()
+				o.Deadlock(now.Sub(m.at), now.Sub(w.since))
 			}
 		}
 	}
+	a.afterStep(ctx.Self())
+}
+
+// afterStep reports what a step changed to the observer and the
+// deadlock detector.
+func (a *accountActor) afterStep(self *actor.PID) {
 	if a.obs != nil {
 		a.observeGrant()
+	}
+	if a.det != nil {
+		a.reportHolder(self)
+	}
+}
+
+// dequeue takes the request queued under ticket out of the queue and
+// answers it err, unless it was granted or answered already.
+func (a *accountActor) dequeue(ticket uint64, err error) (waiting, bool) {
+	if !a.acct.Abandon(ticket) {
+		return waiting{}, false
+	}
+	w := a.waiting[ticket]
+	delete(a.waiting, ticket)
+	if w.cancel != nil {
+		w.cancel()
+	}
+	a.leftQueue(w, ticket)
+	if w.call.state.CompareAndSwap(pending, claimed) {
+		w.call.reply <- a.result(err)
+	}
+	return w, true
+}
+
+// leftQueue tells the detector that the request queued under ticket
+// waits no more.
+func (a *accountActor) leftQueue(w waiting, ticket uint64) {
+	if a.det != nil && w.call != nil && w.call.req.Detect {
+		a.det.done(account.Txn{Holder: w.call.req.Holder, TS: w.call.req.TS}, a, ticket)
+	}
+}
+
+// reportHolder reports the waits of the requests asking for detection
+// anew when the holder they wait for has changed, aborting the victims
+// of the cycles that closes.
+func (a *accountActor) reportHolder(self *actor.PID) {
+	h := a.acct.HolderTxn()
+	if h == a.lastHolder {
+		return
+	}
+	a.lastHolder = h
+	if h.Holder == "" {
+		return
+	}
+	for ticket, w := range a.waiting {
+		if w.call != nil && w.call.req.Detect {
+			a.reportWait(self, ticket, w.call.req, h)
+		}
+	}
+}
+
+// reportWait tells the detector that req, queued under ticket, waits for
+// holder, and aborts the victim if that closes a cycle.
+func (a *accountActor) reportWait(self *actor.PID, ticket uint64, req Request, holder account.Txn) {
+	e := waitEdge{holder: holder, pid: self, owner: a, ticket: ticket}
+	if v, ok := a.det.wait(account.Txn{Holder: req.Holder, TS: req.TS}, e); ok {
+		a.system.Root.Send(v.pid, victim{ticket: v.ticket, at: time.Now()})
 	}
 }
 
@@ -101,7 +171,7 @@ func (a *accountActor) receiveCall(self *actor.PID, c *call) {
 		}
 		return
 	}
-	if c.req.Op == OpLock && c.req.Wait > 0 {
+	if c.req.Op == OpLock && c.req.Fence == 0 && lockScheme(c.req) != account.NoWait {
 		a.receiveWaitingLock(self, c)
 		return
 	}
@@ -120,7 +190,7 @@ func (a *accountActor) receiveWaitingLock(self *actor.PID, c *call) {
 	a.ticket++
 	ticket := a.ticket
 	a.waiting[ticket] = waiting{call: c} // for claimWaiter, should the lock be granted at once
-	queued, r, err := a.acct.Queue(c.req.Holder, ticket, c.req.TTL, time.Now(), a.claim)
+	queued, r, err := a.acct.Request(lockRequest(c.req, ticket), time.Now(), a.claim)
 	switch {
 	case err != nil:
 		delete(a.waiting, ticket)
@@ -129,9 +199,40 @@ func (a *accountActor) receiveWaitingLock(self *actor.PID, c *call) {
 		}
 	case queued:
 		cancel := a.timers.SendOnce(c.req.Wait, self, waitEnded{ticket})
-		a.waiting[ticket] = waiting{call: c, cancel: cancel}
+		w := waiting{call: c, cancel: cancel}
+		if a.det != nil && c.req.Detect {
+			w.since = time.Now()
+			a.waiting[ticket] = w
+			a.reportWait(self, ticket, c.req, a.acct.HolderTxn())
+			return
+		}
+		a.waiting[ticket] = w
 	default:
 		a.execute(self, r)
+	}
+}
+
+// lockScheme returns the scheme an unfenced OpLock is served under: a
+// positive Wait without a scheme queues (as before schemes existed), and
+// no wait left queues under none.
+func lockScheme(r Request) account.Scheme {
+	switch {
+	case r.Wait <= 0:
+		return account.NoWait
+	case r.Scheme == account.NoWait:
+		return account.Wait
+	}
+	return r.Scheme
+}
+
+// lockRequest is the rules' form of an unfenced OpLock.
+func lockRequest(r Request, ticket uint64) account.LockRequest {
+	return account.LockRequest{
+		Txn:     account.Txn{Holder: r.Holder, TS: r.TS},
+		Scheme:  lockScheme(r),
+		TTL:     r.TTL,
+		Ticket:  ticket,
+		Version: r.Version,
 	}
 }
 
@@ -144,6 +245,7 @@ func (a *accountActor) claimWaiter(ticket uint64) bool {
 	if w.cancel != nil {
 		w.cancel()
 	}
+	a.leftQueue(w, ticket)
 	if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
 		a.granted = w.call
 		return true
@@ -204,6 +306,7 @@ func (a *accountActor) result(err error) result {
 		Fence:   a.acct.Fence(),
 		Expires: a.acct.Expires(),
 		Waiting: a.acct.Waiting(),
+		Version: a.acct.Version(),
 	}, err}
 }
 
@@ -239,7 +342,12 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 		a.execute(self, a.acct.Settle(req.Unlock, req.Holder, req.Fence, time.Now(), a.claim))
 	case OpLock:
 		var r account.Ready
-		if _, r, err = a.acct.Acquire(req.Holder, req.Fence, req.TTL, time.Now()); err == nil {
+		if req.Fence != 0 {
+			_, r, err = a.acct.Acquire(req.Holder, req.Fence, req.TTL, time.Now())
+		} else {
+			_, r, err = a.acct.Request(lockRequest(req, 0), time.Now(), a.claim)
+		}
+		if err == nil {
 			a.execute(self, r)
 		}
 	case OpUnlock:

@@ -78,6 +78,12 @@ type Config struct {
 	// spans, at no cost.
 	TracerProvider trace.TracerProvider
 
+	// DeadlockDetection runs a detector (see Deadlocks) over the waits of
+	// the lock requests that ask for it (Request.Detect): a cycle of
+	// waits is broken at once by refusing its youngest transaction with
+	// account.ErrDeadlock. Off, such requests simply wait.
+	DeadlockDetection bool
+
 	// hook, when set, runs in the actor before each request; tests use it
 	// to hold an actor busy.
 	hook func(Request)
@@ -110,6 +116,7 @@ type Bank struct {
 	// when someone looks.
 	ops    []atomic.Uint64
 	tracer trace.Tracer // nil: Apply is not traced
+	det    *Deadlocks   // nil: no deadlock detection
 }
 
 // New spawns one actor per account.
@@ -144,6 +151,9 @@ func New(cfg Config) (*Bank, error) {
 	if cfg.TracerProvider != nil {
 		b.tracer = cfg.TracerProvider.Tracer(tracerScope)
 	}
+	if cfg.DeadlockDetection {
+		b.det = newDeadlocks(cfg.Observer)
+	}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
 		// ever restarts the actor, the new incarnation keeps the balance.
@@ -158,6 +168,7 @@ func New(cfg Config) (*Bank, error) {
 				a := newAccountActor(system, id, st, cfg.Store, cfg.hook)
 				a.obs = cfg.Observer
 				a.overdraft = cfg.Overdraft
+				a.det = b.det
 				return a
 			},
 			actor.WithDispatcher(dispatcher),

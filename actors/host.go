@@ -43,6 +43,7 @@ func (h *Account) Reset(acct account.Account, err error) {
 		if w.cancel != nil {
 			w.cancel()
 		}
+		a.leftQueue(w, ticket)
 		if w.call != nil && w.call.state.CompareAndSwap(pending, claimed) {
 			w.call.reply <- a.result(err)
 		}
@@ -54,7 +55,7 @@ func (h *Account) Reset(acct account.Account, err error) {
 // and reports whether msg was one of them.
 func (h *Account) Receive(ctx actor.Context) bool {
 	switch ctx.Message().(type) {
-	case leaseEnded, waitEnded:
+	case leaseEnded, waitEnded, victim:
 		h.a.Receive(ctx)
 		return true
 	}
@@ -71,9 +72,7 @@ func (h *Account) Serve(self *actor.PID, req Request, deadline time.Time, answer
 	c := getCall()
 	c.req = req
 	h.a.receiveCall(self, c)
-	if h.a.obs != nil {
-		h.a.observeGrant()
-	}
+	h.a.afterStep(self)
 	if r, ok := c.answered(); ok {
 		answer(r.Reply, r.err)
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/store"
 )
 
@@ -87,6 +88,24 @@ type Request struct {
 	Overdraft bool
 	// Unlock makes an OpCommit also release the lock (Apply's unlock).
 	Unlock bool
+
+	// Scheme says what an unfenced OpLock does when another transaction
+	// holds the lock (see account.Scheme). The zero value, NoWait, queues
+	// as account.Wait when Wait is positive, as before schemes existed;
+	// the schemes that queue fail fast once Wait is spent (0).
+	Scheme account.Scheme
+	// TS is the transaction's timestamp (see account.Txn): two OpLocks
+	// of one Holder with different non-zero TS are different
+	// transactions. Wait-die and wound-wait need it.
+	TS uint64
+	// Version, when non-zero, grants an OpLock only while the account's
+	// version is still this one (account.ErrChanged otherwise): an
+	// optimistic transaction's validation of what it read.
+	Version uint64
+	// Detect reports a queued OpLock's wait to the bank's deadlock
+	// detector (Config.DeadlockDetection), which refuses the youngest
+	// waiter of a cycle with account.ErrDeadlock at once. It needs TS.
+	Detect bool
 }
 
 // Reply is an account's answer. Balance, Holder, Fence and Expires
@@ -97,4 +116,6 @@ type Reply struct {
 	Fence   uint64    // of the grant in force, or of the last one
 	Expires time.Time // end of the grant's lease; zero when none
 	Waiting int       // lock requests queued behind the holder
+	// Version is the balance's version (account.Account.Version).
+	Version uint64
 }

@@ -123,12 +123,17 @@ func (a *Account) HolderTxn() Txn { return Txn{Holder: a.holder, TS: a.holderTS}
 // the lock from a younger holder whose write is not pinned (Ready.Wounded
 // names the grant it ended); the rest is queued under r.Ticket (queued =
 // true) and granted later, through claim, by Release, EndLease or Settle,
-// or leaves the queue through Abandon. A grant at once also goes through
-// claim.
+// or leaves the queue through Abandon. A grant at once goes through claim
+// too, unless r has no ticket (NoWait): its caller is answered at once,
+// and Ready only sets the lease.
 func (a *Account) Request(r LockRequest, now time.Time, claim Claim) (queued bool, rd Ready, err error) {
 	g, wounded, queued, err := a.request(r, now)
 	if err != nil || queued {
 		return queued, Ready{}, err
+	}
+	if r.Ticket == 0 {
+		// A NoWait request's caller is there to be answered.
+		return false, Ready{SetLease: true, Lease: g, Wounded: wounded}, nil
 	}
 	g.Ticket = r.Ticket
 	rd = a.passOn(g, now, claim)

@@ -41,12 +41,15 @@ type reply struct {
 	version uint64 // for OpPin: the version the pinned write is conditional on
 }
 
-// callSize is the fixed part of an encoded call: the op, six numbers and
-// a byte of flags.
-const callSize = 1 + 8*6 + 1
+// callSize is the fixed part of an encoded call: the op, six numbers, a
+// byte of flags, the transaction's timestamp and version, and the scheme.
+const callSize = 1 + 8*6 + 1 + 8*2 + 1
 
-// flagUnlock carries Request.Unlock.
-const flagUnlock = 1
+// Flags of a call.
+const (
+	flagUnlock = 1 << iota // Request.Unlock
+	flagDetect             // Request.Detect
+)
 
 func encodeCall(c call) *wrapperspb.BytesValue {
 	b := make([]byte, callSize, callSize+len(c.req.Holder))
@@ -60,6 +63,12 @@ func encodeCall(c call) *wrapperspb.BytesValue {
 	if c.req.Unlock {
 		b[49] |= flagUnlock
 	}
+	if c.req.Detect {
+		b[49] |= flagDetect
+	}
+	binary.BigEndian.PutUint64(b[50:], c.req.TS)
+	binary.BigEndian.PutUint64(b[58:], c.req.Version)
+	b[66] = byte(c.req.Scheme)
 	return &wrapperspb.BytesValue{Value: append(b, c.req.Holder...)}
 }
 
@@ -72,13 +81,17 @@ func decodeCall(b []byte) (call, error) {
 	}
 	return call{
 		req: actors.Request{
-			Op:     actors.Op(b[0]),
-			Fence:  binary.BigEndian.Uint64(b[1:]),
-			Value:  int64(binary.BigEndian.Uint64(b[9:])),
-			TTL:    time.Duration(binary.BigEndian.Uint64(b[17:])),
-			Wait:   time.Duration(binary.BigEndian.Uint64(b[25:])),
-			Unlock: b[49]&flagUnlock != 0,
-			Holder: string(b[callSize:]),
+			Op:      actors.Op(b[0]),
+			Fence:   binary.BigEndian.Uint64(b[1:]),
+			Value:   int64(binary.BigEndian.Uint64(b[9:])),
+			TTL:     time.Duration(binary.BigEndian.Uint64(b[17:])),
+			Wait:    time.Duration(binary.BigEndian.Uint64(b[25:])),
+			Unlock:  b[49]&flagUnlock != 0,
+			Detect:  b[49]&flagDetect != 0,
+			TS:      binary.BigEndian.Uint64(b[50:]),
+			Version: binary.BigEndian.Uint64(b[58:]),
+			Scheme:  account.Scheme(b[66]),
+			Holder:  string(b[callSize:]),
 		},
 		timeout: time.Duration(binary.BigEndian.Uint64(b[33:])),
 		version: binary.BigEndian.Uint64(b[41:]),
@@ -101,6 +114,10 @@ var errorCodes = []error{
 	actors.ErrClosed,
 	actors.ErrStore,
 	actors.ErrNoFence,
+	account.ErrDied,
+	account.ErrDeadlock,
+	account.ErrChanged,
+	account.ErrNoTimestamp,
 }
 
 // codeOf returns err's number; an error outside the list travels as
@@ -115,7 +132,7 @@ func codeOf(err error) byte {
 }
 
 // replySize is the fixed part of an encoded reply.
-const replySize = 1 + 8*5
+const replySize = 1 + 8*6
 
 func encodeReply(r reply) *wrapperspb.BytesValue {
 	b := make([]byte, replySize, replySize+len(r.rep.Holder)+2)
@@ -133,6 +150,7 @@ func encodeReply(r reply) *wrapperspb.BytesValue {
 	binary.BigEndian.PutUint64(b[17:], uint64(exp))
 	binary.BigEndian.PutUint64(b[25:], uint64(r.rep.Waiting))
 	binary.BigEndian.PutUint64(b[33:], r.version)
+	binary.BigEndian.PutUint64(b[41:], r.rep.Version)
 	b = binary.AppendUvarint(b, uint64(len(r.rep.Holder)))
 	b = append(b, r.rep.Holder...)
 	return &wrapperspb.BytesValue{Value: append(b, msg...)}
@@ -150,6 +168,7 @@ func decodeReply(b []byte) (reply, error) {
 	}
 	r.rep.Waiting = int(binary.BigEndian.Uint64(b[25:]))
 	r.version = binary.BigEndian.Uint64(b[33:])
+	r.rep.Version = binary.BigEndian.Uint64(b[41:])
 	rest := b[replySize:]
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || uint64(len(rest)-k) < n {

@@ -15,6 +15,7 @@ func TestCallRoundTrip(t *testing.T) {
 		{},
 		{req: actors.Request{Op: actors.OpLock, Holder: "biz-1", Fence: 1<<40 + 7, TTL: 5 * time.Second, Wait: time.Second}, timeout: 2 * time.Second},
 		{req: actors.Request{Op: actors.OpCommit, Holder: "h", Fence: 9, Value: 1}, version: 42},
+		{req: actors.Request{Op: actors.OpLock, Holder: "biz-2", TS: 1<<62 + 3, Version: 1<<40 + 1, Scheme: account.WoundWait, Wait: time.Second, Detect: true}},
 		{req: actors.Request{Op: actors.OpCommit, Holder: "h", Fence: 9, Unlock: true}, version: 43},
 		{req: actors.Request{Op: actors.OpWrite, Holder: string(make([]byte, 300)), Value: 1<<63 - 1}},
 		{req: actors.Request{Op: opRetire}},
@@ -33,6 +34,8 @@ func TestReplyRoundTrip(t *testing.T) {
 		{},
 		{rep: actors.Reply{Balance: 1000, Holder: "biz", Fence: 3 << 32, Expires: exp, Waiting: 2}, version: 7},
 		{rep: actors.Reply{Balance: 5}, err: account.ErrLocked},
+		{rep: actors.Reply{Balance: 5, Version: 1<<33 + 9}, err: account.ErrDied},
+		{rep: actors.Reply{}, err: account.ErrDeadlock},
 		{err: fmt.Errorf("%w: store: account 3: superseded", actors.ErrStore)},
 		{err: errors.New("something else")},
 	}
