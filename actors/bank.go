@@ -152,7 +152,7 @@ func New(cfg Config) (*Bank, error) {
 		b.tracer = cfg.TracerProvider.Tracer(tracerScope)
 	}
 	if cfg.DeadlockDetection {
-		b.det = newDeadlocks(cfg.Observer)
+		b.det = NewDeadlocks(cfg.Observer)
 	}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor

@@ -48,7 +48,10 @@ type victim struct {
 	at     time.Time // when the cycle was found
 }
 
-func newDeadlocks(obs Observer) *Deadlocks {
+// NewDeadlocks returns a detector for hosts of Account (a Bank makes its
+// own: Config.DeadlockDetection); obs, when it is a DeadlockObserver, is
+// told of every deadlock broken.
+func NewDeadlocks(obs Observer) *Deadlocks {
 	d := &Deadlocks{waits: make(map[account.Txn]waitEdge)}
 	d.obs, _ = obs.(DeadlockObserver)
 	return d

@@ -28,6 +28,10 @@ func NewAccount(system *actor.ActorSystem, id int64, acct account.Account, w Com
 	return &Account{a: a}
 }
 
+// DetectDeadlocks reports the waits of the lock requests that ask for it
+// (Request.Detect) to d, shared by the accounts of this process.
+func (h *Account) DetectDeadlocks(d *Deadlocks) { h.a.det = d }
+
 // State returns the account's rules, for the host to read (never to
 // change: the actor keeps its timers in step with them).
 func (h *Account) State() *account.Account { return h.a.acct }

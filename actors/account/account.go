@@ -267,6 +267,14 @@ func (a *Account) PinOverdraft(who string, fence uint64, balance int64) error {
 }
 
 func (a *Account) pin(who string, fence uint64, balance int64, overdraft bool) error {
+	// A grant no longer in force is refused as such, pinned or not: its
+	// holder must abort (a wound-wait holder whose grant was taken finds
+	// the taker's commit in progress), not wait for the commit to end.
+	if fence != 0 {
+		if err := a.check(who, fence); err != nil {
+			return err
+		}
+	}
 	if a.hasPinned {
 		return ErrBusy
 	}

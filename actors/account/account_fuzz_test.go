@@ -336,6 +336,9 @@ func (r *runner) step() {
 		r.logf("%s(%q, %d, %d) = %v", map[byte]string{5: "Pin", 8: "Write"}[op], who, fence, bal, err)
 		var merr error
 		switch {
+		case fence != 0 && r.m.check(who, fence) != nil:
+			// A grant no longer in force is told so, pinned or not.
+			merr = r.m.check(who, fence)
 		case r.m.pinned:
 			merr = account.ErrBusy
 		case r.m.check(who, fence) != nil:

@@ -88,6 +88,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer receives lock and store measurements; may be nil.
 	Observer actors.Observer
+	// DeadlockDetection runs a detector over the waits of the lock
+	// requests that ask for it, as actors.Config.DeadlockDetection does,
+	// over the grains this member hosts: a cycle through accounts of
+	// several members is not seen, and left to the waits' timeouts.
+	DeadlockDetection bool
+
+	deadlocks *actors.Deadlocks // made by Join when DeadlockDetection
 }
 
 // Bank is one member's access to every account of the cluster. It is safe
@@ -140,6 +147,9 @@ func Join(cfg Config) (*Bank, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.DeadlockDetection {
+		cfg.deadlocks = actors.NewDeadlocks(cfg.Observer)
 	}
 	if cfg.PinTimeout == 0 {
 		cfg.PinTimeout = 10 * time.Second

@@ -112,6 +112,9 @@ func (g *grain) claim(ctx actor.Context, identity string) {
 	}
 	g.w = &versioned{st: g.cfg.Store, id: id, version: version}
 	g.acct = actors.NewAccount(ctx.ActorSystem(), id, st, g.w, g.cfg.Observer)
+	if g.cfg.deadlocks != nil {
+		g.acct.DetectDeadlocks(g.cfg.deadlocks)
+	}
 }
 
 // load claims the account from the store: its balance, and fences of an

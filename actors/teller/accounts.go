@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/bank/gobank/actors/account"
 )
 
 // Accounts is what a Teller needs of the accounts it moves money between:
@@ -24,13 +26,15 @@ import (
 type Accounts interface {
 	// Lock takes the locks of ids (1 to MaxLegs, distinct), in the order
 	// given, all or none, and fills grants[i] (len(grants) == len(ids))
-	// with ids[i]'s grant. A lock held by another holder is waited for up
-	// to wait in all (0: fail fast, ErrLocked at once). A lock the holder
-	// already has is granted again (re-entrant). On a refusal the locks
-	// already taken are released. Accounts that cannot take several locks
-	// in one call answer ErrUnsupported for len(ids) > 1, having taken
-	// nothing: the Teller then locks one at a time.
-	Lock(ctx context.Context, ids []int64, wait time.Duration, grants []Grant) error
+	// with ids[i]'s grant. A lock held by another transaction is waited
+	// for up to opt.Wait in all (0: fail fast, ErrLocked at once), as
+	// opt.Scheme says. A lock the transaction already has is granted
+	// again (re-entrant). On a refusal the locks already taken are
+	// released. Accounts that cannot take several locks in one call, or
+	// lack schemes, timestamps or versions, answer ErrUnsupported, having
+	// taken nothing: the Teller then locks one at a time, or refuses the
+	// scheme.
+	Lock(ctx context.Context, ids []int64, opt LockOptions, grants []Grant) error
 	// Unlock releases the lock of id under the grant fence (0: none).
 	// Unlocking a free account succeeds; another holder's lock is refused
 	// with ErrLocked, a grant no longer in force with ErrStaleFence.
@@ -48,6 +52,41 @@ type Accounts interface {
 	// Keep keeps rec alone (an outcome that changed no balance), unless its
 	// key has a record already: that one is then returned, rec not kept.
 	Keep(ctx context.Context, rec Record) (*Record, error)
+}
+
+// LockOptions say how a Lock waits, and for which transaction.
+type LockOptions struct {
+	// Wait bounds the whole call's wait for locks held by others (0: fail
+	// fast).
+	Wait time.Duration
+	// Scheme says what a request finding a lock held does (see
+	// account.Scheme); NoWait with a positive Wait queues FIFO.
+	Scheme account.Scheme
+	// TS is the transaction's timestamp (0: none, the holder alone is the
+	// transaction, as in the original bank). WaitDie and WoundWait need
+	// it; with it, two transactions of one holder never share a grant.
+	TS uint64
+	// Detect asks the accounts to break a cycle of waits at once, by
+	// refusing its youngest transaction with ErrDeadlock (needs TS).
+	Detect bool
+	// Versions, when set (one per id), grants the locks only while every
+	// account still has the version its transaction read (VersionReader),
+	// refusing with ErrChanged otherwise.
+	Versions []uint64
+}
+
+// Plain reports whether o asks for nothing the original bank lacked: a
+// lock the seed's /getLock can take.
+func (o LockOptions) Plain() bool {
+	return o.Scheme == account.NoWait && o.TS == 0 && !o.Detect && o.Versions == nil
+}
+
+// VersionReader is implemented by accounts whose reads tell the balance's
+// version, for optimistic transactions (ModeOCC).
+type VersionReader interface {
+	// ReadVersion returns id's balance and its version (see
+	// account.Account.Version). It takes no lock.
+	ReadVersion(ctx context.Context, id int64) (balance int64, version uint64, err error)
 }
 
 // Writer is implemented by accounts that can write one balance under a

@@ -55,6 +55,12 @@ func (c Code) String() string {
 		return "BAD_REQUEST"
 	case KeyReused:
 		return "KEY_REUSED"
+	case Died:
+		return "DIED"
+	case Deadlock:
+		return "DEADLOCK"
+	case Changed:
+		return "CHANGED"
 	}
 	return "UNKNOWN_ERROR"
 }
@@ -79,6 +85,20 @@ const (
 	BadRequest Code = -12
 	// KeyReused: an Idempotency-Key already used for a different request.
 	KeyReused Code = -13
+)
+
+// Codes of the concurrency-control schemes: the data server refuses a
+// transaction's lock with them, and the business server aborts the
+// transaction and retries it (see LockMode); a client sees them only from
+// the data server's /getLocks.
+const (
+	// Died: a wait-die lock request younger than the holder.
+	Died Code = -14
+	// Deadlock: the youngest waiter of a cycle of waits.
+	Deadlock Code = -15
+	// Changed: an optimistic transaction's validation found an account
+	// written since it was read.
+	Changed Code = -16
 )
 
 // Error is a domain error of the bank: one of the contract's codes. The
@@ -128,6 +148,15 @@ var (
 	// ErrKeyReused: the idempotency key was used before for another
 	// operation (KEY_REUSED); nothing was changed.
 	ErrKeyReused = &Error{KeyReused, "idempotency key used for another operation"}
+	// ErrDied: a wait-die lock request was younger than the holder, and
+	// died (DIED); its transaction must abort and retry.
+	ErrDied = &Error{Died, "wait-die: younger than the lock's holder"}
+	// ErrDeadlock: a waiting lock request was the youngest of a cycle of
+	// waits (DEADLOCK); its transaction must abort and retry.
+	ErrDeadlock = &Error{Deadlock, "deadlock: the youngest waiter of a cycle"}
+	// ErrChanged: an account was written since the transaction read it
+	// (CHANGED); the transaction must read again.
+	ErrChanged = &Error{Changed, "written since it was read"}
 )
 
 // errs holds the sentinel of every code, indexed by -code.
@@ -136,6 +165,7 @@ var errs = [...]*Error{
 	-NotFound: ErrNotFound, -StaleFence: ErrStaleFence, -InsufficientFunds: ErrInsufficientFunds,
 	-SameAccount: ErrSameAccount, -Unauthorized: ErrUnauthorized, -Unavailable: ErrUnavailable,
 	-Overflow: ErrOverflow, -Internal: ErrInternal, -BadRequest: ErrBadRequest, -KeyReused: ErrKeyReused,
+	-Died: ErrDied, -Deadlock: ErrDeadlock, -Changed: ErrChanged,
 }
 
 // Codes lists every code of the contract, -1 down.

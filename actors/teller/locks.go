@@ -163,7 +163,7 @@ var heldPool = sync.Pool{New: func() any { return new(held) }}
 // ModeRetry, and accounts that cannot lock several in one call, lock one
 // account at a time, locally and then on the accounts, each before the
 // next: a retry then retries only the lock not yet held.
-func (t *Teller) acquire(ctx context.Context, legs []Leg) (*held, error) {
+func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error) {
 	h := heldPool.Get().(*held)
 	*h = held{t: t, ctx: ctx, n: len(legs)}
 	for i, l := range legs {
@@ -172,16 +172,13 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg) (*held, error) {
 	if t.cfg.Order != OrderRequest {
 		slices.Sort(h.ids[:h.n])
 	}
+	if tx.ts != 0 {
+		return h, h.lockTxn(ctx, tx)
+	}
 
 	// In fail-fast mode the deadline is now: the local lock is tried once
 	// and the accounts' lock is asked for without waiting.
-	deadline := time.Now()
-	if t.cfg.Mode != ModeFailFast {
-		deadline = deadline.Add(t.cfg.LockWait)
-	}
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline := tx.deadline
 	if h.n > 1 && t.cfg.Mode != ModeRetry && !t.noLockMany.Load() {
 		for i := range h.n {
 			if err := h.lockLocal(i, deadline); err != nil {
@@ -189,7 +186,7 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg) (*held, error) {
 			}
 		}
 		err := t.retryLocked(ctx, deadline, func(wait time.Duration) error {
-			return t.acc.Lock(ctx, h.ids[:h.n], wait, h.grants[:h.n])
+			return t.acc.Lock(ctx, h.ids[:h.n], LockOptions{Wait: wait}, h.grants[:h.n])
 		})
 		switch {
 		case err == nil:
@@ -222,7 +219,7 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg) (*held, error) {
 			}
 		}
 		err := t.retryLocked(ctx, deadline, func(wait time.Duration) error {
-			return t.acc.Lock(ctx, h.ids[i:i+1], wait, h.grants[i:i+1])
+			return t.acc.Lock(ctx, h.ids[i:i+1], LockOptions{Wait: wait}, h.grants[i:i+1])
 		})
 		if err != nil {
 			// A lock call that failed in transit may have been applied:
@@ -234,6 +231,52 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg) (*held, error) {
 		h.remote[i] = true
 	}
 	return h, nil
+}
+
+// lockTxn takes every lock of h, in h's order, for transaction tx in one
+// Lock, as the Teller's (transactional) mode says: no local locks, since
+// the accounts tell tx from the Teller's other transactions. In ModeOCC it
+// first reads every account with its version, and the Lock validates
+// them without waiting. On failure h is released (and must not be used);
+// the error is the accounts', an abort for transact to tell.
+func (h *held) lockTxn(ctx context.Context, tx txn) error {
+	t := h.t
+	opt := LockOptions{Scheme: t.cfg.Mode.scheme(), TS: tx.ts, Detect: t.cfg.Mode == ModeDetect}
+	if t.cfg.Mode == ModeOCC {
+		vr, ok := t.acc.(VersionReader)
+		if !ok {
+			h.release()
+			return fmt.Errorf("teller: lock mode %q needs accounts that read versions: %w", ModeOCC, ErrUnsupported)
+		}
+		var versions [MaxLegs]uint64
+		for i := range h.n {
+			var err error
+			if _, versions[i], err = vr.ReadVersion(ctx, h.ids[i]); err != nil {
+				h.release()
+				return err
+			}
+		}
+		opt.Versions = versions[:h.n]
+	} else {
+		opt.Wait = max(min(time.Until(tx.deadline).Truncate(time.Millisecond), maxLockWait), 0)
+	}
+	err := t.acc.Lock(ctx, h.ids[:h.n], opt, h.grants[:h.n])
+	switch {
+	case err == nil:
+		for i := range h.n {
+			h.remote[i] = true
+		}
+		return nil
+	case errors.Is(err, ErrUnsupported):
+		h.release()
+		return fmt.Errorf("teller: lock mode %q needs accounts with transaction schemes (this project's data server): %w", t.cfg.Mode, err)
+	}
+	// A call that failed in transit may have taken any of them.
+	for i := range h.n {
+		h.remote[i] = !notApplied(err)
+	}
+	h.release()
+	return err
 }
 
 // lockLocal takes the local lock of h's i-th account before deadline; on

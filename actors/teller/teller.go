@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -113,6 +114,9 @@ type Teller struct {
 	// noLockMany is set once the accounts answered a Lock of several with
 	// ErrUnsupported: locks are then taken one call at a time.
 	noLockMany atomic.Bool
+
+	clock clock // transaction timestamps
+	stats stats
 }
 
 // New checks cfg and returns the Teller it describes.
@@ -120,12 +124,11 @@ func New(cfg Config) (*Teller, error) {
 	if cfg.Accounts == nil {
 		return nil, errors.New("teller: no accounts")
 	}
-	switch cfg.Mode {
-	case "":
+	if cfg.Mode == "" {
 		cfg.Mode = ModeWait
-	case ModeWait, ModeRetry, ModeFailFast:
-	default:
-		return nil, fmt.Errorf("teller: lock mode %q: want %q, %q or %q", cfg.Mode, ModeWait, ModeRetry, ModeFailFast)
+	}
+	if !slices.Contains(Modes(), cfg.Mode) {
+		return nil, fmt.Errorf("teller: lock mode %q: want one of %v", cfg.Mode, Modes())
 	}
 	switch cfg.Order {
 	case "":
@@ -265,7 +268,12 @@ func (t *Teller) move(ctx context.Context, legs []Leg, saldos []int64, k *keyed)
 			}
 		}
 	}
-	h, err := t.acquire(ctx, legs)
+	return t.transact(ctx, func(tx txn) error { return t.attempt(ctx, legs, saldos, k, tx) })
+}
+
+// attempt makes one attempt of move's transaction tx.
+func (t *Teller) attempt(ctx context.Context, legs []Leg, saldos []int64, k *keyed, tx txn) error {
+	h, err := t.acquire(ctx, legs, tx)
 	if err != nil {
 		return err
 	}
@@ -368,6 +376,11 @@ func (t *Teller) write(ctx context.Context, h *held, changes []change, k *keyed)
 			return ErrNoRecords
 		}
 		return t.writeLegacy(ctx, h, changes)
+	case t.cfg.Mode == ModeWoundWait && errors.Is(err, ErrStaleFence):
+		// Wounded: an older transaction has the grant, which release
+		// finds gone, as after a commit.
+		h.maybeReleased()
+		return err
 	case notApplied(err):
 		return err
 	}

@@ -579,6 +579,6 @@ func otherClient(t *testing.T, data *dataservertest.Server, id string) *dataclie
 // returns its grant.
 func lockOne(c *dataclient.Client, id int64) (teller.Grant, error) {
 	var g [1]teller.Grant
-	err := c.Lock(context.Background(), []int64{id}, 0, g[:])
+	err := c.Lock(context.Background(), []int64{id}, teller.LockOptions{}, g[:])
 	return g[0], err
 }

@@ -66,6 +66,11 @@ var answerCodes = []struct {
 	{teller.InsufficientFunds, ErrInsufficientFunds, []int{http.StatusConflict}},
 	{teller.SameAccount, ErrSameAccount, nil},
 	{teller.KeyReused, ErrKeyReused, []int{http.StatusUnprocessableEntity}},
+	// A transaction's lock refusals: a business server retries them, so
+	// only the data server's /getLocks answers them; locked all the same.
+	{teller.Died, ErrLocked, nil},
+	{teller.Deadlock, ErrLocked, nil},
+	{teller.Changed, ErrLocked, nil},
 	{teller.Unavailable, ErrUnavailable, []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout}},
 }
 

@@ -17,6 +17,7 @@ func TestAnswerCodes(t *testing.T) {
 		teller.NotFound: ErrNotFound, teller.StaleFence: nil, teller.InsufficientFunds: ErrInsufficientFunds,
 		teller.SameAccount: ErrSameAccount, teller.Unauthorized: ErrUnauthorized, teller.Unavailable: ErrUnavailable,
 		teller.Overflow: ErrInvalidValue, teller.Internal: nil, teller.BadRequest: ErrInvalidValue, teller.KeyReused: ErrKeyReused,
+		teller.Died: ErrLocked, teller.Deadlock: ErrLocked, teller.Changed: ErrLocked,
 	}
 	for _, c := range teller.Codes() {
 		w, known := want[c]

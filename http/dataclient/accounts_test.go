@@ -20,7 +20,7 @@ func TestAccountsLock(t *testing.T) {
 	var a, b teller.Accounts = newClient(t, data, "10.0.0.1:5001"), newClient(t, data, "10.0.0.2:5001")
 
 	gs := make([]teller.Grant, 2)
-	if err := a.Lock(ctx, []int64{2, 1}, 0, gs); err != nil {
+	if err := a.Lock(ctx, []int64{2, 1}, teller.LockOptions{}, gs); err != nil {
 		t.Fatal(err)
 	}
 	if gs[0].Fence == 0 || gs[1].Fence == 0 || !gs[0].HasSaldo || gs[0].Saldo != 1000 || gs[1].Saldo != 1000 {
@@ -28,7 +28,7 @@ func TestAccountsLock(t *testing.T) {
 	}
 	// Another holder gets none of them: account 3 stays free.
 	other := make([]teller.Grant, 2)
-	err := b.Lock(ctx, []int64{3, 1}, 0, other)
+	err := b.Lock(ctx, []int64{3, 1}, teller.LockOptions{}, other)
 	if !errors.Is(err, teller.ErrLocked) || !dataclient.NotApplied(err) || other[0] != (teller.Grant{}) {
 		t.Errorf("Lock of a held account: %v, grants %+v", err, other)
 	}
@@ -39,11 +39,11 @@ func TestAccountsLock(t *testing.T) {
 		t.Error(err)
 	}
 	for _, ids := range [][]int64{nil, make([]int64, teller.MaxLegs+1)} {
-		if err := a.Lock(ctx, ids, 0, make([]teller.Grant, len(ids))); !errors.Is(err, teller.ErrBadRequest) {
+		if err := a.Lock(ctx, ids, teller.LockOptions{}, make([]teller.Grant, len(ids))); !errors.Is(err, teller.ErrBadRequest) {
 			t.Errorf("Lock of %d accounts: %v", len(ids), err)
 		}
 	}
-	if err := a.Lock(ctx, []int64{4}, 0, nil); !errors.Is(err, teller.ErrBadRequest) {
+	if err := a.Lock(ctx, []int64{4}, teller.LockOptions{}, nil); !errors.Is(err, teller.ErrBadRequest) {
 		t.Errorf("Lock without room for the grant: %v", err)
 	}
 	rec, err := a.Commit(ctx, []teller.Change{{Conta: 2, Saldo: 900, Fence: gs[0].Fence}, {Conta: 1, Saldo: 1100, Fence: gs[1].Fence}}, true, nil)
@@ -61,7 +61,7 @@ func TestAccountsOriginal(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t, data, "10.0.0.1:5001")
 
-	if err := c.Lock(ctx, []int64{1, 2}, 0, make([]teller.Grant, 2)); !errors.Is(err, teller.ErrUnsupported) || !dataclient.NotApplied(err) {
+	if err := c.Lock(ctx, []int64{1, 2}, teller.LockOptions{}, make([]teller.Grant, 2)); !errors.Is(err, teller.ErrUnsupported) || !dataclient.NotApplied(err) {
 		t.Errorf("Lock of two accounts: %v, want ErrUnsupported", err)
 	}
 	wantBank(t, data) // nothing taken

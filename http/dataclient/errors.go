@@ -162,6 +162,9 @@ var dataCodes = []dataCode{
 	// credential; at /autentica, the client's token (readDataCode).
 	{teller.Unauthorized, ErrCredentialRefused, "data server refused this business server's credential"},
 	{teller.Unavailable, teller.ErrUnavailable, "data server busy"},
+	{teller.Died, teller.ErrDied, "wait-die: younger than the lock's holder"},
+	{teller.Deadlock, teller.ErrDeadlock, "deadlock: the youngest waiter of a cycle"},
+	{teller.Changed, teller.ErrChanged, "the account was written since it was read"},
 }
 
 // readDataCode looks code up in dataCodes, as answered on route.

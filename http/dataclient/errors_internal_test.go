@@ -24,6 +24,9 @@ func TestDataCodes(t *testing.T) {
 		{teller.Unauthorized, wire.RouteGetSaldo, ErrCredentialRefused},
 		{teller.Unauthorized, wire.RouteAutentica, teller.ErrUnauthorized},
 		{teller.Unavailable, wire.RouteCommit, teller.ErrUnavailable},
+		{teller.Died, wire.RouteGetLocks, teller.ErrDied},
+		{teller.Deadlock, wire.RouteGetLocks, teller.ErrDeadlock},
+		{teller.Changed, wire.RouteGetLocks, teller.ErrChanged},
 	} {
 		d, ok := readDataCode(tt.code, tt.route)
 		if !ok || d.kind != tt.kind || d.reason == "" {

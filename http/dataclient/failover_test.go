@@ -38,7 +38,7 @@ func TestDataClientFailover(t *testing.T) {
 	}
 	lockCommit := func(ctx context.Context, c *dataclient.Client) error {
 		var gs [2]teller.Grant
-		if err := c.Lock(ctx, []int64{1, 2}, 0, gs[:]); err != nil {
+		if err := c.Lock(ctx, []int64{1, 2}, teller.LockOptions{}, gs[:]); err != nil {
 			return err
 		}
 		_, err := c.Commit(ctx, []teller.Change{{Conta: 1, Saldo: 990, Fence: gs[0].Fence}, {Conta: 2, Saldo: 1010, Fence: gs[1].Fence}}, true, nil)

@@ -32,7 +32,7 @@ func newClient(t *testing.T, data *dataservertest.Server, id string) *dataclient
 // lock1 locks the one account id and returns its grant.
 func lock1(ctx context.Context, c *dataclient.Client, id int64, wait time.Duration) (teller.Grant, error) {
 	var g [1]teller.Grant
-	err := c.Lock(ctx, []int64{id}, wait, g[:])
+	err := c.Lock(ctx, []int64{id}, teller.LockOptions{Wait: wait}, g[:])
 	return g[0], err
 }
 

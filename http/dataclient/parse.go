@@ -17,6 +17,7 @@ type answer struct {
 	code     int64
 	hasCode  bool
 	fence    uint64
+	version  uint64 // of a read (this project's data server); 0: none
 }
 
 // parseGrants reads {"contas":[...],"fences":[...],"saldos":[...]} into
@@ -117,7 +118,8 @@ func parseRecord(body []byte, route string) (recordAnswer, error) {
 }
 
 // parseAnswer decodes a 200 body: a JSON object whose fields saldo,
-// error_code and fence, when present, must be integers (fence positive).
+// error_code, fence and version, when present, must be integers (fence
+// and version positive).
 // Flat objects of numbers and strings, which is every answer of the data
 // servers we know, are scanned by hand; anything else goes through
 // encoding/json.
@@ -141,7 +143,7 @@ func parseAnswerJSON(body []byte) (answer, bool) {
 		return answer{}, false
 	}
 	var a answer
-	for _, key := range []string{"saldo", "error_code", "fence"} {
+	for _, key := range []string{"saldo", "error_code", "fence", "version"} {
 		if raw, ok := m[key]; ok && !a.set([]byte(key), raw) {
 			return answer{}, false
 		}
@@ -153,7 +155,7 @@ func parseAnswerJSON(body []byte) (answer, bool) {
 // value that is not an acceptable integer. Other keys are ignored.
 func (a *answer) set(key, raw []byte) bool {
 	switch string(key) {
-	case "saldo", "error_code", "fence":
+	case "saldo", "error_code", "fence", "version":
 	default:
 		return true
 	}
@@ -171,6 +173,11 @@ func (a *answer) set(key, raw []byte) bool {
 			return false
 		}
 		a.fence = uint64(n)
+	case "version":
+		if n <= 0 {
+			return false
+		}
+		a.version = uint64(n)
 	}
 	return true
 }
@@ -237,7 +244,7 @@ func scanAnswer(b []byte) (answer, int) {
 				return a, scanUnsure
 			}
 			switch string(key) {
-			case "saldo", "error_code", "fence":
+			case "saldo", "error_code", "fence", "version":
 				return a, scanUnsure // a number in a string: refused by the slow path
 			}
 			i = ws(j + 1)

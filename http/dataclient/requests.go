@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/wire"
 )
@@ -41,14 +42,17 @@ func (c *Client) Authenticate(ctx context.Context, clientToken string) error {
 // several accounts with teller.ErrUnsupported, having taken nothing: lock
 // each account alone. Any other teller.ErrUnavailable leaves unknown which
 // locks were taken.
-func (c *Client) Lock(ctx context.Context, ids []int64, wait time.Duration, grants []teller.Grant) error {
-	if len(ids) == 0 || len(ids) > teller.MaxLegs || len(grants) != len(ids) {
+func (c *Client) Lock(ctx context.Context, ids []int64, opt teller.LockOptions, grants []teller.Grant) error {
+	if len(ids) == 0 || len(ids) > teller.MaxLegs || len(grants) != len(ids) || (opt.Versions != nil && len(opt.Versions) != len(ids)) {
 		return &DataError{Route: wire.RouteGetLocks, Kind: teller.ErrBadRequest,
-			Reason: "Lock: 1 to " + strconv.Itoa(teller.MaxLegs) + " accounts, and a grant for each"}
+			Reason: "Lock: 1 to " + strconv.Itoa(teller.MaxLegs) + " accounts, and a grant (and a version, if any) for each"}
 	}
-	if len(ids) > 1 {
-		return c.lockMany(ctx, ids, wait, grants)
+	if len(ids) > 1 || !opt.Plain() {
+		// A transaction's lock, even of one account, is a /getLocks:
+		// the seed's /getLock has no scheme.
+		return c.lockMany(ctx, ids, opt, grants)
 	}
+	wait := opt.Wait
 	a, err := c.call(ctx, wire.RouteGetLock, "", ids[0], 0, false, 0, wait)
 	if err != nil {
 		return err
@@ -58,8 +62,9 @@ func (c *Client) Lock(ctx context.Context, ids []int64, wait time.Duration, gran
 }
 
 // lockMany is Lock of several accounts: one /getLocks.
-func (c *Client) lockMany(ctx context.Context, contas []int64, wait time.Duration, grants []teller.Grant) error {
+func (c *Client) lockMany(ctx context.Context, contas []int64, opt teller.LockOptions, grants []teller.Grant) error {
 	route := wire.RouteGetLocks
+	wait := opt.Wait
 	conta := contas[0]
 	if err := gaveUp(ctx, route, conta); err != nil {
 		return err
@@ -77,6 +82,7 @@ func (c *Client) lockMany(ctx context.Context, contas []int64, wait time.Duratio
 		uri = strconv.AppendInt(uri, id, 10)
 	}
 	uri = c.appendLockParams(uri, wait)
+	uri = appendTxnParams(uri, opt)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.Header.Set(wire.HeaderToken, c.token)
 	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout+max(wait, 0), route, conta, wait > 0 || c.ttl > 0); err != nil {
@@ -89,6 +95,27 @@ func (c *Client) lockMany(ctx context.Context, contas []int64, wait time.Duratio
 	}
 	copy(grants, got[:len(contas)])
 	return nil
+}
+
+// appendTxnParams appends a transaction's scheme, timestamp, detection
+// and versions, those that are set.
+func appendTxnParams(uri []byte, opt teller.LockOptions) []byte {
+	if opt.Scheme != account.NoWait {
+		uri = append(uri, "&"+wire.ParamScheme+"="...)
+		uri = append(uri, opt.Scheme.String()...)
+	}
+	if opt.TS != 0 {
+		uri = append(uri, "&"+wire.ParamTS+"="...)
+		uri = strconv.AppendUint(uri, opt.TS, 10)
+	}
+	if opt.Detect {
+		uri = append(uri, "&"+wire.ParamDetect+"=1"...)
+	}
+	for _, v := range opt.Versions {
+		uri = append(uri, "&"+wire.ParamVersion+"="...)
+		uri = strconv.AppendUint(uri, v, 10)
+	}
+	return uri
 }
 
 // appendLockParams appends a lock's wait, when not zero, and the client's
@@ -134,6 +161,25 @@ func (c *Client) Read(ctx context.Context, conta int64) (int64, error) {
 	return a.saldo, nil
 }
 
+// ReadVersion returns account conta's balance and its version
+// (teller.VersionReader), for optimistic transactions. A data server
+// whose reads carry no version (the original) answers
+// teller.ErrUnsupported.
+func (c *Client) ReadVersion(ctx context.Context, conta int64) (int64, uint64, error) {
+	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, 0)
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case !a.hasSaldo:
+		return 0, 0, &DataError{Route: wire.RouteGetSaldo, Conta: conta, Kind: teller.ErrUnavailable, Status: 200,
+			Reason: "data server sent a malformed answer (no saldo)"}
+	case a.version == 0:
+		return 0, 0, &DataError{Route: wire.RouteGetSaldo, Conta: conta, Kind: teller.ErrUnsupported, Status: 200,
+			Reason: "data server's reads carry no version (the original's): optimistic transactions need this project's"}
+	}
+	return a.saldo, a.version, nil
+}
+
 // Write sets the balance of account conta to valor under the lock grant
 // fence (0: none): the data server's setSaldo (teller.Writer). It is
 // refused with teller.ErrLocked while another business server holds the
@@ -169,6 +215,11 @@ func (c *Client) call(ctx context.Context, route, clientToken string, conta, val
 		if fence != 0 {
 			uri = append(uri, "&"+wire.ParamFence+"="...)
 			uri = strconv.AppendUint(uri, fence, 10)
+		}
+		if route == wire.RouteGetSaldo {
+			// Read and ReadVersion are one request; the original data
+			// server ignores the parameter and answers no version.
+			uri = append(uri, "&"+wire.ParamWithVersion+"=1"...)
 		}
 		if route == wire.RouteGetLock {
 			uri = c.appendLockParams(uri, wait)

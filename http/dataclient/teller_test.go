@@ -1,9 +1,11 @@
 package dataclient_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/actors/teller/tellertest"
 	"github.com/bank/gobank/http/dataclient"
@@ -22,7 +24,19 @@ func TestTeller(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(c.CloseIdleConnections)
-			return c
+			return inspected{c, ds}
 		}
 	})
+}
+
+// inspected is the data client that can also tell how many lock requests
+// wait on an account, as the data server's bank sees it, for tellertest.
+type inspected struct {
+	*dataclient.Client
+	ds *dataservertest.Server
+}
+
+func (i inspected) Waiting(_ context.Context, id int64) (int, error) {
+	r, err := i.ds.Bank.Do(id, actors.Request{Op: actors.OpRead})
+	return r.Waiting, err
 }

@@ -362,9 +362,15 @@ func (s *Server) serveData(ctx *fasthttp.RequestCtx, rt route) {
 	switch rt.op {
 	case actors.OpRead:
 		entry.Int(reply.Balance).Done()
-		var a [40]byte
+		var a [72]byte
 		buf := append(a[:0], `{"saldo":`...)
 		buf = strconv.AppendInt(buf, reply.Balance, 10)
+		// The contract's answer is {"saldo":N}; the version, asked for,
+		// lets an optimistic transaction validate its read.
+		if _, n := single(args, wire.ParamWithVersion); n > 0 {
+			buf = append(buf, `,"version":`...)
+			buf = strconv.AppendUint(buf, reply.Version, 10)
+		}
 		wire.WriteJSON(ctx, append(buf, '}'))
 	case actors.OpLock:
 		entry.Done()

@@ -34,6 +34,10 @@ var refusals = []refusal{
 	{account.ErrStaleFence, fasthttp.StatusOK, teller.StaleFence, "stale fence: the lock grant named is no longer in force", ""},
 	{account.ErrBusy, fasthttp.StatusOK, teller.LockedAccount, "account busy: a commit is in progress", ""},
 	{account.ErrNegativeBalance, fasthttp.StatusOK, teller.InvalidValue, "a balance cannot be negative", ""},
+	{account.ErrDied, fasthttp.StatusOK, teller.Died, "wait-die: younger than the lock's holder; abort and retry", ""},
+	{account.ErrDeadlock, fasthttp.StatusOK, teller.Deadlock, "deadlock: the youngest waiter of a cycle of waits; abort and retry", ""},
+	{account.ErrChanged, fasthttp.StatusOK, teller.Changed, "the account was written since the version named", ""},
+	{account.ErrNoTimestamp, fasthttp.StatusBadRequest, teller.BadRequest, "the lock scheme needs a transaction timestamp (ts)", ""},
 	{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest, "a change needs the fence of the holder's grant", ""},
 	// Before ErrStore, which it comes with: 504, never 503 (which says "not
 	// applied"), so that the client reads the outcome as unknown.

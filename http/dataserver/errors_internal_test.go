@@ -27,6 +27,10 @@ func TestRefusals(t *testing.T) {
 		{account.ErrStaleFence, fasthttp.StatusOK, teller.StaleFence},
 		{account.ErrBusy, fasthttp.StatusOK, teller.LockedAccount},
 		{account.ErrNegativeBalance, fasthttp.StatusOK, teller.InvalidValue},
+		{account.ErrDied, fasthttp.StatusOK, teller.Died},
+		{account.ErrDeadlock, fasthttp.StatusOK, teller.Deadlock},
+		{account.ErrChanged, fasthttp.StatusOK, teller.Changed},
+		{account.ErrNoTimestamp, fasthttp.StatusBadRequest, teller.BadRequest},
 		{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest},
 		{actors.ErrStore, fasthttp.StatusServiceUnavailable, teller.Unavailable},
 		// A store failure whose commit may be durable: never 503, which

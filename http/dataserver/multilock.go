@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/actors/teller/inprocess"
 	"github.com/bank/gobank/http/wire"
@@ -15,7 +16,9 @@ import (
 // getLocks serves /getLocks: the locks of several accounts (conta
 // repeated, 1 to MaxCommitAccounts, distinct) for one id_negoc, with the
 // wait and ttl of /getLock, taken by inprocess.Holder.Lock: in the order
-// given, all or none, the wait bounding the whole request, re-entrant. It
+// given, all or none, the wait bounding the whole request, re-entrant.
+// A transaction's lock also names its scheme, timestamp, deadlock
+// detection and the versions it read (see txnParams). It
 // spares a business server one round trip per extra account: a transfer
 // is one /getLocks and one /commit instead of two /getLock and a /commit.
 //
@@ -72,8 +75,14 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
+	opt := teller.LockOptions{Wait: req.Wait}
+	var versions [MaxCommitAccounts]uint64
+	if msg := txnParams(args, &opt, versions[:n]); msg != "" {
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
+		return
+	}
 	var grants [MaxCommitAccounts]teller.Grant
-	if err := s.accts.For(id, req.TTL).Lock(s.callContext(ctx), contas[:n], req.Wait, grants[:n]); err != nil {
+	if err := s.accts.For(id, req.TTL).Lock(s.callContext(ctx), contas[:n], opt, grants[:n]); err != nil {
 		which := ""
 		if e := (*inprocess.Error)(nil); errors.As(err, &e) && e.Conta != 0 {
 			which = " (conta " + strconv.FormatInt(e.Conta, 10) + "); no lock taken"
@@ -105,4 +114,66 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		buf = strconv.AppendInt(buf, g.Saldo, 10)
 	}
 	wire.WriteJSON(ctx, append(buf, "]}"...))
+}
+
+// txnParams reads a transaction's lock parameters into opt: scheme (a
+// name of account.ParseScheme), ts (a positive integer), detect ("1" or
+// "true") and version (none, or one per conta, in its order, into
+// versions). It returns what is wrong with them, or "".
+func txnParams(args *fasthttp.Args, opt *teller.LockOptions, versions []uint64) string {
+	if raw, n := single(args, wire.ParamScheme); n > 1 {
+		return "scheme given more than once"
+	} else if n == 1 {
+		sc, err := account.ParseScheme(string(raw))
+		if err != nil {
+			return err.Error()
+		}
+		opt.Scheme = sc
+	}
+	if raw, n := single(args, wire.ParamTS); n > 1 {
+		return "ts given more than once"
+	} else if n == 1 {
+		ts, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil || ts == 0 {
+			return "ts: want a positive integer, the transaction's timestamp"
+		}
+		opt.TS = ts
+	}
+	if raw, n := single(args, wire.ParamDetect); n > 1 {
+		return "detect given more than once"
+	} else if n == 1 {
+		switch string(raw) {
+		case "1", "true":
+			opt.Detect = true
+		case "0", "false":
+		default:
+			return "detect: want 1 or 0"
+		}
+	}
+	if opt.Detect && opt.TS == 0 {
+		return "detect needs ts: a deadlock's victim is its youngest transaction"
+	}
+	n := 0
+	for k, v := range args.All() {
+		if string(k) != wire.ParamVersion {
+			continue
+		}
+		if n == len(versions) {
+			return "version: one per conta, no more"
+		}
+		ver, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil || ver == 0 {
+			return "version: want a positive integer from a read"
+		}
+		versions[n] = ver
+		n++
+	}
+	switch n {
+	case 0:
+	case len(versions):
+		opt.Versions = versions
+	default:
+		return "version: one per conta, or none"
+	}
+	return ""
 }

@@ -41,6 +41,17 @@ const (
 	ParamWait = "wait"
 	// ParamTTL (a Go duration) sets the lease of a getLock grant.
 	ParamTTL = "ttl"
+	// ParamScheme (an account.Scheme's name: no-wait, wait, wait-die,
+	// wound-wait), ParamTS (a transaction's timestamp), ParamDetect ("1":
+	// break a cycle of waits at once) and ParamVersion (one per conta, in
+	// its order: validate what was read) make a /getLocks a transaction's.
+	ParamScheme  = "scheme"
+	ParamTS      = "ts"
+	ParamDetect  = "detect"
+	ParamVersion = "version"
+	// ParamWithVersion (any value) makes getSaldo answer the balance's
+	// version beside it: {"saldo":N,"version":V}.
+	ParamWithVersion = "with_version"
 	// ParamFence names the grant a getLock (renewal), setSaldo or unlock
 	// acts under; older grants are refused with teller.StaleFence.
 	ParamFence = "fence"

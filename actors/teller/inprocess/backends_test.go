@@ -1,6 +1,7 @@
 package inprocess_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -61,7 +62,21 @@ type bank struct {
 
 func holders(t *testing.T, b bank) tellertest.Bind {
 	a := newAccounts(t, b, nil)
-	return func(holder string, lease time.Duration) teller.Accounts { return a.For(holder, lease) }
+	return func(holder string, lease time.Duration) teller.Accounts {
+		return inspected{a.For(holder, lease), b.Bank}
+	}
+}
+
+// inspected is a holder's accounts that can also tell how many lock
+// requests wait on an account, for tellertest.
+type inspected struct {
+	inprocess.Holder
+	bank inprocess.Bank
+}
+
+func (i inspected) Waiting(_ context.Context, id int64) (int, error) {
+	r, err := i.bank.Do(id, actors.Request{Op: actors.OpRead})
+	return r.Waiting, err
 }
 
 func newAccounts(t testing.TB, b bank, records inprocess.Records) *inprocess.Accounts {
@@ -79,7 +94,7 @@ func newAccounts(t testing.TB, b bank, records inprocess.Records) *inprocess.Acc
 func startMemory(t testing.TB, accounts int, initial int64) bank {
 	t.Helper()
 	st := store.NewMemory()
-	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st})
+	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st, DeadlockDetection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +113,7 @@ func startDurable(t testing.TB, accounts int, initial int64) bank {
 			t.Error(err)
 		}
 	})
-	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st})
+	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st, DeadlockDetection: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +133,7 @@ func startCluster(t testing.TB, accounts int, initial int64) bank {
 		t.Fatal(err)
 	}
 	manage := "127.0.0.1:" + strconv.Itoa(base+1)
-	b, err := cluster.Join(cluster.Config{Accounts: accounts, InitialBalance: initial, Store: st,
+	b, err := cluster.Join(cluster.Config{Accounts: accounts, InitialBalance: initial, Store: st, DeadlockDetection: true,
 		Host: "127.0.0.1", Port: base, Provider: cluster.Automanaged(base+1, []string{manage}, 100*time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,10 @@ var errTable = []struct {
 	{account.ErrBusy, teller.ErrLocked, false}, // a commit of the account is in progress: it ends soon
 	{account.ErrNegativeBalance, teller.ErrInvalidValue, false},
 	{account.ErrNoHolder, teller.ErrBadRequest, false},
+	{account.ErrNoTimestamp, teller.ErrBadRequest, false},
+	{account.ErrDied, teller.ErrDied, false},
+	{account.ErrDeadlock, teller.ErrDeadlock, false},
+	{account.ErrChanged, teller.ErrChanged, false},
 	{actors.ErrNoFence, teller.ErrBadRequest, false},
 	{store.ErrOutcomeUnknown, teller.ErrUnavailable, false}, // before ErrStore, which it comes with: may be durable
 	{actors.ErrStore, teller.ErrUnavailable, true},          // the store refused or failed: nothing is durable

@@ -165,26 +165,30 @@ type Holder struct {
 var _ teller.Accounts = Holder{}
 
 // Lock implements teller.Accounts: the locks of ids, in the order given,
-// all or none. wait bounds the whole call, not each lock: each waits for
-// what is left of it (the last ones fail fast once it is spent). A lock
+// all or none, under opt's scheme, timestamp and versions. opt.Wait
+// bounds the whole call, not each lock: each waits for what is left of it
+// (the last ones fail fast once it is spent). A lock
 // the holder has already is granted again, its lease renewed, and on a
 // refusal released with the others, as the holder's own unlock would. A
 // grant carries the balance. A refusal names the account (Error.Conta).
 // Callers that must not deadlock give the accounts in ascending order.
-func (h Holder) Lock(ctx context.Context, ids []int64, wait time.Duration, grants []teller.Grant) error {
+func (h Holder) Lock(ctx context.Context, ids []int64, opt teller.LockOptions, grants []teller.Grant) error {
 	if err := checkIDs(ids); err != nil {
 		return err
 	}
-	if len(grants) != len(ids) {
-		return badRequest("inprocess: one grant per account, please")
+	if len(grants) != len(ids) || (opt.Versions != nil && len(opt.Versions) != len(ids)) {
+		return badRequest("inprocess: one grant (and version, if any) per account, please")
 	}
-	req := actors.Request{Op: actors.OpLock, Holder: h.holder, TTL: h.lease}
+	req := actors.Request{Op: actors.OpLock, Holder: h.holder, TTL: h.lease, Scheme: opt.Scheme, TS: opt.TS, Detect: opt.Detect}
 	var deadline time.Time
-	if wait > 0 {
-		deadline = time.Now().Add(wait)
+	if opt.Wait > 0 {
+		deadline = time.Now().Add(opt.Wait)
 	}
 	for i, id := range ids {
 		r := req
+		if opt.Versions != nil {
+			r.Version = opt.Versions[i]
+		}
 		if !deadline.IsZero() {
 			r.Wait = max(time.Until(deadline), 0) // 0: fail fast once the wait is spent
 		}
@@ -225,11 +229,17 @@ func (h Holder) Unlock(ctx context.Context, id int64, fence uint64) error {
 
 // Read implements teller.Accounts.
 func (h Holder) Read(ctx context.Context, id int64) (int64, error) {
+	b, _, err := h.ReadVersion(ctx, id)
+	return b, err
+}
+
+// ReadVersion implements teller.VersionReader.
+func (h Holder) ReadVersion(ctx context.Context, id int64) (int64, uint64, error) {
 	r, err := h.a.do(ctx, id, actors.Request{Op: actors.OpRead})
 	if err != nil {
-		return 0, wrap(id, err, false)
+		return 0, 0, wrap(id, err, false)
 	}
-	return r.Balance, nil
+	return r.Balance, r.Version, nil
 }
 
 // Commit implements teller.Accounts through the bank's two-phase Apply: it

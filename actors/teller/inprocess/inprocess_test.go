@@ -58,7 +58,7 @@ func (f fixture) want(t *testing.T, balances []int64, holders []string) {
 func lock(t *testing.T, h inprocess.Holder, ids ...int64) []teller.Grant {
 	t.Helper()
 	g := make([]teller.Grant, len(ids))
-	if err := h.Lock(context.Background(), ids, 0, g); err != nil {
+	if err := h.Lock(context.Background(), ids, teller.LockOptions{}, g); err != nil {
 		t.Fatalf("lock %v: %v", ids, err)
 	}
 	return g
@@ -119,8 +119,8 @@ var cases = []struct {
 		a, b := f.holder("A"), f.holder("B")
 		lock(t, b, f.ids[3])
 		g := make([]teller.Grant, 2)
-		refused(t, "one held by another", a.Lock(ctx, []int64{f.ids[2], f.ids[3]}, 0, g), teller.ErrLocked, f.ids[3])
-		refused(t, "no such account", a.Lock(ctx, []int64{f.ids[0], missing}, 0, g), teller.ErrNotFound, missing)
+		refused(t, "one held by another", a.Lock(ctx, []int64{f.ids[2], f.ids[3]}, teller.LockOptions{}, g), teller.ErrLocked, f.ids[3])
+		refused(t, "no such account", a.Lock(ctx, []int64{f.ids[0], missing}, teller.LockOptions{}, g), teller.ErrNotFound, missing)
 		f.want(t, []int64{1000, 1000, 1000, 1000}, []string{"", "", "", "B"})
 		g = lock(t, a, f.ids[1], f.ids[0])
 		for i, gr := range g {
@@ -135,7 +135,7 @@ var cases = []struct {
 		gb := lock(t, b, f.ids[1])
 		g := make([]teller.Grant, 2)
 		start := time.Now()
-		refused(t, "wait ran out", a.Lock(ctx, f.ids[:2], 100*time.Millisecond, g), teller.ErrLocked, f.ids[1])
+		refused(t, "wait ran out", a.Lock(ctx, f.ids[:2], teller.LockOptions{Wait: 100 * time.Millisecond}, g), teller.ErrLocked, f.ids[1])
 		if d := time.Since(start); d < 90*time.Millisecond {
 			t.Errorf("refused after %v, before the wait of 100ms ran out", d)
 		}
@@ -146,7 +146,7 @@ var cases = []struct {
 				t.Error(err)
 			}
 		}()
-		if err := a.Lock(ctx, f.ids[:2], 10*time.Second, g); err != nil {
+		if err := a.Lock(ctx, f.ids[:2], teller.LockOptions{Wait: 10 * time.Second}, g); err != nil {
 			t.Fatalf("waiting for B's unlock: %v", err)
 		}
 		f.want(t, []int64{1000, 1000}, []string{"A", "A"})
@@ -162,7 +162,7 @@ var cases = []struct {
 		}()
 		start := time.Now()
 		g := make([]teller.Grant, 2)
-		refused(t, "second lock", a.Lock(ctx, f.ids[:2], time.Second, g), teller.ErrLocked, f.ids[1])
+		refused(t, "second lock", a.Lock(ctx, f.ids[:2], teller.LockOptions{Wait: time.Second}, g), teller.ErrLocked, f.ids[1])
 		// Per lock, the second would have waited a second of its own.
 		if d := time.Since(start); d < 900*time.Millisecond || d > 1400*time.Millisecond {
 			t.Errorf("refused after %v, want about the 1s wait", d)
@@ -178,7 +178,7 @@ var cases = []struct {
 		}
 		lock(t, b, f.ids[2])
 		// A refusal releases the re-entrant lock with the others.
-		refused(t, "one held by another", a.Lock(ctx, []int64{f.ids[0], f.ids[2]}, 0, make([]teller.Grant, 2)), teller.ErrLocked, f.ids[2])
+		refused(t, "one held by another", a.Lock(ctx, []int64{f.ids[0], f.ids[2]}, teller.LockOptions{}, make([]teller.Grant, 2)), teller.ErrLocked, f.ids[2])
 		f.want(t, []int64{1000, 1000, 1000}, []string{"", "A", "B"})
 	}},
 	{"fences", func(t *testing.T, f fixture) {
@@ -297,10 +297,10 @@ var cases = []struct {
 			name string
 			err  error
 		}{
-			{"lock of nothing", a.Lock(ctx, nil, 0, nil)},
-			{"lock twice", a.Lock(ctx, []int64{id, id}, 0, make([]teller.Grant, 2))},
-			{"lock of 17", a.Lock(ctx, many, 0, make([]teller.Grant, len(many)))},
-			{"grants too few", a.Lock(ctx, []int64{id}, 0, nil)},
+			{"lock of nothing", a.Lock(ctx, nil, teller.LockOptions{}, nil)},
+			{"lock twice", a.Lock(ctx, []int64{id, id}, teller.LockOptions{}, make([]teller.Grant, 2))},
+			{"lock of 17", a.Lock(ctx, many, teller.LockOptions{}, make([]teller.Grant, len(many)))},
+			{"grants too few", a.Lock(ctx, []int64{id}, teller.LockOptions{}, nil)},
 			{"commit of nothing", second(a.Commit(ctx, nil, true, nil))},
 			{"commit twice", second(a.Commit(ctx, append(change, change...), true, nil))},
 			{"commit without a fence", second(a.Commit(ctx, []teller.Change{{Conta: id, Saldo: 1}}, true, nil))},
@@ -330,7 +330,7 @@ var cases = []struct {
 		a, b := f.holder("A"), f.holder("B")
 		done, cancel := context.WithCancel(ctx)
 		cancel()
-		for _, err := range []error{a.Lock(done, f.ids[:2], time.Second, make([]teller.Grant, 2)), second(a.Read(done, f.ids[0]))} {
+		for _, err := range []error{a.Lock(done, f.ids[:2], teller.LockOptions{Wait: time.Second}, make([]teller.Grant, 2)), second(a.Read(done, f.ids[0]))} {
 			if !errors.Is(err, teller.ErrNotApplied) || !errors.Is(err, context.Canceled) {
 				t.Errorf("%v, want ErrNotApplied and context.Canceled", err)
 			}
@@ -343,7 +343,7 @@ var cases = []struct {
 			lock(t, b, f.ids[1])
 			waiting, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
-			err := a.Lock(waiting, f.ids[:2], time.Minute, make([]teller.Grant, 2))
+			err := a.Lock(waiting, f.ids[:2], teller.LockOptions{Wait: time.Minute}, make([]teller.Grant, 2))
 			if !errors.Is(err, teller.ErrNotApplied) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("lock abandoned: %v, want ErrNotApplied and context.DeadlineExceeded", err)
 			}
@@ -407,7 +407,7 @@ var cases = []struct {
 					}
 					from, to := f.ids[i], f.ids[j]
 					ids := []int64{min(from, to), max(from, to)} // ascending: no deadlock
-					if err := a.Lock(ctx, ids, 10*time.Second, g); err != nil {
+					if err := a.Lock(ctx, ids, teller.LockOptions{Wait: 10 * time.Second}, g); err != nil {
 						t.Error(err)
 						return
 					}

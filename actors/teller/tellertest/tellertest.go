@@ -47,6 +47,8 @@ func Run(t *testing.T, newAccounts NewAccounts) {
 		{"MoveConservation", testMoveConservation},
 		{"Idempotent", testIdempotent},
 		{"IdempotentRacingDuplicates", testIdempotentRace},
+		{"Schemes", testSchemes},
+		{"SchemeConservation", testSchemeConservation},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newAccounts) })
 	}
@@ -239,7 +241,7 @@ func testOppositeTransfers(t *testing.T, newAccounts NewAccounts) {
 func lockAs(t *testing.T, acc teller.Accounts, id int64) teller.Grant {
 	t.Helper()
 	g := make([]teller.Grant, 1)
-	if err := acc.Lock(context.Background(), []int64{id}, 0, g); err != nil {
+	if err := acc.Lock(context.Background(), []int64{id}, teller.LockOptions{}, g); err != nil {
 		t.Fatalf("lock %d: %v", id, err)
 	}
 	return g[0]
@@ -288,7 +290,7 @@ func testLocksFreed(t *testing.T, newAccounts NewAccounts) {
 	free := func(what string) {
 		t.Helper()
 		g := make([]teller.Grant, 2)
-		if err := probe.Lock(context.Background(), []int64{1, 2}, 0, g); err != nil {
+		if err := probe.Lock(context.Background(), []int64{1, 2}, teller.LockOptions{}, g); err != nil {
 			t.Fatalf("%s: the accounts are not free: %v", what, err)
 		}
 		for i, id := range []int64{1, 2} {
@@ -444,7 +446,7 @@ func testMoveRules(t *testing.T, newAccounts NewAccounts) {
 	for i := range ids {
 		ids[i] = int64(i + 1)
 	}
-	if err := other.Lock(ctx, ids, 0, make([]teller.Grant, len(ids))); err != nil {
+	if err := other.Lock(ctx, ids, teller.LockOptions{}, make([]teller.Grant, len(ids))); err != nil {
 		t.Fatalf("the accounts are not free after the refusals: %v", err)
 	}
 }

@@ -37,6 +37,9 @@ type clusterOptions struct {
 
 // clusterFlags is a data server's membership, from its flags.
 type clusterFlags struct {
+	// detect is the data server's --deadlock-detection, for the grains
+	// this member hosts.
+	detect     bool
 	addr       string
 	advertise  string
 	host       string
@@ -169,6 +172,8 @@ func (f *clusterFlags) join(accounts int, balance int64, timeout time.Duration, 
 		PinTimeout:     f.pinTimeout,
 		Logger:         logger,
 		Observer:       obs,
+
+		DeadlockDetection: f.detect,
 	}
 	if f.provider == "automanaged" {
 		cfg.Provider = cluster.Automanaged(f.managePort, f.peers, membershipRefresh)

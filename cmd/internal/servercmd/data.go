@@ -142,6 +142,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxTTL := fs.Duration("max-lock-ttl", dataserver.DefaultMaxLockTTL, "longest ttl a getLock may ask for")
 	maxWait := fs.Duration("max-lock-wait", dataserver.DefaultMaxLockWait, "longest wait a getLock may ask for")
 	dataDir := fs.String("data-dir", "bank-data", "directory of the durable store (created if missing); a restart reloads every account from it")
+	detect := fs.Bool("deadlock-detection", true, "break a cycle of lock waits at once, refusing its youngest transaction (DEADLOCK), for business servers in --lock-mode detect; off, their waits run out at their --lock-wait (single server only: a cluster's members do not see each other's waits)")
 	inMemory := fs.Bool("in-memory", false, "keep balances in memory only, as the original did (lost when the process stops)")
 	window := fs.Duration("idempotency-window", 24*time.Hour, "how long the outcome of a request with an Idempotency-Key is kept")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
@@ -287,6 +288,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var placement liveview.Placement // in cluster mode
 	if member != nil {
+		member.detect = *detect
 		m, err := member.join(*accounts, *balance, *callTimeout, dataserver.NewObserver(reg), actorLogger, logger.With("component", "membership"))
 		if err != nil {
 			return err
@@ -306,6 +308,8 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Logger:         actorLogger,
 			Overdraft:      *allowClients, // the original's setSaldo, for its business servers
 			TracerProvider: tp,
+
+			DeadlockDetection: *detect,
 		})
 		if err != nil {
 			return err

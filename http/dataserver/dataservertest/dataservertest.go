@@ -83,6 +83,8 @@ func Start(t testing.TB, opt Options) *Server {
 		Synchronous: true, Store: opt.Store, Observer: dataserver.NewObserver(reg),
 		Overdraft:      opt.AllowClientTokens, // the compatibility mode needs it
 		TracerProvider: opt.TracerProvider,
+
+		DeadlockDetection: true,
 	})
 	if err != nil {
 		t.Fatal(err)
