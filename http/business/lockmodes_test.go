@@ -158,6 +158,45 @@ func TestLockOrder(t *testing.T) {
 	}
 }
 
+// TestSchemesOverHTTP: in request order, where plain waiting ends in 403s
+// (TestLockOrder), every concurrency-control scheme lets every opposite
+// transfer through three business servers succeed: a cycle is broken by
+// an abort and a retry, never by the wait running out. The aborts are
+// counted, and the bank holds exactly what the answers imply.
+func TestSchemesOverHTTP(t *testing.T) {
+	for _, mode := range []business.LockMode{business.ModeWaitDie, business.ModeWoundWait, business.ModeDetect, business.ModeOCC} {
+		t.Run(string(mode), func(t *testing.T) {
+			data := dataservertest.Start(t, dataservertest.Options{})
+			var servers []*businesstest.Server
+			for range 3 {
+				servers = append(servers, startBusiness(t, data, businesstest.Options{
+					LockMode: mode, LockOrder: business.OrderRequest, LockWait: 10 * time.Second, DataTimeout: time.Second}))
+			}
+			initial, _ := data.Balances(t)
+			st := opposite(t, servers, initial, 16, time.Second)
+			for _, e := range st.errs[:min(len(st.errs), 10)] {
+				t.Error(e)
+			}
+			if st.status[http.StatusOK] != st.sent || st.sent < 16 {
+				t.Errorf("%s: %d sent, statuses %v: want every one 200", mode, st.sent, st.status)
+			}
+			checkBank(t, data, st.want)
+			var aborts, attempts, done uint64
+			for _, s := range servers {
+				stats := s.Server.Stats()
+				if stats.Attempts != stats.Done+stats.Aborts() {
+					t.Errorf("stats %+v: attempts are not done + aborts", stats)
+				}
+				aborts, attempts, done = aborts+stats.Aborts(), attempts+stats.Attempts, done+stats.Done
+			}
+			if aborts == 0 {
+				t.Errorf("%s: no abort in %d opposite transfers in request order: the scheme was never exercised", mode, st.sent)
+			}
+			t.Logf("%s: %d transfers, %d attempts, %d aborts, slowest answer %v", mode, done, attempts, aborts, st.maxElapsed)
+		})
+	}
+}
+
 // getLockParams records the wait and ttl parameters of the getLock and
 // getLocks requests of the data server it wraps.
 type getLockParams struct {

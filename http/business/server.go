@@ -115,6 +115,14 @@ const (
 	// account is locked, by another business server or by another request
 	// of this one.
 	ModeFailFast = teller.ModeFailFast
+	// ModeWaitDie, ModeWoundWait, ModeDetect and ModeOCC are the
+	// concurrency-control schemes of teller.LockMode: transactions named
+	// by a timestamp, aborted and retried as the scheme says, for up to
+	// LockWait. They need this project's data server.
+	ModeWaitDie   = teller.ModeWaitDie
+	ModeWoundWait = teller.ModeWoundWait
+	ModeDetect    = teller.ModeDetect
+	ModeOCC       = teller.ModeOCC
 )
 
 // LockOrder says in which order an operation locks its accounts: the
@@ -298,6 +306,7 @@ func New(cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("business: %w", err) // the lock mode and order are the teller's to check
 	}
+	s.registerTransactionMetrics()
 	s.handler = s.newHandler()
 	h := s.handler
 	if cfg.Wrap != nil {
@@ -316,6 +325,37 @@ func (s *Server) at(stage string) {
 
 // Handler returns the routing handler, for tests and embedding.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// registerTransactionMetrics exposes the teller's counts of the
+// operations that write: how many ended, their attempts, and the aborts of
+// the transactional lock modes by cause.
+func (s *Server) registerTransactionMetrics() {
+	stat := func(f func(teller.Stats) uint64) func() float64 {
+		return func() float64 { return float64(f(s.teller.Stats())) }
+	}
+	s.reg.CounterFunc("gobank_business_transactions_total",
+		"Operations that write, ended: committed, refused by a rule, or given up.", "", stat(func(st teller.Stats) uint64 { return st.Done }))
+	s.reg.CounterFunc("gobank_business_transaction_attempts_total",
+		"Attempts of those operations: attempts per transaction is the work wasted by aborts.", "", stat(func(st teller.Stats) uint64 { return st.Attempts }))
+	s.reg.CounterFunc("gobank_business_transaction_timeouts_total",
+		"Operations given up at --lock-wait (403 LOCKED_ACCOUNT).", "", stat(func(st teller.Stats) uint64 { return st.Timeouts }))
+	for _, c := range []struct {
+		cause string
+		n     func(teller.Stats) uint64
+	}{
+		{"died", func(st teller.Stats) uint64 { return st.Died }},
+		{"wounded", func(st teller.Stats) uint64 { return st.Wounded }},
+		{"deadlock", func(st teller.Stats) uint64 { return st.Deadlocks }},
+		{"validation", func(st teller.Stats) uint64 { return st.Validations }},
+	} {
+		s.reg.CounterFunc("gobank_business_transaction_aborts_total",
+			"Aborted attempts of the transactional lock modes, retried, by cause.", metrics.Labels("cause", c.cause), stat(c.n))
+	}
+}
+
+// Stats returns the counts of the server's operations that write (see
+// teller.Stats).
+func (s *Server) Stats() teller.Stats { return s.teller.Stats() }
 
 // Metrics returns the registry the server's metrics are kept in.
 func (s *Server) Metrics() *metrics.Registry { return s.reg }

@@ -205,13 +205,25 @@ func (r *Registry) sparseCounter(name, help, labels string) *Counter {
 
 // GaugeFunc registers a gauge whose value f returns at each scrape.
 func (r *Registry) GaugeFunc(name, help, labels string, f func() float64) {
+	r.prom.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts(r.funcOpts(name, help, "gauge", labels)), f))
+}
+
+// CounterFunc registers a counter whose value f returns at each scrape,
+// for counts kept elsewhere (they must never decrease).
+func (r *Registry) CounterFunc(name, help, labels string, f func() float64) {
+	r.prom.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts(r.funcOpts(name, help, "counterfunc", labels)), f))
+}
+
+// funcOpts registers family name, of a metric whose value a function
+// gives, and returns its options.
+func (r *Registry) funcOpts(name, help, typ, labels string) prometheus.Opts {
 	names, values := unpack(labels)
-	r.family(name, help, "gauge", names, false, nil)
+	r.family(name, help, typ, names, false, nil)
 	constLabels := prometheus.Labels{}
 	for i, n := range names {
 		constLabels[n] = values[i]
 	}
-	r.prom.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: constLabels}, f))
+	return prometheus.Opts{Name: name, Help: help, ConstLabels: constLabels}
 }
 
 // Histogram registers and returns a histogram series of family name

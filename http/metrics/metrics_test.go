@@ -51,7 +51,12 @@ func TestExpositionParses(t *testing.T) {
 	h.Observe(500 * time.Microsecond)
 	h.Observe(2 * time.Second)
 	reg.GaugeFunc("x_gauge", "A gauge.", "", func() float64 { return 7 })
+	reg.CounterFunc("y_total", "A counter kept elsewhere.", metrics.Labels("k", "a"), func() float64 { return 5 })
+	reg.CounterFunc("y_total", "A counter kept elsewhere.", metrics.Labels("k", "b"), func() float64 { return 6 })
 	fams := scrape(t, reg)
+	if m := fams["y_total"].GetMetric(); len(m) != 2 || m[0].GetCounter().GetValue() != 5 || m[1].GetCounter().GetValue() != 6 {
+		t.Errorf("counter funcs = %v", m)
+	}
 	if got := fams["x_total"].GetMetric()[0].GetCounter().GetValue(); got != 3 {
 		t.Errorf("counter = %v", got)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/dataclient"
@@ -65,6 +66,18 @@ Locks, for experimenting:
   --lock-mode retry       fail-fast getLocks retried with jittered backoff
                           for up to --lock-wait, then 403
   --lock-mode fail-fast   one attempt: 403 at once when locked (the original)
+The concurrency-control schemes (Yu et al., "Staring into the Abyss", VLDB
+2014) name each operation by a timestamp taken at its first attempt and
+kept across retries; an aborted attempt applied nothing, releases its locks
+and is retried for up to --lock-wait, then 403. They need this project's
+data server:
+  --lock-mode wait-die    wait for a younger holder, die behind an older one
+  --lock-mode wound-wait  take the lock from a younger holder (its commit is
+                          refused and it retries), wait for an older one
+  --lock-mode detect      wait (FIFO); the data server aborts the youngest of
+                          a cycle of waits at once (--deadlock-detection)
+  --lock-mode occ         read without locks, then validate: lock without
+                          waiting, granted only if nothing was written since
 Every lock is asked for with a lease of --lock-ttl (0: the data server's
 --lock-ttl): a business server that dies holding a lock blocks the account
 that long at most, and one paused past its lease has its writes refused
@@ -188,7 +201,7 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	id := fs.String("id", "", "this server's id_negoc on the data server (default HOSTNAME:PORT); unique per business server")
 	secretFile := fs.String("server-token-file", auth.DefaultSecretPath(), "server credential file, used when $"+auth.EnvServerToken+" is unset")
 	logPath := fs.String("log", "business_server.log", `operation log file ("-" for stdout)`)
-	lockMode := fs.String("lock-mode", string(business.ModeWait), "how a locked account is waited for: wait (queue on the data server), retry (fail-fast attempts with backoff) or fail-fast (one attempt)")
+	lockMode := fs.String("lock-mode", string(business.ModeWait), "how a locked account is waited for: wait (queue on the data server), retry (fail-fast attempts with backoff), fail-fast (one attempt), or a scheme: wait-die, wound-wait, detect, occ (see above)")
 	lockOrder := fs.String("lock-order", string(business.OrderAscending), "order in which an operation locks its accounts: ascending (deadlock-free) or request (conta_orig first, as the original)")
 	lockWait := fs.Duration("lock-wait", business.DefaultLockWait, "how long an operation waits for or retries its locks before answering 403 (ignored by --lock-mode fail-fast)")
 	lockTTL := fs.Duration("lock-ttl", DefaultBusinessLockTTL, "lease asked for with every lock (0: the data server's default); unset, --lock-wait + 2 × --data-timeout + 1s, which outlasts a transfer")
@@ -237,10 +250,8 @@ func Business(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError(fs, "--data-timeout and --shutdown-timeout must be positive")
 	}
 	mode := business.LockMode(*lockMode)
-	switch mode {
-	case business.ModeWait, business.ModeRetry, business.ModeFailFast:
-	default:
-		return usageError(fs, "--lock-mode %q: want wait, retry or fail-fast", *lockMode)
+	if !slices.Contains(teller.Modes(), mode) {
+		return usageError(fs, "--lock-mode %q: want one of %v", *lockMode, teller.Modes())
 	}
 	order := business.LockOrder(*lockOrder)
 	switch order {
