@@ -187,6 +187,17 @@ func (d Dist) String() string {
 	return DistUniform
 }
 
+// Picker returns a function drawing account numbers in 1..n as d says,
+// for drivers other than the load generator (the in-process transaction
+// load of the lock-scheme experiment).
+func (d Dist) Picker(n int) (func(*rand.Rand) int64, error) {
+	p, err := newPicker(d, n)
+	if err != nil {
+		return nil, err
+	}
+	return p.pick, nil
+}
+
 // picker draws an account number in 1..n.
 type picker interface {
 	pick(r *rand.Rand) int64

@@ -1,0 +1,398 @@
+// Package txnload drives transactions of 2 to 16 legs through Tellers over
+// the in-process accounts of one bank — actors, the lock rules, the
+// durable store, no socket — in a closed loop, and records what happened
+// as a history the checkers of package check judge. It is the lock-scheme
+// experiment's in-process transport, where contention and cycles can be
+// studied as DBx1000 does (its transactions touch 16 rows), beside the
+// HTTP transport's two-account transfers.
+//
+// A transaction of L legs debits its first account (L-1)×v and credits v
+// to each of the others: it conserves money, and with two legs it is a
+// transfer. Its accounts are drawn from Config.Dist; with Groups, the
+// first one decides the group and the others are drawn within it by the
+// same distribution, so that the checker can split the history by group.
+package txnload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/store"
+	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/actors/teller/inprocess"
+	"github.com/bank/gobank/benchmarks/check"
+	"github.com/bank/gobank/benchmarks/loadgen"
+)
+
+// Config is one run.
+type Config struct {
+	// Accounts 1..Accounts, each starting with InitialBalance.
+	Accounts       int
+	InitialBalance int64
+	// Tellers is how many Tellers (lock holders, as business servers are)
+	// share the load; Workers closed-loop clients are spread over them.
+	Tellers int
+	Workers int
+	// Legs per transaction, 2..teller.MaxLegs.
+	Legs int
+	// Dist draws the accounts.
+	Dist loadgen.Dist
+	// Groups, when above 1, splits the accounts into that many contiguous
+	// groups (loadgen.GroupOf) and keeps each transaction within one, so
+	// that the linearizability check can be split by group. Each group
+	// must hold at least Legs accounts.
+	Groups int
+	// Mode, Order and LockWait are the Tellers'; Lease is their locks'
+	// lease (0: none).
+	Mode     teller.LockMode
+	Order    teller.LockOrder
+	LockWait time.Duration
+	Lease    time.Duration
+	// AmountMin..AmountMax is v, drawn uniformly.
+	AmountMin, AmountMax int64
+	// Duration of the load, and the seed of every draw.
+	Duration time.Duration
+	Seed     uint64
+	// Dir, when set, makes the bank durable: a pebble store in Dir. Empty:
+	// in memory.
+	Dir string
+	// Record keeps a history of every transaction (Result.History).
+	Record bool
+}
+
+// Result is what a run measured.
+type Result struct {
+	// Elapsed is the load's duration, from the first call to the last
+	// answer.
+	Elapsed time.Duration
+	// Transactions by outcome: committed, refused for insufficient funds,
+	// given up at LockWait (ErrLocked), and anything else (Errors; the
+	// first one in FirstError).
+	Committed, Refused, Timeouts, Errors int64
+	FirstError                           string
+	// Stats sums the Tellers' counts: attempts, aborts by cause.
+	Stats teller.Stats
+	// P50, P99 and P999 of the committed transactions' latency, in µs.
+	P50, P99, P999 int64
+	// LockWaitMean is the mean time a granted lock was waited for, and
+	// LockWaits how many were granted.
+	LockWaitMean time.Duration
+	LockWaits    int64
+	// Deadlocks broken by the detector, and how long after the cycle
+	// closed its victim was answered (median and maximum).
+	Deadlocks                     int64
+	DeadlockResolved, DeadlockMax time.Duration
+	DeadlockVictimWait            time.Duration // the victims' mean wait before their abort
+	// History is every transaction, when Config.Record, with a snapshot
+	// of the final balances.
+	History *check.History
+	// Initial and Final are the balances before and after the load, and
+	// Conserved says they hold the same total, none negative.
+	Initial, Final   []int64
+	Conserved        bool
+	ConservationNote string
+}
+
+// CommittedPerSec is the committed transactions' rate.
+func (r *Result) CommittedPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Committed) / r.Elapsed.Seconds()
+}
+
+// observer is the bank's: it times the deadlocks broken.
+type observer struct {
+	mu       sync.Mutex
+	resolved *hdr.Histogram // µs
+	waited   time.Duration
+	n        int64
+}
+
+func (*observer) LockHeld(time.Duration)    {}
+func (*observer) LeaseExpired()             {}
+func (*observer) StoreCommit(time.Duration) {}
+func (o *observer) Deadlock(resolved, waited time.Duration) {
+	o.mu.Lock()
+	_ = o.resolved.RecordValue(resolved.Microseconds())
+	o.waited += waited
+	o.n++
+	o.mu.Unlock()
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Accounts < 2:
+		return fmt.Errorf("txnload: %d accounts: want at least 2", c.Accounts)
+	case c.Legs < 2 || c.Legs > teller.MaxLegs:
+		return fmt.Errorf("txnload: %d legs: want 2 to %d", c.Legs, teller.MaxLegs)
+	case c.Tellers < 1 || c.Workers < 1:
+		return errors.New("txnload: want at least one teller and one worker")
+	case c.AmountMin < 1 || c.AmountMax < c.AmountMin:
+		return fmt.Errorf("txnload: amounts %d..%d: want 1 <= min <= max", c.AmountMin, c.AmountMax)
+	case c.Duration <= 0:
+		return errors.New("txnload: the duration must be positive")
+	case c.Record && c.Legs > 2:
+		return fmt.Errorf("txnload: a history of %d-leg transactions: the checkers judge transfers (2 legs)", c.Legs)
+	}
+	if g := max(c.Groups, 1); c.Accounts/g < c.Legs {
+		return fmt.Errorf("txnload: %d accounts in %d groups: a group must hold at least %d accounts (the legs)", c.Accounts, g, c.Legs)
+	}
+	return nil
+}
+
+// Run starts a fresh bank, loads it for cfg.Duration, reads the final
+// balances and stops it.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	obs := &observer{resolved: hdr.New(1, 60_000_000, 3)}
+	bcfg := actors.Config{Accounts: cfg.Accounts, InitialBalance: cfg.InitialBalance, DeadlockDetection: true, Observer: obs}
+	var st *store.Pebble
+	if cfg.Dir != "" {
+		var err error
+		if st, err = store.OpenPebble(cfg.Dir, nil); err != nil {
+			return nil, err
+		}
+		bcfg.Store = st
+	}
+	bank, err := actors.New(bcfg)
+	if err != nil {
+		if st != nil {
+			_ = st.Close()
+		}
+		return nil, err
+	}
+	defer func() {
+		bank.Close()
+		if st != nil {
+			_ = st.Close()
+		}
+	}()
+	var waits, waitNS atomic.Int64
+	icfg := inprocess.Config{Bank: bank, LockWait: func(d time.Duration) {
+		waits.Add(1)
+		waitNS.Add(int64(d))
+	}}
+	if st != nil {
+		icfg.Records = st
+	}
+	accts, err := inprocess.New(icfg)
+	if err != nil {
+		return nil, err
+	}
+	tellers := make([]*teller.Teller, cfg.Tellers)
+	for i := range tellers {
+		holder := fmt.Sprintf("teller-%d", i+1)
+		if tellers[i], err = teller.New(teller.Config{Accounts: accts.For(holder, cfg.Lease), Holder: holder,
+			Mode: cfg.Mode, Order: cfg.Order, LockWait: cfg.LockWait}); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{}
+	if res.Initial, err = balances(ctx, accts, cfg.Accounts); err != nil {
+		return nil, err
+	}
+	draw, err := newDrawer(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	workers := make([]worker, cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		*w = worker{id: i, tl: tellers[i%len(tellers)], rng: rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
+			lat: hdr.New(1, 60_000_000, 3), record: cfg.Record}
+		wg.Go(func() { w.run(ctx, cfg, draw, start, end) })
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+
+	lat := hdr.New(1, 60_000_000, 3)
+	var ops []check.Entry
+	for i := range workers {
+		w := &workers[i]
+		lat.Merge(w.lat)
+		res.Committed += w.committed
+		res.Refused += w.refused
+		res.Timeouts += w.timeouts
+		res.Errors += w.errors
+		if res.FirstError == "" {
+			res.FirstError = w.firstError
+		}
+		ops = append(ops, w.ops...)
+	}
+	res.P50, res.P99, res.P999 = lat.ValueAtPercentile(50), lat.ValueAtPercentile(99), lat.ValueAtPercentile(99.9)
+	for _, tl := range tellers {
+		s := tl.Stats()
+		res.Stats.Done += s.Done
+		res.Stats.Attempts += s.Attempts
+		res.Stats.Died += s.Died
+		res.Stats.Wounded += s.Wounded
+		res.Stats.Deadlocks += s.Deadlocks
+		res.Stats.Validations += s.Validations
+		res.Stats.Timeouts += s.Timeouts
+	}
+	if n := waits.Load(); n > 0 {
+		res.LockWaits, res.LockWaitMean = n, time.Duration(waitNS.Load()/n)
+	}
+	obs.mu.Lock()
+	res.Deadlocks = obs.n
+	if obs.n > 0 {
+		res.DeadlockResolved = time.Duration(obs.resolved.ValueAtPercentile(50)) * time.Microsecond
+		res.DeadlockMax = time.Duration(obs.resolved.Max()) * time.Microsecond
+		res.DeadlockVictimWait = obs.waited / time.Duration(obs.n)
+	}
+	obs.mu.Unlock()
+
+	snapCall := time.Since(start)
+	if res.Final, err = balances(ctx, accts, cfg.Accounts); err != nil {
+		return nil, err
+	}
+	res.conserve()
+	if cfg.Record {
+		res.History = history(cfg, res, ops, snapCall, time.Since(start))
+	}
+	return res, nil
+}
+
+// conserve checks that the transactions, which all sum to zero, moved
+// money without creating or destroying any, and left no balance negative.
+func (r *Result) conserve() {
+	var before, after int64
+	for i := range r.Initial {
+		before += r.Initial[i]
+		after += r.Final[i]
+		if r.Final[i] < 0 {
+			r.ConservationNote = fmt.Sprintf("account %d holds %d", i+1, r.Final[i])
+			return
+		}
+	}
+	r.Conserved = before == after
+	r.ConservationNote = fmt.Sprintf("total %d before, %d after", before, after)
+}
+
+// balances reads accounts 1..n; nothing runs meanwhile.
+func balances(ctx context.Context, a *inprocess.Accounts, n int) ([]int64, error) {
+	h := a.For("txnload-reader", 0)
+	out := make([]int64, n)
+	for i := range out {
+		b, err := h.Read(ctx, int64(i+1))
+		if err != nil {
+			return nil, fmt.Errorf("txnload: reading account %d: %w", i+1, err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// drawer draws a transaction's accounts.
+type drawer struct {
+	n, groups int
+	all       func(*rand.Rand) int64
+	within    map[int64]func(*rand.Rand) int64 // by group size
+}
+
+func newDrawer(cfg Config) (*drawer, error) {
+	d := &drawer{n: cfg.Accounts, groups: max(cfg.Groups, 1), within: map[int64]func(*rand.Rand) int64{}}
+	var err error
+	if d.all, err = cfg.Dist.Picker(cfg.Accounts); err != nil {
+		return nil, err
+	}
+	for g := range d.groups {
+		_, lo, hi := loadgen.GroupOf(int64(g*cfg.Accounts/d.groups)+1, cfg.Accounts, d.groups)
+		size := hi - lo + 1
+		if d.within[size] == nil {
+			if d.within[size], err = cfg.Dist.Picker(int(size)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return d, nil
+}
+
+// draw fills ids with distinct accounts: the first from the whole range,
+// the others from its group.
+func (d *drawer) draw(rng *rand.Rand, ids []int64) {
+	ids[0] = d.all(rng)
+	_, lo, hi := loadgen.GroupOf(ids[0], d.n, d.groups)
+	pick := d.within[hi-lo+1]
+	for i := 1; i < len(ids); i++ {
+	again:
+		id := lo - 1 + pick(rng)
+		for _, p := range ids[:i] {
+			if p == id {
+				goto again
+			}
+		}
+		ids[i] = id
+	}
+}
+
+// worker is one closed-loop client.
+type worker struct {
+	id                                   int
+	tl                                   *teller.Teller
+	rng                                  *rand.Rand
+	lat                                  *hdr.Histogram
+	record                               bool
+	ops                                  []check.Entry
+	committed, refused, timeouts, errors int64
+	firstError                           string
+}
+
+func (w *worker) run(ctx context.Context, cfg Config, d *drawer, start, end time.Time) {
+	var ids [teller.MaxLegs]int64
+	var legs [teller.MaxLegs]teller.Leg
+	var saldos [teller.MaxLegs]int64
+	n := cfg.Legs
+	for ctx.Err() == nil && time.Now().Before(end) {
+		d.draw(w.rng, ids[:n])
+		v := cfg.AmountMin + w.rng.Int64N(cfg.AmountMax-cfg.AmountMin+1)
+		legs[0] = teller.Leg{Conta: ids[0], Delta: -int64(n-1) * v}
+		for i := 1; i < n; i++ {
+			legs[i] = teller.Leg{Conta: ids[i], Delta: v}
+		}
+		call := time.Now()
+		err := w.tl.Move(ctx, legs[:n], saldos[:n])
+		ret := time.Now()
+		e := check.Entry{Type: check.TypeOp, Client: w.id, Call: int64(call.Sub(start)), Ret: int64(ret.Sub(start))}
+		switch {
+		case err == nil:
+			w.committed++
+			_ = w.lat.RecordValue(max(ret.Sub(call).Microseconds(), 1))
+			e.Result = check.ResultOK
+		case errors.Is(err, teller.ErrInsufficientFunds):
+			w.refused++
+			e.Result, e.Error = check.ResultFail, teller.InsufficientFunds.String()
+		case errors.Is(err, teller.ErrLocked):
+			w.timeouts++
+			e.Result, e.Error = check.ResultFail, teller.LockedAccount.String()
+		default:
+			w.errors++
+			if w.firstError == "" {
+				w.firstError = err.Error()
+			}
+			// Anything else may or may not have been applied.
+			e.Result = check.ResultUnknown
+			if errors.Is(err, teller.ErrNotApplied) {
+				e.Result = check.ResultFail
+			}
+		}
+		if w.record {
+			w.ops = append(w.ops, entryOf(e, legs[:n], saldos[:n]))
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package txnload_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/benchmarks/check"
+	"github.com/bank/gobank/benchmarks/loadgen"
+	"github.com/bank/gobank/benchmarks/txnload"
+)
+
+func config(mode teller.LockMode, legs int) txnload.Config {
+	dist, _ := loadgen.ParseDist("zipf:0.9")
+	return txnload.Config{
+		Accounts: 40, InitialBalance: 1000, Tellers: 3, Workers: 16, Legs: legs, Dist: dist, Groups: 4,
+		Mode: mode, Order: teller.OrderRequest, LockWait: 200 * time.Millisecond,
+		AmountMin: 1, AmountMax: 20, Duration: 300 * time.Millisecond, Seed: 7,
+	}
+}
+
+// TestProvenCorrect: a recorded run of transfers in request order under
+// each lock mode passes both checkers and conservation.
+func TestProvenCorrect(t *testing.T) {
+	for _, mode := range teller.Modes() {
+		t.Run(string(mode), func(t *testing.T) {
+			cfg := config(mode, 2)
+			cfg.Record = true
+			if mode == teller.ModeDetect {
+				cfg.Dir = t.TempDir() // and once durable
+			}
+			r, err := txnload.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Committed == 0 || r.Errors != 0 {
+				t.Fatalf("%d committed, %d errors (%s)", r.Committed, r.Errors, r.FirstError)
+			}
+			if !r.Conserved {
+				t.Fatalf("not conserved: %s", r.ConservationNote)
+			}
+			if n := int64(len(r.History.Ops)); n != r.Committed+r.Refused+r.Timeouts {
+				t.Fatalf("%d ops recorded, %d ended", n, r.Committed+r.Refused+r.Timeouts)
+			}
+			bank := check.Bank(r.History)
+			lin := check.Linearizable(r.History, check.LinearOptions{Timeout: time.Minute})
+			if !bank.OK || !lin.OK {
+				t.Fatalf("bank %s %v; linearizability %s %v %s", bank.Verdict(), bank.Violations, lin.Verdict(), lin.Violations, lin.Note)
+			}
+			t.Logf("%s: %.0f/s committed, %d refused, %d timeouts, %+v; checked in %v + %v",
+				mode, r.CommittedPerSec(), r.Refused, r.Timeouts, r.Stats, bank.Duration, lin.Duration)
+		})
+	}
+}
+
+// TestWideTransactions: 16-leg transactions in request order, under the
+// schemes that cannot deadlock, all end and conserve money.
+func TestWideTransactions(t *testing.T) {
+	for _, mode := range []teller.LockMode{teller.ModeWaitDie, teller.ModeWoundWait, teller.ModeDetect, teller.ModeOCC} {
+		cfg := config(mode, 16)
+		cfg.Groups = 2
+		r, err := txnload.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Committed == 0 || r.Errors != 0 || !r.Conserved {
+			t.Fatalf("%s: %d committed, %d errors (%s), conserved %v (%s)", mode, r.Committed, r.Errors, r.FirstError, r.Conserved, r.ConservationNote)
+		}
+		if r.Stats.Attempts != r.Stats.Done+r.Stats.Aborts() {
+			t.Errorf("%s: stats %+v", mode, r.Stats)
+		}
+		t.Logf("%s, 16 legs: %.0f/s committed, %d timeouts, %d aborts", mode, r.CommittedPerSec(), r.Timeouts, r.Stats.Aborts())
+	}
+}
+
+func TestConfigRefused(t *testing.T) {
+	for name, mod := range map[string]func(*txnload.Config){
+		"one leg":           func(c *txnload.Config) { c.Legs = 1 },
+		"17 legs":           func(c *txnload.Config) { c.Legs = 17 },
+		"groups too small":  func(c *txnload.Config) { c.Groups = 10; c.Legs = 5 },
+		"no worker":         func(c *txnload.Config) { c.Workers = 0 },
+		"amounts backwards": func(c *txnload.Config) { c.AmountMin, c.AmountMax = 5, 4 },
+		"no duration":       func(c *txnload.Config) { c.Duration = 0 },
+	} {
+		cfg := config(teller.ModeWait, 2)
+		mod(&cfg)
+		if _, err := txnload.Run(context.Background(), cfg); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
