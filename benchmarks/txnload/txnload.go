@@ -112,7 +112,7 @@ func (r *Result) CommittedPerSec() float64 {
 // observer is the bank's: it times the deadlocks broken.
 type observer struct {
 	mu       sync.Mutex
-	resolved *hdr.Histogram // µs
+	resolved *hdr.Histogram // ns
 	waited   time.Duration
 	n        int64
 }
@@ -122,7 +122,7 @@ func (*observer) LeaseExpired()             {}
 func (*observer) StoreCommit(time.Duration) {}
 func (o *observer) Deadlock(resolved, waited time.Duration) {
 	o.mu.Lock()
-	_ = o.resolved.RecordValue(resolved.Microseconds())
+	_ = o.resolved.RecordValue(max(resolved.Nanoseconds(), 1))
 	o.waited += waited
 	o.n++
 	o.mu.Unlock()
@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	obs := &observer{resolved: hdr.New(1, 60_000_000, 3)}
+	obs := &observer{resolved: hdr.New(1, 60_000_000_000, 3)}
 	bcfg := actors.Config{Accounts: cfg.Accounts, InitialBalance: cfg.InitialBalance, DeadlockDetection: true, Observer: obs}
 	var st *store.Pebble
 	if cfg.Dir != "" {
@@ -251,8 +251,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	obs.mu.Lock()
 	res.Deadlocks = obs.n
 	if obs.n > 0 {
-		res.DeadlockResolved = time.Duration(obs.resolved.ValueAtPercentile(50)) * time.Microsecond
-		res.DeadlockMax = time.Duration(obs.resolved.Max()) * time.Microsecond
+		res.DeadlockResolved = time.Duration(obs.resolved.ValueAtPercentile(50))
+		res.DeadlockMax = time.Duration(obs.resolved.Max())
 		res.DeadlockVictimWait = obs.waited / time.Duration(obs.n)
 	}
 	obs.mu.Unlock()
