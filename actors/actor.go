@@ -73,7 +73,7 @@ func (a *accountActor) Receive(ctx actor.Context) {
 	case waitEnded:
 		a.dequeue(m.ticket, account.ErrLocked)
 	case victim:
-		if w, ok := a.dequeue(m.ticket, account.ErrDeadlock); ok && a.det != nil {
+		if w, ok := a.dequeue(m.ticket, m.err); ok && a.det != nil && m.err == account.ErrDeadlock {
 			if o := a.det.obs; o != nil {
 				now := time.Now()
 				o.Deadlock(now.Sub(m.at), now.Sub(w.since))
@@ -115,7 +115,7 @@ func (a *accountActor) dequeue(ticket uint64, err error) (waiting, bool) {
 // leftQueue tells the detector that the request queued under ticket
 // waits no more.
 func (a *accountActor) leftQueue(w waiting, ticket uint64) {
-	if a.det != nil && w.call != nil && w.call.req.Detect {
+	if a.det != nil && w.call != nil && tracked(w.call.req) {
 		a.det.done(account.Txn{Holder: w.call.req.Holder, TS: w.call.req.TS}, a, ticket)
 	}
 }
@@ -133,18 +133,22 @@ func (a *accountActor) reportHolder(self *actor.PID) {
 		return
 	}
 	for ticket, w := range a.waiting {
-		if w.call != nil && w.call.req.Detect {
+		if w.call != nil && tracked(w.call.req) {
 			a.reportWait(self, ticket, w.call.req, h)
 		}
 	}
 }
+
+// tracked reports whether the detector sees req's waits: it asked for
+// detection, or it is wound-wait's (a wound aborts the wounded one's wait).
+func tracked(req Request) bool { return req.Detect || req.Scheme == account.WoundWait }
 
 // reportWait tells the detector that req, queued under ticket, waits for
 // holder, and aborts the victim if that closes a cycle.
 func (a *accountActor) reportWait(self *actor.PID, ticket uint64, req Request, holder account.Txn) {
 	e := waitEdge{holder: holder, pid: self, owner: a, ticket: ticket}
 	if v, ok := a.det.wait(account.Txn{Holder: req.Holder, TS: req.TS}, e); ok {
-		a.system.Root.Send(v.pid, victim{ticket: v.ticket, at: time.Now()})
+		a.system.Root.Send(v.pid, victim{ticket: v.ticket, at: time.Now(), err: account.ErrDeadlock})
 	}
 }
 
@@ -200,7 +204,7 @@ func (a *accountActor) receiveWaitingLock(self *actor.PID, c *call) {
 	case queued:
 		cancel := a.timers.SendOnce(c.req.Wait, self, waitEnded{ticket})
 		w := waiting{call: c, cancel: cancel}
-		if a.det != nil && c.req.Detect {
+		if a.det != nil && tracked(c.req) {
 			w.since = time.Now()
 			a.waiting[ticket] = w
 			a.reportWait(self, ticket, c.req, a.acct.HolderTxn())
@@ -258,6 +262,11 @@ func (a *accountActor) claimWaiter(ticket uint64) bool {
 func (a *accountActor) execute(self *actor.PID, r account.Ready) {
 	if r.Expired && a.obs != nil {
 		a.obs.LeaseExpired()
+	}
+	if r.Wounded.Holder != "" && a.det != nil {
+		if e, ok := a.det.take(r.Wounded); ok {
+			a.system.Root.Send(e.pid, victim{ticket: e.ticket, at: time.Now(), err: account.ErrWounded})
+		}
 	}
 	if r.SetLease {
 		a.disarmLease()

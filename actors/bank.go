@@ -81,7 +81,9 @@ type Config struct {
 	// DeadlockDetection runs a detector (see Deadlocks) over the waits of
 	// the lock requests that ask for it (Request.Detect): a cycle of
 	// waits is broken at once by refusing its youngest transaction with
-	// account.ErrDeadlock. Off, such requests simply wait.
+	// account.ErrDeadlock. Off, such requests simply wait. It also lets
+	// a wound-wait request that takes a lock abort the wounded
+	// transaction's pending wait elsewhere (account.ErrWounded).
 	DeadlockDetection bool
 
 	// hook, when set, runs in the actor before each request; tests use it

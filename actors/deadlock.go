@@ -16,6 +16,11 @@ import (
 // youngest transaction of the cycle with account.ErrDeadlock at once,
 // instead of leaving the cycle to the waiters' timeouts.
 //
+// It also sees the waits of wound-wait requests, so that a transaction
+// wounded at one account while it waits at another is refused there at
+// once (account.ErrWounded), releasing everything it holds, instead of
+// holding it until its commit finds the wound.
+//
 // A transaction waits at one account at a time (its locks are taken one
 // after another), so the graph has at most one edge out of each waiter
 // and finding a cycle is following a chain. It is safe for concurrent
@@ -42,10 +47,12 @@ type waitEdge struct {
 	ticket uint64
 }
 
-// victim is the message that aborts a waiter chosen to break a cycle.
+// victim is the message that aborts a waiter: one chosen to break a
+// cycle (ErrDeadlock), or one whose transaction was wounded (ErrWounded).
 type victim struct {
 	ticket uint64
 	at     time.Time // when the cycle was found
+	err    error
 }
 
 // NewDeadlocks returns a detector for hosts of Account (a Bank makes its
@@ -83,6 +90,18 @@ func (d *Deadlocks) wait(w account.Txn, e waitEdge) (waitEdge, bool) {
 		cur = next.holder
 	}
 	return waitEdge{}, false
+}
+
+// take removes w's edge, if it waits, and returns it: w was wounded, and
+// its wait is to be aborted.
+func (d *Deadlocks) take(w account.Txn) (waitEdge, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.waits[w]
+	if ok {
+		delete(d.waits, w)
+	}
+	return e, ok
 }
 
 // done removes w's edge, if it is still the one of the request queued at

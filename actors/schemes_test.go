@@ -188,3 +188,30 @@ func TestVersionValidation(t *testing.T) {
 		t.Fatalf("lock under the current version: %+v, %v", g, err)
 	}
 }
+
+// TestWoundAbortsTheWoundedWait: a wounded transaction waiting for
+// another lock is refused there at once (ErrWounded), not left holding
+// the rest until its commit finds the wound.
+func TestWoundAbortsTheWoundedWait(t *testing.T) {
+	b := newBank(t, Config{Accounts: 2, DeadlockDetection: true})
+	lockAs(t, b, 1, "T", 10, account.WoundWait) // Y holds account 1
+	lockAs(t, b, 2, "T", 1, account.WoundWait)  // O, the oldest, holds account 2
+	// Y waits for O, without asking for deadlock detection: wound-wait
+	// waits are seen all the same.
+	y := make(chan outcome, 1)
+	go func() {
+		r, err := b.Do(2, Request{Op: OpLock, Holder: "T", TS: 10, Scheme: account.WoundWait, Wait: time.Minute})
+		y <- outcome{"Y", r, err}
+	}()
+	waitQueued(t, b, 2, 1)
+	x := lockAs(t, b, 1, "T", 5, account.WoundWait)
+	if x.Fence != 2 {
+		t.Fatalf("X's grant %+v: want account 1 taken from Y", x)
+	}
+	if o := <-y; !errors.Is(o.err, account.ErrWounded) {
+		t.Fatalf("Y's wait while O still holds account 2: %+v, %v; want ErrWounded", o.reply, o.err)
+	}
+	if n := b.det.Len(); n != 0 {
+		t.Errorf("%d waits left in the detector", n)
+	}
+}

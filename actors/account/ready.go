@@ -20,9 +20,10 @@ type Ready struct {
 	Lease    Grant
 	// Expired is set when a grant ended because its lease ran out.
 	Expired bool
-	// Wounded, when its Holder is set, is the grant a wound-wait request
-	// ended to take the lock (see Request).
-	Wounded Grant
+	// Wounded, when its Holder is set, is the transaction whose grant a
+	// wound-wait request ended to take the lock (see Request): the owner
+	// aborts its pending lock requests, if it can see them.
+	Wounded Txn
 }
 
 // Claim asks the owner whether the queued waiter with ticket still wants

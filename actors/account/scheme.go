@@ -19,6 +19,11 @@ var (
 	// ErrChanged refuses a lock request that names a version the account
 	// no longer has: what the requester read was written since.
 	ErrChanged = errors.New("version changed since it was read")
+	// ErrWounded refuses the pending lock request of a transaction a
+	// wound-wait request took a grant from: it must abort (its commit
+	// would be refused as stale) and retry. The rules never return it;
+	// the owner that sees the transaction's waits does.
+	ErrWounded = errors.New("wound-wait: an older transaction took a lock this one held")
 	// ErrNoTimestamp refuses a wait-die or wound-wait request without a
 	// timestamp: its age decides whether it waits.
 	ErrNoTimestamp = errors.New("scheme needs a transaction timestamp")
@@ -141,19 +146,19 @@ func (a *Account) Request(r LockRequest, now time.Time, claim Claim) (queued boo
 	return false, rd, nil
 }
 
-func (a *Account) request(r LockRequest, now time.Time) (g, wounded Grant, queued bool, err error) {
+func (a *Account) request(r LockRequest, now time.Time) (g Grant, wounded Txn, queued bool, err error) {
 	t := r.Txn
 	switch {
 	case t.Holder == "":
-		return Grant{}, Grant{}, false, ErrNoHolder
+		return Grant{}, Txn{}, false, ErrNoHolder
 	case r.Scheme > WoundWait:
-		return Grant{}, Grant{}, false, fmt.Errorf("account: unknown lock scheme %d", r.Scheme)
+		return Grant{}, Txn{}, false, fmt.Errorf("account: unknown lock scheme %d", r.Scheme)
 	case t.TS == 0 && (r.Scheme == WaitDie || r.Scheme == WoundWait):
-		return Grant{}, Grant{}, false, ErrNoTimestamp
+		return Grant{}, Txn{}, false, ErrNoTimestamp
 	case r.Scheme != NoWait && r.Ticket == 0:
-		return Grant{}, Grant{}, false, errors.New("account: ticket 0 is reserved")
+		return Grant{}, Txn{}, false, errors.New("account: ticket 0 is reserved")
 	case r.Version != 0 && r.Version != a.version:
-		return Grant{}, Grant{}, false, ErrChanged
+		return Grant{}, Txn{}, false, ErrChanged
 	}
 	// A request without a timestamp is the holder's (the original
 	// bank's re-entrance); one with a timestamp is its transaction's.
@@ -161,20 +166,20 @@ func (a *Account) request(r LockRequest, now time.Time) (g, wounded Grant, queue
 	if a.holder == "" || own {
 		if a.hasPinned && !own {
 			// An unfenced write to the free account is being committed.
-			return Grant{}, Grant{}, false, ErrBusy
+			return Grant{}, Txn{}, false, ErrBusy
 		}
-		return a.grantTo(t, r.TTL, now), Grant{}, false, nil
+		return a.grantTo(t, r.TTL, now), Txn{}, false, nil
 	}
 	w := waiter{who: t.Holder, ts: t.TS, ticket: r.Ticket, ttl: r.TTL}
 	holder := a.HolderTxn()
 	switch r.Scheme {
 	case NoWait:
-		return Grant{}, Grant{}, false, ErrLocked
+		return Grant{}, Txn{}, false, ErrLocked
 	case Wait:
 		a.queue = append(a.queue, w)
 	case WaitDie:
 		if !t.Older(holder) {
-			return Grant{}, Grant{}, false, ErrDied
+			return Grant{}, Txn{}, false, ErrDied
 		}
 		// Youngest first: behind every waiter younger than t.
 		i, _ := slices.BinarySearchFunc(a.queue, t, func(w waiter, t Txn) int {
@@ -186,7 +191,7 @@ func (a *Account) request(r LockRequest, now time.Time) (g, wounded Grant, queue
 		a.queue = slices.Insert(a.queue, i, w)
 	case WoundWait:
 		if t.Older(holder) && !a.hasPinned {
-			wounded = a.current()
+			wounded = a.HolderTxn()
 			a.holder = ""
 			return a.grantTo(t, r.TTL, now), wounded, false, nil
 		}
@@ -199,7 +204,7 @@ func (a *Account) request(r LockRequest, now time.Time) (g, wounded Grant, queue
 		})
 		a.queue = slices.Insert(a.queue, i, w)
 	}
-	return Grant{}, Grant{}, true, nil
+	return Grant{}, Txn{}, true, nil
 }
 
 // grantTo gives the lock to t, a new grant unless t holds it already,

@@ -108,14 +108,14 @@ func TestRequestOneConflict(t *testing.T) {
 			t.Errorf("%s: %d waiting", name, a.Waiting())
 		}
 		if tc.want.wounded {
-			if r.Wounded != (Grant{Holder: "H", Fence: 1}) || !r.Granted || r.Grant.Fence != 2 || !r.SetLease {
+			if r.Wounded != holder || !r.Granted || r.Grant.Fence != 2 || !r.SetLease {
 				t.Errorf("%s: Ready %+v; want the wound of H's grant 1 and a grant 2", name, r)
 			}
 			// The wounded transaction's commit is refused by its fence.
 			if err := a.Pin("H", 1, 50); !errors.Is(err, ErrStaleFence) {
 				t.Errorf("%s: wounded holder's Pin: %v, want ErrStaleFence", name, err)
 			}
-		} else if r.Wounded != (Grant{}) {
+		} else if r.Wounded != (Txn{}) {
 			t.Errorf("%s: Wounded %+v, want none", name, r.Wounded)
 		}
 	}

@@ -118,6 +118,7 @@ var errorCodes = []error{
 	account.ErrDeadlock,
 	account.ErrChanged,
 	account.ErrNoTimestamp,
+	account.ErrWounded,
 }
 
 // codeOf returns err's number; an error outside the list travels as

@@ -37,6 +37,7 @@ var refusals = []refusal{
 	{account.ErrDied, fasthttp.StatusOK, teller.Died, "wait-die: younger than the lock's holder; abort and retry", ""},
 	{account.ErrDeadlock, fasthttp.StatusOK, teller.Deadlock, "deadlock: the youngest waiter of a cycle of waits; abort and retry", ""},
 	{account.ErrChanged, fasthttp.StatusOK, teller.Changed, "the account was written since the version named", ""},
+	{account.ErrWounded, fasthttp.StatusOK, teller.StaleFence, "wound-wait: an older transaction took a lock this one held; abort and retry", ""},
 	{account.ErrNoTimestamp, fasthttp.StatusBadRequest, teller.BadRequest, "the lock scheme needs a transaction timestamp (ts)", ""},
 	{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest, "a change needs the fence of the holder's grant", ""},
 	// Before ErrStore, which it comes with: 504, never 503 (which says "not

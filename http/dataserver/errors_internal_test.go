@@ -30,6 +30,7 @@ func TestRefusals(t *testing.T) {
 		{account.ErrDied, fasthttp.StatusOK, teller.Died},
 		{account.ErrDeadlock, fasthttp.StatusOK, teller.Deadlock},
 		{account.ErrChanged, fasthttp.StatusOK, teller.Changed},
+		{account.ErrWounded, fasthttp.StatusOK, teller.StaleFence},
 		{account.ErrNoTimestamp, fasthttp.StatusBadRequest, teller.BadRequest},
 		{actors.ErrNoFence, fasthttp.StatusBadRequest, teller.BadRequest},
 		{actors.ErrStore, fasthttp.StatusServiceUnavailable, teller.Unavailable},

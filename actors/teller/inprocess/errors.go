@@ -65,6 +65,7 @@ var errTable = []struct {
 	{account.ErrDied, teller.ErrDied, false},
 	{account.ErrDeadlock, teller.ErrDeadlock, false},
 	{account.ErrChanged, teller.ErrChanged, false},
+	{account.ErrWounded, teller.ErrStaleFence, false}, // a grant it held is gone
 	{actors.ErrNoFence, teller.ErrBadRequest, false},
 	{store.ErrOutcomeUnknown, teller.ErrUnavailable, false}, // before ErrStore, which it comes with: may be durable
 	{actors.ErrStore, teller.ErrUnavailable, true},          // the store refused or failed: nothing is durable
