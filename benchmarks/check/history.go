@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -78,8 +79,32 @@ type Entry struct {
 	// Saldos is a snapshot's balances of the covered accounts, in account
 	// order (Header.Span).
 	Saldos []int64 `json:"saldos,omitempty"`
+	// Legs is a move's legs, in the order the move named them (OpMove
+	// only: 1 to MaxLegs of them, on distinct accounts).
+	Legs []Leg `json:"legs,omitempty"`
+	// LegSaldos is an acknowledged move's new balances, one per leg, in
+	// leg order (OpMove with result ok only).
+	LegSaldos []int64 `json:"leg_saldos,omitempty"`
 	// Line is the entry's line number in the file (1-based).
 	Line int `json:"-"`
+}
+
+// Leg is one account's part of a move: Delta (neither 0 nor
+// math.MinInt64) is added to account Conta's balance. It has the fields of
+// teller.Leg, so that check.Leg(l) converts one. In JSON it is the pair
+// [conta, delta].
+type Leg struct {
+	Conta int64
+	Delta int64
+}
+
+// MarshalJSON renders the leg as [conta, delta], as a history line has it.
+func (l Leg) MarshalJSON() ([]byte, error) {
+	b := append(make([]byte, 0, 42), '[')
+	b = strconv.AppendInt(b, l.Conta, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, l.Delta, 10)
+	return append(b, ']'), nil
 }
 
 // String renders an entry for a report: its line and the JSON.
