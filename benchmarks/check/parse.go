@@ -544,20 +544,29 @@ var known = map[string]string{
 	ResultOK: ResultOK, ResultFail: ResultFail, ResultUnknown: ResultUnknown, "business": "business", "": "",
 }
 
-// integers is key's value: an array of integers (never nil).
-func integers(key string, f *field) ([]int64, error) {
+// array returns the elements of key's value, an array of what, as the
+// bytes between its brackets (trimmed).
+func array(key string, f *field, what string) ([]byte, error) {
 	switch {
 	case f.n == 0:
 		return nil, fmt.Errorf("%s: missing", key)
 	case isNull(f):
-		return nil, fmt.Errorf("%s: null, want an array of integers", key)
+		return nil, fmt.Errorf("%s: null, want an array of %s", key, what)
 	case f.raw[0] != '[':
 		return nil, fmt.Errorf("%s: %s is not an array", key, shown(f.raw))
+	}
+	return bytes.TrimSpace(f.raw[1 : len(f.raw)-1]), nil
+}
+
+// integers is key's value: an array of integers (never nil).
+func integers(key string, f *field) ([]int64, error) {
+	inner, err := array(key, f, "integers")
+	if err != nil {
+		return nil, err
 	}
 	// The decoder has checked the syntax: splitting at commas yields the
 	// elements when they are numbers, and a piece that is not an integer
 	// (a float, a string, null, a nested array...) otherwise.
-	inner := bytes.TrimSpace(f.raw[1 : len(f.raw)-1])
 	out := make([]int64, 0, bytes.Count(inner, []byte{','})+1)
 	for i := 0; len(inner) > 0; i++ {
 		piece, rest, _ := bytes.Cut(inner, []byte{','})
@@ -579,19 +588,14 @@ func integers(key string, f *field) ([]int64, error) {
 // legs is key's value: an array of pairs [conta, delta] of integers
 // (never nil).
 func legs(key string, f *field) ([]Leg, error) {
-	switch {
-	case f.n == 0:
-		return nil, fmt.Errorf("%s: missing", key)
-	case isNull(f):
-		return nil, fmt.Errorf("%s: null, want an array of [conta, delta] pairs", key)
-	case f.raw[0] != '[':
-		return nil, fmt.Errorf("%s: %s is not an array", key, shown(f.raw))
+	inner, err := array(key, f, "[conta, delta] pairs")
+	if err != nil {
+		return nil, err
 	}
 	// The decoder has checked the syntax: an element that is an array of
 	// numbers runs from its '[' to the next ']'; any other element (a
 	// number, an object, a nested array, an array with a string) either
 	// does not begin with '[' or holds a piece that is not an integer.
-	inner := bytes.TrimSpace(f.raw[1 : len(f.raw)-1])
 	out := make([]Leg, 0, bytes.Count(inner, []byte{'['}))
 	for i := 0; len(inner) > 0; i++ {
 		end := bytes.IndexByte(inner, ']')
