@@ -3,6 +3,7 @@ package check
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
 	"time"
@@ -21,9 +22,10 @@ import (
 // "acknowledged before S.call" means result ok and ret < S.call; "may have
 // taken effect" means acknowledged but concurrent with S (call <= S.ret,
 // ret >= S.call), or of unknown outcome and invoked by S.ret. Definite
-// refusals count for nothing; transfers keep the sum. No balance of a
-// snapshot, and no balance a successful operation answered, may be
-// negative.
+// refusals count for nothing; transfers keep the sum. A move whose deltas
+// sum to N != 0 counts as a deposit of N (N > 0) or a withdrawal of -N;
+// one whose deltas sum to zero keeps the sum. No balance of a snapshot,
+// and no balance a successful operation answered, may be negative.
 //
 // The sums are exact (math/big): no balance or amount can make them wrap.
 // The checker expects a history Read has validated (call <= ret, a
@@ -39,7 +41,8 @@ func Bank(h *History) Result {
 			continue
 		}
 		neg := e.Op != OpTransferencia && e.Saldo < 0 && e.Op != "" ||
-			e.Op == OpTransferencia && (e.Saldo < 0 || e.SaldoB < 0)
+			e.Op == OpTransferencia && (e.Saldo < 0 || e.SaldoB < 0) ||
+			e.Op == OpMove && slices.ContainsFunc(e.LegSaldos, func(b int64) bool { return b < 0 })
 		if neg {
 			r.add(Violation{Message: "an acknowledged operation answered a negative balance", Entries: []Entry{e}})
 		}
@@ -70,22 +73,28 @@ func Bank(h *History) Result {
 		}
 	}
 	var inAcked, outAcked, inBy, outBy []flow
+	var net big.Int
 	for _, e := range h.Ops {
-		var acked, by *[]flow
-		switch e.Op {
-		case OpDeposito:
-			acked, by = &inAcked, &inBy
-		case OpSaque:
-			acked, by = &outAcked, &outBy
-		default:
+		if e.Result != ResultOK && e.Result != ResultUnknown || !netFlow(e, &net) {
 			continue
 		}
-		switch e.Result {
-		case ResultOK:
-			*acked = append(*acked, flow{e.Ret, e.Amount})
-			*by = append(*by, flow{e.Call, e.Amount})
-		case ResultUnknown:
-			*by = append(*by, flow{e.Call, e.Amount})
+		acked, by := &inAcked, &inBy
+		if net.Sign() < 0 {
+			acked, by = &outAcked, &outBy
+			net.Neg(&net)
+		}
+		// A move's net may exceed an int64 (16 legs of up to MaxInt64
+		// each): it is then several flows at the same time.
+		for net.Sign() > 0 {
+			amount := int64(math.MaxInt64)
+			if net.IsInt64() {
+				amount = net.Int64()
+			}
+			net.Sub(&net, x.SetInt64(amount))
+			if e.Result == ResultOK {
+				*acked = append(*acked, flow{e.Ret, amount})
+			}
+			*by = append(*by, flow{e.Call, amount})
 		}
 	}
 	calls, rets := make([]int64, len(snaps)), make([]int64, len(snaps))
@@ -137,6 +146,28 @@ func Bank(h *History) Result {
 // time.
 type flow struct{ at, amount int64 }
 
+// netFlow sets net to the money e brings into the bank (negative: takes
+// out of it) and reports whether it is not zero: a deposit's amount, a
+// withdrawal's negated, the sum of a move's deltas (exact); nothing for
+// the other operations.
+func netFlow(e Entry, net *big.Int) bool {
+	switch e.Op {
+	case OpDeposito:
+		net.SetInt64(e.Amount)
+	case OpSaque:
+		net.Neg(net.SetInt64(e.Amount))
+	case OpMove:
+		var d big.Int
+		net.SetInt64(0)
+		for _, l := range e.Legs {
+			net.Add(net, d.SetInt64(l.Delta))
+		}
+	default:
+		return false
+	}
+	return net.Sign() != 0
+}
+
 // cumulative returns, for each query time qs[i], the sum of the amounts of
 // the flows at < qs[i] (strict) or at <= qs[i]. It sorts flows.
 func cumulative(flows []flow, qs []int64, strict bool) []big.Int {
@@ -159,16 +190,17 @@ func cumulative(flows []flow, qs []int64, strict bool) []big.Int {
 	return out
 }
 
-// concurrent returns up to n deposits and withdrawals that may have taken
-// effect during snapshot s without being acknowledged before it: the
-// entries that explain its bounds.
+// concurrent returns up to n deposits, withdrawals and moves of non-zero
+// net that may have taken effect during snapshot s without being
+// acknowledged before it: the entries that explain its bounds.
 func concurrent(ops []Entry, s Entry, n int) []Entry {
 	var out []Entry
+	var net big.Int
 	for _, e := range ops {
 		if len(out) == n {
 			break
 		}
-		if (e.Op == OpDeposito || e.Op == OpSaque) && e.Call <= s.Ret &&
+		if e.Call <= s.Ret && netFlow(e, &net) &&
 			(e.Result == ResultOK && e.Ret >= s.Call || e.Result == ResultUnknown) {
 			out = append(out, e)
 		}

@@ -70,21 +70,26 @@ func TestLinearizableHandMade(t *testing.T) {
 			`{"type":"op","client":0,"op":"saque","a":1,"amount":500,"call":0,"ret":10,"result":"fail","status":409,"error":"INSUFFICIENT_FUNDS"}`,
 		}, false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			html := filepath.Join(t.TempDir(), "h.html")
-			r := check.Linearizable(parse(t, c.lines...), check.LinearOptions{Visualization: html})
-			if r.OK != c.ok {
-				t.Fatalf("OK = %v, want %v: %+v", r.OK, c.ok, r)
-			}
-			if !c.ok {
-				if r.Visualization != html {
-					t.Fatalf("no visualization: %+v", r)
-				}
-				if fi, err := os.Stat(html); err != nil || fi.Size() == 0 {
-					t.Fatalf("visualization: %v", err)
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantLinearizable(t, parse(t, c.lines...), c.ok) })
+	}
+}
+
+// wantLinearizable checks h with Linearizable, which must find it
+// linearizable or not as ok says, and write the visualization when not.
+func wantLinearizable(t *testing.T, h *check.History, ok bool) {
+	t.Helper()
+	html := filepath.Join(t.TempDir(), "h.html")
+	r := check.Linearizable(h, check.LinearOptions{Visualization: html})
+	if r.OK != ok {
+		t.Fatalf("OK = %v, want %v: %+v", r.OK, ok, r)
+	}
+	if !ok {
+		if r.Visualization != html {
+			t.Fatalf("no visualization: %+v", r)
+		}
+		if fi, err := os.Stat(html); err != nil || fi.Size() == 0 {
+			t.Fatalf("visualization: %v", err)
+		}
 	}
 }
 

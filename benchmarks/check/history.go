@@ -6,12 +6,14 @@
 //   - Bank: every consistent snapshot of the balances sums to the initial
 //     total plus the deposits minus the withdrawals that the bank
 //     acknowledged before it, give or take the deposits and withdrawals
-//     concurrent with it or of unknown outcome; no balance is ever
-//     negative (in a snapshot or in an answer).
+//     concurrent with it or of unknown outcome (a move whose deltas do not
+//     sum to zero counts as a deposit or withdrawal of that sum); no
+//     balance is ever negative (in a snapshot or in an answer).
 //   - Linearizable: the whole history — answers of deposits, withdrawals,
-//     transfers and reads, refusals for insufficient funds, snapshots — is
-//     explained by some order of the operations consistent with real time,
-//     in which each account behaves as a sequential balance (checked with
+//     transfers, moves and reads, refusals for insufficient funds,
+//     snapshots — is explained by some order of the operations consistent
+//     with real time, in which each account behaves as a sequential
+//     balance and a move applies all its legs or none (checked with
 //     porcupine). Operations of unknown outcome may or may not have taken
 //     effect. The check is partitioned by the history's account groups
 //     (bank bench --groups).
@@ -20,7 +22,11 @@
 // Result; "bank check FILE" runs them and prints the results. A history is
 // input from a file: Read validates every record first, so that a
 // malformed one is refused with its line and the reason, and no checker
-// ever sees it.
+// ever sees it. A program may also build a History in memory (its Header,
+// Ops and Snapshots) and pass it to the checkers directly:
+// they do not panic on one that breaks Read's rules, and Linearizable
+// reports a move it cannot judge (too many legs, an account named twice or
+// outside the groups, balances not one per leg) as a violation.
 package check
 
 import (
@@ -31,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -78,8 +85,32 @@ type Entry struct {
 	// Saldos is a snapshot's balances of the covered accounts, in account
 	// order (Header.Span).
 	Saldos []int64 `json:"saldos,omitempty"`
+	// Legs is a move's legs, in the order the move named them (OpMove
+	// only: 1 to MaxLegs of them, on distinct accounts).
+	Legs []Leg `json:"legs,omitempty"`
+	// LegSaldos is an acknowledged move's new balances, one per leg, in
+	// leg order (OpMove with result ok only).
+	LegSaldos []int64 `json:"leg_saldos,omitempty"`
 	// Line is the entry's line number in the file (1-based).
 	Line int `json:"-"`
+}
+
+// Leg is one account's part of a move: Delta (neither 0 nor
+// math.MinInt64) is added to account Conta's balance. It has the fields of
+// teller.Leg, so that check.Leg(l) converts one. In JSON it is the pair
+// [conta, delta].
+type Leg struct {
+	Conta int64
+	Delta int64
+}
+
+// MarshalJSON renders the leg as [conta, delta], as a history line has it.
+func (l Leg) MarshalJSON() ([]byte, error) {
+	b := append(make([]byte, 0, 42), '[')
+	b = strconv.AppendInt(b, l.Conta, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, l.Delta, 10)
+	return append(b, ']'), nil
 }
 
 // String renders an entry for a report: its line and the JSON.

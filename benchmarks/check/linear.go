@@ -30,6 +30,7 @@ type linInput struct {
 	Op     string // an Op* name, or TypeSnapshot
 	A, B   int64
 	Amount int64
+	Legs   []Leg // a move's (1 to MaxLegs, distinct accounts)
 	Group  int
 	Lo, Hi int64 // the group's accounts, for snapshots (absolute numbers)
 }
@@ -38,7 +39,9 @@ type linInput struct {
 type linOutput struct {
 	Result        string // ResultOK, ResultFail (insufficient funds only) or ResultUnknown
 	Saldo, SaldoB int64
-	Saldos        []int64 // a snapshot's balances of accounts Lo..Hi
+	// Saldos is a snapshot's balances of accounts Lo..Hi, or a move's new
+	// balances in leg order.
+	Saldos []int64
 }
 
 // state is every covered account's balance (index: account - first); Step
@@ -49,10 +52,13 @@ type state []int64
 // uses: accounts first..first+len(initial)-1 holding balances; a deposit
 // adds, a withdrawal or transfer subtracts only when the funds suffice
 // (answering INSUFFICIENT_FUNDS otherwise), reads and snapshots observe. A
-// credit whose result would not fit in an int64 cannot happen (the bank
-// refuses it). An operation of unknown outcome applies its effect if it
-// can (and porcupine may order it after every other operation, where its
-// effect is invisible: so it may or may not have taken effect).
+// move adds each leg's delta to its account, all legs at once, only when
+// no new balance would be negative (else INSUFFICIENT_FUNDS) nor beyond
+// int64, and answers the new balances in leg order. A credit whose result
+// would not fit in an int64 cannot happen (the bank refuses it). An
+// operation of unknown outcome applies its effect if it can (and porcupine
+// may order it after every other operation, where its effect is
+// invisible: so it may or may not have taken effect).
 func BankModel(first int64, initial []int64, groups int) porcupine.Model {
 	return porcupine.Model{
 		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
@@ -100,6 +106,16 @@ func BankModel(first int64, initial []int64, groups int) porcupine.Model {
 				s = fmt.Sprintf("transferencia(%d→%d, %d)", i.A, i.B, i.Amount)
 			case OpSaldo:
 				s = fmt.Sprintf("saldo(%d)", i.A)
+			case OpMove:
+				var b strings.Builder
+				b.WriteString("move(")
+				for j, l := range i.Legs {
+					if j > 0 {
+						b.WriteString(", ")
+					}
+					fmt.Fprintf(&b, "%d%+d", l.Conta, l.Delta)
+				}
+				s = b.String() + ")"
 			default:
 				s = fmt.Sprintf("snapshot(%d..%d)", i.Lo, i.Hi)
 			}
@@ -110,7 +126,7 @@ func BankModel(first int64, initial []int64, groups int) porcupine.Model {
 				return s + " → INSUFFICIENT_FUNDS"
 			case i.Op == OpTransferencia:
 				return fmt.Sprintf("%s → %d, %d", s, o.Saldo, o.SaldoB)
-			case i.Op == TypeSnapshot:
+			case i.Op == TypeSnapshot || i.Op == OpMove:
 				return fmt.Sprintf("%s → %v", s, o.Saldos)
 			}
 			return fmt.Sprintf("%s → %d", s, o.Saldo)
@@ -146,6 +162,8 @@ func step(s state, first int64, in linInput, out linOutput) (bool, any) {
 		return slices.Equal(s[lo:hi+1], out.Saldos), s
 	case OpSaldo:
 		return ia >= 0 && s[ia] == out.Saldo, s
+	case OpMove:
+		return move(s, first, in, out)
 	}
 	if ia < 0 || in.Op == OpTransferencia && ib < 0 {
 		return false, s
@@ -182,6 +200,58 @@ func step(s state, first int64, in linInput, out linOutput) (bool, any) {
 		n[ib] = nb
 	}
 	return true, n
+}
+
+// move is step for a move: its new balances are computed on the stack,
+// and s is copied once whatever the legs (as for a transfer).
+func move(s state, first int64, in linInput, out linOutput) (bool, any) {
+	if len(in.Legs) == 0 || len(in.Legs) > MaxLegs {
+		return false, s
+	}
+	var idx [MaxLegs]int
+	var nb [MaxLegs]int64
+	funds, fits := true, true
+	for i, l := range in.Legs {
+		j := at(s, first, l.Conta)
+		if j < 0 {
+			return false, s
+		}
+		var f, ok bool
+		idx[i] = j
+		nb[i], f, ok = leg(s[j], l.Delta)
+		funds, fits = funds && f, fits && ok
+	}
+	switch out.Result {
+	case ResultFail: // insufficient funds: an observation of the balances
+		return !funds, s
+	case ResultOK:
+		if !funds || !fits || len(out.Saldos) != len(in.Legs) || !slices.Equal(nb[:len(in.Legs)], out.Saldos) {
+			return false, s
+		}
+	case ResultUnknown:
+		if !funds || !fits { // the bank refused it, whatever the client saw
+			return true, s
+		}
+	}
+	n := slices.Clone(s)
+	for i := range in.Legs {
+		n[idx[i]] = nb[i]
+	}
+	return true, n
+}
+
+// leg returns b+delta, whether the funds suffice (the exact sum is not
+// negative) and whether it fits in an int64, as the bank's Move judges a
+// leg (teller's add).
+func leg(b, delta int64) (n int64, funds, fits bool) {
+	switch {
+	case delta > 0 && b > math.MaxInt64-delta:
+		return b, true, false
+	case delta < 0 && b < math.MinInt64-delta:
+		return b, false, true
+	}
+	n = b + delta
+	return n, n >= 0, true
 }
 
 // credit returns b+amount, and whether it is a balance: amount is not
@@ -235,6 +305,18 @@ func Linearizable(h *History, opt LinearOptions) Result {
 		res := e.Result
 		if res == ResultFail && e.Error != "INSUFFICIENT_FUNDS" || e.Op == OpSaldo && res != ResultOK {
 			skipped++ // applied nothing, observed nothing
+			continue
+		}
+		if e.Op == OpMove {
+			g, err := checkLegs(first, n, groups, e.Legs)
+			switch {
+			case err != nil:
+				r.add(Violation{Message: "a move the checker cannot judge (Read would refuse it): legs" + err.Error(), Entries: []Entry{e}})
+			case res == ResultOK && len(e.LegSaldos) != len(e.Legs):
+				r.add(Violation{Message: fmt.Sprintf("a move of %d legs answered %d balances", len(e.Legs), len(e.LegSaldos)), Entries: []Entry{e}})
+			default:
+				add(e, linInput{Op: e.Op, Legs: e.Legs, Group: g}, linOutput{Result: res, Saldos: e.LegSaldos})
+			}
 			continue
 		}
 		g := group(e.A)

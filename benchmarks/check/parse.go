@@ -21,12 +21,17 @@ const (
 	MaxAccounts = 1 << 24
 	// MaxClient bounds an operation's client number.
 	MaxClient = math.MaxInt32 - 1
+	// MaxLegs bounds a move's legs (teller.MaxLegs, the most the bank's
+	// Move takes).
+	MaxLegs = 16
 )
 
 // Versions this package reads (loadgen.HistoryVersion is the newest).
 const (
 	minVersion = 1
-	maxVersion = 2
+	maxVersion = 3
+	// moveVersion is the first version with moves.
+	moveVersion = 3
 )
 
 // Results of an entry.
@@ -49,6 +54,9 @@ const (
 	OpSaque         = "saque"
 	OpTransferencia = "transferencia"
 	OpSaldo         = "saldo"
+	// OpMove is a transaction of 1 to MaxLegs legs (Entry.Legs) applied
+	// all or none, as teller.Move (version 3).
+	OpMove = "move"
 )
 
 // field is one key of a record as it appeared on the line: its raw JSON
@@ -69,38 +77,41 @@ func (f *field) UnmarshalJSON(b []byte) error {
 
 // rawRecord holds every key any record type may have.
 type rawRecord struct {
-	Type     field `json:"type"`
-	Version  field `json:"version"`
-	Start    field `json:"start"`
-	Target   field `json:"target"`
-	Accounts field `json:"accounts"`
-	Groups   field `json:"groups"`
-	Initial  field `json:"initial"`
-	Covers   field `json:"covers"`
-	Client   field `json:"client"`
-	Op       field `json:"op"`
-	A        field `json:"a"`
-	B        field `json:"b"`
-	Amount   field `json:"amount"`
-	Call     field `json:"call"`
-	Ret      field `json:"ret"`
-	Result   field `json:"result"`
-	Status   field `json:"status"`
-	Error    field `json:"error"`
-	Saldo    field `json:"saldo"`
-	SaldoB   field `json:"saldo_b"`
-	Saldos   field `json:"saldos"`
+	Type      field `json:"type"`
+	Version   field `json:"version"`
+	Start     field `json:"start"`
+	Target    field `json:"target"`
+	Accounts  field `json:"accounts"`
+	Groups    field `json:"groups"`
+	Initial   field `json:"initial"`
+	Covers    field `json:"covers"`
+	Client    field `json:"client"`
+	Op        field `json:"op"`
+	A         field `json:"a"`
+	B         field `json:"b"`
+	Amount    field `json:"amount"`
+	Call      field `json:"call"`
+	Ret       field `json:"ret"`
+	Result    field `json:"result"`
+	Status    field `json:"status"`
+	Error     field `json:"error"`
+	Saldo     field `json:"saldo"`
+	SaldoB    field `json:"saldo_b"`
+	Saldos    field `json:"saldos"`
+	Legs      field `json:"legs"`
+	LegSaldos field `json:"leg_saldos"`
 }
 
 // named lists the record's fields with their keys, in the order above
 // (an array: no allocation per call).
-func (r *rawRecord) named() [21]namedField {
+func (r *rawRecord) named() [23]namedField {
 	return [...]namedField{
 		{"type", &r.Type}, {"version", &r.Version}, {"start", &r.Start}, {"target", &r.Target},
 		{"accounts", &r.Accounts}, {"groups", &r.Groups}, {"initial", &r.Initial}, {"covers", &r.Covers},
 		{"client", &r.Client}, {"op", &r.Op}, {"a", &r.A}, {"b", &r.B}, {"amount", &r.Amount},
 		{"call", &r.Call}, {"ret", &r.Ret}, {"result", &r.Result}, {"status", &r.Status},
 		{"error", &r.Error}, {"saldo", &r.Saldo}, {"saldo_b", &r.SaldoB}, {"saldos", &r.Saldos},
+		{"legs", &r.Legs}, {"leg_saldos", &r.LegSaldos},
 	}
 }
 
@@ -112,7 +123,7 @@ type namedField struct {
 // The keys each record type may have.
 var allowedKeys = map[string][]string{
 	TypeHeader:   {"type", "version", "start", "target", "accounts", "groups", "initial", "covers"},
-	TypeOp:       {"type", "client", "op", "a", "b", "amount", "call", "ret", "result", "status", "error", "saldo", "saldo_b"},
+	TypeOp:       {"type", "client", "op", "a", "b", "amount", "call", "ret", "result", "status", "error", "saldo", "saldo_b", "legs", "leg_saldos"},
 	TypeSnapshot: {"type", "client", "call", "ret", "result", "status", "error", "saldos"},
 }
 
@@ -131,17 +142,23 @@ type record struct {
 //
 //   - the line is one JSON object whose keys are those of its type, each
 //     given once; the first record is the only header;
-//   - header: version 1 or 2; start a string; target "business"; accounts
-//     1..MaxAccounts; groups 0..accounts; initial null or one integer per
-//     account; covers (version 2 only, required there) [first, last] with
-//     1 <= first and last-first+1 = accounts;
+//   - header: version 1, 2 or 3; start a string; target "business";
+//     accounts 1..MaxAccounts; groups 0..accounts; initial null or one
+//     integer per account; covers (version 2 and later, required there)
+//     [first, last] with 1 <= first and last-first+1 = accounts;
 //   - op and snapshot: 0 <= call <= ret < MaxInt64; result ok, fail or
 //     unknown; status (0..999) and error (a string) exactly when the
 //     result is not ok;
-//   - op: client 0..MaxClient; op deposito, saque, transferencia or saldo;
-//     a a covered account; amount > 0 except for saldo, which has none;
-//     b, for transfers only, another covered account of a's group; saldo
-//     (and saldo_b for a transfer) exactly when the result is ok;
+//   - op: client 0..MaxClient; op deposito, saque, transferencia, saldo
+//     or (version 3 and later) move;
+//   - deposito, saque, transferencia, saldo: a a covered account; amount >
+//     0 except for saldo, which has none; b, for transfers only, another
+//     covered account of a's group; saldo (and saldo_b for a transfer)
+//     exactly when the result is ok; no legs nor leg_saldos;
+//   - move: no a, b, amount, saldo nor saldo_b; legs 1..MaxLegs pairs
+//     [conta, delta], each conta a covered account, all distinct and of
+//     one group, each delta an integer neither 0 nor MinInt64; leg_saldos
+//     exactly when the result is ok, one integer per leg;
 //   - snapshot: client -1; saldos exactly when the result is ok, one
 //     integer per covered account (a version 1 snapshot may list more: the
 //     rest are trimmed).
@@ -296,8 +313,16 @@ func parseOp(hdr *Header, r *rawRecord, e *Entry) error {
 	}
 	switch e.Op {
 	case OpDeposito, OpSaque, OpTransferencia, OpSaldo:
+	case OpMove:
+		if hdr.Version < moveVersion {
+			return fmt.Errorf("op: %q is not an op of a version %d history (moves came with version %d)", e.Op, hdr.Version, moveVersion)
+		}
+		return parseMove(hdr, r, e)
 	default:
-		return fmt.Errorf("op: %q (want deposito, saque, transferencia or saldo)", e.Op)
+		return fmt.Errorf("op: %q (want deposito, saque, transferencia, saldo or move)", e.Op)
+	}
+	if err := r.absent(e.Op, "legs", "leg_saldos"); err != nil {
+		return err
 	}
 	if e.A, err = integer("a", &r.A, first, last); err != nil {
 		return fmt.Errorf("%w (the history covers accounts %d..%d)", err, first, last)
@@ -333,6 +358,64 @@ func parseOp(hdr *Header, r *rawRecord, e *Entry) error {
 	}
 	e.SaldoB, err = integer("saldo_b", &r.SaldoB, math.MinInt64, math.MaxInt64)
 	return err
+}
+
+func parseMove(hdr *Header, r *rawRecord, e *Entry) error {
+	if err := r.absent(OpMove, "a", "b", "amount", "saldo", "saldo_b"); err != nil {
+		return err
+	}
+	var err error
+	if e.Legs, err = legs("legs", &r.Legs); err != nil {
+		return err
+	}
+	first, _ := hdr.Span()
+	if _, err := checkLegs(first, hdr.Accounts, hdr.Groups, e.Legs); err != nil {
+		return fmt.Errorf("legs%w", err)
+	}
+	if e.Result != ResultOK {
+		return r.absent(e.Result+" result", "leg_saldos")
+	}
+	if e.LegSaldos, err = integers("leg_saldos", &r.LegSaldos); err != nil {
+		return err
+	}
+	if len(e.LegSaldos) != len(e.Legs) {
+		return fmt.Errorf("leg_saldos: %d balances for %d legs (one per leg, in leg order)", len(e.LegSaldos), len(e.Legs))
+	}
+	return nil
+}
+
+// checkLegs checks a move's legs against a history of accounts accounts
+// numbered from first, in groups groups: 1 to MaxLegs of them, each of a
+// covered account with a delta neither 0 nor MinInt64, the accounts
+// distinct and of one group, which it returns. Its error begins where a
+// key would end (": ..." or "[i]: ...") so that the caller names it.
+func checkLegs(first int64, accounts, groups int, legs []Leg) (group int, err error) {
+	if len(legs) == 0 || len(legs) > MaxLegs {
+		return -1, fmt.Errorf(": %d legs, want 1 to %d", len(legs), MaxLegs)
+	}
+	last := first + int64(accounts) - 1
+	for i, l := range legs {
+		switch {
+		case l.Conta < first || l.Conta > last:
+			return -1, fmt.Errorf("[%d]: account %d is out of range %d..%d (the history covers accounts %d..%d)", i, l.Conta, first, last, first, last)
+		case l.Delta == 0:
+			return -1, fmt.Errorf("[%d]: delta 0 (a leg changes its account's balance)", i)
+		case l.Delta == math.MinInt64:
+			return -1, fmt.Errorf("[%d]: delta %d is out of range (a delta's magnitude fits in an int64)", i, l.Delta)
+		}
+		for j, m := range legs[:i] {
+			if m.Conta == l.Conta {
+				return -1, fmt.Errorf("[%d]: account %d again (legs[%d] names it; a move's accounts are distinct)", i, l.Conta, j)
+			}
+		}
+		g := groupOf(l.Conta-first+1, accounts, groups)
+		if i == 0 {
+			group = g
+		} else if g != group {
+			return -1, fmt.Errorf("[%d]: account %d (group %d) in a move of account %d (group %d): the header's %d groups are disjoint", i, l.Conta, g, legs[0].Conta, group, groups)
+		}
+	}
+	return group, nil
 }
 
 func parseSnapshot(hdr *Header, r *rawRecord, e *Entry) (trimmed bool, err error) {
@@ -457,24 +540,33 @@ func str(key string, f *field) (string, error) {
 // known maps the format's words to themselves (see str).
 var known = map[string]string{
 	TypeHeader: TypeHeader, TypeOp: TypeOp, TypeSnapshot: TypeSnapshot,
-	OpDeposito: OpDeposito, OpSaque: OpSaque, OpTransferencia: OpTransferencia, OpSaldo: OpSaldo,
+	OpDeposito: OpDeposito, OpSaque: OpSaque, OpTransferencia: OpTransferencia, OpSaldo: OpSaldo, OpMove: OpMove,
 	ResultOK: ResultOK, ResultFail: ResultFail, ResultUnknown: ResultUnknown, "business": "business", "": "",
 }
 
-// integers is key's value: an array of integers (never nil).
-func integers(key string, f *field) ([]int64, error) {
+// array returns the elements of key's value, an array of what, as the
+// bytes between its brackets (trimmed).
+func array(key string, f *field, what string) ([]byte, error) {
 	switch {
 	case f.n == 0:
 		return nil, fmt.Errorf("%s: missing", key)
 	case isNull(f):
-		return nil, fmt.Errorf("%s: null, want an array of integers", key)
+		return nil, fmt.Errorf("%s: null, want an array of %s", key, what)
 	case f.raw[0] != '[':
 		return nil, fmt.Errorf("%s: %s is not an array", key, shown(f.raw))
+	}
+	return bytes.TrimSpace(f.raw[1 : len(f.raw)-1]), nil
+}
+
+// integers is key's value: an array of integers (never nil).
+func integers(key string, f *field) ([]int64, error) {
+	inner, err := array(key, f, "integers")
+	if err != nil {
+		return nil, err
 	}
 	// The decoder has checked the syntax: splitting at commas yields the
 	// elements when they are numbers, and a piece that is not an integer
 	// (a float, a string, null, a nested array...) otherwise.
-	inner := bytes.TrimSpace(f.raw[1 : len(f.raw)-1])
 	out := make([]int64, 0, bytes.Count(inner, []byte{','})+1)
 	for i := 0; len(inner) > 0; i++ {
 		piece, rest, _ := bytes.Cut(inner, []byte{','})
@@ -488,6 +580,40 @@ func integers(key string, f *field) ([]int64, error) {
 			return nil, fmt.Errorf("%s[%d]: %s %s", key, i, shown(piece), what)
 		}
 		out = append(out, v)
+		inner = rest
+	}
+	return out, nil
+}
+
+// legs is key's value: an array of pairs [conta, delta] of integers
+// (never nil).
+func legs(key string, f *field) ([]Leg, error) {
+	inner, err := array(key, f, "[conta, delta] pairs")
+	if err != nil {
+		return nil, err
+	}
+	// The decoder has checked the syntax: an element that is an array of
+	// numbers runs from its '[' to the next ']'; any other element (a
+	// number, an object, a nested array, an array with a string) either
+	// does not begin with '[' or holds a piece that is not an integer.
+	out := make([]Leg, 0, bytes.Count(inner, []byte{'['}))
+	for i := 0; len(inner) > 0; i++ {
+		end := bytes.IndexByte(inner, ']')
+		if inner[0] != '[' || end < 0 {
+			piece, _, _ := bytes.Cut(inner, []byte{','})
+			return nil, fmt.Errorf("%s[%d]: %s is not a pair [conta, delta]", key, i, shown(bytes.TrimSpace(piece)))
+		}
+		c, d, two := bytes.Cut(inner[1:end], []byte{','})
+		conta, okc := wire.ParseInt(bytes.TrimSpace(c))
+		delta, okd := wire.ParseInt(bytes.TrimSpace(d))
+		if !two || !okc || !okd || bytes.IndexByte(d, ',') >= 0 {
+			return nil, fmt.Errorf("%s[%d]: %s is not a pair [conta, delta] of integers within 64 bits", key, i, shown(inner[:end+1]))
+		}
+		out = append(out, Leg{Conta: conta, Delta: delta})
+		rest := bytes.TrimSpace(inner[end+1:])
+		if len(rest) > 0 && rest[0] == ',' {
+			rest = bytes.TrimSpace(rest[1:])
+		}
 		inner = rest
 	}
 	return out, nil

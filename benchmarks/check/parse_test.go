@@ -10,6 +10,8 @@ import (
 var (
 	hdrV1 = &Header{Type: TypeHeader, Version: 1, Target: "business", Accounts: 4, Groups: 2, Initial: []int64{10, 10, 10, 10}}
 	hdrV2 = &Header{Type: TypeHeader, Version: 2, Target: "business", Accounts: 4, Groups: 2, Initial: []int64{10, 10, 10, 10}, Covers: []int64{11, 14}}
+	// hdrV3's groups are accounts 11..12 and 13..14.
+	hdrV3 = &Header{Type: TypeHeader, Version: 3, Target: "business", Accounts: 4, Groups: 2, Initial: []int64{10, 10, 10, 10}, Covers: []int64{11, 14}}
 )
 
 // TestParseRecord: one row per rule of parseRecord, each malformation
@@ -20,6 +22,8 @@ func TestParseRecord(t *testing.T) {
 		snap = `"type":"snapshot","client":-1,"call":5,"ret":9,`
 		hdr1 = `"type":"header","version":1,"start":"s","target":"business","accounts":4,"groups":2,`
 		hdr2 = `"type":"header","version":2,"start":"s","target":"business","accounts":4,"groups":2,`
+		hdr3 = `"type":"header","version":3,"start":"s","target":"business","accounts":4,"groups":2,`
+		move = `"type":"op","client":0,"call":5,"ret":9,"op":"move",`
 	)
 	for _, c := range []struct {
 		name string
@@ -69,8 +73,18 @@ func TestParseRecord(t *testing.T) {
 		}},
 		{"negative initial balance (the bank's fault)", nil, `{` + hdr1 + `"initial":[-1,2,3,4]}`, "", nil},
 		{"no version", nil, `{"type":"header","start":"s","target":"business","accounts":1,"groups":0,"initial":[1]}`, "version: missing", nil},
-		{"version 0", nil, `{"type":"header","version":0}`, "version 0: this checker reads versions 1 to 2", nil},
-		{"version 3", nil, `{"type":"header","version":3}`, "version 3", nil},
+		{"version 0", nil, `{"type":"header","version":0}`, "version 0: this checker reads versions 1 to 3", nil},
+		{"version 4", nil, `{"type":"header","version":4}`, "version 4", nil},
+		{"valid v3 header", nil, `{` + hdr3 + `"initial":[1,2,3,4],"covers":[11,14]}`, "", func(t *testing.T, r record) {
+			if r.header.Version != 3 {
+				t.Fatalf("%+v", r.header)
+			}
+			if f, l := r.header.Span(); f != 11 || l != 14 {
+				t.Fatalf("span %d..%d", f, l)
+			}
+		}},
+		{"no covers in version 3", nil, `{` + hdr3 + `"initial":[1,1,1,1]}`, "covers: missing", nil},
+		{"legs in a header", nil, `{` + hdr3 + `"initial":[1,1,1,1],"covers":[11,14],"legs":[[11,1]]}`, "legs: not a key of a record of type header", nil},
 		{"version a string", nil, `{"type":"header","version":"1"}`, `version: "1" is not an integer`, nil},
 		{"version a float", nil, `{"type":"header","version":1.0}`, "version: 1.0 is not an integer", nil},
 		{"no start", nil, `{"type":"header","version":1,"target":"business","accounts":1,"groups":0,"initial":[1]}`, "start: missing", nil},
@@ -171,6 +185,75 @@ func TestParseRecord(t *testing.T) {
 		{"saldo of a refusal", hdrV2, `{` + op + `"op":"deposito","a":11,"amount":1,"result":"fail","status":404,"error":"NOT_FOUND","saldo":1}`, "saldo: not a key of a record with a fail result", nil},
 		{"saldo_b of an unknown", hdrV2, `{` + op + `"op":"transferencia","a":11,"b":12,"amount":1,"result":"unknown","status":0,"error":"timeout","saldo_b":1}`, "saldo_b: not a key of a record with an unknown result", nil},
 
+		// Moves (version 3).
+		{"valid move", hdrV3, `{` + move + `"legs":[[11,-30],[12,30]],"result":"ok","leg_saldos":[0,40]}`, "", func(t *testing.T, r record) {
+			want := Entry{Type: TypeOp, Op: OpMove, Call: 5, Ret: 9, Result: ResultOK,
+				Legs: []Leg{{11, -30}, {12, 30}}, LegSaldos: []int64{0, 40}}
+			if !equalEntries(r.entry, want) {
+				t.Fatalf("%+v, want %+v", r.entry, want)
+			}
+		}},
+		{"valid move with spaces", hdrV3, `{` + move + `"legs":[ [ 11 , -30 ] ,[12,30 ] ],"result":"ok","leg_saldos":[ 0 , 40 ]}`, "", func(t *testing.T, r record) {
+			if !slices.Equal(r.entry.Legs, []Leg{{11, -30}, {12, 30}}) {
+				t.Fatalf("%+v", r.entry)
+			}
+		}},
+		{"valid move of one leg, the largest delta", hdrV3, `{` + move + `"legs":[[14,9223372036854775807]],"result":"ok","leg_saldos":[9223372036854775807]}`, "", nil},
+		{"valid move of the most legs", &Header{Type: TypeHeader, Version: 3, Target: "business", Accounts: 16, Covers: []int64{1, 16}},
+			`{` + move + `"legs":[[1,-15],[2,1],[3,1],[4,1],[5,1],[6,1],[7,1],[8,1],[9,1],[10,1],[11,1],[12,1],[13,1],[14,1],[15,1],[16,1]],"result":"unknown","status":0,"error":"timeout"}`, "", func(t *testing.T, r record) {
+				if len(r.entry.Legs) != MaxLegs || r.entry.Legs[15] != (Leg{16, 1}) {
+					t.Fatalf("%+v", r.entry)
+				}
+			}},
+		{"valid refused move", hdrV3, `{` + move + `"legs":[[13,-300],[14,300]],"result":"fail","status":409,"error":"INSUFFICIENT_FUNDS"}`, "", func(t *testing.T, r record) {
+			if len(r.entry.Legs) != 2 || r.entry.LegSaldos != nil {
+				t.Fatalf("%+v", r.entry)
+			}
+		}},
+		{"negative leg balance (the bank's fault)", hdrV3, `{` + move + `"legs":[[11,-30]],"result":"ok","leg_saldos":[-20]}`, "", nil},
+		{"move in version 2", hdrV2, `{` + move + `"legs":[[11,-30],[12,30]],"result":"ok","leg_saldos":[0,40]}`, `op: "move" is not an op of a version 2 history (moves came with version 3)`, nil},
+		{"move in version 1", hdrV1, `{` + move + `"legs":[[1,-3]],"result":"ok","leg_saldos":[7]}`, `op: "move" is not an op of a version 1 history`, nil},
+		{"move without legs", hdrV3, `{` + move + `"result":"ok","leg_saldos":[1]}`, "legs: missing", nil},
+		{"null legs", hdrV3, `{` + move + `"legs":null,"result":"ok","leg_saldos":[1]}`, "legs: null, want an array of [conta, delta] pairs", nil},
+		{"legs an object", hdrV3, `{` + move + `"legs":{},"result":"ok","leg_saldos":[1]}`, "legs: {} is not an array", nil},
+		{"legs a number", hdrV3, `{` + move + `"legs":11,"result":"ok","leg_saldos":[1]}`, "legs: 11 is not an array", nil},
+		{"no legs", hdrV3, `{` + move + `"legs":[ ],"result":"ok","leg_saldos":[]}`, "legs: 0 legs, want 1 to 16", nil},
+		{"17 legs", hdrV3, `{` + move + `"legs":[` + strings.Repeat(`[11,1],`, 16) + `[11,1]],"result":"unknown","status":0,"error":"x"}`, "legs: 17 legs, want 1 to 16", nil},
+		{"a leg of one number", hdrV3, `{` + move + `"legs":[[11]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: [11] is not a pair [conta, delta]", nil},
+		{"a leg of three numbers", hdrV3, `{` + move + `"legs":[[11,1,2]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: [11,1,2] is not a pair", nil},
+		{"an empty leg", hdrV3, `{` + move + `"legs":[[11,1],[]],"result":"unknown","status":0,"error":"x"}`, "legs[1]: [] is not a pair", nil},
+		{"flat legs", hdrV3, `{` + move + `"legs":[11,-1],"result":"unknown","status":0,"error":"x"}`, "legs[0]: 11 is not a pair", nil},
+		{"a leg a number", hdrV3, `{` + move + `"legs":[[11,1],12],"result":"unknown","status":0,"error":"x"}`, "legs[1]: 12 is not a pair", nil},
+		{"a leg an object", hdrV3, `{` + move + `"legs":[[11,1],{"a":[12,1]}],"result":"unknown","status":0,"error":"x"}`, "legs[1]: {\"a\":[12 is not a pair", nil},
+		{"a leg with a string", hdrV3, `{` + move + `"legs":[[11,"1]"]],"result":"unknown","status":0,"error":"x"}`, `legs[0]: [11,"1] is not a pair [conta, delta] of integers`, nil},
+		{"a leg with a float", hdrV3, `{` + move + `"legs":[[11,1.5]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: [11,1.5] is not a pair [conta, delta] of integers within 64 bits", nil},
+		{"a leg with a null", hdrV3, `{` + move + `"legs":[[null,1]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: [null,1] is not a pair", nil},
+		{"a nested leg", hdrV3, `{` + move + `"legs":[[[11],1]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: [[11] is not a pair", nil},
+		{"a delta over int64", hdrV3, `{` + move + `"legs":[[11,9223372036854775808]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: [11,9223372036854775808] is not a pair [conta, delta] of integers within 64 bits", nil},
+		{"a leg below the covered accounts", hdrV3, `{` + move + `"legs":[[10,1]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: account 10 is out of range 11..14 (the history covers accounts 11..14)", nil},
+		{"a leg above the covered accounts", hdrV3, `{` + move + `"legs":[[11,1],[15,-1]],"result":"unknown","status":0,"error":"x"}`, "legs[1]: account 15 is out of range 11..14", nil},
+		{"a zero delta", hdrV3, `{` + move + `"legs":[[11,1],[12,0]],"result":"unknown","status":0,"error":"x"}`, "legs[1]: delta 0", nil},
+		{"a MinInt64 delta", hdrV3, `{` + move + `"legs":[[11,-9223372036854775808]],"result":"unknown","status":0,"error":"x"}`, "legs[0]: delta -9223372036854775808 is out of range", nil},
+		{"an account named twice", hdrV3, `{` + move + `"legs":[[11,1],[12,1],[11,-2]],"result":"unknown","status":0,"error":"x"}`, "legs[2]: account 11 again (legs[0] names it", nil},
+		{"a move across groups", hdrV3, `{` + move + `"legs":[[11,1],[13,-1]],"result":"unknown","status":0,"error":"x"}`, "legs[1]: account 13 (group 1) in a move of account 11 (group 0): the header's 2 groups are disjoint", nil},
+		{"ok move without leg_saldos", hdrV3, `{` + move + `"legs":[[11,1]],"result":"ok"}`, "leg_saldos: missing", nil},
+		{"null leg_saldos", hdrV3, `{` + move + `"legs":[[11,1]],"result":"ok","leg_saldos":null}`, "leg_saldos: null", nil},
+		{"too few leg_saldos", hdrV3, `{` + move + `"legs":[[11,1],[12,-1]],"result":"ok","leg_saldos":[11]}`, "leg_saldos: 1 balances for 2 legs", nil},
+		{"too many leg_saldos", hdrV3, `{` + move + `"legs":[[11,1]],"result":"ok","leg_saldos":[11,9]}`, "leg_saldos: 2 balances for 1 legs", nil},
+		{"a leg_saldo a string", hdrV3, `{` + move + `"legs":[[11,1],[12,-1]],"result":"ok","leg_saldos":[11,"9"]}`, `leg_saldos[1]: "9" is not an integer`, nil},
+		{"leg_saldos of a refusal", hdrV3, `{` + move + `"legs":[[11,1]],"result":"fail","status":409,"error":"INSUFFICIENT_FUNDS","leg_saldos":[11]}`, "leg_saldos: not a key of a record with a fail result", nil},
+		{"leg_saldos of an unknown", hdrV3, `{` + move + `"legs":[[11,1]],"result":"unknown","status":0,"error":"x","leg_saldos":[11]}`, "leg_saldos: not a key of a record with an unknown result", nil},
+		{"a of a move", hdrV3, `{` + move + `"a":11,"legs":[[11,1]],"result":"ok","leg_saldos":[11]}`, "a: not a key of a record with a move", nil},
+		{"b of a move", hdrV3, `{` + move + `"b":12,"legs":[[11,1]],"result":"ok","leg_saldos":[11]}`, "b: not a key of a record with a move", nil},
+		{"amount of a move", hdrV3, `{` + move + `"amount":1,"legs":[[11,1]],"result":"ok","leg_saldos":[11]}`, "amount: not a key of a record with a move", nil},
+		{"saldo of a move", hdrV3, `{` + move + `"legs":[[11,1]],"result":"ok","leg_saldos":[11],"saldo":11}`, "saldo: not a key of a record with a move", nil},
+		{"saldo_b of a move", hdrV3, `{` + move + `"legs":[[11,1]],"result":"ok","leg_saldos":[11],"saldo_b":11}`, "saldo_b: not a key of a record with a move", nil},
+		{"legs given twice", hdrV3, `{` + move + `"legs":[[11,1]],"legs":[[12,1]],"result":"ok","leg_saldos":[11]}`, "legs: given 2 times", nil},
+		{"legs of a deposit", hdrV3, `{` + op + `"op":"deposito","a":11,"amount":1,"legs":[[11,1]],"result":"ok","saldo":11}`, "legs: not a key of a record with a deposito", nil},
+		{"leg_saldos of a read", hdrV3, `{` + op + `"op":"saldo","a":11,"result":"ok","saldo":11,"leg_saldos":[11]}`, "leg_saldos: not a key of a record with a saldo", nil},
+		{"legs in a snapshot", hdrV3, `{` + snap + `"result":"ok","saldos":[1,2,3,4],"legs":[[11,1]]}`, "legs: not a key of a record of type snapshot", nil},
+		{"a version 3 transfer", hdrV3, `{` + op + `"op":"transferencia","a":14,"b":13,"amount":1,"result":"ok","saldo":1,"saldo_b":2}`, "", nil},
+
 		// Snapshots.
 		{"valid snapshot", hdrV2, `{` + snap + `"result":"ok","saldos":[1,2,3,4]}`, "", func(t *testing.T, r record) {
 			if !slices.Equal(r.entry.Saldos, []int64{1, 2, 3, 4}) || r.trimmed {
@@ -218,5 +301,5 @@ func equalEntries(a, b Entry) bool {
 	return a.Type == b.Type && a.Client == b.Client && a.Op == b.Op && a.A == b.A && a.B == b.B &&
 		a.Amount == b.Amount && a.Call == b.Call && a.Ret == b.Ret && a.Result == b.Result &&
 		a.Status == b.Status && a.Error == b.Error && a.Saldo == b.Saldo && a.SaldoB == b.SaldoB &&
-		slices.Equal(a.Saldos, b.Saldos)
+		slices.Equal(a.Saldos, b.Saldos) && slices.Equal(a.Legs, b.Legs) && slices.Equal(a.LegSaldos, b.LegSaldos)
 }

@@ -12,12 +12,16 @@ import (
 	"github.com/bank/gobank/http/wire"
 )
 
-// History format (bank bench --history FILE), version 2: JSON lines.
+// History format (bank bench --history FILE), version 3: JSON lines.
 //
 // The first line is the header:
 //
-//	{"type":"header","version":2,"start":"RFC 3339 wall time","target":"business",
+//	{"type":"header","version":V,"start":"RFC 3339 wall time","target":"business",
 //	 "accounts":N,"groups":G,"initial":[b1,...,bN],"covers":[1,N]}
+//
+// version V is the oldest version of the format that describes every
+// line of the file: a history with moves is version 3 (its header is
+// version 2's); loadgen writes no move, so its histories say 2.
 //
 // covers is [first, last]: the history covers accounts first..last (N of
 // them, bank bench --accounts), the only ones its operations name and its
@@ -25,7 +29,8 @@ import (
 // account first+i's balance read before the load began (null when it
 // could not be read). groups is 0 unless --groups partitioned the
 // covered accounts: then group g (0-based) is accounts groupLo(g)..groupHi(g), the
-// contiguous blocks GroupOf computes, and no transfer crosses groups.
+// contiguous blocks GroupOf computes, and no transfer or move crosses
+// groups.
 //
 // Every other line is one operation, written when it returned, so lines
 // are in return order, not call order:
@@ -33,11 +38,24 @@ import (
 //	{"type":"op","client":W,"op":"deposito|saque|transferencia|saldo","a":A,"b":B,
 //	 "amount":V,"call":NS,"ret":NS,"result":"ok|fail|unknown",
 //	 "status":S,"error":"NAME","saldo":X,"saldo_b":Y}
+//	{"type":"op","client":W,"op":"move","legs":[[C1,D1],...,[Ck,Dk]],
+//	 "call":NS,"ret":NS,"result":"ok|fail|unknown",
+//	 "status":S,"error":"NAME","leg_saldos":[X1,...,Xk]}
 //	{"type":"snapshot","client":-1,"call":NS,"ret":NS,"result":"ok|fail|unknown",
 //	 "status":S,"error":"NAME","saldos":[b1,...,bN]}
 //
 // (saldos[i]: account first+i, of a /snapshot of every account the data
 // server holds.)
+//
+// A move (version 3; loadgen writes none) is a transaction of teller.Move:
+// k legs, 1 <= k <= 16 (teller.MaxLegs), each [conta, delta] adding delta
+// to account conta's balance, all applied or none. The accounts are
+// distinct covered accounts of one group; each delta is an integer, not 0
+// and not -2^63; the deltas need not sum to zero (then the move brings
+// their sum into the bank, or takes it out). It is refused with
+// INSUFFICIENT_FUNDS when any new balance would be negative, OVERFLOW when
+// one would exceed int64. A move has no a, b, amount, saldo nor saldo_b;
+// the other operations have no legs nor leg_saldos.
 //
 // call and ret are monotonic nanoseconds since the run's start: the
 // operation was invoked at call and its answer (or the client's giving up)
@@ -47,7 +65,8 @@ import (
 //
 //   - "ok": the bank acknowledged it. saldo is the balance it answered
 //     (deposito, saque, saldo: of a; transferencia: of a, and saldo_b of b);
-//     saldos is the snapshot.
+//     leg_saldos a move's new balances, one per leg in leg order; saldos
+//     is the snapshot.
 //   - "fail": a definite refusal, nothing applied. status is the HTTP
 //     status, error the error_code's name (or "" when there was none, e.g.
 //     "dial_error" as status 0 and error "dial_error").
@@ -60,10 +79,17 @@ import (
 // Lines are streamed through a buffered writer: memory does not grow with
 // the run.
 //
-// Version 1 had no covers, and its snapshots listed every account of the
-// data server: "bank check" reads it as covering accounts 1..N and leaves
-// the other balances out.
-const HistoryVersion = 2
+// Version 2 had no moves. Version 1 had no covers either, and its
+// snapshots listed every account of the data server: "bank check" reads it
+// as covering accounts 1..N and leaves the other balances out.
+const HistoryVersion = 3
+
+// historyWriteVersion is the version loadgen's histories say they are.
+// loadgen writes no move (no route of the business server takes one), so
+// what it writes is exactly version 2: saying 2 claims no more than the
+// file holds, and a checker that reads only up to version 2 still reads
+// it. Once loadgen writes moves it writes HistoryVersion.
+const historyWriteVersion = 2
 
 // GroupOf returns the 0-based group of account a (1..accounts) when the
 // accounts are split into groups contiguous blocks, and that block's
@@ -114,7 +140,7 @@ func (h *history) writeLine(b []byte) {
 
 func (h *history) header(target Target, accounts, groups int, initial []int64) {
 	b := append([]byte(nil), `{"type":"header","version":`...)
-	b = strconv.AppendInt(b, HistoryVersion, 10)
+	b = strconv.AppendInt(b, historyWriteVersion, 10)
 	b = append(b, `,"start":`...)
 	b = wire.AppendString(b, h.start.UTC().Format(time.RFC3339Nano))
 	b = append(b, `,"target":`...)
