@@ -10,11 +10,23 @@ import (
 )
 
 // entryOf completes e, a transaction's outcome, with its legs and the
-// balances it answered: a transfer for two legs.
+// balances it answered: a transfer for two legs, a move for more.
 func entryOf(e check.Entry, legs []teller.Leg, saldos []int64) check.Entry {
-	e.Op, e.A, e.B, e.Amount = check.OpTransferencia, legs[0].Conta, legs[1].Conta, legs[1].Delta
-	if e.Result == check.ResultOK {
-		e.Saldo, e.SaldoB = saldos[0], saldos[1]
+	ok := e.Result == check.ResultOK
+	if len(legs) == 2 {
+		e.Op, e.A, e.B, e.Amount = check.OpTransferencia, legs[0].Conta, legs[1].Conta, legs[1].Delta
+		if ok {
+			e.Saldo, e.SaldoB = saldos[0], saldos[1]
+		}
+		return e
+	}
+	e.Op = check.OpMove
+	e.Legs = make([]check.Leg, len(legs))
+	for i, l := range legs {
+		e.Legs[i] = check.Leg(l)
+	}
+	if ok {
+		e.LegSaldos = append([]int64(nil), saldos...)
 	}
 	return e
 }

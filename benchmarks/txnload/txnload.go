@@ -140,8 +140,6 @@ func (c *Config) check() error {
 		return fmt.Errorf("txnload: amounts %d..%d: want 1 <= min <= max", c.AmountMin, c.AmountMax)
 	case c.Duration <= 0:
 		return errors.New("txnload: the duration must be positive")
-	case c.Record && c.Legs > 2:
-		return fmt.Errorf("txnload: a history of %d-leg transactions: the checkers judge transfers (2 legs)", c.Legs)
 	}
 	if g := max(c.Groups, 1); c.Accounts/g < c.Legs {
 		return fmt.Errorf("txnload: %d accounts in %d groups: a group must hold at least %d accounts (the legs)", c.Accounts, g, c.Legs)

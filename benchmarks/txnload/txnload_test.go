@@ -60,6 +60,7 @@ func TestWideTransactions(t *testing.T) {
 	for _, mode := range []teller.LockMode{teller.ModeWaitDie, teller.ModeWoundWait, teller.ModeDetect, teller.ModeOCC} {
 		cfg := config(mode, 16)
 		cfg.Groups = 2
+		cfg.Record = true
 		r, err := txnload.Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -69,6 +70,11 @@ func TestWideTransactions(t *testing.T) {
 		}
 		if r.Stats.Attempts != r.Stats.Done+r.Stats.Aborts() {
 			t.Errorf("%s: stats %+v", mode, r.Stats)
+		}
+		bank := check.Bank(r.History)
+		lin := check.Linearizable(r.History, check.LinearOptions{Timeout: time.Minute})
+		if !bank.OK || !lin.OK {
+			t.Fatalf("%s: bank %s %v; linearizability %s %v %s", mode, bank.Verdict(), bank.Violations, lin.Verdict(), lin.Violations, lin.Note)
 		}
 		t.Logf("%s, 16 legs: %.0f/s committed, %d timeouts, %d aborts", mode, r.CommittedPerSec(), r.Timeouts, r.Stats.Aborts())
 	}
