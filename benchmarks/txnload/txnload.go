@@ -394,3 +394,47 @@ func (w *worker) run(ctx context.Context, cfg Config, d *drawer, start, end time
 		}
 	}
 }
+
+// Verdict is a run's proof of correctness: both checkers over its
+// history, and conservation.
+type Verdict struct {
+	Bank, Linearizable check.Result
+	Conserved          bool
+}
+
+// Proven reports whether every check passed.
+func (v Verdict) Proven() bool { return v.Bank.OK && v.Linearizable.OK && v.Conserved }
+
+// String is "proven", or what failed.
+func (v Verdict) String() string {
+	if v.Proven() {
+		return "proven"
+	}
+	s := ""
+	for _, c := range []struct {
+		name string
+		ok   bool
+		r    check.Result
+	}{{"bank", v.Bank.OK, v.Bank}, {"linearizability", v.Linearizable.OK, v.Linearizable}} {
+		if !c.ok {
+			s += c.name + " " + c.r.Verdict() + "; "
+		}
+	}
+	if !v.Conserved {
+		s += "not conserved; "
+	}
+	return s[:len(s)-2]
+}
+
+// Verify judges a recorded run (Config.Record): the bank checker, the
+// linearizability checker (its search bounded by timeout), conservation.
+func (r *Result) Verify(timeout time.Duration) (Verdict, error) {
+	if r.History == nil {
+		return Verdict{}, errors.New("txnload: the run kept no history (Config.Record)")
+	}
+	return Verdict{
+		Bank:         check.Bank(r.History),
+		Linearizable: check.Linearizable(r.History, check.LinearOptions{Timeout: timeout}),
+		Conserved:    r.Conserved,
+	}, nil
+}

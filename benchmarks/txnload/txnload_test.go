@@ -43,13 +43,12 @@ func TestProvenCorrect(t *testing.T) {
 			if n := int64(len(r.History.Ops)); n != r.Committed+r.Refused+r.Timeouts {
 				t.Fatalf("%d ops recorded, %d ended", n, r.Committed+r.Refused+r.Timeouts)
 			}
-			bank := check.Bank(r.History)
-			lin := check.Linearizable(r.History, check.LinearOptions{Timeout: time.Minute})
-			if !bank.OK || !lin.OK {
-				t.Fatalf("bank %s %v; linearizability %s %v %s", bank.Verdict(), bank.Violations, lin.Verdict(), lin.Violations, lin.Note)
+			v, err := r.Verify(time.Minute)
+			if err != nil || !v.Proven() {
+				t.Fatalf("%v %v: bank %v; linearizability %v %s", v, err, v.Bank.Violations, v.Linearizable.Violations, v.Linearizable.Note)
 			}
 			t.Logf("%s: %.0f/s committed, %d refused, %d timeouts, %+v; checked in %v + %v",
-				mode, r.CommittedPerSec(), r.Refused, r.Timeouts, r.Stats, bank.Duration, lin.Duration)
+				mode, r.CommittedPerSec(), r.Refused, r.Timeouts, r.Stats, v.Bank.Duration, v.Linearizable.Duration)
 		})
 	}
 }
@@ -71,12 +70,34 @@ func TestWideTransactions(t *testing.T) {
 		if r.Stats.Attempts != r.Stats.Done+r.Stats.Aborts() {
 			t.Errorf("%s: stats %+v", mode, r.Stats)
 		}
-		bank := check.Bank(r.History)
-		lin := check.Linearizable(r.History, check.LinearOptions{Timeout: time.Minute})
-		if !bank.OK || !lin.OK {
-			t.Fatalf("%s: bank %s %v; linearizability %s %v %s", mode, bank.Verdict(), bank.Violations, lin.Verdict(), lin.Violations, lin.Note)
+		if v, err := r.Verify(time.Minute); err != nil || !v.Proven() {
+			t.Fatalf("%s: %v %v: bank %v; linearizability %v", mode, v, err, v.Bank.Violations, v.Linearizable.Violations)
 		}
 		t.Logf("%s, 16 legs: %.0f/s committed, %d timeouts, %d aborts", mode, r.CommittedPerSec(), r.Timeouts, r.Stats.Aborts())
+	}
+}
+
+// TestVerifyCanFail: a history with one answer changed is not proven.
+func TestVerifyCanFail(t *testing.T) {
+	cfg := config(teller.ModeWaitDie, 2)
+	cfg.Record = true
+	r, err := txnload.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.History.Ops {
+		if e := &r.History.Ops[i]; e.Result == check.ResultOK {
+			e.Saldo++
+			break
+		}
+	}
+	v, err := r.Verify(time.Minute)
+	if err != nil || v.Proven() || v.Linearizable.OK {
+		t.Fatalf("a changed answer: %v, %v; want linearizability to fail", v, err)
+	}
+	r.History = nil
+	if _, err := r.Verify(time.Minute); err == nil {
+		t.Error("Verify without a history: no error")
 	}
 }
 
