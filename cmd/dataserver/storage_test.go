@@ -306,18 +306,29 @@ func TestRestartOnFullDisk(t *testing.T) {
 
 // TestFullDiskIdleRetriesPaced brings the data server to the state the
 // store's reserve cannot prevent: a flush of its memtables that does not
-// fit on the disk (which the disk's reserve is too small for on a 24 MiB
-// file system). It writes idempotency records until pebble has four
-// write-ahead logs, fills the file system to just above the reserve, and
-// writes on until the memtable rotates: the flush then fails with ENOSPC,
-// and pebble retries it while the server is idle. Over a window the
-// process must stay quiet (at most a couple of error lines, a fraction of
-// a core), /metrics must show the condition, writes must be refused with
-// 503; once space is freed, writes succeed again without a restart.
+// fit on the disk (which the disk's reserve is too small for on a 26 MiB
+// file system). It writes idempotency records until pebble's first flush
+// (which fits) has left write-ahead logs to reuse, fills the file system
+// to just above the reserve, and writes on until the memtable rotates: the
+// flush then fails with ENOSPC, and pebble retries it while the server is
+// idle. Over a window the process must stay quiet (at most a couple of
+// error lines, a fraction of a core), /metrics must show the condition,
+// writes must be refused with 503; once space is freed, writes succeed
+// again without a restart.
+//
+// No write-ahead log write may need free space once the disk is filled:
+// pebble treats a failed one as fatal (the process exits 70), and the
+// commit that rotates the memtable writes its record into the new log
+// after the flush has started. A new log file's first write allocates
+// fresh pages, which the flush may have taken already (seen in CI); a
+// reused log already holds its pages (pebble preallocates each log, and
+// reuses a flushed one in place). So the test lets a first flush finish
+// with room to spare, and checks that the rotation onto the full disk
+// reused a log.
 func TestFullDiskIdleRetriesPaced(t *testing.T) {
 	root := t.TempDir()
 	disk := mkdir(t, root, "disk")
-	mountTmpfs(t, disk, 0, "size=24m")
+	mountTmpfs(t, disk, 0, "size=26m")
 	c := newCluster(t, filepath.Join(disk, "db"))
 	c.startData()
 
@@ -341,36 +352,71 @@ func TestFullDiskIdleRetriesPaced(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	wals := func() int {
-		m, _ := filepath.Glob(filepath.Join(c.dataDir, "*.log"))
-		return len(m)
-	}
-	for wals() < 4 && posted < 5000 {
+	mustPost := func(when string) {
+		t.Helper()
 		if status, body := post(); status != 200 {
-			t.Fatalf("record %d before filling the disk: %d %s", posted, status, body)
+			t.Fatalf("record %d %s: %d %s", posted, when, status, body)
 		}
 	}
-	for range 3 { // the fourth log takes its room with its first writes
-		if status, body := post(); status != 200 {
-			t.Fatalf("record %d before filling the disk: %d %s", posted, status, body)
+	files := func(pattern string) []string { // sorted: pebble's file numbers have a fixed width
+		m, _ := filepath.Glob(filepath.Join(c.dataDir, pattern))
+		return m
+	}
+	newestLog := func() string {
+		logs := files("*.log")
+		if len(logs) == 0 {
+			return ""
+		}
+		return logs[len(logs)-1]
+	}
+
+	// Pebble's memtables grow from 256 KiB to 4 MiB, each with a log of
+	// its own, and it flushes once the full ones reach 2 MiB: the fourth
+	// rotation (onto the fifth log) flushes the first four memtables. That
+	// flush fits; it leaves their logs for reuse (pebble keeps three) or
+	// removes them. Stop at that rotation, so that the flush has the room
+	// it needs: the new log holds one record and has not preallocated its
+	// room yet.
+	seen := map[string]bool{}
+	for len(seen) < 5 && posted < 5000 {
+		mustPost("before the first flush")
+		for _, l := range files("*.log") {
+			seen[l] = true
 		}
 	}
-	// Leave 200 KiB above the store's reserve.
+	proctest.WaitFor(t, 10*time.Second, "pebble's first flush to finish and release its logs", func() bool {
+		return len(files("*.sst")) > 0 && len(files("*.log")) < len(seen)
+	})
+	for range 3 { // the live log takes its room (pebble preallocates a log at its second write)
+		mustPost("after the first flush")
+	}
+
+	// Leave 200 KiB above the store's reserve: less than the next flush
+	// (a full 4 MiB memtable) needs.
+	const above = 200 << 10
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(disk, &st); err != nil {
 		t.Fatal(err)
 	}
 	free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
 	reserve := min(int64(store.MaxReserve), total/8)
+	if free < reserve+above {
+		t.Fatalf("%d KiB free after the first flush, want at least the %d KiB reserve and %d KiB", free>>10, reserve>>10, above>>10)
+	}
 	filler := filepath.Join(disk, "filler")
-	if err := os.WriteFile(filler, make([]byte, free-reserve-200<<10), 0o600); err != nil {
+	if err := os.WriteFile(filler, make([]byte, free-reserve-above), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for wals() < 5 && posted < 10000 {
+	live, logs := newestLog(), len(files("*.log"))
+	for newestLog() == live && posted < 10000 {
 		if status, body := post(); status != 200 {
 			t.Fatalf("record %d, the disk filled to %d KiB above the reserve: %d %s (the memtable did not rotate first)",
-				posted, 200, status, body)
+				posted, above>>10, status, body)
 		}
+	}
+	if n := len(files("*.log")); n != logs {
+		t.Fatalf("the memtable rotated onto a new log file (%d logs, %d before), not a reused one: "+
+			"its first write races the flush for the last free pages", n, logs)
 	}
 	proctest.WaitFor(t, 10*time.Second, "the flush to fail for lack of space", func() bool {
 		return strings.Contains(c.data.Output(), "no space left on device")
@@ -412,8 +458,15 @@ func TestFullDiskIdleRetriesPaced(t *testing.T) {
 	}
 
 	// Space freed: the next retry succeeds, the gauge falls, writes work.
+	// Removing the filler alone gives back too little on this small disk,
+	// 13 MiB of which the three reused logs hold: the retried flush (4 MiB)
+	// and the compaction of level 0 after it (8 MiB) need more above the
+	// reserve. So the file system grows too, as a volume would.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
+		t.Fatalf("growing the file system: %v", err)
 	}
 	proctest.WaitFor(t, 15*time.Second, "gobank_data_store_disk_full to be 0", func() bool {
 		return c.metrics()["gobank_data_store_disk_full"] == 0
