@@ -88,9 +88,9 @@ func runHTTP(ctx context.Context, s Settings, c Cell, hist io.Writer) (m Measure
 type keepFiles func(index int) (history, visualization string)
 
 // runCell runs c, then checks its history and conservation.
-func runCell(ctx context.Context, s Settings, c Cell, index int, keep keepFiles) Result {
+func runCell(ctx context.Context, s Settings, c Cell, index int, keep keepFiles) (res Result) {
 	start := time.Now()
-	res := Result{Index: index, Cell: c}
+	res = Result{Index: index, Cell: c}
 	res.Verdict = Verdict{Bank: notRun, Linearizability: notRun, Conservation: notRun, Groups: s.Groups(c.Workers)}
 	res.rates() // no commit yet: the ratios are NaN until the load ran
 	defer func() { res.Wall = time.Since(start) }()
@@ -143,9 +143,9 @@ func runCell(ctx context.Context, s Settings, c Cell, index int, keep keepFiles)
 // (partitioned into groups), and reads the load generator's conservation
 // check. vizPath receives porcupine's visualization of a history that is
 // not linearizable.
-func judge(hist []byte, rep *loadgen.Report, s Settings, groups int, vizPath string) Verdict {
+func judge(hist []byte, rep *loadgen.Report, s Settings, groups int, vizPath string) (v Verdict) {
 	t0 := time.Now()
-	v := Verdict{Bank: notRun, Linearizability: notRun, Conservation: notRun, Groups: groups}
+	v = Verdict{Bank: notRun, Linearizability: notRun, Conservation: notRun, Groups: groups}
 	defer func() { v.CheckTime = time.Since(t0) }()
 	var reasons []string
 	if c := rep.Conservation; c != nil {

@@ -55,6 +55,9 @@ func TestTinyGrid(t *testing.T) {
 		if v.HistoryOps == 0 || v.HistorySnapshots < 2 || v.Groups != 2 {
 			t.Errorf("#%d %s: history of %d ops, %d snapshots, %d groups: want ops, at least 2 snapshots, 2 groups", r.Index, r.Cell, v.HistoryOps, v.HistorySnapshots, v.Groups)
 		}
+		if r.Wall < time.Second || r.Setup <= 0 || v.CheckTime <= 0 {
+			t.Errorf("#%d %s: wall %v, setup %v, checks %v", r.Index, r.Cell, r.Wall, r.Setup, v.CheckTime)
+		}
 		if r.Commits == 0 || r.CommitsPerSec <= 0 || r.P99 <= 0 || r.LockWaits == 0 {
 			t.Errorf("#%d %s: no figures: %+v", r.Index, r.Cell, r.Metrics)
 		}
@@ -214,7 +217,7 @@ func TestGrids(t *testing.T) {
 		cells int
 	}{
 		{"full", FullGrid(), 3 * 2 * 7 * 3},
-		{"quick", QuickGrid(), 3 * 2 * 2},
+		{"quick", QuickGrid(), 3 * 2 * 3},
 	} {
 		cells := tc.grid.Cells()
 		if len(cells) != tc.cells {

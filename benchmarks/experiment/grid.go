@@ -314,13 +314,14 @@ func FullGrid() Grid {
 	}
 }
 
-// QuickGrid is the --quick grid: every policy × both orders × uniform and
-// Zipf 0.99 × 3 business servers × 32 workers, for QuickDuration each.
+// QuickGrid is the --quick grid: every policy × both orders × uniform,
+// Zipf 0.99 and the hot account × 3 business servers × 32 workers, for
+// QuickDuration each: about a minute.
 func QuickGrid() Grid {
 	return Grid{
 		Policies: Policies(),
 		Orders:   slices.Clone(Orders),
-		Skews:    []Skew{mustSkew("uniform"), mustSkew("zipf:0.99")},
+		Skews:    []Skew{mustSkew("uniform"), mustSkew("zipf:0.99"), SkewHot},
 		Servers:  []int{3},
 		Workers:  []int{32},
 	}

@@ -64,7 +64,7 @@ var figures = []figure{
 		value: cellValue(func(r *Result) float64 { return float64(r.P99) / 1e3 }),
 	},
 	{
-		suffix: "order", title: "Request order against ascending order: committed/s, request / ascending", ylabel: "request / ascending (log)",
+		suffix: "order", title: "Request order against ascending order: committed/s of request / of ascending", ylabel: "request / ascending (log)",
 		contrast: true,
 		value: func(ix index, p Policy, c condition) (float64, bool) {
 			a, r := c, c
@@ -178,7 +178,7 @@ func newLayout(results []Result) layout {
 const (
 	panelW  = 4.6 * vg.Inch
 	panelH  = 3.6 * vg.Inch
-	headerH = 0.75 * vg.Inch
+	headerH = 1.05 * vg.Inch
 	dpi     = 110
 )
 
@@ -195,11 +195,11 @@ func (l layout) write(path string, f figure) error {
 	img := vgimg.NewWith(vgimg.UseWH(figW, figH), vgimg.UseDPI(dpi), vgimg.UseBackgroundColor(color.White))
 	dc := draw.New(img)
 
-	// Header: the title on the left, the policies' legend on the right.
-	dc.FillText(textStyle(16, draw.XLeft, draw.YCenter), vg.Point{X: 0.3 * vg.Inch, Y: figH - headerH/2}, f.title)
+	// Header: the title, and under it the policies' legend on the right.
+	dc.FillText(textStyle(16, draw.XLeft, draw.YCenter), vg.Point{X: 0.3 * vg.Inch, Y: figH - 0.3*vg.Inch}, f.title)
 	ls := textStyle(12, draw.XLeft, draw.YCenter)
 	seg, gap := 0.35*vg.Inch, 0.1*vg.Inch
-	x, y := figW-0.3*vg.Inch, figH-headerH/2
+	x, y := figW-0.3*vg.Inch, figH-0.75*vg.Inch
 	for _, pol := range slices.Backward(l.policies) {
 		x -= ls.Width(string(pol))
 		dc.FillText(ls, vg.Point{X: x, Y: y}, string(pol))
