@@ -81,16 +81,13 @@ func (p *progress) begin(i int, c Cell) {
 	fmt.Fprintf(p.w, "[%d/%d %s elapsed%s] %s\n", i+1, p.total, time.Since(p.start).Round(time.Second), eta, c)
 }
 
-// print writes s to out (the per-cell lines) without garbling the bar:
-// it is cleared first and redrawn after.
+// print writes s to out (a finished cell's line) without garbling the
+// bar: it is cleared first, and redrawn at the next cell or tick.
 func (p *progress) print(out io.Writer, s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
 	_, _ = io.WriteString(out, s)
-	if p.tty && p.current != "" {
-		p.draw()
-	}
 }
 
 // close stops the bar and removes it.
