@@ -1,4 +1,4 @@
-package main
+package experiment
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/dataserver"
+	"github.com/bank/gobank/http/metrics"
 )
 
 // cluster is one fresh bank: the account actors, a data server and the
@@ -26,6 +27,9 @@ type cluster struct {
 	biz      []*business.Server
 	bizDone  []chan error
 	urls     []string // business servers' base URLs
+	dataURL  string
+	token    string            // the server credential
+	metrics  *metrics.Registry // the data server's
 }
 
 // shutdownTimeout bounds each server's graceful shutdown.
@@ -33,22 +37,15 @@ const shutdownTimeout = 10 * time.Second
 
 // serverConfigs returns the data server's and the business servers'
 // configuration for cell c (ID and the URLs are filled in by startCluster).
-func serverConfigs(s Settings, c Cell) (dataserver.Config, business.Config) {
+func serverConfigs(s Settings, c Cell) (dataserver.Config, business.Config, error) {
 	dc := dataserver.Config{}
 	bc := business.Config{LockOrder: c.Order.business(), LockWait: s.LockWait}
-	switch c.Policy {
-	case PolicyFailFast:
-		dc.LockTTL = -1 // no lease
-		bc.LockMode = business.ModeFailFast
-	case PolicyWait:
-		dc.LockTTL = -1
-		bc.LockMode = business.ModeWait
-	case PolicyWaitLease:
-		dc.LockTTL = 0 // the data server's default lease for grants that name none
-		bc.LockMode = business.ModeWait
-		bc.LockTTL = s.Lease
+	d, ok := c.Policy.def()
+	if !ok || d.http == nil {
+		return dc, bc, fmt.Errorf("policy %q: the %s transport cannot run it", c.Policy, TransportHTTP)
 	}
-	return dc, bc
+	d.http(s, &dc, &bc)
+	return dc, bc, nil
 }
 
 // startCluster starts a fresh bank for cell c. On error everything started
@@ -75,7 +72,12 @@ func startCluster(s Settings, c Cell) (cl *cluster, err error) {
 	}
 	serverToken := hex.EncodeToString(secret[:])
 
-	dc, bc := serverConfigs(s, c)
+	dc, bc, err := serverConfigs(s, c)
+	if err != nil {
+		return cl, err
+	}
+	cl.metrics = metrics.NewRegistry()
+	dc.Metrics = cl.metrics
 	dc.Accounts = cl.bank
 	dc.ClientTokens = tokens
 	dc.ServerToken = serverToken
@@ -84,6 +86,7 @@ func startCluster(s Settings, c Cell) (cl *cluster, err error) {
 		return cl, err
 	}
 	dataURL, done, err := serve(cl.data.Serve)
+	cl.dataURL, cl.token = dataURL, serverToken
 	cl.dataDone = done
 	if err != nil {
 		return cl, fmt.Errorf("data server: %w", err)
@@ -170,4 +173,29 @@ func (cl *cluster) stop() error {
 	}
 	cl.biz, cl.bizDone, cl.data, cl.bank = nil, nil, nil, nil
 	return errors.Join(errs...)
+}
+
+// lockWaitFamily is the data server's histogram of lock waits (from a
+// getLock's or getLocks' arrival to its grant, granted locks only).
+const lockWaitFamily = "gobank_data_lock_wait_seconds"
+
+// lockWaits returns how many locks the data server granted and their
+// summed wait.
+func (cl *cluster) lockWaits() (n int64, total time.Duration, err error) {
+	fams, err := cl.metrics.Prometheus().Gather()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range fams {
+		if f.GetName() != lockWaitFamily {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			h := m.GetHistogram()
+			n += int64(h.GetSampleCount())
+			total += time.Duration(h.GetSampleSum() * float64(time.Second))
+		}
+		return n, total, nil
+	}
+	return 0, 0, fmt.Errorf("the data server has no %s series", lockWaitFamily)
 }

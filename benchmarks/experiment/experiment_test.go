@@ -1,12 +1,16 @@
-package main
+package experiment
 
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,95 +19,298 @@ import (
 	"github.com/bank/gobank/http/business"
 )
 
-// TestTinyGrid runs the command on the three policies of the headline
-// condition, with short cells and few workers, and checks what it wrote.
+// TestTinyGrid runs three one-second cells through the library against
+// real servers on loopback and checks what it wrote: every verdict
+// proven, one CSV row and one JSON object per cell, the report and its
+// plots.
 func TestTinyGrid(t *testing.T) {
 	dir := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	args := []string{"--only", "ascending/uniform/3 servers", "--duration", "300ms", "--workers", "8",
-		"--out", dir, "--name", "tiny"}
-	start := time.Now()
-	code := run(context.Background(), args, &stdout, &stderr)
-	t.Logf("ran in %s\n%s\n%s", time.Since(start).Round(time.Millisecond), stdout.String(), stderr.String())
-	if code != 0 {
-		t.Fatalf("exit status %d", code)
+	s := DefaultSettings()
+	s.Duration = time.Second
+	grid := Grid{
+		Policies: Policies(),
+		Orders:   []Order{OrderAscending},
+		Skews:    []Skew{mustSkew("zipf:0.9")},
+		Servers:  []int{2},
+		Workers:  []int{16},
 	}
-
-	// One line per cell on stdout, each passing the conservation check.
-	for _, p := range Policies {
-		if !strings.Contains(stdout.String(), string(p)+" ") {
-			t.Errorf("stdout has no line for %s", p)
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	results, meta, err := Run(context.Background(), Config{
+		Grid: grid, Settings: s, Dir: dir, Name: "tiny", Command: "bank experiment --tiny",
+		Stdout: &stdout, Stderr: &stderr,
+	})
+	t.Logf("ran in %s\n%s\n%s", time.Since(start).Round(time.Millisecond), stdout.String(), stderr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 || meta.Cells != 3 || meta.Interrupted {
+		t.Fatalf("%d results of %d cells (interrupted %v), want 3", len(results), meta.Cells, meta.Interrupted)
+	}
+	for _, r := range results {
+		v := r.Verdict
+		if r.Failed() || v.Bank != "PASS" || v.Linearizability != "PASS" || v.Conservation != "PASS" {
+			t.Errorf("#%d %s: not proven: %+v (err %v)", r.Index, r.Cell, v, r.Err)
+		}
+		if v.HistoryOps == 0 || v.HistorySnapshots < 2 || v.Groups != 2 {
+			t.Errorf("#%d %s: history of %d ops, %d snapshots, %d groups: want ops, at least 2 snapshots, 2 groups", r.Index, r.Cell, v.HistoryOps, v.HistorySnapshots, v.Groups)
+		}
+		if r.Wall < time.Second || r.Setup <= 0 || v.CheckTime <= 0 {
+			t.Errorf("#%d %s: wall %v, setup %v, checks %v", r.Index, r.Cell, r.Wall, r.Setup, v.CheckTime)
+		}
+		if r.Commits == 0 || r.CommitsPerSec <= 0 || r.P99 <= 0 || r.LockWaits == 0 {
+			t.Errorf("#%d %s: no figures: %+v", r.Index, r.Cell, r.Metrics)
+		}
+		if r.Policy == PolicyFailFast && r.Aborts[CauseTimeout] != 0 || r.Policy != PolicyFailFast && r.Aborts[CauseRefused] != 0 {
+			t.Errorf("#%d %s: aborts by cause %v: fail-fast refuses, the waiting policies time out", r.Index, r.Cell, r.Aborts)
 		}
 	}
-	if n := strings.Count(stdout.String(), "  PASS"); n != 3 {
-		t.Errorf("stdout: %d cells passed the conservation check, want 3", n)
+	if n := strings.Count(stdout.String(), "  proven\n"); n != 3 {
+		t.Errorf("stdout: %d lines end proven, want 3", n)
+	}
+	if !strings.Contains(stderr.String(), "[1/3 ") || !strings.Contains(stderr.String(), "[3/3 ") {
+		t.Errorf("stderr has no status line per cell:\n%s", stderr.String())
 	}
 
-	md, err := os.ReadFile(filepath.Join(dir, "tiny.md"))
+	files := OutputFiles(dir, "tiny")
+	md, err := os.ReadFile(files.Markdown)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(md)
-	for i, p := range Policies {
-		row := "| " + string(rune('1'+i)) + " | " + string(p) + " | ascending | uniform | 3 | "
-		if !strings.Contains(text, row) {
-			t.Errorf("markdown has no table row starting %q", row)
-		}
-	}
 	for _, want := range []string{
-		"## Headline", "wait / fail-fast successful-transfer throughput", "## What this shows",
-		"**Conservation check:** PASS in every cell", "GOMAXPROCS", "--only ascending/uniform/3 servers",
+		"**proven in every cell** (3 of 3)", "## What this shows", "| 1 | fail-fast | ascending | zipf 0.9 | 0.9 | 2 | 16 |",
+		"bank experiment --tiny", "GOMAXPROCS", "[`tiny.csv`](tiny.csv)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q", want)
 		}
 	}
-	if strings.Contains(text, "FAIL") {
+	if strings.Contains(text, "FAILED") {
 		t.Errorf("markdown reports a failure:\n%s", text)
 	}
-	if n := strings.Count(text, "| PASS |"); n != 3 {
-		t.Errorf("markdown: %d rows with conservation PASS, want 3", n)
+
+	f, err := os.Open(files.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	_ = f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("CSV: %d rows, want a header and 3 cells", len(rows))
+	}
+	col := slices.Index(rows[0], "verdict")
+	theta := slices.Index(rows[0], "theta")
+	if col < 0 || theta < 0 {
+		t.Fatalf("CSV header lacks verdict or theta: %q", rows[0])
+	}
+	for _, row := range rows[1:] {
+		if row[col] != "proven" || row[theta] != "0.9" {
+			t.Errorf("CSV row: verdict %q, theta %q", row[col], row[theta])
+		}
 	}
 
-	for _, m := range metrics {
-		file := "tiny-" + m.suffix + ".png"
-		if !strings.Contains(text, "]("+file+")") {
-			t.Errorf("markdown does not embed %s", file)
+	raw, err := os.ReadFile(files.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Meta struct {
+			Command     string          `json:"command"`
+			NumCPU      int             `json:"num_cpu"`
+			GoVersion   string          `json:"go_version"`
+			CellsRun    int             `json:"cells_run"`
+			CellsProven int             `json:"cells_proven"`
+			Settings    map[string]any  `json:"settings"`
+			Grid        map[string]any  `json:"grid"`
+			Plots       []Plot          `json:"plots"`
+			Date        string          `json:"date"`
+			Extra       json.RawMessage `json:"-"`
+		} `json:"meta"`
+		Cells []map[string]any `json:"cells"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, raw)
+	}
+	m := doc.Meta
+	if m.Command != "bank experiment --tiny" || m.NumCPU < 1 || m.GoVersion == "" || m.Date == "" || m.CellsRun != 3 || m.CellsProven != 3 ||
+		m.Settings["duration_s"] != 1.0 || m.Settings["workers_per_group"] != 8.0 || len(m.Plots) != 3 {
+		t.Errorf("JSON meta: %+v", m)
+	}
+	if len(doc.Cells) != 3 {
+		t.Fatalf("JSON: %d cells, want 3", len(doc.Cells))
+	}
+	for i, c := range doc.Cells {
+		if c["verdict"] != "proven" || c["theta"] != 0.9 || c["policy"] != string(Policies()[i]) || len(c) != len(columns) {
+			t.Errorf("JSON cell %d: %v", i, c)
 		}
-		f, err := os.Open(filepath.Join(dir, file))
-		if err != nil {
-			t.Error(err)
-			continue
+	}
+
+	for _, pl := range m.Plots {
+		if !strings.Contains(text, "]("+pl.File+")") {
+			t.Errorf("markdown does not embed %s", pl.File)
 		}
-		img, err := png.Decode(f)
-		_ = f.Close()
-		if err != nil {
-			t.Errorf("%s: %v", file, err)
-			continue
+		checkPNG(t, filepath.Join(dir, pl.File))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tiny-order.png")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an order contrast from a run of one order: %v", err)
+	}
+}
+
+func checkPNG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 300 {
+		t.Errorf("%s: %v: too small", path, b)
+	}
+}
+
+// TestJudgeFailsBadHistories feeds the verdict histories the real
+// checkers must refuse, and one they must pass.
+func TestJudgeFailsBadHistories(t *testing.T) {
+	const header = `{"type":"header","version":2,"start":"2026-11-27T00:00:00Z","target":"business","accounts":2,"groups":0,"initial":[1000,1000],"covers":[1,2]}` + "\n"
+	deposit := `{"type":"op","client":0,"op":"deposito","a":1,"amount":10,"call":0,"ret":10,"result":"ok","saldo":1010}` + "\n"
+	conserved := &loadgen.Report{Conservation: &loadgen.Conservation{OK: true}}
+	s := DefaultSettings()
+	for _, tc := range []struct {
+		name, hist string
+		rep        *loadgen.Report
+		proven     bool
+		bank, lin  string
+		reason     string
+	}{
+		{"good", header + deposit + `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1010,1000]}` + "\n",
+			conserved, true, "PASS", "PASS", ""},
+		{"money lost", header + deposit + `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1000,1000]}` + "\n",
+			conserved, false, "FAIL", "FAIL", "money destroyed"},
+		{"no snapshot", header + deposit, conserved, false, "UNKNOWN", "PASS", "no successful snapshot"},
+		{"conservation failed", header + deposit + `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1010,1000]}` + "\n",
+			&loadgen.Report{Conservation: &loadgen.Conservation{OK: false, Reason: "money created"}}, false, "PASS", "PASS", "conservation FAIL: money created"},
+		{"malformed", header + `{"type":"op","client":0}` + "\n", conserved, false, notRun, notRun, "cannot be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := judge([]byte(tc.hist), tc.rep, s, 1, filepath.Join(t.TempDir(), "viz.html"))
+			if v.Proven != tc.proven || v.Bank != tc.bank || v.Linearizability != tc.lin || !strings.Contains(v.Reason, tc.reason) || tc.proven != (v.Reason == "") {
+				t.Errorf("verdict %+v; want proven %v, bank %s, linearizability %s, reason with %q", v, tc.proven, tc.bank, tc.lin, tc.reason)
+			}
+		})
+	}
+}
+
+func TestGrids(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grid  Grid
+		cells int
+	}{
+		{"full", FullGrid(), 3 * 2 * 7 * 3},
+		{"quick", QuickGrid(), 3 * 2 * 3},
+	} {
+		cells := tc.grid.Cells()
+		if len(cells) != tc.cells {
+			t.Errorf("%s: %d cells, want %d", tc.name, len(cells), tc.cells)
 		}
-		if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 400 {
-			t.Errorf("%s: %v: too small", file, b)
+		if err := tc.grid.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		seen := map[Cell]bool{}
+		for _, c := range cells {
+			if seen[c] {
+				t.Errorf("%s: cell %s twice", tc.name, c)
+			}
+			seen[c] = true
+			if _, err := loadgen.ParseDist(c.Skew.Spec); err != nil || c.Transport != TransportHTTP {
+				t.Errorf("%s: %s: %v, transport %q", tc.name, c, err, c.Transport)
+			}
+		}
+		// The policies of a condition run back to back.
+		for i := 0; i+len(tc.grid.Policies) <= len(cells); i += len(tc.grid.Policies) {
+			for j, p := range tc.grid.Policies {
+				if c := cells[i+j]; c.Policy != p || c.condition() != cells[i].condition() {
+					t.Fatalf("%s: cell %d is %s", tc.name, i+j, c)
+				}
+			}
+		}
+	}
+	if err := (Grid{Policies: []Policy{"no-such"}, Orders: Orders, Skews: []Skew{SkewHot}, Servers: []int{1}, Workers: []int{1}}).Validate(); err == nil {
+		t.Error("an unknown policy validated")
+	}
+	if err := (Grid{Policies: Policies(), Orders: Orders, Skews: []Skew{SkewHot}, Workers: []int{1}}).Validate(); err == nil {
+		t.Error("a grid without servers validated")
+	}
+	if _, err := loadgen.ParseMix(DefaultSettings().Mix); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestParseLists(t *testing.T) {
+	sk, err := ParseSkews("uniform, zipf:0.5,zipf:0.99,hot:1:0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range sk {
+		got = append(got, s.Name()+"|"+s.ThetaText()+"|"+s.Label())
+	}
+	want := []string{"uniform|0|θ 0", "zipf 0.5|0.5|θ 0.5", "zipf 0.99|0.99|θ 0.99", "hot 1 @ 50%|–|hot 1 @ 50%"}
+	if !slices.Equal(got, want) {
+		t.Errorf("skews %q, want %q", got, want)
+	}
+	if z, err := ParseSkew("zipf:0"); err != nil || z != sk[0] {
+		t.Errorf("zipf:0 is %+v, %v; want uniform", z, err)
+	}
+	if !math.IsNaN(sk[3].ThetaValue()) || sk[1].ThetaValue() != 0.5 {
+		t.Errorf("theta values %v %v", sk[3].ThetaValue(), sk[1].ThetaValue())
+	}
+	for _, bad := range []string{"", "uniform,", "zipf", "zipf:-1", "hot:0:0.5", "uniform,zipf:0", "normal"} {
+		if _, err := ParseSkews(bad); err == nil {
+			t.Errorf("skews %q parsed", bad)
+		}
+	}
+	if p, err := ParsePolicies("wait,fail-fast"); err != nil || !slices.Equal(p, []Policy{PolicyWait, PolicyFailFast}) {
+		t.Errorf("policies %v, %v", p, err)
+	}
+	for _, bad := range []string{"", "wait,,fail-fast", "wait-die", "wait,wait"} {
+		if _, err := ParsePolicies(bad); err == nil {
+			t.Errorf("policies %q parsed", bad)
+		}
+	}
+	if _, err := ParseOrders("ascending,random"); err == nil {
+		t.Error("order random parsed")
+	}
+	if n, err := ParseCounts("1, 3,8", "servers", 64); err != nil || !slices.Equal(n, []int{1, 3, 8}) {
+		t.Errorf("counts %v, %v", n, err)
+	}
+	for _, bad := range []string{"0", "-1", "x", "65", "3,3"} {
+		if _, err := ParseCounts(bad, "servers", 64); err == nil {
+			t.Errorf("counts %q parsed", bad)
 		}
 	}
 }
 
-func TestFullGrid(t *testing.T) {
-	cells := FullGrid()
-	if len(cells) != 54 {
-		t.Fatalf("%d cells, want 54", len(cells))
-	}
-	seen := map[Cell]bool{}
-	for _, c := range cells {
-		if seen[c] {
-			t.Errorf("cell %s twice", c)
-		}
-		seen[c] = true
-		if _, err := loadgen.ParseDist(c.Skew.Spec); err != nil {
-			t.Errorf("%s: %v", c, err)
+func TestGroups(t *testing.T) {
+	s := DefaultSettings()
+	for workers, want := range map[int]int{1: 1, 8: 1, 9: 2, 64: 8, 1000: 50} {
+		if g := s.Groups(workers); g != want {
+			t.Errorf("%d workers: %d groups, want %d", workers, g, want)
 		}
 	}
-	if _, err := loadgen.ParseMix(DefaultSettings().Mix); err != nil {
-		t.Error(err)
+	s.WorkersPerGroup = 0
+	if g := s.Groups(64); g != 1 {
+		t.Errorf("no grouping: %d groups", g)
 	}
 }
 
@@ -111,17 +318,19 @@ func TestServerConfigs(t *testing.T) {
 	s := DefaultSettings()
 	for _, tc := range []struct {
 		p        Policy
-		dataTTL  time.Duration
 		mode     business.LockMode
 		bizTTL   time.Duration
 		leaseOff bool
 	}{
-		{PolicyFailFast, -1, business.ModeFailFast, 0, true},
-		{PolicyWait, -1, business.ModeWait, 0, true},
-		{PolicyWaitLease, 0, business.ModeWait, s.Lease, false},
+		{PolicyFailFast, business.ModeFailFast, 0, true},
+		{PolicyWait, business.ModeWait, 0, true},
+		{PolicyWaitLease, business.ModeWait, s.Lease, false},
 	} {
 		for _, o := range Orders {
-			dc, bc := serverConfigs(s, Cell{Policy: tc.p, Order: o, Skew: SkewUniform, Servers: 1})
+			dc, bc, err := serverConfigs(s, Cell{Policy: tc.p, Order: o, Skew: SkewHot, Servers: 1, Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if (dc.LockTTL < 0) != tc.leaseOff || bc.LockMode != tc.mode || bc.LockTTL != tc.bizTTL || bc.LockWait != s.LockWait {
 				t.Errorf("%s: data LockTTL %v, business mode %q LockTTL %v LockWait %v", tc.p, dc.LockTTL, bc.LockMode, bc.LockTTL, bc.LockWait)
 			}
@@ -134,49 +343,133 @@ func TestServerConfigs(t *testing.T) {
 			}
 		}
 	}
+	if _, _, err := serverConfigs(s, Cell{Policy: "no-such"}); err == nil {
+		t.Error("an unknown policy configured servers")
+	}
 }
 
-// TestMarkdownReportsFailuresLoudly feeds the report a cell that failed
-// its conservation check and one that could not run.
-func TestMarkdownReportsFailuresLoudly(t *testing.T) {
-	ok := fakeResult(Cell{PolicyFailFast, OrderAscending, SkewUniform, 3}, 1000, 0.5)
-	bad := fakeResult(Cell{PolicyWait, OrderAscending, SkewUniform, 3}, 2000, 0)
-	bad.Report.Conservation.OK = false
-	bad.Report.Conservation.Reason = "money created: the balances sum to 7 more than the acknowledged operations allow"
-	bad.derive()
-	broken := Result{Cell: Cell{PolicyWaitLease, OrderAscending, SkewUniform, 3}, Err: errors.New("starting the servers: boom")}
+// TestReportsFailuresLoudly feeds the outputs a cell that failed its
+// checks and one that could not run.
+func TestReportsFailuresLoudly(t *testing.T) {
+	c := Cell{Transport: TransportHTTP, Order: OrderAscending, Skew: mustSkew("uniform"), Servers: 3, Workers: 64}
+	ok := fakeResult(1, c, PolicyFailFast, 1000, 0.5)
+	bad := fakeResult(2, c, PolicyWait, 2000, 0)
+	bad.Verdict = Verdict{Bank: "FAIL", Linearizability: "PASS", Conservation: "PASS", History: "x-cell-2.jsonl",
+		Reason: "bank FAIL: money created: the snapshot sums to 7 more"}
+	broken := Result{Index: 3, Cell: c, Err: errors.New("starting the servers: boom"),
+		Verdict: Verdict{Bank: notRun, Linearizability: notRun, Conservation: notRun, Reason: "starting the servers: boom"}}
+	broken.Policy = PolicyWaitLease
+	broken.rates()
+	results := []Result{ok, bad, broken}
+	meta := Meta{Name: "x", Command: "bank experiment", Date: time.Now(), Cells: 3, Settings: DefaultSettings(),
+		Grid: Grid{Policies: Policies(), Orders: []Order{OrderAscending}, Skews: []Skew{c.Skew}, Servers: []int{3}, Workers: []int{64}}}
 	var b bytes.Buffer
-	meta := Meta{Name: "x", Command: "go run ./benchmarks/experiment", Date: time.Now(), Cells: 3}
-	if err := WriteMarkdown(&b, meta, DefaultSettings(), []Result{ok, bad, broken}); err != nil {
+	if err := WriteMarkdown(&b, meta, results); err != nil {
 		t.Fatal(err)
 	}
 	text := b.String()
 	for _, want := range []string{
-		"2 CELL(S) FAILED", "money created", "boom", "**FAIL in 2 cell(s)**",
-		"| 2 | wait | ascending | uniform | 3 |", "**FAIL** money created",
-		"wait / fail-fast successful-transfer throughput: 2.00×",
+		"2 CELL(S) FAILED", "money created", "boom", "**FAILED in 2 of 3 cell(s)**", "`bank check x-cell-2.jsonl`",
+		"| 2 | wait | ascending | uniform | 0 | 3 | 64 |", "**FAILED** |",
+		"wait / fail-fast committed transactions per second: 2.00×",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, text)
 		}
 	}
-	var line bytes.Buffer
-	writeLine(&line, 1, bad)
-	if !strings.Contains(line.String(), "FAIL !!!") {
-		t.Errorf("stdout line does not shout: %q", line.String())
+	if l := line(bad); !strings.Contains(l, "FAILED !!! bank FAIL") {
+		t.Errorf("the cell's line does not shout: %q", l)
+	}
+	if l := line(broken); !strings.Contains(l, "FAILED: could not run: starting the servers: boom") {
+		t.Errorf("the cell's line: %q", l)
+	}
+	var csvOut, jsonOut bytes.Buffer
+	if err := WriteCSV(&csvOut, results); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&jsonOut, meta, results); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&csvOut).ReadAll()
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("CSV: %d rows, %v", len(rows), err)
+	}
+	var doc struct {
+		Meta  map[string]any   `json:"meta"`
+		Cells []map[string]any `json:"cells"`
+	}
+	if err := json.Unmarshal(jsonOut.Bytes(), &doc); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, jsonOut.String())
+	}
+	if doc.Meta["cells_failed"] != 2.0 || doc.Cells[1]["verdict"] != "FAILED" || doc.Cells[2]["error"] != "starting the servers: boom" ||
+		doc.Cells[2]["attempts_per_commit"] != nil || doc.Cells[1]["aborts_per_commit"] != 0.0 {
+		t.Errorf("JSON: meta %v\ncells %v", doc.Meta, doc.Cells)
 	}
 }
 
-func fakeResult(c Cell, okTransfers int64, refusalShare float64) Result {
+// TestPlotsBothOrders draws every figure, the order contrast included,
+// from figures of both orders and two skews.
+func TestPlotsBothOrders(t *testing.T) {
+	var results []Result
+	for _, o := range Orders {
+		for _, sk := range []Skew{mustSkew("uniform"), mustSkew("zipf:0.9"), SkewHot} {
+			for _, p := range Policies() {
+				c := Cell{Transport: TransportHTTP, Order: o, Skew: sk, Servers: 3, Workers: 64}
+				rate := int64(1000)
+				if o == OrderRequest && p != PolicyFailFast {
+					rate = 3
+				}
+				results = append(results, fakeResult(len(results)+1, c, p, rate, 0.2))
+			}
+		}
+	}
+	dir := t.TempDir()
+	plots, err := WritePlots(dir, "both", results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plots) != len(figures) {
+		t.Fatalf("%d plots, want %d", len(plots), len(figures))
+	}
+	for _, pl := range plots {
+		checkPNG(t, filepath.Join(dir, pl.File))
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var bar, out bytes.Buffer
+	p := newProgress(&bar, 2, time.Second)
+	p.tty = true // as on a terminal
+	c := Cell{Policy: PolicyWait, Order: OrderAscending, Skew: SkewHot, Servers: 1, Workers: 4}
+	p.begin(0, c)
+	p.print(&out, "line 1\n")
+	p.begin(1, c)
+	p.close()
+	s := bar.String()
+	for _, want := range []string{"\r[", "] 0/2", "] 1/2", "elapsed", "left", "wait/ascending/hot 1 @ 50%", "\r\x1b[K"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("bar lacks %q: %q", want, s)
+		}
+	}
+	if out.String() != "line 1\n" {
+		t.Errorf("printed %q", out.String())
+	}
+}
+
+func fakeResult(index int, c Cell, p Policy, okTransfers int64, abortShare float64) Result {
+	c.Policy = p
 	req := okTransfers * 2
-	refused := int64(refusalShare * float64(req))
-	r := Result{Cell: c, Report: &loadgen.Report{
-		DurationSeconds: 1, Requests: req, OK: req - refused, ThroughputTotal: float64(req),
-		Outcomes:     map[string]int64{labelOK: req - refused, labelLocked: refused},
+	aborted := int64(abortShare * float64(req))
+	rep := &loadgen.Report{
+		DurationSeconds: 1, Requests: req, OK: req - aborted, ThroughputTotal: float64(req),
+		Outcomes:     map[string]int64{labelOK: req - aborted, labelLocked: aborted},
 		Ops:          map[string]loadgen.OpStats{"transferencia": {Requests: req, OK: okTransfers}},
 		Latency:      loadgen.Latency{P50: 900, P99: 12_000, P999: 2_100_000},
 		Conservation: &loadgen.Conservation{OK: true, Reason: "after == before + deposited - withdrawn"},
-	}}
-	r.derive()
+	}
+	r := Result{Index: index, Cell: c, Report: rep,
+		Verdict: Verdict{Proven: true, Bank: "PASS", Linearizability: "PASS", Conservation: "PASS"}}
+	def, _ := p.def()
+	r.derive(rep, def)
 	return r
 }

@@ -1,23 +1,26 @@
-package main
+package experiment
 
 import (
-	"context"
 	"fmt"
-	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bank/gobank/benchmarks/loadgen"
 	"github.com/bank/gobank/http/business"
+	"github.com/bank/gobank/http/dataserver"
 )
 
-// Policy is how business servers take a lock another one holds, and
-// whether the data server puts a lease on grants.
+// Policy is a lock scheme: how business servers take a lock another
+// transaction holds, and what the data server does with grants.
 type Policy string
 
-// The policies of the grid.
+// The policies the HTTP transport runs today.
 const (
-	// PolicyFailFast is the original bank: one getLock, 403 at once when
-	// the account is locked; the data server grants no lease.
+	// PolicyFailFast is the original bank (no-wait): one getLock, 403 at
+	// once when the account is locked; the data server grants no lease.
 	PolicyFailFast Policy = "fail-fast"
 	// PolicyWait queues on the data server (FIFO) for up to LockWait; no
 	// lease.
@@ -27,17 +30,108 @@ const (
 	PolicyWaitLease Policy = "wait+lease"
 )
 
-// Policies lists the policies in the order tables and plots show them.
-var Policies = []Policy{PolicyFailFast, PolicyWait, PolicyWaitLease}
+// policyDef is everything the experiment knows of a policy. A new scheme
+// is one more entry of policyDefs.
+type policyDef struct {
+	name  Policy
+	about string // one line for --help and the report's settings
+	// aborts maps the load generator's outcome labels that are aborts of
+	// this scheme's concurrency control to their cause.
+	aborts map[string]Cause
+	// http configures a cell's data server and business servers; nil:
+	// the HTTP transport cannot run the policy.
+	http func(s Settings, dc *dataserver.Config, bc *business.Config)
+}
 
-// waits reports whether p waits for a lock: its 403s are waits that ran
-// out, not immediate refusals.
-func (p Policy) waits() bool { return p != PolicyFailFast }
+// Outcome labels of loadgen.Report.Outcomes the experiment reads.
+const (
+	labelOK           = "ok"
+	labelLocked       = "403 LOCKED_ACCOUNT"
+	labelInsufficient = "409 INSUFFICIENT_FUNDS"
+)
 
-// Order is the order in which an operation locks its accounts.
+// policyDefs lists the policies in the order tables and plots show them.
+var policyDefs = []policyDef{
+	{
+		name:   PolicyFailFast,
+		about:  "business `ModeFailFast` (one getLock, 403 at once: an abort *refused*); data server leases off (`LockTTL < 0`)",
+		aborts: map[string]Cause{labelLocked: CauseRefused},
+		http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
+			dc.LockTTL = -1 // no lease
+			bc.LockMode = business.ModeFailFast
+		},
+	},
+	{
+		name:   PolicyWait,
+		about:  "business `ModeWait` (getLock queued FIFO on the data server, a 403 after `LockWait`: an abort *timeout*); data server leases off; business `LockTTL` 0",
+		aborts: map[string]Cause{labelLocked: CauseTimeout},
+		http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
+			dc.LockTTL = -1
+			bc.LockMode = business.ModeWait
+		},
+	},
+	{
+		name:   PolicyWaitLease,
+		about:  "business `ModeWait` with `LockTTL` = the lease (a lease timer per grant; 403 after `LockWait`: *timeout*); data server default lease",
+		aborts: map[string]Cause{labelLocked: CauseTimeout},
+		http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
+			dc.LockTTL = 0 // the data server's default lease for grants that name none
+			bc.LockMode = business.ModeWait
+			bc.LockTTL = s.Lease
+		},
+	},
+}
+
+// Policies lists every known policy, in table order.
+func Policies() []Policy {
+	out := make([]Policy, len(policyDefs))
+	for i, d := range policyDefs {
+		out[i] = d.name
+	}
+	return out
+}
+
+func (p Policy) def() (policyDef, bool) {
+	for _, d := range policyDefs {
+		if d.name == p {
+			return d, true
+		}
+	}
+	return policyDef{}, false
+}
+
+// rank orders policies as Policies does; unknown ones last.
+func (p Policy) rank() int {
+	for i, d := range policyDefs {
+		if d.name == p {
+			return i
+		}
+	}
+	return len(policyDefs)
+}
+
+// Cause is why a transaction attempt was aborted.
+type Cause string
+
+// The causes of an abort. HTTP cells fill what the business servers'
+// answers tell: fail-fast's 403 is CauseRefused, a waiting policy's 403
+// (a wait that ran out) CauseTimeout.
+const (
+	CauseRefused    Cause = "refused"    // no-wait: the lock was held, refused at once
+	CauseTimeout    Cause = "timeout"    // a wait for a lock ran out
+	CauseDied       Cause = "died"       // wait-die: a younger requester died
+	CauseWounded    Cause = "wounded"    // wound-wait: an older requester took the lock
+	CauseDeadlock   Cause = "deadlock"   // chosen as a deadlock victim
+	CauseValidation Cause = "validation" // optimistic validation failed
+)
+
+// Causes lists the causes in table order.
+var Causes = []Cause{CauseRefused, CauseTimeout, CauseDied, CauseWounded, CauseDeadlock, CauseValidation}
+
+// Order is the order in which a transaction locks its accounts.
 type Order string
 
-// The lock orders of the grid.
+// The lock orders.
 const (
 	OrderAscending Order = "ascending"
 	OrderRequest   Order = "request"
@@ -53,50 +147,143 @@ func (o Order) business() business.LockOrder {
 	return business.OrderAscending
 }
 
-// Skew is how the load generator picks accounts.
+// Transport is how the load reaches the accounts.
+type Transport string
+
+// TransportHTTP drives business servers over loopback HTTP.
+const TransportHTTP Transport = "http"
+
+// Skew is how the load generator picks accounts. It is comparable: cells
+// are map keys.
 type Skew struct {
-	Name string // as tables show it
-	Spec string // loadgen.ParseDist syntax
+	// Spec is its loadgen.ParseDist syntax ("uniform", "zipf:0.99",
+	// "hot:1:0.5").
+	Spec string
+	// Theta is the Zipf exponent θ: 0 for uniform (and a hot set, which is
+	// not on the θ axis: see OnThetaAxis). Never NaN: a cell is a map key.
+	Theta float64
+	hot   bool
 }
 
-// The skews of the grid. Zipf 0.99 is YCSB's default skew: with 100
-// accounts the hottest takes ~19% of picks. "hot" sends half of all picks
-// to account 1, so about three transfers in four touch it.
-var (
-	SkewUniform = Skew{Name: "uniform", Spec: "uniform"}
-	SkewZipf    = Skew{Name: "zipf 0.99", Spec: "zipf:0.99"}
-	SkewHot     = Skew{Name: "hot 1 @ 50%", Spec: "hot:1:0.5"}
-)
+// ParseSkew parses one skew in loadgen.ParseDist syntax; "zipf:0" is
+// uniform (θ 0).
+func ParseSkew(s string) (Skew, error) {
+	s = strings.TrimSpace(s)
+	if v, ok := strings.CutPrefix(s, loadgen.DistZipf+":"); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
+			s = loadgen.DistUniform
+		}
+	}
+	d, err := loadgen.ParseDist(s)
+	if err != nil {
+		return Skew{}, err
+	}
+	sk := Skew{Spec: d.String()}
+	switch d.Kind {
+	case loadgen.DistZipf:
+		sk.Theta = d.S
+	case loadgen.DistHot:
+		sk.hot = true
+	}
+	return sk, nil
+}
 
-// Skews lists the skews in table order.
-var Skews = []Skew{SkewUniform, SkewZipf, SkewHot}
+func mustSkew(s string) Skew {
+	sk, err := ParseSkew(s)
+	if err != nil {
+		panic(err)
+	}
+	return sk
+}
 
-// ServerCounts lists the numbers of business servers of the grid.
-var ServerCounts = []int{1, 3, 8}
+// OnThetaAxis reports whether the skew is uniform or Zipf.
+func (s Skew) OnThetaAxis() bool { return !s.hot }
+
+// ThetaValue is θ, or NaN off the θ axis.
+func (s Skew) ThetaValue() float64 {
+	if s.hot {
+		return math.NaN()
+	}
+	return s.Theta
+}
+
+// Name is the skew as tables show it: "uniform", "zipf 0.99",
+// "hot 1 @ 50%".
+func (s Skew) Name() string {
+	d, err := loadgen.ParseDist(s.Spec)
+	if err != nil {
+		return s.Spec
+	}
+	switch d.Kind {
+	case loadgen.DistZipf:
+		return "zipf " + fmtTheta(d.S)
+	case loadgen.DistHot:
+		return fmt.Sprintf("hot %d @ %s%%", d.HotK, strconv.FormatFloat(100*d.HotP, 'g', 4, 64))
+	}
+	return "uniform"
+}
+
+// Label is the skew on a θ axis: "θ 0.99", or its name off the axis.
+func (s Skew) Label() string {
+	if s.OnThetaAxis() {
+		return "θ " + fmtTheta(s.Theta)
+	}
+	return s.Name()
+}
+
+// ThetaText is θ as a table cell: "0.99", or "–" off the axis.
+func (s Skew) ThetaText() string {
+	if s.OnThetaAxis() {
+		return fmtTheta(s.Theta)
+	}
+	return "–"
+}
+
+func fmtTheta(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // Cell is one point of the grid.
 type Cell struct {
-	Policy  Policy
-	Order   Order
-	Skew    Skew
-	Servers int
+	Transport Transport
+	Policy    Policy
+	Order     Order
+	Skew      Skew
+	Servers   int // business servers
+	Workers   int // closed-loop clients
 }
 
 func (c Cell) String() string {
-	return fmt.Sprintf("%s/%s/%s/%d servers", c.Policy, c.Order, c.Skew.Name, c.Servers)
+	return fmt.Sprintf("%s/%s/%s/%d servers/%d workers", c.Policy, c.Order, c.Skew.Name(), c.Servers, c.Workers)
 }
 
-// FullGrid returns the 54 cells. The three policies of one condition
-// (order, skew, servers) run back to back, so that the comparison that
-// matters most is made over the shortest time: this machine's speed
-// drifts over minutes.
-func FullGrid() []Cell {
+// Grid is the dimensions of a run: every combination is a cell.
+type Grid struct {
+	Transports []Transport // nil: http
+	Policies   []Policy
+	Orders     []Order
+	Skews      []Skew
+	Servers    []int
+	Workers    []int
+}
+
+// Cells lists the grid's cells. The policies of one condition (every other
+// dimension) run back to back, so that the comparison that matters most
+// is made over the shortest time: this machine's speed drifts over
+// minutes.
+func (g Grid) Cells() []Cell {
+	transports := g.Transports
+	if len(transports) == 0 {
+		transports = []Transport{TransportHTTP}
+	}
 	var cells []Cell
-	for _, o := range Orders {
-		for _, sk := range Skews {
-			for _, n := range ServerCounts {
-				for _, p := range Policies {
-					cells = append(cells, Cell{Policy: p, Order: o, Skew: sk, Servers: n})
+	for _, t := range transports {
+		for _, o := range g.Orders {
+			for _, n := range g.Servers {
+				for _, w := range g.Workers {
+					for _, sk := range g.Skews {
+						for _, p := range g.Policies {
+							cells = append(cells, Cell{Transport: t, Policy: p, Order: o, Skew: sk, Servers: n, Workers: w})
+						}
+					}
 				}
 			}
 		}
@@ -104,28 +291,145 @@ func FullGrid() []Cell {
 	return cells
 }
 
+// Thetas is the Zipf sweep of the full grid; uniform is θ 0.
+var Thetas = []float64{0, 0.5, 0.7, 0.8, 0.9, 0.99}
+
+// SkewHot sends half of all picks to account 1, so about three transfers
+// in four touch it.
+var SkewHot = mustSkew("hot:1:0.5")
+
+// FullGrid is the default grid: every policy × both orders × the θ sweep
+// and the hot account × 1, 3 and 8 business servers × 64 workers.
+func FullGrid() Grid {
+	var skews []Skew
+	for _, th := range Thetas {
+		skews = append(skews, mustSkew("zipf:"+fmtTheta(th)))
+	}
+	return Grid{
+		Policies: Policies(),
+		Orders:   slices.Clone(Orders),
+		Skews:    append(skews, SkewHot),
+		Servers:  []int{1, 3, 8},
+		Workers:  []int{64},
+	}
+}
+
+// QuickGrid is the --quick grid: every policy × both orders × uniform,
+// Zipf 0.99 and the hot account × 3 business servers × 32 workers, for
+// QuickDuration each: about a minute.
+func QuickGrid() Grid {
+	return Grid{
+		Policies: Policies(),
+		Orders:   slices.Clone(Orders),
+		Skews:    []Skew{mustSkew("uniform"), mustSkew("zipf:0.99"), SkewHot},
+		Servers:  []int{3},
+		Workers:  []int{32},
+	}
+}
+
+// QuickDuration is a --quick cell's load.
+const QuickDuration = 2 * time.Second
+
+// ParsePolicies parses a comma-separated list of policy names.
+func ParsePolicies(s string) ([]Policy, error) {
+	return parseList(s, "policy", func(v string) (Policy, error) {
+		p := Policy(v)
+		if _, ok := p.def(); !ok {
+			return "", fmt.Errorf("unknown policy %q (want %s)", v, joinNames(Policies()))
+		}
+		return p, nil
+	})
+}
+
+// ParseOrders parses a comma-separated list of lock orders.
+func ParseOrders(s string) ([]Order, error) {
+	return parseList(s, "order", func(v string) (Order, error) {
+		o := Order(v)
+		if !slices.Contains(Orders, o) {
+			return "", fmt.Errorf("unknown lock order %q (want %s)", v, joinNames(Orders))
+		}
+		return o, nil
+	})
+}
+
+// ParseSkews parses a comma-separated list of skews (ParseSkew).
+func ParseSkews(s string) ([]Skew, error) { return parseList(s, "skew", ParseSkew) }
+
+// ParseCounts parses a comma-separated list of positive integers at most
+// limit.
+func ParseCounts(s, what string, limit int) ([]int, error) {
+	return parseList(s, what, func(v string) (int, error) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > limit {
+			return 0, fmt.Errorf("%s %q: want a whole number from 1 to %d", what, v, limit)
+		}
+		return n, nil
+	})
+}
+
+// parseList splits s at commas and parses every item; empty lists, empty
+// items and repeated values are refused.
+func parseList[T comparable](s, what string, parse func(string) (T, error)) ([]T, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("empty list: want at least one %s", what)
+	}
+	var out []T
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("%q: empty %s in the list", s, what)
+		}
+		v, err := parse(item)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(out, v) {
+			return nil, fmt.Errorf("%q: %s %q given twice", s, what, item)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func joinNames[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
 // Settings are the parameters shared by every cell.
 type Settings struct {
 	Duration       time.Duration // load per cell
-	Workers        int           // closed-loop clients
 	Accounts       int
 	InitialBalance int64
 	Mix            string // loadgen.ParseMix syntax
 	AmountMin      int64
 	AmountMax      int64
-	LockWait       time.Duration // business LockWait (wait policies)
+	LockWait       time.Duration // business LockWait (waiting policies)
 	Lease          time.Duration // business LockTTL of wait+lease
 	Timeout        time.Duration // loadgen per-request timeout
 	Seed           uint64
+	// WorkersPerGroup splits a cell's accounts into ⌈workers /
+	// WorkersPerGroup⌉ disjoint blocks, each worker staying in one
+	// (loadgen's Groups), so that porcupine checks each block apart: one
+	// partition of more than about 16 concurrent clients is beyond its
+	// search. 0 keeps one block.
+	WorkersPerGroup int
+	// SnapshotEvery is how often the history records a consistent read of
+	// every balance (plus one before and one after the load).
+	SnapshotEvery time.Duration
+	// LinearTimeout bounds porcupine's search per cell; a search that
+	// runs out leaves the cell unproven, hence failed.
+	LinearTimeout time.Duration
 }
 
-// DefaultSettings are the default grid's: 54 cells of 6 s of load each
-// (up to LockWait more while the last requests finish), with setup, the
-// conservation reads and teardown, take about 6–7 minutes.
+// DefaultSettings are the full grid's: 126 cells of 6 s of load each,
+// with setup, checking and teardown, take about 20 minutes.
 func DefaultSettings() Settings {
 	return Settings{
 		Duration:       6 * time.Second,
-		Workers:        64,
 		Accounts:       100,
 		InitialBalance: 1000,
 		Mix:            "transferencia=80,deposito=10,saque=10",
@@ -136,150 +440,39 @@ func DefaultSettings() Settings {
 		// a transfer's first lease runs while it waits for its second lock,
 		// and a lease that runs out mid-operation would be a 503, not a
 		// cost of leases.
-		Lease:   5 * time.Second,
-		Timeout: loadgen.DefaultTimeout,
-		Seed:    1,
+		Lease:           5 * time.Second,
+		Timeout:         loadgen.DefaultTimeout,
+		Seed:            1,
+		WorkersPerGroup: 8,
+		SnapshotEvery:   time.Second,
+		LinearTimeout:   time.Minute,
 	}
 }
 
-// LongDuration is a cell's load with --long.
-const LongDuration = 30 * time.Second
-
-// Result is one finished cell.
-type Result struct {
-	Cell
-	Report *loadgen.Report // nil when Err is set
-	Err    error           // the cell could not be run
-	Setup  time.Duration   // starting the servers
-	Wall   time.Duration   // the whole cell, setup and teardown included
-
-	OKTransfersPerSec float64
-	TotalPerSec       float64
-	P50, P99, P999    int64 // µs
-	Requests          int64
-	Refusals          int64 // 403 LOCKED_ACCOUNT
-	RefusalRate       float64
-	WaitTimeouts      int64 // 403s of a waiting policy: waits that ran out
-	Insufficient      int64 // 409 INSUFFICIENT_FUNDS: a business refusal, not an error
-	Other             int64 // every other non-ok outcome
-	OtherDetail       map[string]int64
-	ConservationOK    bool
-	Conservation      string // the check's reason
+// Groups returns the account groups of a cell with workers clients: at
+// most one per two accounts (a transfer needs two).
+func (s Settings) Groups(workers int) int {
+	if s.WorkersPerGroup <= 0 {
+		return 1
+	}
+	g := (workers + s.WorkersPerGroup - 1) / s.WorkersPerGroup
+	return max(1, min(g, s.Accounts/2))
 }
 
-// Outcome labels of loadgen.Report.Outcomes.
-const (
-	labelOK           = "ok"
-	labelLocked       = "403 LOCKED_ACCOUNT"
-	labelInsufficient = "409 INSUFFICIENT_FUNDS"
-)
-
-// derive fills the figures from r.Report.
-func (r *Result) derive() {
-	rep := r.Report
-	if rep == nil {
-		return
-	}
-	if rep.DurationSeconds > 0 {
-		r.OKTransfersPerSec = float64(rep.Ops["transferencia"].OK) / rep.DurationSeconds
-	}
-	r.TotalPerSec = rep.ThroughputTotal
-	r.P50, r.P99, r.P999 = rep.Latency.P50, rep.Latency.P99, rep.Latency.P999
-	r.Requests = rep.Requests
-	r.Refusals = rep.Outcomes[labelLocked]
-	if rep.Requests > 0 {
-		r.RefusalRate = float64(r.Refusals) / float64(rep.Requests)
-	}
-	if r.Policy.waits() {
-		r.WaitTimeouts = r.Refusals
-	}
-	r.Insufficient = rep.Outcomes[labelInsufficient]
-	r.OtherDetail = map[string]int64{}
-	for k, v := range rep.Outcomes {
-		if k != labelOK && k != labelLocked && k != labelInsufficient && v > 0 {
-			r.Other += v
-			r.OtherDetail[k] = v
-		}
-	}
-	if c := rep.Conservation; c != nil {
-		r.ConservationOK, r.Conservation = c.OK, c.Reason
-	} else {
-		r.Conservation = "not checked"
-	}
-}
-
-// Failed reports whether the cell is a bug: it could not run, or the
-// conservation check failed.
-func (r *Result) Failed() bool { return r.Err != nil || !r.ConservationOK }
-
-// RunCell starts a fresh bank for c, loads it, checks conservation and
-// stops everything. progress, when not nil, receives loadgen's progress
-// line.
-func RunCell(ctx context.Context, s Settings, c Cell, progress io.Writer) Result {
-	start := time.Now()
-	res := Result{Cell: c}
-	defer func() { res.Wall = time.Since(start) }()
-	dist, err := loadgen.ParseDist(c.Skew.Spec)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	mix, err := loadgen.ParseMix(s.Mix)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	cl, err := startCluster(s, c)
-	if err != nil {
-		res.Err = fmt.Errorf("starting the servers: %w", err)
-		return res
-	}
-	res.Setup = time.Since(start)
-	rep, err := loadgen.Run(ctx, loadgen.Config{
-		Servers:   cl.urls,
-		Token:     loadgen.DefaultToken,
-		Workers:   s.Workers,
-		Duration:  s.Duration,
-		Mix:       mix,
-		AmountMin: s.AmountMin,
-		AmountMax: s.AmountMax,
-		Accounts:  s.Accounts,
-		Dist:      dist,
-		Seed:      s.Seed,
-		Timeout:   s.Timeout,
-	}, progress)
-	stopErr := cl.stop()
+// validate rejects settings no cell can run with.
+func (s Settings) validate() error {
 	switch {
-	case err != nil:
-		res.Err = err
-	case stopErr != nil:
-		res.Err = fmt.Errorf("stopping the servers: %w", stopErr)
+	case s.Duration <= 0:
+		return fmt.Errorf("duration %v: must be positive", s.Duration)
+	case s.Accounts < 2:
+		return fmt.Errorf("accounts %d: at least 2", s.Accounts)
+	case s.WorkersPerGroup < 0:
+		return fmt.Errorf("workers per group %d: must not be negative", s.WorkersPerGroup)
+	case s.SnapshotEvery <= 0:
+		return fmt.Errorf("snapshot interval %v: must be positive (the bank checker needs snapshots)", s.SnapshotEvery)
 	}
-	res.Report = rep
-	res.derive()
-	return res
-}
-
-// RunGrid runs cells one after another. Each finished cell is passed to
-// done (which prints it); before each cell, status receives a progress
-// line. A cancelled ctx stops the grid after the running cell, whose
-// (interrupted) result is kept.
-func RunGrid(ctx context.Context, s Settings, cells []Cell, progress io.Writer,
-	status func(i int, c Cell, elapsed time.Duration), done func(i int, r Result)) []Result {
-	start := time.Now()
-	var results []Result
-	for i, c := range cells {
-		if ctx.Err() != nil {
-			break
-		}
-		if status != nil {
-			status(i, c, time.Since(start))
-		}
-		r := RunCell(ctx, s, c, progress)
-		results = append(results, r)
-		if done != nil {
-			done(i, r)
-		}
+	if _, err := loadgen.ParseMix(s.Mix); err != nil {
+		return err
 	}
-	return results
+	return nil
 }

@@ -1,6 +1,7 @@
-package main
+package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
@@ -20,57 +21,82 @@ import (
 
 // Plot is a PNG written next to the markdown.
 type Plot struct {
-	File  string // base name, relative to the markdown
-	Title string
+	File  string `json:"file"` // base name, relative to the markdown
+	Title string `json:"title"`
 }
 
-// metric is what one figure shows.
-type metric struct {
-	suffix   string // file name: <name>-<suffix>.png
-	title    string
-	ylabel   string
-	value    func(Result) float64
-	label    func(float64) string // the value printed over a bar
-	policies []Policy
-	fixedMax float64 // > 0: the y axis runs to it in every panel
-	integer  bool    // counts: ticks on whole numbers only
+// figure is one PNG: panels of lines against the skew, one line per
+// policy.
+type figure struct {
+	suffix string // file name: <name>-<suffix>.png
+	title  string
+	ylabel string
+	// value is a panel's y at a policy and condition; ok false: no point.
+	value func(ix index, p Policy, c condition) (float64, bool)
+	// contrast: one row of panels (the value compares the orders itself),
+	// a log y axis and a reference line at 1.
+	contrast bool
 }
 
-var metrics = []metric{
+// cellValue makes a figure's value from a figure of one cell.
+func cellValue(f func(*Result) float64) func(index, Policy, condition) (float64, bool) {
+	return func(ix index, p Policy, c condition) (float64, bool) {
+		r := ix.get(p, c)
+		if r == nil {
+			return 0, false
+		}
+		v := f(r)
+		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+	}
+}
+
+var figures = []figure{
 	{
-		suffix: "throughput", title: "Successful transfers per second", ylabel: "ok transfers/s",
-		value: func(r Result) float64 { return r.OKTransfersPerSec },
-		label: compact,
+		suffix: "throughput", title: "Committed transactions per second against skew", ylabel: "committed/s",
+		value: cellValue(func(r *Result) float64 { return r.CommitsPerSec }),
 	},
 	{
-		suffix: "p99", title: "p99 latency (all operations)", ylabel: "p99 latency (ms)",
-		value: func(r Result) float64 { return float64(r.P99) / 1e3 },
-		label: func(v float64) string {
-			if v < 10 {
-				return strconv.FormatFloat(v, 'f', 1, 64)
+		suffix: "aborts", title: "Abort rate: the share of attempts aborted (refused, timed out, ...)", ylabel: "aborts (% of attempts)",
+		value: cellValue(func(r *Result) float64 { return 100 * r.AbortRate }),
+	},
+	{
+		suffix: "p99", title: "p99 latency (all operations) against skew", ylabel: "p99 latency (ms)",
+		value: cellValue(func(r *Result) float64 { return float64(r.P99) / 1e3 }),
+	},
+	{
+		suffix: "order", title: "Request order against ascending order: committed/s of request / of ascending", ylabel: "request / ascending (log)",
+		contrast: true,
+		value: func(ix index, p Policy, c condition) (float64, bool) {
+			a, r := c, c
+			a.Order, r.Order = OrderAscending, OrderRequest
+			ra, rr := ix.get(p, a), ix.get(p, r)
+			if ra == nil || rr == nil || ra.CommitsPerSec <= 0 || rr.CommitsPerSec <= 0 {
+				return 0, false
 			}
-			return strconv.FormatFloat(v, 'f', 0, 64)
+			return rr.CommitsPerSec / ra.CommitsPerSec, true
 		},
 	},
-	{
-		suffix: "refusals", title: "Refusal rate: share of requests answered 403 LOCKED_ACCOUNT", ylabel: "refusals (% of requests)",
-		value: func(r Result) float64 { return 100 * r.RefusalRate },
-		label: func(v float64) string { return fmtPct(v / 100) },
-	},
-	{
-		suffix: "timeouts", title: "Wait timeouts: waits for a lock that ran out (403 after LockWait)", ylabel: "wait timeouts (count)",
-		value:    func(r Result) float64 { return float64(r.WaitTimeouts) },
-		label:    compact,
-		policies: []Policy{PolicyWait, PolicyWaitLease},
-		integer:  true,
-	},
 }
 
-var policyColors = map[Policy]color.Color{
-	PolicyFailFast:  color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, // red
-	PolicyWait:      color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, // blue
-	PolicyWaitLease: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, // green
+// palette colours the policies by rank, for the schemes to come too.
+var palette = []color.Color{
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, // red
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, // blue
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, // green
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, // orange
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, // purple
+	color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, // brown
+	color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff}, // pink
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}, // grey
 }
+
+var glyphs = []draw.GlyphDrawer{
+	draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.PyramidGlyph{},
+	draw.RingGlyph{}, draw.BoxGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{},
+}
+
+func policyColor(p Policy) color.Color      { return palette[p.rank()%len(palette)] }
+func policyGlyph(p Policy) draw.GlyphDrawer { return glyphs[p.rank()%len(glyphs)] }
 
 var sansFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
 
@@ -84,89 +110,113 @@ func textStyle(size vg.Length, xa text.XAlignment, ya text.YAlignment) text.Styl
 	}
 }
 
-// WritePlots writes one PNG per metric into dir and returns them.
+// WritePlots writes the figures into dir and returns them; the order
+// contrast only when the run has both orders.
 func WritePlots(dir, name string, results []Result) ([]Plot, error) {
+	l := newLayout(results)
 	var plots []Plot
-	for _, m := range metrics {
-		file := name + "-" + m.suffix + ".png"
-		if err := writeFigure(filepath.Join(dir, file), m, results); err != nil {
+	for _, f := range figures {
+		if f.contrast && !(slices.Contains(l.orders, OrderAscending) && slices.Contains(l.orders, OrderRequest)) {
+			continue
+		}
+		file := name + "-" + f.suffix + ".png"
+		if err := l.write(filepath.Join(dir, file), f); err != nil {
 			return plots, fmt.Errorf("%s: %w", file, err)
 		}
-		plots = append(plots, Plot{File: file, Title: m.title})
+		plots = append(plots, Plot{File: file, Title: f.title})
 	}
 	return plots, nil
 }
 
-// Figure size.
-const (
-	figW       = 14 * vg.Inch
-	figH       = 8.5 * vg.Inch
-	headerH    = 0.75 * vg.Inch
-	dpi        = 110
-	barWidthPt = 22
-)
+// layout is what a run's figures show: the panels and the x axis.
+type layout struct {
+	ix       index
+	orders   []Order
+	columns  []condition // servers and workers (and transport) of each column
+	skews    []Skew      // the x axis: θ ascending, then the hot sets
+	policies []Policy
+}
 
-// writeFigure draws m as a grid of panels: one row per lock order, one
-// column per skew, business servers on x, a bar per policy.
-func writeFigure(path string, m metric, results []Result) error {
-	var (
-		orders  []Order
-		skews   []Skew
-		servers []int
-	)
+func newLayout(results []Result) layout {
+	l := layout{ix: newIndex(results)}
 	for _, r := range results {
 		if r.Report == nil {
 			continue
 		}
-		if !slices.Contains(orders, r.Order) {
-			orders = append(orders, r.Order)
+		if !slices.Contains(l.orders, r.Order) {
+			l.orders = append(l.orders, r.Order)
 		}
-		if !slices.Contains(skews, r.Skew) {
-			skews = append(skews, r.Skew)
+		col := condition{Transport: r.Transport, Servers: r.Servers, Workers: r.Workers}
+		if !slices.Contains(l.columns, col) {
+			l.columns = append(l.columns, col)
 		}
-		if !slices.Contains(servers, r.Servers) {
-			servers = append(servers, r.Servers)
+		if !slices.Contains(l.skews, r.Skew) {
+			l.skews = append(l.skews, r.Skew)
+		}
+		if !slices.Contains(l.policies, r.Policy) {
+			l.policies = append(l.policies, r.Policy)
 		}
 	}
-	slices.SortFunc(orders, func(a, b Order) int { return slices.Index(Orders, a) - slices.Index(Orders, b) })
-	slices.SortFunc(skews, func(a, b Skew) int { return slices.Index(Skews, a) - slices.Index(Skews, b) })
-	slices.Sort(servers)
-	policies := m.policies
-	if policies == nil {
-		policies = Policies
-	}
-	ix := newIndex(results)
+	slices.SortFunc(l.orders, func(a, b Order) int { return slices.Index(Orders, a) - slices.Index(Orders, b) })
+	slices.SortFunc(l.columns, func(a, b condition) int {
+		return cmp.Or(cmp.Compare(a.Transport, b.Transport), cmp.Compare(a.Servers, b.Servers), cmp.Compare(a.Workers, b.Workers))
+	})
+	slices.SortFunc(l.skews, func(a, b Skew) int {
+		if a.OnThetaAxis() != b.OnThetaAxis() {
+			if a.OnThetaAxis() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.Theta, b.Theta), cmp.Compare(a.Spec, b.Spec))
+	})
+	slices.SortFunc(l.policies, func(a, b Policy) int { return cmp.Compare(a.rank(), b.rank()) })
+	return l
+}
 
+// Figure geometry.
+const (
+	panelW  = 4.6 * vg.Inch
+	panelH  = 3.6 * vg.Inch
+	headerH = 1.05 * vg.Inch
+	dpi     = 110
+)
+
+// write draws f: one row per lock order (one row for the contrast), one
+// column per servers × workers, the skew on x, a line per policy.
+func (l layout) write(path string, f figure) error {
+	rows := l.orders
+	if f.contrast {
+		rows = []Order{OrderRequest}
+	}
+	cols := max(len(l.columns), 1)
+	figW := max(panelW*vg.Length(cols), 9*vg.Inch)
+	figH := headerH + panelH*vg.Length(max(len(rows), 1))
 	img := vgimg.NewWith(vgimg.UseWH(figW, figH), vgimg.UseDPI(dpi), vgimg.UseBackgroundColor(color.White))
 	dc := draw.New(img)
 
-	// Header: the title on the left, the policies' legend on the right.
-	title := textStyle(18, draw.XLeft, draw.YCenter)
-	dc.FillText(title, vg.Point{X: 0.3 * vg.Inch, Y: figH - headerH/2}, m.title)
-	// The legend, in a row at the right of the header.
-	ls := textStyle(14, draw.XLeft, draw.YCenter)
-	box := 0.3 * vg.Inch
-	gap := 0.12 * vg.Inch
-	x := figW - 0.3*vg.Inch
-	y := figH - headerH/2
-	for _, pol := range slices.Backward(policies) {
+	// Header: the title, and under it the policies' legend on the right.
+	dc.FillText(textStyle(16, draw.XLeft, draw.YCenter), vg.Point{X: 0.3 * vg.Inch, Y: figH - 0.3*vg.Inch}, f.title)
+	ls := textStyle(12, draw.XLeft, draw.YCenter)
+	seg, gap := 0.35*vg.Inch, 0.1*vg.Inch
+	x, y := figW-0.3*vg.Inch, figH-0.75*vg.Inch
+	for _, pol := range slices.Backward(l.policies) {
 		x -= ls.Width(string(pol))
 		dc.FillText(ls, vg.Point{X: x, Y: y}, string(pol))
-		x -= gap + box
-		dc.FillPolygon(policyColors[pol], []vg.Point{
-			{X: x, Y: y - box/3}, {X: x + box, Y: y - box/3}, {X: x + box, Y: y + box/3}, {X: x, Y: y + box/3},
-		})
+		x -= gap + seg
+		style := draw.LineStyle{Color: policyColor(pol), Width: vg.Points(2)}
+		dc.StrokeLine2(style, x, y, x+seg, y)
+		policyGlyph(pol).DrawGlyph(&dc, draw.GlyphStyle{Color: policyColor(pol), Radius: vg.Points(3.5), Shape: policyGlyph(pol)}, vg.Point{X: x + seg/2, Y: y})
 		x -= 2 * gap
 	}
-
-	if len(orders) == 0 || len(skews) == 0 {
+	if len(l.columns) == 0 || len(rows) == 0 || len(l.skews) == 0 {
 		return savePNG(path, img)
 	}
-	panels := make([][]*plot.Plot, len(orders))
-	for i, o := range orders {
-		panels[i] = make([]*plot.Plot, len(skews))
-		for j, sk := range skews {
-			p, err := panel(m, ix, o, sk, servers, policies)
+	panels := make([][]*plot.Plot, len(rows))
+	for i, o := range rows {
+		panels[i] = make([]*plot.Plot, len(l.columns))
+		for j, col := range l.columns {
+			p, err := l.panel(f, o, col)
 			if err != nil {
 				return err
 			}
@@ -175,7 +225,7 @@ func writeFigure(path string, m metric, results []Result) error {
 	}
 	body := draw.Crop(dc, 0, 0, 0, -headerH)
 	tiles := draw.Tiles{
-		Rows: len(orders), Cols: len(skews),
+		Rows: len(rows), Cols: len(l.columns),
 		PadX: 0.3 * vg.Inch, PadY: 0.3 * vg.Inch,
 		PadLeft: 0.15 * vg.Inch, PadRight: 0.25 * vg.Inch, PadBottom: 0.15 * vg.Inch, PadTop: 0.05 * vg.Inch,
 	}
@@ -188,110 +238,93 @@ func writeFigure(path string, m metric, results []Result) error {
 	return savePNG(path, img)
 }
 
-// panel draws one lock order and skew.
-func panel(m metric, ix index, o Order, sk Skew, servers []int, policies []Policy) (*plot.Plot, error) {
+// panel draws one lock order and servers × workers column.
+func (l layout) panel(f figure, o Order, col condition) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s order, %s", o, sk.Name)
-	p.Title.TextStyle.Font = font.From(sansFont, 14)
-	p.Title.Padding = vg.Points(6)
-	p.X.Label.Text = "business servers"
-	p.Y.Label.Text = m.ylabel
-	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
-		ax.Label.TextStyle.Font = font.From(sansFont, 12)
-		ax.Tick.Label.Font = font.From(sansFont, 11)
+	p.Title.Text = fmt.Sprintf("%s order, %d servers, %d workers", o, col.Servers, col.Workers)
+	if f.contrast {
+		p.Title.Text = fmt.Sprintf("%d servers, %d workers", col.Servers, col.Workers)
 	}
-	names := make([]string, len(servers))
-	for i, n := range servers {
-		names[i] = strconv.Itoa(n)
+	p.Title.TextStyle.Font = font.From(sansFont, 13)
+	p.Title.Padding = vg.Points(6)
+	p.X.Label.Text = "skew (Zipf θ; hot account)"
+	p.Y.Label.Text = f.ylabel
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		ax.Label.TextStyle.Font = font.From(sansFont, 11)
+		ax.Tick.Label.Font = font.From(sansFont, 10)
+	}
+	names := make([]string, len(l.skews))
+	for i, sk := range l.skews {
+		names[i] = sk.Label()
+		if sk.OnThetaAxis() {
+			names[i] = fmtTheta(sk.Theta)
+		}
 	}
 	p.NominalX(names...)
-	p.Y.Tick.Marker = cleanTicks{integer: m.integer}
-	p.Add(&plotter.Grid{Horizontal: plotter.DefaultGridLineStyle})
+	p.Add(&plotter.Grid{Horizontal: plotter.DefaultGridLineStyle, Vertical: plotter.DefaultGridLineStyle})
 
-	w := vg.Points(barWidthPt)
-	ymax := 0.0
-	for k, pol := range policies {
-		vals := make(plotter.Values, len(servers))
-		xys := make(plotter.XYs, len(servers))
-		labels := make([]string, len(servers))
-		for i, n := range servers {
-			if r := ix.get(pol, condition{o, sk, n}); r != nil {
-				vals[i] = m.value(*r)
-				labels[i] = m.label(vals[i])
-			} else {
-				labels[i] = "–"
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, pol := range l.policies {
+		var xys plotter.XYs
+		for i, sk := range l.skews {
+			c := condition{Transport: col.Transport, Order: o, Skew: sk, Servers: col.Servers, Workers: col.Workers}
+			if v, ok := f.value(l.ix, pol, c); ok {
+				xys = append(xys, plotter.XY{X: float64(i), Y: v})
+				lo, hi = min(lo, v), max(hi, v)
 			}
-			xys[i] = plotter.XY{X: float64(i), Y: vals[i]}
-			ymax = max(ymax, vals[i])
 		}
-		bar, err := plotter.NewBarChart(vals, w)
+		if len(xys) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return nil, err
 		}
-		bar.Color = policyColors[pol]
-		bar.LineStyle = barOutline(pol)
-		off := vg.Length(float64(k)-float64(len(policies)-1)/2) * w
-		bar.Offset = off
-		p.Add(bar)
-		lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
-		if err != nil {
-			return nil, err
-		}
-		for i := range lab.TextStyle {
-			lab.TextStyle[i] = textStyle(8, draw.XCenter, draw.YBottom)
-		}
-		lab.Offset = vg.Point{X: off, Y: 2}
-		p.Add(lab)
+		line.Color = policyColor(pol)
+		line.Width = vg.Points(1.8)
+		points.Color = policyColor(pol)
+		points.Shape = policyGlyph(pol)
+		points.Radius = vg.Points(3.5)
+		p.Add(line, points)
 	}
-	// The groups' full width, so the grid lines span every bar.
-	p.X.Min, p.X.Max = -0.5, float64(len(servers))-0.5
-	p.Y.Min = 0
+	p.X.Min, p.X.Max = -0.3, float64(len(l.skews))-0.7
 	switch {
-	case m.fixedMax > 0:
-		p.Y.Max = m.fixedMax
-	case ymax > 0:
-		p.Y.Max = ymax * 1.12 // room for the value labels
+	case f.contrast:
+		if math.IsInf(lo, 0) {
+			lo, hi = 1, 1
+		}
+		lo, hi = min(lo, 1)/1.5, max(hi, 1)*1.5
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Min, p.Y.Max = lo, hi
+		one := plotter.NewFunction(func(float64) float64 { return 1 })
+		one.Color = color.Gray{Y: 0x60}
+		one.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(one)
 	default:
+		p.Y.Tick.Marker = cleanTicks{}
+		p.Y.Min = 0
 		p.Y.Max = 1
+		if hi > 0 && !math.IsInf(hi, 0) {
+			p.Y.Max = hi * 1.08
+		}
 	}
 	return p, nil
 }
 
-// compact prints a count or rate in at most five characters: 987, 12.3k.
-func compact(v float64) string {
-	switch {
-	case v >= 99_950:
-		return strconv.FormatFloat(v/1e3, 'f', 0, 64) + "k"
-	case v >= 9_999.5:
-		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v == math.Trunc(v):
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
-}
-
 // cleanTicks are plot.DefaultTicks labelled without trailing zeros
-// ("2500", not "2500.00"), and only on whole numbers when integer.
-type cleanTicks struct{ integer bool }
+// ("2500", not "2500.00").
+type cleanTicks struct{}
 
-func (c cleanTicks) Ticks(lo, hi float64) []plot.Tick {
+func (cleanTicks) Ticks(lo, hi float64) []plot.Tick {
 	var ts []plot.Tick
 	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
-		if c.integer && t.Value != math.Trunc(t.Value) {
-			continue
-		}
 		if t.Label != "" {
 			t.Label = strconv.FormatFloat(math.Round(t.Value*1e6)/1e6, 'f', -1, 64)
 		}
 		ts = append(ts, t)
 	}
 	return ts
-}
-
-func barOutline(pol Policy) draw.LineStyle {
-	return draw.LineStyle{Color: policyColors[pol], Width: vg.Points(0.5)}
 }
 
 func savePNG(path string, img *vgimg.Canvas) error {

@@ -1,9 +1,10 @@
-package main
+package experiment
 
 import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -13,57 +14,51 @@ import (
 	"github.com/bank/gobank/benchmarks/loadgen"
 )
 
-// Meta describes the run as a whole.
-type Meta struct {
-	Name       string
-	Command    string
-	Date       time.Time
-	NumCPU     int
-	GOMAXPROCS int
-	GoVersion  string
-	OSArch     string
-	Wall       time.Duration
-	Cells      int // cells planned
-	// LoadBefore and LoadAfter are the load averages (1, 5, 15 min) before
-	// and after the grid, "" when unknown.
-	LoadBefore, LoadAfter string
-	Interrupted           bool
-	Plots                 []Plot // written next to the markdown
+// The line printed per finished cell.
+
+const lineFormat = "%3s  %-10s  %-9s  %-12s  %4s  %3s  %3s  %9s  %8s  %8s  %8s  %6s  %-22s  %8s  %8s  %6s  %5s  %s\n"
+
+// lineHeader is the header of the per-cell lines.
+func lineHeader() string {
+	return fmt.Sprintf(lineFormat, "#", "policy", "order", "skew", "θ", "srv", "wrk", "commits/s",
+		"p50", "p99", "p99.9", "abort%", "aborts by cause", "att/cmt", "lockwait", "409", "other", "verdict")
 }
 
-// stdout table: one line per finished cell.
-
-const lineFormat = "%3s  %-10s  %-9s  %-11s  %3s  %9s  %9s  %8s  %8s  %8s  %7s  %7s  %6s  %6s  %s\n"
-
-// writeLineHeader prints the header of the per-cell lines.
-func writeLineHeader(w io.Writer) {
-	fmt.Fprintf(w, lineFormat, "#", "policy", "order", "skew", "srv", "ok xfer/s", "total/s",
-		"p50", "p99", "p99.9", "403 %", "wait-to", "409", "other", "conservation")
+// line renders one finished cell.
+func line(r Result) string {
+	if r.Report == nil {
+		return fmt.Sprintf("%3d  %-10s  %-9s  %-12s  %4s  %3d  %3d  FAILED: could not run: %v\n", r.Index, r.Policy, r.Order,
+			r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers, oneLine(fmt.Sprint(r.Err)))
+	}
+	v := "proven"
+	if r.Failed() {
+		v = "FAILED !!! " + r.Verdict.Reason
+		if r.Verdict.History != "" {
+			v += " (history " + r.Verdict.History + ")"
+		}
+	}
+	if r.Interrupted {
+		v += " (interrupted)"
+	}
+	return fmt.Sprintf(lineFormat, strconv.Itoa(r.Index), r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(),
+		strconv.Itoa(r.Servers), strconv.Itoa(r.Workers), fmtRate(r.CommitsPerSec),
+		loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
+		fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
+		strconv.FormatInt(r.Insufficient, 10), strconv.FormatInt(r.Other, 10), v)
 }
 
-// writeLine prints one finished cell.
-func writeLine(w io.Writer, i int, r Result) {
-	if r.Err != nil && r.Report == nil {
-		fmt.Fprintf(w, "%3d  %-10s  %-9s  %-11s  %3d  ERROR: %v\n", i+1, r.Policy, r.Order, r.Skew.Name, r.Servers, r.Err)
-		return
+// causeText lists the non-zero abort counts by cause: "refused 1234".
+func causeText(m Metrics) string {
+	var parts []string
+	for _, c := range Causes {
+		if n := m.Aborts[c]; n > 0 {
+			parts = append(parts, string(c)+" "+strconv.FormatInt(n, 10))
+		}
 	}
-	cons := "PASS"
-	if !r.ConservationOK {
-		cons = "FAIL !!! " + r.Conservation
+	if len(parts) == 0 {
+		return "0"
 	}
-	if r.Err != nil {
-		cons += "  ERROR: " + r.Err.Error()
-	}
-	fmt.Fprintf(w, lineFormat, strconv.Itoa(i+1), r.Policy, r.Order, r.Skew.Name, strconv.Itoa(r.Servers),
-		fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec), loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
-		fmtPct(r.RefusalRate), waitTimeouts(r), strconv.FormatInt(r.Insufficient, 10), strconv.FormatInt(r.Other, 10), cons)
-}
-
-func waitTimeouts(r Result) string {
-	if !r.Policy.waits() {
-		return "–"
-	}
-	return strconv.FormatInt(r.WaitTimeouts, 10)
+	return strings.Join(parts, ", ")
 }
 
 func fmtRate(f float64) string {
@@ -86,19 +81,54 @@ func fmtPct(f float64) string {
 	return strconv.FormatFloat(p, 'f', 1, 64)
 }
 
+// fmtFloat prints a ratio with three significant digits, "–" for NaN.
+func fmtFloat(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "–"
+	}
+	return strconv.FormatFloat(f, 'g', 3, 64)
+}
+
+// fmtDuration prints a lock wait: "0", "840µs", "12.3ms", "1.20s".
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0"
+	case d < time.Microsecond:
+		return "<1µs"
+	case d < time.Millisecond:
+		return strconv.FormatInt(d.Microseconds(), 10) + "µs"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
+}
+
 // Analysis.
 
 // condition is a cell without its policy: what the policies are compared
 // at.
 type condition struct {
-	Order   Order
-	Skew    Skew
-	Servers int
+	Transport Transport
+	Order     Order
+	Skew      Skew
+	Servers   int
+	Workers   int
 }
 
-func (c Cell) condition() condition { return condition{c.Order, c.Skew, c.Servers} }
+func (c Cell) condition() condition {
+	return condition{c.Transport, c.Order, c.Skew, c.Servers, c.Workers}
+}
 
-// index maps cells to their results (those that produced a report).
+func (c condition) cell(p Policy) Cell {
+	return Cell{Transport: c.Transport, Policy: p, Order: c.Order, Skew: c.Skew, Servers: c.Servers, Workers: c.Workers}
+}
+
+func (c condition) String() string {
+	return fmt.Sprintf("%s/%s/%d servers/%d workers", c.Order, c.Skew.Name(), c.Servers, c.Workers)
+}
+
+// index maps cells to their results (those whose load ran).
 type index map[Cell]*Result
 
 func newIndex(results []Result) index {
@@ -111,11 +141,9 @@ func newIndex(results []Result) index {
 	return ix
 }
 
-func (ix index) get(p Policy, c condition) *Result {
-	return ix[Cell{Policy: p, Order: c.Order, Skew: c.Skew, Servers: c.Servers}]
-}
+func (ix index) get(p Policy, c condition) *Result { return ix[c.cell(p)] }
 
-// conditions lists the conditions of results in grid order.
+// conditions lists the conditions of results in run order.
 func conditions(results []Result) []condition {
 	var cs []condition
 	for _, r := range results {
@@ -124,6 +152,17 @@ func conditions(results []Result) []condition {
 		}
 	}
 	return cs
+}
+
+// distinct lists the values f takes over results, in first-seen order.
+func distinct[T comparable](results []Result, f func(*Result) T) []T {
+	var out []T
+	for i := range results {
+		if v := f(&results[i]); !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ratio returns a/b, or NaN when b is 0.
@@ -161,36 +200,44 @@ func geomean(vs []float64) (float64, int) {
 	return math.Exp(sum / float64(n)), n
 }
 
-// headlineCondition is the issue's measurement: three business servers,
-// uniform accounts, ascending lock order.
-var headlineCondition = condition{Order: OrderAscending, Skew: SkewUniform, Servers: 3}
-
-// Headline is the issue's claim measured: wait against fail-fast.
+// Headline is the original claim measured: wait against fail-fast at
+// three business servers, uniform accounts, ascending order.
 type Headline struct {
+	Condition      condition
 	Wait, FailFast *Result
-	Ratio          float64 // wait / fail-fast successful transfers per second
-	Holds          bool    // no 403 in wait mode, and Ratio >= 1
+	Ratio          float64 // wait / fail-fast committed transactions per second
+	Holds          bool    // no abort in wait mode, and Ratio >= 1
 }
 
-func headline(ix index, c condition) (Headline, bool) {
-	h := Headline{Wait: ix.get(PolicyWait, c), FailFast: ix.get(PolicyFailFast, c)}
-	if h.Wait == nil || h.FailFast == nil {
-		return h, false
+// headline finds the first condition of the run at 3 servers, uniform,
+// ascending, with both wait and fail-fast.
+func headline(ix index, results []Result) (Headline, bool) {
+	for _, c := range conditions(results) {
+		if c.Order != OrderAscending || c.Skew.Spec != "uniform" || c.Servers != 3 {
+			continue
+		}
+		h := Headline{Condition: c, Wait: ix.get(PolicyWait, c), FailFast: ix.get(PolicyFailFast, c)}
+		if h.Wait == nil || h.FailFast == nil {
+			continue
+		}
+		h.Ratio = ratio(h.Wait.CommitsPerSec, h.FailFast.CommitsPerSec)
+		h.Holds = h.Wait.AbortsTotal == 0 && h.Ratio >= 1
+		return h, true
 	}
-	h.Ratio = ratio(h.Wait.OKTransfersPerSec, h.FailFast.OKTransfersPerSec)
-	h.Holds = h.Wait.Refusals == 0 && h.Ratio >= 1
-	return h, true
+	return Headline{}, false
 }
 
 // Markdown.
 
 // WriteMarkdown writes the report.
-func WriteMarkdown(w io.Writer, meta Meta, s Settings, results []Result) error {
+func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 	b := &strings.Builder{}
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	ix := newIndex(results)
+	s := meta.Settings
+	policies := meta.Grid.Policies
 
-	p("# Lock semantics: fail-fast, wait and wait+lease\n\n")
+	p("# Lock schemes: %s\n\n", joinNames(policies))
 
 	var failed []Result
 	for _, r := range results {
@@ -199,16 +246,16 @@ func WriteMarkdown(w io.Writer, meta Meta, s Settings, results []Result) error {
 		}
 	}
 	if len(failed) > 0 {
-		p("> [!CAUTION]\n> **%d CELL(S) FAILED — CONSERVATION CHECK OR RUN ERROR. THIS IS A BUG IN THE BANK (or the harness): money was created or destroyed, a balance went negative, or the cell could not run.**\n>\n", len(failed))
+		p("> [!CAUTION]\n> **%d CELL(S) FAILED — NOT PROVEN CORRECT. Their figures mean nothing until the bug is found: the bank (or the harness) lost or created money, answered what no order of the operations explains, or the cell could not run or be checked.**\n>\n", len(failed))
 		for _, r := range failed {
-			why := "conservation FAIL: " + r.Conservation
-			if r.Err != nil {
-				why = "error: " + r.Err.Error()
-				if r.Report != nil && !r.ConservationOK {
-					why += "; conservation FAIL: " + r.Conservation
-				}
+			why := r.Verdict.Reason
+			if r.Err != nil && !strings.Contains(why, r.Err.Error()) {
+				why = joinReasons("error: "+r.Err.Error(), why)
 			}
-			p("> - `%s`: %s\n", r.Cell, oneLine(why))
+			if r.Verdict.History != "" {
+				why += fmt.Sprintf(" — history kept: `%s` (`bank check %s`)", r.Verdict.History, r.Verdict.History)
+			}
+			p("> - #%d `%s`: %s\n", r.Index, r.Cell, oneLine(why))
 		}
 		p("\n")
 	}
@@ -224,91 +271,75 @@ func WriteMarkdown(w io.Writer, meta Meta, s Settings, results []Result) error {
 		p("- **Load average (1, 5, 15 min):** %s before the grid, %s after it (this process alone accounts for up to about %d; more means other work shared the machine)\n",
 			meta.LoadBefore, meta.LoadAfter, meta.GOMAXPROCS)
 	}
-	cons := "PASS in every cell"
+	verdict := fmt.Sprintf("**proven in every cell** (%d of %d)", len(results), len(results))
 	if len(failed) > 0 {
-		cons = fmt.Sprintf("**FAIL in %d cell(s)** (see above)", len(failed))
+		verdict = fmt.Sprintf("**FAILED in %d of %d cell(s)** (see above)", len(failed), len(results))
 	}
-	p("- **Conservation check:** %s\n\n", cons)
+	p("- **Correctness (bank checker, porcupine, conservation):** %s\n", verdict)
+	p("- **Raw figures:** [`%s.csv`](%s.csv), [`%s.json`](%s.json)\n\n", meta.Name, meta.Name, meta.Name, meta.Name)
 
 	// Headline.
 	p("## Headline\n\n")
-	p("> Three business servers, %d clients, uniform accounts: the wait mode gives no refusals from contention and at least the fail-fast mode's successful-transfer throughput.\n\n", s.Workers)
-	if h, ok := headline(ix, headlineCondition); ok {
-		p("| policy (ascending order, 3 servers, uniform) | ok transfers/s | 403 LOCKED_ACCOUNT | refusal rate | p99 |\n|---|--:|--:|--:|--:|\n")
+	p("> Three business servers, uniform accounts, ascending order: the wait mode aborts nothing and commits at least as many transactions per second as fail-fast.\n\n")
+	if h, ok := headline(ix, results); ok {
+		p("| policy (%s) | committed/s | aborts | abort rate | p99 | verdict |\n|---|--:|--:|--:|--:|---|\n", h.Condition)
 		for _, r := range []*Result{h.FailFast, h.Wait} {
-			p("| %s | %s | %d | %s%% | %s |\n", r.Policy, fmtRate(r.OKTransfersPerSec), r.Refusals, fmtPct(r.RefusalRate), loadgen.FormatMicros(r.P99))
+			p("| %s | %s | %d | %s%% | %s | %s |\n", r.Policy, fmtRate(r.CommitsPerSec), r.AbortsTotal, fmtPct(r.AbortRate),
+				loadgen.FormatMicros(r.P99), r.Verdict.Text())
 		}
-		p("\n**wait / fail-fast successful-transfer throughput: %s.** ", fmtRatio(h.Ratio))
+		p("\n**wait / fail-fast committed transactions per second: %s.** ", fmtRatio(h.Ratio))
 		switch {
 		case h.Holds:
-			p("The claim **holds** here: wait mode refused nothing and moved %s the transfers fail-fast did.\n\n", fmtRatio(h.Ratio))
-		case h.Wait.Refusals != 0 && h.Ratio >= 1:
-			p("The claim **does not hold** in full: wait mode reached the throughput but still answered %d × 403 (waits that ran out).\n\n", h.Wait.Refusals)
-		case h.Wait.Refusals == 0:
-			p("The claim **does not hold** in full: wait mode refused nothing, but its successful-transfer throughput is %.0f%% below fail-fast's.\n\n", 100*(1-h.Ratio))
+			p("The claim **holds** here: wait mode aborted nothing and committed %s what fail-fast did.\n\n", fmtRatio(h.Ratio))
+		case h.Wait.AbortsTotal != 0 && h.Ratio >= 1:
+			p("The claim **does not hold** in full: wait mode reached the throughput but still aborted %d attempts (waits that ran out).\n\n", h.Wait.AbortsTotal)
+		case h.Wait.AbortsTotal == 0:
+			p("The claim **does not hold** in full: wait mode aborted nothing, but committed %.0f%% less than fail-fast.\n\n", 100*(1-h.Ratio))
 		default:
-			p("The claim **does not hold**: wait mode answered %d × 403 and its successful-transfer throughput is %.0f%% below fail-fast's.\n\n", h.Wait.Refusals, 100*(1-h.Ratio))
+			p("The claim **does not hold**: wait mode aborted %d attempts and committed %.0f%% less than fail-fast.\n\n", h.Wait.AbortsTotal, 100*(1-h.Ratio))
 		}
 	} else {
-		p("_Not measured: this grid has no ascending/uniform/3-server cell for both wait and fail-fast._\n\n")
+		p("_Not measured: this grid has no ascending/uniform/3-server condition with both wait and fail-fast._\n\n")
 	}
 
-	// Settings.
-	p("## Settings\n\n")
-	p("| setting | value |\n|---|---|\n")
-	p("| grid | policy {fail-fast, wait, wait+lease} × lock order {ascending, request} × skew {uniform, zipf 0.99, hot} × business servers {1, 3, 8}: %d cells |\n", meta.Cells)
-	p("| load per cell | closed loop, %d workers, %s (after the servers are up), requests spread round-robin over the business servers |\n", s.Workers, s.Duration)
-	p("| mix | `%s`, amounts %d..%d uniformly |\n", s.Mix, s.AmountMin, s.AmountMax)
-	p("| accounts | %d, each starting at %d; a fresh bank (actors, data server, business servers) per cell, all in this process on 127.0.0.1 |\n", s.Accounts, s.InitialBalance)
-	p("| skews | uniform; `zipf:0.99` (P(k) ∝ 1/k^0.99: account 1 takes ~19%% of picks); `hot:1:0.5` (account 1 takes half of all picks, so ~3 transfers in 4 touch it) |\n")
-	p("| fail-fast | business `ModeFailFast` (one getLock, 403 at once); data server leases off (`LockTTL < 0`) |\n")
-	p("| wait | business `ModeWait` (getLock queued FIFO on the data server), `LockWait` %s; data server leases off; business `LockTTL` 0 |\n", s.LockWait)
-	p("| wait+lease | business `ModeWait`, `LockWait` %s, `LockTTL` %s (a lease timer per grant); data server default lease |\n", s.LockWait, s.Lease)
-	p("| lock order | ascending = lowest account first (no deadlock); request = conta_orig then conta_dest, as the original (opposite transfers can deadlock until LockWait runs out) |\n")
-	p("| fences | every grant carries one; business servers repeat it on setSaldo and unLock in every policy |\n")
-	p("| actors | `actors.Config{Synchronous: true}`; no operation logs |\n")
-	p("| client | loadgen, request timeout %s, seed %d (same operation sequence in every cell) |\n\n", s.Timeout, s.Seed)
+	writeSettings(b, meta)
 
 	// Table.
 	p("## All cells\n\n")
-	p("ok transfers/s counts transfers answered 200; total req/s counts every answer. Refusal rate is the share of all requests answered 403 LOCKED_ACCOUNT: immediate refusals in fail-fast, waits that ran out in the wait policies (counted again as *wait timeouts*). 409 INSUFFICIENT_FUNDS is a correct business refusal, listed apart. *Other* is every other non-ok outcome (broken down below the table).\n\n")
-	p("| # | policy | order | skew | servers | ok transfers/s | total req/s | p50 | p99 | p99.9 | refusal rate | wait timeouts | 409 funds | other errors | conservation |\n")
-	p("|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
-	for i, r := range results {
+	p("*committed/s* counts write transactions (transfers, deposits, withdrawals) answered 200 per second of load; *total/s* every answer. An *abort* is an attempt the concurrency control gave up: *refused* (fail-fast's immediate 403), *timeout* (a wait for a lock that ran out, 403), and for the schemes to come *died*, *wounded*, *deadlock*, *validation*. *Abort rate* is aborts / (commits + aborts); *attempts/commit* (wasted work) is (commits + aborts) / commits — the load generator does not retry, so an HTTP abort is one wasted request. *Lock wait* is the data server's mean wait from a lock request's arrival to its grant (granted locks only; a business server's local queue is not in it). 409 INSUFFICIENT_FUNDS is a correct business refusal, listed apart; *other* is every other non-ok outcome (broken down below the table). *Verdict*: proven = the cell's history passed the bank checker and porcupine, and conservation held.\n\n")
+	p("| # | policy | order | skew | θ | servers | workers | committed/s | ok transfers/s | total/s | p50 | p99 | p99.9 | abort rate | aborts by cause | attempts/commit | lock wait | 409 funds | other | verdict |\n")
+	p("|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|\n")
+	for _, r := range results {
+		head := fmt.Sprintf("| %d | %s | %s | %s | %s | %d | %d |", r.Index, r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers)
 		if r.Report == nil {
-			p("| %d | %s | %s | %s | %d | ERROR: %s | | | | | | | | | **FAIL** |\n", i+1, r.Policy, r.Order, r.Skew.Name, r.Servers, oneLine(fmt.Sprint(r.Err)))
+			p("%s ERROR: %s | | | | | | | | | | | | **FAILED** |\n", head, oneLine(fmt.Sprint(r.Err)))
 			continue
 		}
-		c := "PASS"
-		if !r.ConservationOK {
-			c = "**FAIL** " + oneLine(r.Conservation)
+		v := "proven"
+		if r.Failed() {
+			v = "**FAILED**"
 		}
-		if r.Err != nil {
-			c += " **ERROR** " + oneLine(r.Err.Error())
+		if r.Interrupted {
+			v += " (interrupted)"
 		}
-		if r.Report.Interrupted {
-			c += " (interrupted)"
-		}
-		p("| %d | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s%% | %s | %d | %d | %s |\n", i+1, r.Policy, r.Order, r.Skew.Name, r.Servers,
-			fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec), loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
-			fmtPct(r.RefusalRate), waitTimeouts(r), r.Insufficient, r.Other, c)
+		p("%s %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s | %d | %d | %s |\n", head,
+			fmtRate(r.CommitsPerSec), fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec),
+			loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
+			fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
+			r.Insufficient, r.Other, v)
 	}
 	p("\n")
 	var detail []string
-	for i, r := range results {
+	for _, r := range results {
 		if len(r.OtherDetail) == 0 {
 			continue
 		}
-		keys := make([]string, 0, len(r.OtherDetail))
-		for k := range r.OtherDetail {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(r.OtherDetail))
 		parts := make([]string, len(keys))
 		for j, k := range keys {
 			parts[j] = fmt.Sprintf("%s × %d", k, r.OtherDetail[k])
 		}
-		detail = append(detail, fmt.Sprintf("- #%d `%s`: %s", i+1, r.Cell, strings.Join(parts, ", ")))
+		detail = append(detail, fmt.Sprintf("- #%d `%s`: %s", r.Index, r.Cell, strings.Join(parts, ", ")))
 	}
 	if len(detail) > 0 {
 		p("Other errors by cell:\n\n%s\n\n", strings.Join(detail, "\n"))
@@ -323,175 +354,264 @@ func WriteMarkdown(w io.Writer, meta Meta, s Settings, results []Result) error {
 	// Plots.
 	if len(meta.Plots) > 0 {
 		p("## Plots\n\n")
-		p("Rows: lock order; columns: skew; x: business servers; one bar per policy. Each panel has its own y scale.\n\n")
+		p("x: the skew, Zipf θ from uniform (θ 0) up, then the hot account; one line per policy. Rows: lock order; columns: business servers × workers. Each panel has its own y scale.\n\n")
 		for _, pl := range meta.Plots {
 			p("### %s\n\n![%s](%s)\n\n", pl.Title, pl.Title, pl.File)
 		}
 	}
 
 	// Comparison table.
-	p("## Wait against fail-fast, condition by condition\n\n")
-	p("| order | skew | servers | fail-fast ok xfer/s | fail-fast refusals | wait ok xfer/s | wait refusals | wait / fail-fast | wait+lease ok xfer/s | wait+lease / wait |\n")
-	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, c := range conditions(results) {
-		ff, wt, wl := ix.get(PolicyFailFast, c), ix.get(PolicyWait, c), ix.get(PolicyWaitLease, c)
-		cellRate := func(r *Result) string {
+	if slices.Contains(policies, PolicyFailFast) && slices.Contains(policies, PolicyWait) {
+		p("## Wait against fail-fast, condition by condition\n\n")
+		p("| order | skew | servers | workers | fail-fast committed/s | fail-fast abort rate | wait committed/s | wait abort rate | wait / fail-fast | wait+lease committed/s | wait+lease / wait |\n")
+		p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		rate := func(r *Result) string {
 			if r == nil {
 				return "–"
 			}
-			return fmtRate(r.OKTransfersPerSec)
+			return fmtRate(r.CommitsPerSec)
 		}
-		cellRef := func(r *Result) string {
+		abort := func(r *Result) string {
 			if r == nil {
 				return "–"
 			}
-			return fmtPct(r.RefusalRate) + "%"
+			return fmtPct(r.AbortRate) + "%"
 		}
 		rt := func(a, b *Result) string {
 			if a == nil || b == nil {
 				return "–"
 			}
-			return fmtRatio(ratio(a.OKTransfersPerSec, b.OKTransfersPerSec))
+			return fmtRatio(ratio(a.CommitsPerSec, b.CommitsPerSec))
 		}
-		p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", c.Order, c.Skew.Name, c.Servers,
-			cellRate(ff), cellRef(ff), cellRate(wt), cellRef(wt), rt(wt, ff), cellRate(wl), rt(wl, wt))
+		for _, c := range conditions(results) {
+			ff, wt, wl := ix.get(PolicyFailFast, c), ix.get(PolicyWait, c), ix.get(PolicyWaitLease, c)
+			p("| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", c.Order, c.Skew.Name(), c.Servers, c.Workers,
+				rate(ff), abort(ff), rate(wt), abort(wt), rt(wt, ff), rate(wl), rt(wl, wt))
+		}
+		p("\n")
 	}
-	p("\n")
 
-	p("## Method notes\n\n")
-	p("- Every cell starts a fresh bank (%d accounts of %d), so no cell inherits another's balances, locks or connections; the servers are shut down and the actors stopped before the next cell starts.\n", s.Accounts, s.InitialBalance)
-	p("- The load generator, the data server and every business server share this machine's %d CPUs, so adding business servers adds no CPU: what changes with their number is how contention splits between the business servers' local locks (one server: requests of one server queue locally, the data server's lock is re-entrant per `id_negoc`) and the data server's locks (many servers).\n", meta.NumCPU)
-	p("- Each cell is measured once, for %s. The three policies of one condition run back to back; compare them with each other rather than across distant rows, since this machine's speed drifts over minutes. Differences of a few tens of percent between two cells are within what one run can show (wait and wait+lease differ by little more than a timer, yet their ratio spreads widely); the factor-of-two and factor-of-a-hundred differences are not noise. `--long` runs %s cells.\n", s.Duration, LongDuration)
-	p("- Latency is measured by the client per request, all operations together, in a closed loop: it understates queueing under overload (coordinated omission).\n")
-	p("- The conservation check reads every balance before and after a cell and requires after = before + acknowledged deposits − acknowledged withdrawals (widened only by requests whose outcome the client could not know), and no negative balance.\n")
+	writeMethod(b, meta)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeSettings writes the settings table.
+func writeSettings(b *strings.Builder, meta Meta) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	s, g := meta.Settings, meta.Grid
+	skews := make([]string, len(g.Skews))
+	for i, sk := range g.Skews {
+		skews[i] = "`" + sk.Spec + "`"
+	}
+	ints := func(vs []int) string {
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = strconv.Itoa(v)
+		}
+		return strings.Join(out, ", ")
+	}
+	p("## Settings\n\n| setting | value |\n|---|---|\n")
+	p("| grid | policy {%s} × lock order {%s} × skew {%s} × business servers {%s} × workers {%s}, over HTTP: %d cells |\n",
+		joinNames(g.Policies), joinNames(g.Orders), strings.Join(skews, ", "), ints(g.Servers), ints(g.Workers), meta.Cells)
+	p("| load per cell | closed loop, %s (after the servers are up), requests spread round-robin over the business servers |\n", s.Duration)
+	p("| mix | `%s`, amounts %d..%d uniformly |\n", s.Mix, s.AmountMin, s.AmountMax)
+	p("| accounts | %d, each starting at %d; a fresh bank (actors, data server, business servers) per cell, all in this process on 127.0.0.1 |\n", s.Accounts, s.InitialBalance)
+	p("| skews | `uniform` is θ 0; `zipf:θ` picks account k with P ∝ 1/k^θ (θ 0.99: account 1 takes ~19%% of picks of 100 accounts); `hot:K:P` sends a share P of picks to accounts 1..K (`hot:1:0.5`: ~3 transfers in 4 touch account 1) |\n")
+	for _, pol := range g.Policies {
+		if d, ok := pol.def(); ok {
+			p("| %s | %s |\n", pol, d.about)
+		}
+	}
+	p("| lock wait, lease | `LockWait` %s; wait+lease's lease %s |\n", s.LockWait, s.Lease)
+	p("| lock order | ascending = lowest account first (no deadlock); request = conta_orig then conta_dest, as the original (opposite transfers can deadlock until `LockWait` runs out) |\n")
+	p("| fences | every grant carries one; business servers repeat it on setSaldo and unLock in every policy |\n")
+	p("| actors | `actors.Config{Synchronous: true}`; no operation logs |\n")
+	p("| recording | every operation as invoked and returned, and a `/snapshot` of every balance every %s and before and after the load (loadgen's history, as `bank bench --history`); the accounts split into ⌈workers / %d⌉ groups (`bank bench --groups`) |\n", s.SnapshotEvery, s.WorkersPerGroup)
+	p("| checks | `check.Bank` and `check.Linearizable` (porcupine, one partition per group, search bounded by %s) on the history, and loadgen's conservation check |\n", s.LinearTimeout)
+	p("| client | loadgen, request timeout %s, seed %d (same operation sequence in every cell) |\n\n", s.Timeout, s.Seed)
+}
+
+// writeMethod writes the method notes.
+func writeMethod(b *strings.Builder, meta Meta) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	s := meta.Settings
+	p("## Method notes\n\n")
+	p("- Every cell starts a fresh bank (%d accounts of %d), so no cell inherits another's balances, locks or connections; the servers are shut down and the actors stopped before the next cell starts.\n", s.Accounts, s.InitialBalance)
+	p("- **Correctness.** A cell is *proven* when its recorded history passes both checkers of `bank check` — the bank checker (every snapshot sums, exactly, to the initial total plus the acknowledged deposits less the acknowledged withdrawals, within the amounts of operations concurrent with it or of unknown outcome; no balance negative) and porcupine (one order of all operations, consistent with real time, explains every answer) — and the load generator's conservation check (the balances read before and after) passes. Anything else — a violation, a search that ran out, a history that could not be read, a cell that could not run — is a failed cell. A failed cell's history is kept next to the report for `bank check`.\n")
+	p("- **Account groups.** Porcupine cannot decide one partition with dozens of concurrent clients (measured here: 64 workers over 100 accounts, ~14k operations, no verdict in 15 s; 4 workers, 50 ms), so each cell's accounts are split into ⌈workers / %d⌉ contiguous groups and each worker stays in one (loadgen's `Groups`, as `bank bench --groups` and `bank soak` do): no transfer crosses groups, and porcupine checks each group apart. The price is contention: the skew is drawn over all accounts and folded into the worker's group, so each group has its own hottest account, contended by that group's workers only. Uniform contention barely changes (each transfer meets about as many others on its accounts); skewed contention is lower than with one group (measured here, fail-fast, ascending, Zipf 0.99, 3 servers, 64 workers: abort rate 74%% in one group, 56%% in 8, and a third more commits; see `benchmarks/README.md`). `--workers-per-group 0` keeps one group, at the cost of cells porcupine cannot prove.\n", s.WorkersPerGroup)
+	p("- **Cost of recording.** The history is kept in memory and read back after the load; the snapshots take every account's lock in ascending order (as a transfer touching all of them would). Measured on this machine (`benchmarks/README.md`, *Lock-scheme experiment*): a few per cent of committed/s, less than the groups change.\n")
+	p("- The load generator, the data server and every business server share this machine's %d CPUs, so adding business servers adds no CPU: what changes with their number is how contention splits between the business servers' local locks (one server: requests of one server queue locally, the data server's lock is re-entrant per `id_negoc`) and the data server's locks (many servers).\n", meta.NumCPU)
+	p("- Each cell is measured once, for %s. The policies of one condition run back to back; compare them with each other rather than across distant rows, since this machine's speed drifts over minutes. Differences of a few tens of percent between two cells are within what one run can show; the factor-of-two and factor-of-a-hundred differences are not noise. `--duration` runs longer cells.\n", s.Duration)
+	p("- Latency is measured by the client per request, all operations together, in a closed loop: it understates queueing under overload (coordinated omission).\n")
 }
 
 // writeFindings writes the "what this shows" paragraphs, computed from the
 // results.
 func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
-	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	var bullets []string
 	add := func(format string, a ...any) { bullets = append(bullets, fmt.Sprintf(format, a...)) }
 
-	if h, ok := headline(ix, headlineCondition); ok {
-		add("At 3 business servers, uniform accounts, ascending order, wait moved %s ok transfers/s against fail-fast's %s (%s), with a refusal rate of %s%% against %s%%.",
-			fmtRate(h.Wait.OKTransfersPerSec), fmtRate(h.FailFast.OKTransfersPerSec), fmtRatio(h.Ratio),
-			fmtPct(h.Wait.RefusalRate), fmtPct(h.FailFast.RefusalRate))
+	if h, ok := headline(ix, results); ok {
+		add("At %s, wait committed %s transactions/s against fail-fast's %s (%s), with an abort rate of %s%% against %s%%.",
+			h.Condition, fmtRate(h.Wait.CommitsPerSec), fmtRate(h.FailFast.CommitsPerSec), fmtRatio(h.Ratio),
+			fmtPct(h.Wait.AbortRate), fmtPct(h.FailFast.AbortRate))
 	}
+	orders := distinct(results, func(r *Result) Order { return r.Order })
+	skews := distinct(results, func(r *Result) Skew { return r.Skew })
+	policies := distinct(results, func(r *Result) Policy { return r.Policy })
+	slices.SortStableFunc(policies, func(a, b Policy) int { return cmp.Compare(a.rank(), b.rank()) })
 
 	// Wait against fail-fast, per lock order.
-	for _, o := range Orders {
-		var ratios, ffRef, wtRef []float64
+	for _, o := range orders {
+		var ratios, ffAb, wtAb []float64
 		var worse []string
 		for _, c := range conditions(results) {
 			ff, wt := ix.get(PolicyFailFast, c), ix.get(PolicyWait, c)
 			if c.Order != o || ff == nil || wt == nil {
 				continue
 			}
-			r := ratio(wt.OKTransfersPerSec, ff.OKTransfersPerSec)
+			r := ratio(wt.CommitsPerSec, ff.CommitsPerSec)
 			ratios = append(ratios, r)
-			ffRef = append(ffRef, ff.RefusalRate)
-			wtRef = append(wtRef, wt.RefusalRate)
+			ffAb = append(ffAb, ff.AbortRate)
+			wtAb = append(wtAb, wt.AbortRate)
 			if !(r >= 1) {
-				worse = append(worse, fmt.Sprintf("%s/%d (%s)", c.Skew.Name, c.Servers, fmtRatio(r)))
+				worse = append(worse, fmt.Sprintf("%s/%d/%d (%s)", c.Skew.Name(), c.Servers, c.Workers, fmtRatio(r)))
 			}
 		}
 		if len(ratios) == 0 {
 			continue
 		}
 		g, _ := geomean(ratios)
-		line := fmt.Sprintf("%s order, all %d skew × server conditions: wait's successful-transfer throughput is %s fail-fast's (geometric mean; range %s–%s). Fail-fast refused %s of all requests, wait %s.",
+		l := fmt.Sprintf("%s order, all %d conditions: wait commits %s what fail-fast does (geometric mean; range %s–%s). Fail-fast aborted %s of its attempts, wait %s.",
 			capitalize(string(o)), len(ratios), fmtRatio(g), fmtRatio(slices.Min(ratios)), fmtRatio(slices.Max(ratios)),
-			pctRange(ffRef), pctRange(wtRef))
+			pctRange(ffAb), pctRange(wtAb))
 		switch {
 		case len(worse) == 0:
-			line += " Wait moved at least as many transfers as fail-fast in every one of them."
+			l += " Wait committed at least as much as fail-fast in every one of them."
 		case len(worse) == len(ratios):
-			line += " Wait moved fewer transfers than fail-fast in every one of them."
+			l += " Wait committed less than fail-fast in every one of them."
 		default:
-			line += " Wait moved fewer transfers than fail-fast in: " + strings.Join(worse, ", ") + "."
+			l += " Wait committed less than fail-fast in: " + strings.Join(worse, ", ") + "."
 		}
-		add("%s", line)
+		add("%s", l)
 	}
 
-	// Fail-fast refusals by skew (ascending, all server counts).
-	for _, sk := range Skews {
+	// Throughput along θ, per policy (ascending order).
+	var axis []Skew
+	for _, sk := range skews {
+		if sk.OnThetaAxis() {
+			axis = append(axis, sk)
+		}
+	}
+	slices.SortFunc(axis, func(a, b Skew) int { return cmp.Compare(a.Theta, b.Theta) })
+	if len(axis) >= 2 {
+		lo, hi := axis[0], axis[len(axis)-1]
 		var parts []string
-		for _, n := range ServerCounts {
-			c := condition{OrderAscending, sk, n}
-			ff, wt := ix.get(PolicyFailFast, c), ix.get(PolicyWait, c)
-			if ff == nil || wt == nil {
-				continue
+		for _, pol := range policies {
+			var rs []float64
+			for _, c := range conditions(results) {
+				if c.Order != OrderAscending || c.Skew != lo {
+					continue
+				}
+				c2 := c
+				c2.Skew = hi
+				a, z := ix.get(pol, c), ix.get(pol, c2)
+				if a != nil && z != nil {
+					rs = append(rs, ratio(z.CommitsPerSec, a.CommitsPerSec))
+				}
 			}
-			parts = append(parts, fmt.Sprintf("%d server(s): fail-fast %s%% vs wait %s%%", n, fmtPct(ff.RefusalRate), fmtPct(wt.RefusalRate)))
+			if g, n := geomean(rs); n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s", pol, fmtRatio(g)))
+			}
 		}
 		if len(parts) > 0 {
-			add("Refusal rate, %s, ascending order — %s.", sk.Name, strings.Join(parts, "; "))
+			add("From %s to %s (ascending order), committed transactions/s change by (geometric mean over the server × worker conditions): %s.",
+				lo.Label(), hi.Label(), strings.Join(parts, "; "))
 		}
 	}
 
-	// Wait timeouts by order.
+	// Abort rate by skew, ascending order.
+	for _, sk := range skews {
+		var parts []string
+		for _, c := range conditions(results) {
+			if c.Order != OrderAscending || c.Skew != sk {
+				continue
+			}
+			var ps []string
+			for _, pol := range policies {
+				if r := ix.get(pol, c); r != nil {
+					ps = append(ps, fmt.Sprintf("%s %s%%", pol, fmtPct(r.AbortRate)))
+				}
+			}
+			parts = append(parts, fmt.Sprintf("%d/%d: %s", c.Servers, c.Workers, strings.Join(ps, ", ")))
+		}
+		if len(parts) > 0 && len(policies) > 1 {
+			add("Abort rate, %s, ascending order, by servers/workers — %s.", sk.Name(), strings.Join(parts, "; "))
+		}
+	}
+
+	// Wait timeouts by order, and what request order costs waiting.
 	timeouts := map[Order]int64{}
-	seenOrder := map[Order]bool{}
+	seen := map[Order]bool{}
 	var orderRatios []float64
 	for _, r := range results {
-		if r.Report != nil && r.Policy.waits() {
-			timeouts[r.Order] += r.WaitTimeouts
-			seenOrder[r.Order] = true
+		if r.Report == nil || r.Policy == PolicyFailFast {
+			continue
 		}
-		if r.Report != nil && r.Policy == PolicyWait && r.Order == OrderRequest {
+		timeouts[r.Order] += r.Aborts[CauseTimeout]
+		seen[r.Order] = true
+		if r.Policy == PolicyWait && r.Order == OrderRequest {
 			c := r.condition()
 			c.Order = OrderAscending
 			if a := ix.get(PolicyWait, c); a != nil {
-				orderRatios = append(orderRatios, ratio(r.OKTransfersPerSec, a.OKTransfersPerSec))
+				orderRatios = append(orderRatios, ratio(r.CommitsPerSec, a.CommitsPerSec))
 			}
 		}
 	}
-	if seenOrder[OrderAscending] || seenOrder[OrderRequest] {
+	if len(seen) > 0 {
 		var parts []string
 		for _, o := range Orders {
-			if seenOrder[o] {
+			if seen[o] {
 				parts = append(parts, fmt.Sprintf("%s order %d", o, timeouts[o]))
 			}
 		}
-		s := fmt.Sprintf("Waits that ran out (403 after %s) in the two waiting policies, summed over their cells: %s.", s.LockWait, strings.Join(parts, ", "))
+		l := fmt.Sprintf("Waits that ran out (403 after %s) in the waiting policies, summed over their cells: %s.", s.LockWait, strings.Join(parts, ", "))
 		if g, n := geomean(orderRatios); n > 0 {
-			s += fmt.Sprintf(" With request order, wait's successful-transfer throughput is %s that of ascending order (geometric mean over %d conditions):", fmtRatio(g), n)
+			l += fmt.Sprintf(" With request order, wait commits %s what it does in ascending order (geometric mean over %d conditions):", fmtRatio(g), n)
 			if timeouts[OrderRequest] > timeouts[OrderAscending] {
-				s += " transfers that lock in request order form cycles (A→B holds A and waits for B while B→A holds B and waits for A), which only a wait timeout breaks, and every request queued behind those accounts waits too. Ascending order is what makes waiting safe; fail-fast never waits, so it never deadlocks, whatever the order."
+				l += " transfers that lock in request order form cycles (A→B holds A and waits for B while B→A holds B and waits for A), which only a wait timeout breaks, and every request queued behind those accounts waits too. Ascending order is what makes waiting safe; fail-fast never waits, so it never deadlocks, whatever the order."
 			} else {
-				s += " no extra timeouts showed up at this load."
+				l += " no extra timeouts showed up at this load."
 			}
 		}
-		add("%s", s)
+		add("%s", l)
 	}
 
 	// Lease cost, per lock order.
-	for _, o := range Orders {
+	for _, o := range orders {
 		var lease []float64
 		for _, c := range conditions(results) {
 			wt, wl := ix.get(PolicyWait, c), ix.get(PolicyWaitLease, c)
 			if c.Order == o && wt != nil && wl != nil {
-				lease = append(lease, ratio(wl.OKTransfersPerSec, wt.OKTransfersPerSec))
+				lease = append(lease, ratio(wl.CommitsPerSec, wt.CommitsPerSec))
 			}
 		}
 		if g, n := geomean(lease); n > 0 {
-			add("Leases, %s order (a %s lease timer armed and cancelled per grant): wait+lease moved %s the successful transfers of wait (geometric mean over %d conditions; range %s–%s, a range that includes run-to-run noise).",
+			add("Leases, %s order (a %s lease timer armed and cancelled per grant): wait+lease committed %s what wait did (geometric mean over %d conditions; range %s–%s, a range that includes run-to-run noise).",
 				o, s.Lease, fmtRatio(g), n, fmtRatio(slices.Min(lease)), fmtRatio(slices.Max(lease)))
 		}
 	}
 
 	// Server count (wait, ascending, uniform).
 	var srv []string
-	for _, n := range ServerCounts {
-		if r := ix.get(PolicyWait, condition{OrderAscending, SkewUniform, n}); r != nil {
-			srv = append(srv, fmt.Sprintf("%d: %s", n, fmtRate(r.OKTransfersPerSec)))
+	for _, r := range results {
+		if r.Report != nil && r.Policy == PolicyWait && r.Order == OrderAscending && r.Skew.Spec == "uniform" {
+			srv = append(srv, fmt.Sprintf("%d servers/%d workers: %s", r.Servers, r.Workers, fmtRate(r.CommitsPerSec)))
 		}
 	}
 	if len(srv) > 1 {
-		add("Wait, ascending, uniform, ok transfers/s by number of business servers — %s. Every server shares the same CPUs, so more servers add no capacity: they move contention from the business servers' local locks to the data server's.", strings.Join(srv, ", "))
+		add("Wait, ascending, uniform, committed/s — %s. Every server shares the same CPUs, so more servers add no capacity: they move contention from the business servers' local locks to the data server's.", strings.Join(srv, ", "))
 	}
 
 	// Biggest other-error cells.
@@ -507,13 +627,13 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 		for _, r := range others[:min(3, len(others))] {
 			parts = append(parts, fmt.Sprintf("`%s` %d", r.Cell, r.Other))
 		}
-		add("%d cell(s) had errors other than 403/409; the most: %s (see the breakdown above).", len(others), strings.Join(parts, ", "))
+		add("%d cell(s) had errors other than aborts and 409; the most: %s (see the breakdown above).", len(others), strings.Join(parts, ", "))
 	}
 
 	for _, x := range bullets {
-		p("- %s\n", x)
+		fmt.Fprintf(b, "- %s\n", x)
 	}
-	p("\n")
+	b.WriteString("\n")
 }
 
 // pctRange prints the range of fractions vs as percentages.

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// isTerminal reports whether w is a character device, without a terminal
+// IsTerminal reports whether w is a character device, without a terminal
 // library: enough to choose between redrawing one line and printing one
 // line per interval (which suits logs and CI).
-func isTerminal(w io.Writer) bool {
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -27,7 +27,7 @@ func startProgress(w io.Writer, interval time.Duration, start time.Time, live fu
 	if w == nil {
 		return func() {}
 	}
-	tty := isTerminal(w)
+	tty := IsTerminal(w)
 	if interval <= 0 {
 		interval = time.Second
 		if tty {

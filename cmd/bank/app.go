@@ -34,6 +34,8 @@ usage:
   bank check [flags] FILE              check a history of bank bench --history (conservation, linearizability)
   bank soak [flags]                    run a bank of its own under load and faults for a while,
                                        checking each round's history and the servers' growth
+  bank experiment [flags]              run the lock-scheme grid (policy x order x skew x servers x
+                                       workers), prove every cell correct, write a report, CSV, JSON
   bank dataserver [flags]              run a data server (port 5000)
   bank businessserver DATA_URL [PORT] [flags]
                                        run a business server (port 5001)
@@ -63,7 +65,7 @@ Examples:
   BANK_TOKEN=4c0e bank saldo 7
 
 Exit status: 0 success; 1 the operation failed or was refused (the reason is
-printed on stderr); 2 the command line is wrong.
+printed on stderr); 2 the command line is wrong; bank experiment: 130 interrupted.
 Run "bank help COMMAND" for a command's flags.
 `
 
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCheck(ctx, rest, stdout, stderr)
 	case "soak":
 		return runSoak(ctx, rest, stdout, stderr)
+	case "experiment":
+		return runExperiment(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "bank: unknown command %q\n\n%s", cmd, mainUsage)
 	return exitUsage
@@ -145,6 +149,8 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runBench(ctx, []string{"--help"}, stdout, stdout)
 	case "soak":
 		return runSoak(ctx, []string{"--help"}, stdout, stdout)
+	case "experiment":
+		return runExperiment(ctx, []string{"--help"}, stdout, stdout)
 	case "help":
 		fmt.Fprint(stdout, mainUsage)
 	default:

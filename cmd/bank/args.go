@@ -14,6 +14,8 @@ const (
 	exitOK    = 0
 	exitFail  = 1 // the operation failed
 	exitUsage = 2 // the command line was wrong
+	// exitInterrupted: a run cut short by SIGINT or SIGTERM (bank experiment).
+	exitInterrupted = 130
 )
 
 // usageError is a command-line mistake: exit status 2.
