@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/benchmarks/check"
 	"github.com/bank/gobank/benchmarks/loadgen"
 )
@@ -21,6 +22,9 @@ type Measurement struct {
 	// LockWaits locks were granted after waiting LockWaitTotal in all.
 	LockWaits     int64
 	LockWaitTotal time.Duration
+	// Stats sums the business servers' tellers' counts: the aborts the
+	// schemes retried, by cause.
+	Stats teller.Stats
 }
 
 // runner runs cell c's load with settings s, recording its history to
@@ -80,6 +84,13 @@ func runHTTP(ctx context.Context, s Settings, c Cell, hist io.Writer) (m Measure
 		return m, fmt.Errorf("reading the lock waits: %w", err)
 	}
 	m.LockWaits, m.LockWaitTotal = n, total
+	for _, b := range cl.biz {
+		st := b.Stats()
+		m.Stats.Died += st.Died
+		m.Stats.Wounded += st.Wounded
+		m.Stats.Deadlocks += st.Deadlocks
+		m.Stats.Validations += st.Validations
+	}
 	return m, nil
 }
 
@@ -114,6 +125,9 @@ func runCell(ctx context.Context, s Settings, c Cell, index int, keep keepFiles)
 		res.Report = m.Report
 		res.Interrupted = m.Report.Interrupted
 		res.derive(m.Report, def)
+		if def.fromTeller {
+			res.addAborts(m.Stats)
+		}
 		res.setLockWaits(m.LockWaits, m.LockWaitTotal)
 	}
 	if m.Report == nil || hist.Len() == 0 {

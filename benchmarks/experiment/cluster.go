@@ -58,7 +58,7 @@ func startCluster(s Settings, c Cell) (cl *cluster, err error) {
 			cl = nil
 		}
 	}()
-	cl.bank, err = actors.New(actors.Config{Accounts: s.Accounts, InitialBalance: s.InitialBalance, Synchronous: true})
+	cl.bank, err = actors.New(actors.Config{Accounts: s.Accounts, InitialBalance: s.InitialBalance, Synchronous: true, DeadlockDetection: true})
 	if err != nil {
 		return cl, err
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/benchmarks/loadgen"
 )
 
@@ -123,6 +124,20 @@ func (m *Metrics) derive(rep *loadgen.Report, def policyDef) {
 		default:
 			m.Other += n
 			m.OtherDetail[label] = n
+		}
+	}
+	m.rates()
+}
+
+// addAborts adds the aborts a scheme retried, as its tellers counted them.
+func (m *Metrics) addAborts(st teller.Stats) {
+	for _, a := range []struct {
+		cause Cause
+		n     uint64
+	}{{CauseDied, st.Died}, {CauseWounded, st.Wounded}, {CauseDeadlock, st.Deadlocks}, {CauseValidation, st.Validations}} {
+		if a.n > 0 {
+			m.Aborts[a.cause] += int64(a.n)
+			m.AbortsTotal += int64(a.n)
 		}
 	}
 	m.rates()

@@ -31,7 +31,7 @@ func TestParseExperiment(t *testing.T) {
 	}{
 		{"defaults: the full grid", nil, len(full.Cells()), nil, s.Duration, "lock-semantics"},
 		{"quick", []string{"--quick"}, len(quick.Cells()), nil, experiment.QuickDuration, "lock-semantics-quick"},
-		{"quick with a dimension", []string{"--quick", "--policies", "wait", "--duration", "1s", "--name", "q"}, 6,
+		{"quick with a dimension", []string{"--quick", "--policies", "wait", "--duration", "1s", "--name", "q"}, len(quick.Orders) * len(quick.Skews),
 			func(g experiment.Grid) bool {
 				return slices.Equal(g.Policies, []experiment.Policy{experiment.PolicyWait}) && slices.Equal(g.Servers, quick.Servers)
 			}, time.Second, "q"},
@@ -67,7 +67,7 @@ func TestParseExperiment(t *testing.T) {
 	}{
 		{[]string{"--policies", ""}, "--policies: empty list"},
 		{[]string{"--policies", "wait,"}, "empty policy"},
-		{[]string{"--policies", "wait-die"}, `unknown policy "wait-die"`},
+		{[]string{"--policies", "wait-dies"}, `unknown policy "wait-dies"`},
 		{[]string{"--policies", "wait,wait"}, "given twice"},
 		{[]string{"--orders", "random"}, `unknown lock order "random"`},
 		{[]string{"--skews", "zipf:abc"}, "--skews"},
