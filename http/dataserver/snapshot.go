@@ -28,6 +28,18 @@ const (
 // re-entrant per holder, so two snapshots must never share one.
 var snapshotSeq atomic.Uint64
 
+// snapshotTS is a snapshot's transaction timestamp: the oldest there is.
+// A snapshot locks every account, so it meets every transaction, and it
+// must not form a cycle of waits with the concurrency-control schemes:
+// a wait-die transaction dies behind it rather than waiting for it, a
+// wound-wait one never wounds it, and a cycle through it (a wound-wait or
+// detect transaction waiting for an account the snapshot holds, while the
+// snapshot waits for one it holds) is broken by the deadlock detector,
+// whose victim is never the snapshot, the oldest. A snapshot without a
+// timestamp was the youngest of all: wait-die and detect transactions
+// waited for it while it waited for them, until the waits ran out.
+const snapshotTS = 1
+
 // snapshot serves /snapshot (server credential): every account's balance
 // as of one instant, {"accounts":N,"total":T,"saldos":[b1,...,bN]} with
 // saldos[i] the balance of account i+1.
@@ -89,7 +101,8 @@ func (s *Server) snapshot(ctx *fasthttp.RequestCtx) {
 		conta := int64(i + 1)
 		deadline := time.Now().Add(wait)
 		for {
-			reply, err := s.cfg.Accounts.Do(conta, actors.Request{Op: actors.OpLock, Holder: holder, TTL: ttl, Wait: wait})
+			reply, err := s.cfg.Accounts.Do(conta, actors.Request{Op: actors.OpLock, Holder: holder, TTL: ttl, Wait: wait,
+				Scheme: account.Wait, TS: snapshotTS, Detect: true})
 			if err == nil {
 				fences = append(fences, reply.Fence)
 				break

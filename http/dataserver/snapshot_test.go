@@ -1,10 +1,14 @@
 package dataserver_test
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/account"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 )
 
@@ -60,4 +64,54 @@ func TestSnapshotAtomic(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestSnapshotNoCycleWithSchemes: a snapshot waits for a transaction that
+// holds account 2, holding account 1; the transaction then asks for
+// account 1. Under wait-die it dies at once, younger than the snapshot
+// (the oldest), instead of waiting for it while it waits for the
+// transaction until both waits run out; under detect the cycle is broken
+// with the transaction as its victim. Either way the snapshot completes.
+func TestSnapshotNoCycleWithSchemes(t *testing.T) {
+	for _, tc := range []struct {
+		scheme account.Scheme
+		detect bool
+		want   error
+	}{
+		{account.WaitDie, false, account.ErrDied},
+		{account.Wait, true, account.ErrDeadlock},
+		{account.WoundWait, false, account.ErrDeadlock},
+	} {
+		s := dataservertest.Start(t, dataservertest.Options{Accounts: 2, InitialBalance: 100})
+		txn := actors.Request{Op: actors.OpLock, Holder: "B", TS: 100, Scheme: tc.scheme, Detect: tc.detect, Wait: 10 * time.Second}
+		g, err := s.Bank.Do(2, txn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan map[string]any, 1)
+		go func() { done <- call(t, "GET", s.URL+"/snapshot?wait=10s", s.ServerToken).body }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r, err := s.Bank.Do(2, actors.Request{Op: actors.OpRead})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Waiting == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the snapshot never waited for account 2")
+			}
+			time.Sleep(time.Millisecond) // polling interval, not synchronization
+		}
+		if _, err := s.Bank.Do(1, txn); !errors.Is(err, tc.want) {
+			t.Fatalf("%v: the transaction's lock of the snapshot's account: %v, want %v", tc.scheme, err, tc.want)
+		}
+		if _, err := s.Bank.Do(2, actors.Request{Op: actors.OpUnlock, Holder: "B", Fence: g.Fence}); err != nil {
+			t.Fatal(err)
+		}
+		if body := <-done; body["total"] != 200.0 {
+			t.Fatalf("%v: snapshot %v", tc.scheme, body)
+		}
+	}
 }
