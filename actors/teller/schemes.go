@@ -94,6 +94,16 @@ type Stats struct {
 	Timeouts uint64
 }
 
+// Add returns the counts of s and o together: several Tellers' (business
+// servers') counts.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Done: s.Done + o.Done, Attempts: s.Attempts + o.Attempts,
+		Died: s.Died + o.Died, Wounded: s.Wounded + o.Wounded, Deadlocks: s.Deadlocks + o.Deadlocks, Validations: s.Validations + o.Validations,
+		Timeouts: s.Timeouts + o.Timeouts,
+	}
+}
+
 // Aborts returns the sum of the aborts by cause.
 func (s Stats) Aborts() uint64 { return s.Died + s.Wounded + s.Deadlocks + s.Validations }
 

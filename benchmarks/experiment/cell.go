@@ -85,11 +85,7 @@ func runHTTP(ctx context.Context, s Settings, c Cell, hist io.Writer) (m Measure
 	}
 	m.LockWaits, m.LockWaitTotal = n, total
 	for _, b := range cl.biz {
-		st := b.Stats()
-		m.Stats.Died += st.Died
-		m.Stats.Wounded += st.Wounded
-		m.Stats.Deadlocks += st.Deadlocks
-		m.Stats.Validations += st.Validations
+		m.Stats = m.Stats.Add(b.Stats())
 	}
 	return m, nil
 }

@@ -234,14 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.P50, res.P99, res.P999 = lat.ValueAtPercentile(50), lat.ValueAtPercentile(99), lat.ValueAtPercentile(99.9)
 	for _, tl := range tellers {
-		s := tl.Stats()
-		res.Stats.Done += s.Done
-		res.Stats.Attempts += s.Attempts
-		res.Stats.Died += s.Died
-		res.Stats.Wounded += s.Wounded
-		res.Stats.Deadlocks += s.Deadlocks
-		res.Stats.Validations += s.Validations
-		res.Stats.Timeouts += s.Timeouts
+		res.Stats = res.Stats.Add(tl.Stats())
 	}
 	if n := waits.Load(); n > 0 {
 		res.LockWaits, res.LockWaitMean = n, time.Duration(waitNS.Load()/n)
