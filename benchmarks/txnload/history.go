@@ -31,17 +31,18 @@ func entryOf(e check.Entry, legs []teller.Leg, saldos []int64) check.Entry {
 	return e
 }
 
-// history is the run's, as a history file would hold it: the header, the
-// transactions in return order, and the final balances as a snapshot
-// taken between snapCall and snapRet, when nothing else ran.
-func history(cfg Config, r *Result, ops []check.Entry, snapCall, snapRet time.Duration) *check.History {
+// history is the run's, as a history file would hold it: the header (the
+// run began at start), the transactions in return order, and the final
+// balances as a snapshot taken between snapCall and snapRet, when nothing
+// else ran.
+func history(cfg Config, r *Result, ops []check.Entry, start time.Time, snapCall, snapRet time.Duration) *check.History {
 	slices.SortFunc(ops, func(a, b check.Entry) int { return int(a.Ret - b.Ret) })
 	for i := range ops {
 		ops[i].Line = i + 2
 	}
 	h := &check.History{
 		Header: check.Header{Type: check.TypeHeader, Version: loadgen.HistoryVersion, Target: "inprocess",
-			Start: time.Now().UTC().Format(time.RFC3339Nano), Accounts: cfg.Accounts, Groups: cfg.Groups,
+			Start: start.UTC().Format(time.RFC3339Nano), Accounts: cfg.Accounts, Groups: cfg.Groups,
 			Initial: r.Initial, Covers: []int64{1, int64(cfg.Accounts)}},
 		Ops: ops,
 		Snapshots: []check.Entry{{Type: check.TypeSnapshot, Client: -1, Call: int64(snapCall), Ret: int64(snapRet),

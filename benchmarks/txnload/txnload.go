@@ -254,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.conserve()
 	if cfg.Record {
-		res.History = history(cfg, res, ops, snapCall, time.Since(start))
+		res.History = history(cfg, res, ops, start, snapCall, time.Since(start))
 	}
 	return res, nil
 }
