@@ -263,8 +263,8 @@ func parseHeader(r *rawRecord) (*Header, error) {
 	if h.Target, err = str("target", &r.Target); err != nil {
 		return nil, err
 	}
-	if h.Target != "business" {
-		return nil, fmt.Errorf("target: %q (histories are of the business target)", h.Target)
+	if h.Target != TargetBusiness && h.Target != TargetInprocess {
+		return nil, fmt.Errorf("target: %q (histories are of the business target, or in-process)", h.Target)
 	}
 	n, err := integer("accounts", &r.Accounts, 1, MaxAccounts)
 	if err != nil {

@@ -41,7 +41,7 @@ func history(cfg Config, r *Result, ops []check.Entry, start time.Time, snapCall
 		ops[i].Line = i + 2
 	}
 	h := &check.History{
-		Header: check.Header{Type: check.TypeHeader, Version: loadgen.HistoryVersion, Target: "inprocess",
+		Header: check.Header{Type: check.TypeHeader, Version: loadgen.HistoryVersion, Target: check.TargetInprocess,
 			Start: start.UTC().Format(time.RFC3339Nano), Accounts: cfg.Accounts, Groups: cfg.Groups,
 			Initial: r.Initial, Covers: []int64{1, int64(cfg.Accounts)}},
 		Ops: ops,

@@ -6,11 +6,17 @@
 // studied as DBx1000 does (its transactions touch 16 rows), beside the
 // HTTP transport's two-account transfers.
 //
-// A transaction of L legs debits its first account (L-1)×v and credits v
-// to each of the others: it conserves money, and with two legs it is a
-// transfer. Its accounts are drawn from Config.Dist; with Groups, the
-// first one decides the group and the others are drawn within it by the
-// same distribution, so that the checker can split the history by group.
+// A transaction of L legs is L/2 transfers of v made at once: legs 0, 2,
+// 4, ... are debited v and legs 1, 3, 5, ... credited v (with L odd, the
+// last leg is credited v and the first debited 2v). It conserves money,
+// each account's balance moves by v as in a transfer (so that wider
+// transactions are no likelier to be refused for insufficient funds), and
+// with two legs it is a transfer. Its accounts are drawn from Config.Dist; with Groups, worker
+// w stays in group w mod Groups and draws its accounts by Dist over that
+// group (each group has its own hottest account), as loadgen's workers
+// do, so that the checker can split the history by group: a group then
+// has at most ⌈Workers/Groups⌉ concurrent clients, which porcupine's
+// search needs (a group that every worker reaches has them all).
 package txnload
 
 import (
@@ -109,23 +115,46 @@ func (r *Result) CommittedPerSec() float64 {
 	return float64(r.Committed) / r.Elapsed.Seconds()
 }
 
-// observer is the bank's: it times the deadlocks broken.
-type observer struct {
+// DeadlockTimes is an actors.Observer (and DeadlockObserver) that times
+// the deadlocks the bank's detector breaks; it ignores the rest. The
+// experiment's HTTP transport gives one to its data server's bank too.
+type DeadlockTimes struct {
 	mu       sync.Mutex
 	resolved *hdr.Histogram // ns
 	waited   time.Duration
 	n        int64
 }
 
-func (*observer) LockHeld(time.Duration)    {}
-func (*observer) LeaseExpired()             {}
-func (*observer) StoreCommit(time.Duration) {}
-func (o *observer) Deadlock(resolved, waited time.Duration) {
+// NewDeadlockTimes returns an observer that has seen no deadlock.
+func NewDeadlockTimes() *DeadlockTimes {
+	return &DeadlockTimes{resolved: hdr.New(1, 60_000_000_000, 3)}
+}
+
+// LockHeld, LeaseExpired and StoreCommit are not timed.
+func (*DeadlockTimes) LockHeld(time.Duration)    {}
+func (*DeadlockTimes) LeaseExpired()             {}
+func (*DeadlockTimes) StoreCommit(time.Duration) {}
+
+// Deadlock records one broken cycle: its victim was answered resolved
+// after the cycle closed, having waited waited.
+func (o *DeadlockTimes) Deadlock(resolved, waited time.Duration) {
 	o.mu.Lock()
 	_ = o.resolved.RecordValue(max(resolved.Nanoseconds(), 1))
 	o.waited += waited
 	o.n++
 	o.mu.Unlock()
+}
+
+// Summary returns how many deadlocks were broken, how long after its
+// cycle closed a victim was answered (median and maximum), and the
+// victims' mean wait before their abort; zero durations without one.
+func (o *DeadlockTimes) Summary() (n int64, resolved, slowest, victimWait time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == 0 {
+		return 0, 0, 0, 0
+	}
+	return o.n, time.Duration(o.resolved.ValueAtPercentile(50)), time.Duration(o.resolved.Max()), o.waited / time.Duration(o.n)
 }
 
 func (c *Config) check() error {
@@ -153,7 +182,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	obs := &observer{resolved: hdr.New(1, 60_000_000_000, 3)}
+	obs := NewDeadlockTimes()
 	bcfg := actors.Config{Accounts: cfg.Accounts, InitialBalance: cfg.InitialBalance, DeadlockDetection: true, Observer: obs}
 	var st *store.Pebble
 	if cfg.Dir != "" {
@@ -239,14 +268,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if n := waits.Load(); n > 0 {
 		res.LockWaits, res.LockWaitMean = n, time.Duration(waitNS.Load()/n)
 	}
-	obs.mu.Lock()
-	res.Deadlocks = obs.n
-	if obs.n > 0 {
-		res.DeadlockResolved = time.Duration(obs.resolved.ValueAtPercentile(50))
-		res.DeadlockMax = time.Duration(obs.resolved.Max())
-		res.DeadlockVictimWait = obs.waited / time.Duration(obs.n)
-	}
-	obs.mu.Unlock()
+	res.Deadlocks, res.DeadlockResolved, res.DeadlockMax, res.DeadlockVictimWait = obs.Summary()
 
 	snapCall := time.Since(start)
 	if res.Final, err = balances(ctx, accts, cfg.Accounts); err != nil {
@@ -292,16 +314,12 @@ func balances(ctx context.Context, a *inprocess.Accounts, n int) ([]int64, error
 // drawer draws a transaction's accounts.
 type drawer struct {
 	n, groups int
-	all       func(*rand.Rand) int64
 	within    map[int64]func(*rand.Rand) int64 // by group size
 }
 
 func newDrawer(cfg Config) (*drawer, error) {
 	d := &drawer{n: cfg.Accounts, groups: max(cfg.Groups, 1), within: map[int64]func(*rand.Rand) int64{}}
 	var err error
-	if d.all, err = cfg.Dist.Picker(cfg.Accounts); err != nil {
-		return nil, err
-	}
 	for g := range d.groups {
 		_, lo, hi := loadgen.GroupOf(int64(g*cfg.Accounts/d.groups)+1, cfg.Accounts, d.groups)
 		size := hi - lo + 1
@@ -314,13 +332,11 @@ func newDrawer(cfg Config) (*drawer, error) {
 	return d, nil
 }
 
-// draw fills ids with distinct accounts: the first from the whole range,
-// the others from its group.
-func (d *drawer) draw(rng *rand.Rand, ids []int64) {
-	ids[0] = d.all(rng)
-	_, lo, hi := loadgen.GroupOf(ids[0], d.n, d.groups)
+// draw fills ids with distinct accounts of worker's group.
+func (d *drawer) draw(rng *rand.Rand, worker int, ids []int64) {
+	_, lo, hi := loadgen.GroupOf(int64((worker%d.groups)*d.n/d.groups)+1, d.n, d.groups)
 	pick := d.within[hi-lo+1]
-	for i := 1; i < len(ids); i++ {
+	for i := 0; i < len(ids); i++ {
 	again:
 		id := lo - 1 + pick(rng)
 		for _, p := range ids[:i] {
@@ -350,12 +366,9 @@ func (w *worker) run(ctx context.Context, cfg Config, d *drawer, start, end time
 	var saldos [teller.MaxLegs]int64
 	n := cfg.Legs
 	for ctx.Err() == nil && time.Now().Before(end) {
-		d.draw(w.rng, ids[:n])
+		d.draw(w.rng, w.id, ids[:n])
 		v := cfg.AmountMin + w.rng.Int64N(cfg.AmountMax-cfg.AmountMin+1)
-		legs[0] = teller.Leg{Conta: ids[0], Delta: -int64(n-1) * v}
-		for i := 1; i < n; i++ {
-			legs[i] = teller.Leg{Conta: ids[i], Delta: v}
-		}
+		fillLegs(legs[:n], ids[:n], v)
 		call := time.Now()
 		err := w.tl.Move(ctx, legs[:n], saldos[:n])
 		ret := time.Now()
@@ -385,6 +398,21 @@ func (w *worker) run(ctx context.Context, cfg Config, d *drawer, start, end time
 		if w.record {
 			w.ops = append(w.ops, entryOf(e, legs[:n], saldos[:n]))
 		}
+	}
+}
+
+// fillLegs makes legs a transaction of v over ids (see the package
+// comment): debits at the even legs, credits at the odd ones.
+func fillLegs(legs []teller.Leg, ids []int64, v int64) {
+	for i := range legs {
+		legs[i] = teller.Leg{Conta: ids[i], Delta: v}
+		if i%2 == 0 {
+			legs[i].Delta = -v
+		}
+	}
+	if n := len(legs); n%2 == 1 {
+		legs[n-1].Delta = v
+		legs[0].Delta = -2 * v
 	}
 }
 

@@ -1,7 +1,9 @@
 package txnload_test
 
 import (
+	"bytes"
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -98,6 +100,59 @@ func TestVerifyCanFail(t *testing.T) {
 	r.History = nil
 	if _, err := r.Verify(time.Minute); err == nil {
 		t.Error("Verify without a history: no error")
+	}
+}
+
+// TestHistoryRoundTrip: a recorded run of odd and even widths, written
+// by check.Write, reads back as the same history; its transactions
+// conserve money, each account moving by the amount or twice it; each
+// worker stays in its group.
+func TestHistoryRoundTrip(t *testing.T) {
+	for _, legs := range []int{2, 3, 16} {
+		cfg := config(teller.ModeDetect, legs)
+		cfg.Groups = 2
+		cfg.Record = true
+		r, err := txnload.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		group := map[int]int64{}
+		for _, e := range r.History.Ops {
+			first := e.A
+			if e.Op == check.OpMove {
+				var sum, most int64
+				for _, l := range e.Legs {
+					sum += l.Delta
+					most = max(most, l.Delta, -l.Delta)
+				}
+				if len(e.Legs) != legs || sum != 0 || most > 2*cfg.AmountMax {
+					t.Fatalf("%d legs: a move %v", legs, e)
+				}
+				first = e.Legs[0].Conta
+			}
+			g := (first - 1) / int64(cfg.Accounts/cfg.Groups)
+			if was, ok := group[e.Client]; ok && was != g {
+				t.Fatalf("worker %d moved from group %d to %d: %v", e.Client, was, g, e)
+			}
+			group[e.Client] = g
+		}
+		var buf bytes.Buffer
+		if err := check.Write(&buf, r.History); err != nil {
+			t.Fatal(err)
+		}
+		back, err := check.Read(&buf)
+		if err != nil {
+			t.Fatalf("%d legs: reading the written history: %v", legs, err)
+		}
+		want := *r.History
+		for _, es := range [][]check.Entry{want.Ops, want.Snapshots, back.Ops, back.Snapshots} {
+			for i := range es {
+				es[i].Line = 0
+			}
+		}
+		if !reflect.DeepEqual(back.Header, want.Header) || !reflect.DeepEqual(back.Ops, want.Ops) || !reflect.DeepEqual(back.Snapshots, want.Snapshots) {
+			t.Fatalf("%d legs: the history read back differs from the one written (%d ops, %d read)", legs, len(want.Ops), len(back.Ops))
+		}
 	}
 }
 
