@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/benchmarks/txnload"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/dataserver"
@@ -30,6 +31,8 @@ type cluster struct {
 	dataURL  string
 	token    string            // the server credential
 	metrics  *metrics.Registry // the data server's
+	// deadlocks times the cycles the bank's detector broke.
+	deadlocks *txnload.DeadlockTimes
 }
 
 // shutdownTimeout bounds each server's graceful shutdown.
@@ -41,10 +44,10 @@ func serverConfigs(s Settings, c Cell) (dataserver.Config, business.Config, erro
 	dc := dataserver.Config{}
 	bc := business.Config{LockOrder: c.Order.business(), LockWait: s.LockWait}
 	d, ok := c.Policy.def()
-	if !ok || d.http == nil {
-		return dc, bc, fmt.Errorf("policy %q: the %s transport cannot run it", c.Policy, TransportHTTP)
+	if !ok {
+		return dc, bc, fmt.Errorf("unknown policy %q", c.Policy)
 	}
-	d.http(s, &dc, &bc)
+	d.configure(s, &dc, &bc)
 	return dc, bc, nil
 }
 
@@ -58,7 +61,9 @@ func startCluster(s Settings, c Cell) (cl *cluster, err error) {
 			cl = nil
 		}
 	}()
-	cl.bank, err = actors.New(actors.Config{Accounts: s.Accounts, InitialBalance: s.InitialBalance, Synchronous: true, DeadlockDetection: true})
+	cl.deadlocks = txnload.NewDeadlockTimes()
+	cl.bank, err = actors.New(actors.Config{Accounts: s.Accounts, InitialBalance: s.InitialBalance, Synchronous: true,
+		DeadlockDetection: true, Observer: cl.deadlocks})
 	if err != nil {
 		return cl, err
 	}

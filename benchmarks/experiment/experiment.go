@@ -37,6 +37,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 // Config is one run of the experiment.
@@ -82,29 +84,21 @@ func OutputFiles(dir, name string) Files {
 	return Files{Markdown: base + ".md", CSV: base + ".csv", JSON: base + ".json"}
 }
 
-// Validate reports whether g can run: every dimension has values, and
-// every policy is known and runs on every transport.
+// Validate reports whether g can run: every dimension has values, every
+// policy and transport is known, and some transport runs every width.
 func (g Grid) Validate() error {
-	transports := g.Transports
-	if len(transports) == 0 {
-		transports = []Transport{TransportHTTP}
-	}
 	switch {
 	case len(g.Policies) == 0, len(g.Orders) == 0, len(g.Skews) == 0, len(g.Servers) == 0, len(g.Workers) == 0:
 		return errors.New("every dimension needs at least one value (policies, orders, skews, servers, workers)")
 	}
-	for _, t := range transports {
+	for _, t := range g.transports() {
 		if runners[t] == nil {
 			return fmt.Errorf("unknown transport %q", t)
 		}
-		for _, p := range g.Policies {
-			d, ok := p.def()
-			if !ok {
-				return fmt.Errorf("unknown policy %q (want %s)", p, joinNames(Policies()))
-			}
-			if t == TransportHTTP && d.http == nil {
-				return fmt.Errorf("policy %q: the %s transport cannot run it", p, t)
-			}
+	}
+	for _, p := range g.Policies {
+		if _, ok := p.def(); !ok {
+			return fmt.Errorf("unknown policy %q (want %s)", p, joinNames(Policies()))
 		}
 	}
 	for _, n := range slices.Concat(g.Servers, g.Workers) {
@@ -112,7 +106,21 @@ func (g Grid) Validate() error {
 			return fmt.Errorf("servers and workers must be at least 1, got %d", n)
 		}
 	}
+	for _, l := range g.legs() {
+		if l < 2 || l > teller.MaxLegs {
+			return fmt.Errorf("legs %d: want 2 to %d accounts per transaction", l, teller.MaxLegs)
+		}
+		if !g.Runs(l) {
+			return fmt.Errorf("legs %d: the %s transport runs transfers (2 legs) only; wider transactions run in-process (--transports %s)", l, TransportHTTP, TransportInprocess)
+		}
+	}
 	return nil
+}
+
+// Runs reports whether some transport of g runs transactions of legs
+// accounts.
+func (g Grid) Runs(legs int) bool {
+	return slices.ContainsFunc(g.transports(), func(t Transport) bool { return t.runs(legs) })
 }
 
 // Run runs the grid's cells one after another, printing a line per
@@ -146,15 +154,19 @@ func Run(ctx context.Context, cfg Config) ([]Result, Meta, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, meta, err
 	}
-	fmt.Fprintf(stdout, "lock-scheme experiment: %d cells, %s of load each, %d accounts, histories checked in groups of up to %d workers; %d CPUs, GOMAXPROCS %d, %s\n\n",
-		len(cells), s.Duration, s.Accounts, s.WorkersPerGroup, meta.NumCPU, meta.GOMAXPROCS, meta.GoVersion)
+	fmt.Fprintf(stdout, "lock-scheme experiment: %d cells, %s of load each over HTTP and %s in-process, %d accounts, histories checked in groups of up to %d workers; %d CPUs, GOMAXPROCS %d, %s\n\n",
+		len(cells), s.Duration, s.InprocessDuration, s.Accounts, s.WorkersPerGroup, meta.NumCPU, meta.GOMAXPROCS, meta.GoVersion)
 	fmt.Fprint(stdout, lineHeader())
 
 	keep := func(index int) (string, string) {
 		base := filepath.Join(cfg.Dir, cfg.Name+"-cell-"+strconv.Itoa(index))
 		return base + ".jsonl", base + ".html"
 	}
-	bar := newProgress(stderr, len(cells), s.Duration+3*time.Second)
+	var load time.Duration
+	for _, c := range cells {
+		load += s.duration(c) + 3*time.Second // a guess at setup, checks and teardown
+	}
+	bar := newProgress(stderr, len(cells), load/time.Duration(max(len(cells), 1)))
 	start := time.Now()
 	var results []Result
 	for i, c := range cells {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bank/gobank/benchmarks/check"
 	"github.com/bank/gobank/benchmarks/loadgen"
 	"github.com/bank/gobank/http/business"
 )
@@ -27,13 +28,15 @@ import (
 func TestTinyGrid(t *testing.T) {
 	dir := t.TempDir()
 	s := DefaultSettings()
-	s.Duration = time.Second
+	s.Duration, s.InprocessDuration = time.Second, 300*time.Millisecond
 	grid := Grid{
-		Policies: Policies(),
-		Orders:   []Order{OrderAscending},
-		Skews:    []Skew{mustSkew("zipf:0.9")},
-		Servers:  []int{2},
-		Workers:  []int{16},
+		Transports: Transports,
+		Policies:   Policies(),
+		Orders:     []Order{OrderAscending},
+		Skews:      []Skew{mustSkew("zipf:0.9")},
+		Servers:    []int{2},
+		Workers:    []int{16},
+		Legs:       []int{2, 16},
 	}
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
@@ -45,7 +48,7 @@ func TestTinyGrid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := len(Policies())
+	n := 3 * len(Policies()) // HTTP at 2 legs, in-process at 2 and 16
 	if len(results) != n || meta.Cells != n || meta.Interrupted {
 		t.Fatalf("%d results of %d cells (interrupted %v), want %d", len(results), meta.Cells, meta.Interrupted, n)
 	}
@@ -54,11 +57,20 @@ func TestTinyGrid(t *testing.T) {
 		if r.Failed() || v.Bank != "PASS" || v.Linearizability != "PASS" || v.Conservation != "PASS" {
 			t.Errorf("#%d %s: not proven: %+v (err %v)", r.Index, r.Cell, v, r.Err)
 		}
-		if v.HistoryOps == 0 || v.HistorySnapshots < 2 || v.Groups != 2 {
-			t.Errorf("#%d %s: history of %d ops, %d snapshots, %d groups: want ops, at least 2 snapshots, 2 groups", r.Index, r.Cell, v.HistoryOps, v.HistorySnapshots, v.Groups)
+		// HTTP snapshots before, during and after the load; in-process,
+		// after it (the header has the balances before).
+		snapshots, load := 2, s.Duration
+		if r.Transport == TransportInprocess {
+			snapshots, load = 1, s.InprocessDuration
 		}
-		if r.Wall < time.Second || r.Setup <= 0 || v.CheckTime <= 0 {
+		if v.HistoryOps == 0 || v.HistorySnapshots < snapshots || v.Groups != 2 {
+			t.Errorf("#%d %s: history of %d ops, %d snapshots, %d groups: want ops, at least %d snapshots, 2 groups", r.Index, r.Cell, v.HistoryOps, v.HistorySnapshots, v.Groups, snapshots)
+		}
+		if r.Wall < load || r.Transport == TransportHTTP && r.Setup <= 0 || v.CheckTime <= 0 {
 			t.Errorf("#%d %s: wall %v, setup %v, checks %v", r.Index, r.Cell, r.Wall, r.Setup, v.CheckTime)
+		}
+		if r.Policy == "detect" && r.Aborts[CauseDeadlock] != r.Deadlocks || r.Deadlocks > 0 && (r.DeadlockResolved <= 0 || r.DeadlockMax < r.DeadlockResolved) {
+			t.Errorf("#%d %s: %d deadlock aborts, %d deadlocks timed (%v, %v)", r.Index, r.Cell, r.Aborts[CauseDeadlock], r.Deadlocks, r.DeadlockResolved, r.DeadlockMax)
 		}
 		if r.Commits == 0 || r.CommitsPerSec <= 0 || r.P99 <= 0 || r.LockWaits == 0 {
 			t.Errorf("#%d %s: no figures: %+v", r.Index, r.Cell, r.Metrics)
@@ -85,7 +97,8 @@ func TestTinyGrid(t *testing.T) {
 	}
 	text := string(md)
 	for _, want := range []string{
-		fmt.Sprintf("**proven in every cell** (%d of %d)", n, n), "## What this shows", "| 1 | fail-fast | ascending | zipf 0.9 | 0.9 | 2 | 16 |",
+		fmt.Sprintf("**proven in every cell** (%d of %d)", n, n), "## What this shows", "| 1 | http | 2 | fail-fast | ascending | zipf 0.9 | 0.9 | 2 | 16 |",
+		fmt.Sprintf("| %d | inprocess | 16 | fail-fast | ascending | zipf 0.9 | 0.9 | 2 | 16 |", 2*len(Policies())+1),
 		"bank experiment --tiny", "GOMAXPROCS", "[`tiny.csv`](tiny.csv)",
 	} {
 		if !strings.Contains(text, want) {
@@ -150,7 +163,7 @@ func TestTinyGrid(t *testing.T) {
 		t.Fatalf("JSON: %d cells, want %d", len(doc.Cells), n)
 	}
 	for i, c := range doc.Cells {
-		if c["verdict"] != "proven" || c["theta"] != 0.9 || c["policy"] != string(Policies()[i]) || len(c) != len(columns) {
+		if c["verdict"] != "proven" || c["theta"] != 0.9 || c["policy"] != string(Policies()[i%len(Policies())]) || len(c) != len(columns) {
 			t.Errorf("JSON cell %d: %v", i, c)
 		}
 	}
@@ -189,30 +202,37 @@ func checkPNG(t *testing.T, path string) {
 func TestJudgeFailsBadHistories(t *testing.T) {
 	const header = `{"type":"header","version":2,"start":"2026-11-27T00:00:00Z","target":"business","accounts":2,"groups":0,"initial":[1000,1000],"covers":[1,2]}` + "\n"
 	deposit := `{"type":"op","client":0,"op":"deposito","a":1,"amount":10,"call":0,"ret":10,"result":"ok","saldo":1010}` + "\n"
-	conserved := &loadgen.Report{Conservation: &loadgen.Conservation{OK: true}}
+	snapshot := func(saldos string) string {
+		return `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":` + saldos + "}\n"
+	}
 	s := DefaultSettings()
 	for _, tc := range []struct {
 		name, hist string
-		rep        *loadgen.Report
+		conserved  bool
 		proven     bool
 		bank, lin  string
 		reason     string
 	}{
-		{"good", header + deposit + `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1010,1000]}` + "\n",
-			conserved, true, "PASS", "PASS", ""},
-		{"money lost", header + deposit + `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1000,1000]}` + "\n",
-			conserved, false, "FAIL", "FAIL", "money destroyed"},
-		{"no snapshot", header + deposit, conserved, false, "UNKNOWN", "PASS", "no successful snapshot"},
-		{"conservation failed", header + deposit + `{"type":"snapshot","client":-1,"call":20,"ret":30,"result":"ok","saldos":[1010,1000]}` + "\n",
-			&loadgen.Report{Conservation: &loadgen.Conservation{OK: false, Reason: "money created"}}, false, "PASS", "PASS", "conservation FAIL: money created"},
-		{"malformed", header + `{"type":"op","client":0}` + "\n", conserved, false, notRun, notRun, "cannot be read"},
+		{"good", header + deposit + snapshot("[1010,1000]"), true, true, "PASS", "PASS", ""},
+		{"money lost", header + deposit + snapshot("[1000,1000]"), true, false, "FAIL", "FAIL", "money destroyed"},
+		{"no snapshot", header + deposit, true, false, "UNKNOWN", "PASS", "no successful snapshot"},
+		{"conservation failed", header + deposit + snapshot("[1010,1000]"), false, false, "PASS", "PASS", "conservation FAIL: money created"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := judge([]byte(tc.hist), tc.rep, s, 1, filepath.Join(t.TempDir(), "viz.html"))
+			h, err := check.Read(strings.NewReader(tc.hist))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := Measurement{History: h, Conservation: true, Conserved: tc.conserved, ConservationNote: "money created"}
+			v := judge(m, s, 1, filepath.Join(t.TempDir(), "viz.html"))
 			if v.Proven != tc.proven || v.Bank != tc.bank || v.Linearizability != tc.lin || !strings.Contains(v.Reason, tc.reason) || tc.proven != (v.Reason == "") {
 				t.Errorf("verdict %+v; want proven %v, bank %s, linearizability %s, reason with %q", v, tc.proven, tc.bank, tc.lin, tc.reason)
 			}
 		})
+	}
+	h, _ := check.Read(strings.NewReader(header + deposit + snapshot("[1010,1000]")))
+	if v := judge(Measurement{History: h}, s, 1, ""); v.Proven || v.Conservation != notRun || !strings.Contains(v.Reason, "conservation: not checked") {
+		t.Errorf("no conservation check: %+v; want not proven", v)
 	}
 }
 
@@ -222,8 +242,9 @@ func TestGrids(t *testing.T) {
 		grid  Grid
 		cells int
 	}{
-		{"full", FullGrid(), len(Policies()) * 2 * 7},
-		{"quick", QuickGrid(), len(Policies()) * 2 * 2},
+		// HTTP runs 2 legs, in-process 2 and 16.
+		{"full", FullGrid(), len(Policies()) * 2 * 7 * 3},
+		{"quick", QuickGrid(), len(Policies()) * 2 * 2 * 3},
 	} {
 		cells := tc.grid.Cells()
 		if len(cells) != tc.cells {
@@ -238,8 +259,8 @@ func TestGrids(t *testing.T) {
 				t.Errorf("%s: cell %s twice", tc.name, c)
 			}
 			seen[c] = true
-			if _, err := loadgen.ParseDist(c.Skew.Spec); err != nil || c.Transport != TransportHTTP {
-				t.Errorf("%s: %s: %v, transport %q", tc.name, c, err, c.Transport)
+			if _, err := loadgen.ParseDist(c.Skew.Spec); err != nil || !c.Transport.runs(c.Legs) {
+				t.Errorf("%s: %s: %v, transport %q, %d legs", tc.name, c, err, c.Transport, c.Legs)
 			}
 		}
 		// The policies of a condition run back to back.
@@ -256,6 +277,16 @@ func TestGrids(t *testing.T) {
 	}
 	if err := (Grid{Policies: Policies(), Orders: Orders, Skews: []Skew{SkewHot}, Workers: []int{1}}).Validate(); err == nil {
 		t.Error("a grid without servers validated")
+	}
+	one := Grid{Policies: Policies(), Orders: Orders, Skews: []Skew{SkewHot}, Servers: []int{1}, Workers: []int{1}}
+	for name, g := range map[string]Grid{
+		"16 legs over HTTP only": {Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers, Legs: []int{2, 16}},
+		"17 legs":                {Transports: []Transport{TransportInprocess}, Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers, Legs: []int{17}},
+		"a transport unknown":    {Transports: []Transport{"carrier-pigeon"}, Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers},
+	} {
+		if err := g.Validate(); err == nil {
+			t.Errorf("%s: validated", name)
+		}
 	}
 	if _, err := loadgen.ParseMix(DefaultSettings().Mix); err != nil {
 		t.Error(err)
@@ -309,13 +340,16 @@ func TestParseLists(t *testing.T) {
 
 func TestGroups(t *testing.T) {
 	s := DefaultSettings()
-	for workers, want := range map[int]int{1: 1, 8: 1, 9: 2, 64: 8, 1000: 50} {
-		if g := s.Groups(workers); g != want {
-			t.Errorf("%d workers: %d groups, want %d", workers, g, want)
+	s.Accounts = 100
+	for _, tc := range []struct{ workers, legs, want int }{
+		{1, 2, 1}, {8, 2, 1}, {9, 2, 2}, {64, 2, 8}, {1000, 2, 50}, {64, 16, 6}, {1000, 16, 6},
+	} {
+		if g := s.Groups(tc.workers, tc.legs); g != tc.want {
+			t.Errorf("%d workers, %d legs: %d groups, want %d", tc.workers, tc.legs, g, tc.want)
 		}
 	}
 	s.WorkersPerGroup = 0
-	if g := s.Groups(64); g != 1 {
+	if g := s.Groups(64, 2); g != 1 {
 		t.Errorf("no grouping: %d groups", g)
 	}
 }
@@ -357,7 +391,7 @@ func TestServerConfigs(t *testing.T) {
 // TestReportsFailuresLoudly feeds the outputs a cell that failed its
 // checks and one that could not run.
 func TestReportsFailuresLoudly(t *testing.T) {
-	c := Cell{Transport: TransportHTTP, Order: OrderAscending, Skew: mustSkew("uniform"), Servers: 3, Workers: 64}
+	c := Cell{Transport: TransportHTTP, Order: OrderAscending, Skew: mustSkew("uniform"), Servers: 3, Workers: 64, Legs: 2}
 	ok := fakeResult(1, c, PolicyFailFast, 1000, 0.5)
 	bad := fakeResult(2, c, PolicyWait, 2000, 0)
 	bad.Verdict = Verdict{Bank: "FAIL", Linearizability: "PASS", Conservation: "PASS", History: "x-cell-2.jsonl",
@@ -376,7 +410,7 @@ func TestReportsFailuresLoudly(t *testing.T) {
 	text := b.String()
 	for _, want := range []string{
 		"2 CELL(S) FAILED", "money created", "boom", "**FAILED in 2 of 3 cell(s)**", "`bank check x-cell-2.jsonl`",
-		"| 2 | wait | ascending | uniform | 0 | 3 | 64 |", "**FAILED** |",
+		"| 2 | http | 2 | wait | ascending | uniform | 0 | 3 | 64 |", "**FAILED** |",
 		"wait / fail-fast committed transactions per second: 2.00×",
 	} {
 		if !strings.Contains(text, want) {
@@ -473,7 +507,7 @@ func fakeResult(index int, c Cell, p Policy, okTransfers int64, abortShare float
 		Latency:      loadgen.Latency{P50: 900, P99: 12_000, P999: 2_100_000},
 		Conservation: &loadgen.Conservation{OK: true, Reason: "after == before + deposited - withdrawn"},
 	}
-	r := Result{Index: index, Cell: c, Report: rep,
+	r := Result{Index: index, Cell: c, Ran: true,
 		Verdict: Verdict{Proven: true, Bank: "PASS", Linearizability: "PASS", Conservation: "PASS"}}
 	def, _ := p.def()
 	r.derive(rep, def)

@@ -33,6 +33,7 @@ var columns = func() []column {
 		{"theta", func(r *Result) any { return r.Skew.ThetaValue() }},
 		{"servers", func(r *Result) any { return r.Servers }},
 		{"workers", func(r *Result) any { return r.Workers }},
+		{"legs", func(r *Result) any { return r.Legs }},
 		{"groups", func(r *Result) any { return r.Verdict.Groups }},
 		{"verdict", func(r *Result) any { return r.Verdict.Text() }},
 		{"bank_check", func(r *Result) any { return r.Verdict.Bank }},
@@ -60,6 +61,9 @@ var columns = func() []column {
 		{"lock_waits", func(r *Result) any { return r.LockWaits }},
 		{"lock_wait_mean_us", func(r *Result) any { return float64(r.LockWait) / 1e3 }},
 		{"lock_wait_total_s", func(r *Result) any { return seconds(r.LockWaitTotal) }},
+		{"deadlocks", func(r *Result) any { return r.Deadlocks }},
+		{"deadlock_resolved_us", func(r *Result) any { return float64(r.DeadlockResolved) / 1e3 }},
+		{"deadlock_max_us", func(r *Result) any { return float64(r.DeadlockMax) / 1e3 }},
 		{"insufficient_funds", func(r *Result) any { return r.Insufficient }},
 		{"other_errors", func(r *Result) any { return r.Other }},
 		{"other_detail", func(r *Result) any { return r.OtherDetail }},
@@ -168,10 +172,6 @@ func WriteJSON(w io.Writer, meta Meta, results []Result) error {
 	for i, sk := range meta.Grid.Skews {
 		skews[i] = sk.Spec
 	}
-	transports := meta.Grid.Transports
-	if len(transports) == 0 {
-		transports = []Transport{TransportHTTP}
-	}
 	s := meta.Settings
 	m := map[string]any{
 		"name": meta.Name, "command": meta.Command, "date": meta.Date.Format(time.RFC3339),
@@ -180,11 +180,11 @@ func WriteJSON(w io.Writer, meta Meta, results []Result) error {
 		"cells_proven": proven, "cells_failed": len(results) - proven, "interrupted": meta.Interrupted,
 		"load_before": meta.LoadBefore, "load_after": meta.LoadAfter, "plots": meta.Plots,
 		"grid": map[string]any{
-			"transports": transports, "policies": meta.Grid.Policies, "orders": meta.Grid.Orders,
-			"skews": skews, "servers": meta.Grid.Servers, "workers": meta.Grid.Workers,
+			"transports": meta.Grid.transports(), "policies": meta.Grid.Policies, "orders": meta.Grid.Orders,
+			"skews": skews, "servers": meta.Grid.Servers, "workers": meta.Grid.Workers, "legs": meta.Grid.legs(),
 		},
 		"settings": map[string]any{
-			"duration_s": s.Duration.Seconds(), "accounts": s.Accounts, "initial_balance": s.InitialBalance,
+			"duration_s": s.Duration.Seconds(), "inprocess_duration_s": s.InprocessDuration.Seconds(), "accounts": s.Accounts, "initial_balance": s.InitialBalance,
 			"mix": s.Mix, "amount_min": s.AmountMin, "amount_max": s.AmountMax,
 			"lock_wait_s": s.LockWait.Seconds(), "lease_s": s.Lease.Seconds(), "timeout_s": s.Timeout.Seconds(),
 			"seed": s.Seed, "workers_per_group": s.WorkersPerGroup, "snapshot_every_s": s.SnapshotEvery.Seconds(),

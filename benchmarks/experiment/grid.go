@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/benchmarks/loadgen"
 	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/dataserver"
@@ -36,15 +37,32 @@ type policyDef struct {
 	name  Policy
 	about string // one line for --help and the report's settings
 	// aborts maps the load generator's outcome labels that are aborts of
-	// this scheme's concurrency control to their cause.
+	// this scheme's concurrency control to their cause; labelLocked's
+	// cause is also the in-process transport's for a lock given up.
 	aborts map[string]Cause
-	// http configures a cell's data server and business servers; nil:
-	// the HTTP transport cannot run the policy.
-	http func(s Settings, dc *dataserver.Config, bc *business.Config)
+	// mode is the Tellers' lock mode (the business servers', or the
+	// in-process transport's); lease grants every lock a lease of
+	// Settings.Lease, and without it no grant has one.
+	mode  teller.LockMode
+	lease bool
 	// fromTeller: the aborts the scheme retries are counted by the
 	// business servers' tellers (teller.Stats), not seen in the answers.
 	fromTeller bool
 }
+
+// configure sets a cell's data server and business servers for the
+// policy.
+func (d policyDef) configure(s Settings, dc *dataserver.Config, bc *business.Config) {
+	bc.LockMode = d.mode
+	dc.LockTTL = -1 // no lease
+	if d.lease {
+		dc.LockTTL = 0 // the data server's default lease for grants that name none
+		bc.LockTTL = s.Lease
+	}
+}
+
+// lockedCause is the cause of a lock given up (a 403 LOCKED_ACCOUNT).
+func (d policyDef) lockedCause() Cause { return d.aborts[labelLocked] }
 
 // Outcome labels of loadgen.Report.Outcomes the experiment reads.
 const (
@@ -57,58 +75,45 @@ const (
 var policyDefs = []policyDef{
 	{
 		name:   PolicyFailFast,
-		about:  "business `ModeFailFast` (one getLock, 403 at once: an abort *refused*); data server leases off (`LockTTL < 0`)",
+		about:  "`ModeFailFast` (one lock request, refused at once when the account is locked: an abort *refused*); no lease",
 		aborts: map[string]Cause{labelLocked: CauseRefused},
-		http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
-			dc.LockTTL = -1 // no lease
-			bc.LockMode = business.ModeFailFast
-		},
+		mode:   teller.ModeFailFast,
 	},
 	{
 		name:   PolicyWait,
-		about:  "business `ModeWait` (getLock queued FIFO on the data server, a 403 after `LockWait`: an abort *timeout*); data server leases off; business `LockTTL` 0",
+		about:  "`ModeWait` (lock requests queued FIFO at the account, given up after `LockWait`: an abort *timeout*); no lease",
 		aborts: map[string]Cause{labelLocked: CauseTimeout},
-		http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
-			dc.LockTTL = -1
-			bc.LockMode = business.ModeWait
-		},
+		mode:   teller.ModeWait,
 	},
 	{
 		name:   PolicyWaitLease,
-		about:  "business `ModeWait` with `LockTTL` = the lease (a lease timer per grant; 403 after `LockWait`: *timeout*); data server default lease",
+		about:  "`ModeWait` with a lease of `Lease` on every grant (a lease timer per grant; given up after `LockWait`: *timeout*)",
 		aborts: map[string]Cause{labelLocked: CauseTimeout},
-		http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
-			dc.LockTTL = 0 // the data server's default lease for grants that name none
-			bc.LockMode = business.ModeWait
-			bc.LockTTL = s.Lease
-		},
+		mode:   teller.ModeWait,
+		lease:  true,
 	},
 }
 
 // The concurrency-control schemes of teller.LockMode (Yu et al.,
 // "Staring into the Abyss", VLDB 2014): each retries its aborts inside
-// the business server, which counts them by cause (teller.Stats); a 403
-// is a transaction given up at LockWait.
+// the Teller, which counts them by cause (teller.Stats); a 403 is a
+// transaction given up at LockWait.
 func init() {
 	for _, sc := range []struct {
-		mode  business.LockMode
+		mode  teller.LockMode
 		about string
 	}{
-		{business.ModeWaitDie, "business `ModeWaitDie` (an older transaction waits, a younger one dies and retries under its timestamp: an abort *died*)"},
-		{business.ModeWoundWait, "business `ModeWoundWait` (an older transaction takes the lock from a younger one, which retries: an abort *wounded*)"},
-		{business.ModeDetect, "business `ModeDetect` (FIFO waits; the data server aborts the youngest of a cycle at once: an abort *deadlock*)"},
-		{business.ModeOCC, "business `ModeOCC` (reads without locks, validates versions with no-wait locks: an abort *validation*)"},
+		{teller.ModeWaitDie, "`ModeWaitDie` (an older transaction waits, a younger one dies and retries under its timestamp: an abort *died*)"},
+		{teller.ModeWoundWait, "`ModeWoundWait` (an older transaction takes the lock from a younger one, which retries: an abort *wounded*)"},
+		{teller.ModeDetect, "`ModeDetect` (FIFO waits; the accounts' detector aborts the youngest of a cycle at once: an abort *deadlock*)"},
+		{teller.ModeOCC, "`ModeOCC` (reads without locks, validates versions with no-wait locks: an abort *validation*)"},
 	} {
-		mode := sc.mode
 		policyDefs = append(policyDefs, policyDef{
-			name:       Policy(mode),
-			about:      sc.about + "; a 403 after `LockWait`: *timeout*; data server leases off, deadlock detection on",
+			name:       Policy(sc.mode),
+			about:      sc.about + "; given up after `LockWait`: *timeout*; no lease; deadlock detection on",
 			aborts:     map[string]Cause{labelLocked: CauseTimeout},
+			mode:       sc.mode,
 			fromTeller: true,
-			http: func(s Settings, dc *dataserver.Config, bc *business.Config) {
-				dc.LockTTL = -1
-				bc.LockMode = mode
-			},
 		})
 	}
 }
@@ -181,8 +186,23 @@ func (o Order) business() business.LockOrder {
 // Transport is how the load reaches the accounts.
 type Transport string
 
-// TransportHTTP drives business servers over loopback HTTP.
-const TransportHTTP Transport = "http"
+// The transports.
+const (
+	// TransportHTTP drives business servers over loopback HTTP with the
+	// load generator: the seed's routes, so two-account transfers (and
+	// deposits and withdrawals).
+	TransportHTTP Transport = "http"
+	// TransportInprocess drives Tellers over the account actors in this
+	// process (package txnload): no socket, transactions of 2 to 16 legs.
+	TransportInprocess Transport = "inprocess"
+)
+
+// Transports lists the transports in table order.
+var Transports = []Transport{TransportHTTP, TransportInprocess}
+
+// runs reports whether the transport runs transactions of legs legs:
+// HTTP runs transfers only.
+func (t Transport) runs(legs int) bool { return t != TransportHTTP || legs == 2 }
 
 // Skew is how the load generator picks accounts. It is comparable: cells
 // are map keys.
@@ -278,15 +298,21 @@ type Cell struct {
 	Policy    Policy
 	Order     Order
 	Skew      Skew
-	Servers   int // business servers
+	Servers   int // business servers (in-process: Tellers)
 	Workers   int // closed-loop clients
+	Legs      int // accounts per transaction: 2 is a transfer
 }
 
 func (c Cell) String() string {
-	return fmt.Sprintf("%s/%s/%s/%d servers/%d workers", c.Policy, c.Order, c.Skew.Name(), c.Servers, c.Workers)
+	s := fmt.Sprintf("%s/%s/%s/%d servers/%d workers", c.Policy, c.Order, c.Skew.Name(), c.Servers, c.Workers)
+	if c.Transport == TransportInprocess {
+		s = fmt.Sprintf("%s/%d legs/%s", c.Transport, c.Legs, s)
+	}
+	return s
 }
 
-// Grid is the dimensions of a run: every combination is a cell.
+// Grid is the dimensions of a run: every combination is a cell, but for
+// the widths a transport does not run (HTTP runs two legs only).
 type Grid struct {
 	Transports []Transport // nil: http
 	Policies   []Policy
@@ -294,6 +320,21 @@ type Grid struct {
 	Skews      []Skew
 	Servers    []int
 	Workers    []int
+	Legs       []int // nil: 2
+}
+
+func (g Grid) transports() []Transport {
+	if len(g.Transports) == 0 {
+		return []Transport{TransportHTTP}
+	}
+	return g.Transports
+}
+
+func (g Grid) legs() []int {
+	if len(g.Legs) == 0 {
+		return []int{2}
+	}
+	return g.Legs
 }
 
 // Cells lists the grid's cells. The policies of one condition (every other
@@ -301,18 +342,19 @@ type Grid struct {
 // is made over the shortest time: this machine's speed drifts over
 // minutes.
 func (g Grid) Cells() []Cell {
-	transports := g.Transports
-	if len(transports) == 0 {
-		transports = []Transport{TransportHTTP}
-	}
 	var cells []Cell
-	for _, t := range transports {
-		for _, o := range g.Orders {
-			for _, n := range g.Servers {
-				for _, w := range g.Workers {
-					for _, sk := range g.Skews {
-						for _, p := range g.Policies {
-							cells = append(cells, Cell{Transport: t, Policy: p, Order: o, Skew: sk, Servers: n, Workers: w})
+	for _, t := range g.transports() {
+		for _, l := range g.legs() {
+			if !t.runs(l) {
+				continue
+			}
+			for _, o := range g.Orders {
+				for _, n := range g.Servers {
+					for _, w := range g.Workers {
+						for _, sk := range g.Skews {
+							for _, p := range g.Policies {
+								cells = append(cells, Cell{Transport: t, Policy: p, Order: o, Skew: sk, Servers: n, Workers: w, Legs: l})
+							}
 						}
 					}
 				}
@@ -330,7 +372,8 @@ var Thetas = []float64{0, 0.5, 0.7, 0.8, 0.9, 0.99}
 var SkewHot = mustSkew("hot:1:0.5")
 
 // FullGrid is the default grid: every policy × both orders × the θ sweep
-// and the hot account × 3 business servers × 64 workers (98 cells); the
+// and the hot account × 3 business servers × 64 workers, over HTTP (two
+// legs: 98 cells) and in-process (2 and 16 legs: 196 cells); the
 // concurrency is swept with --servers and --workers.
 func FullGrid() Grid {
 	var skews []Skew
@@ -338,29 +381,48 @@ func FullGrid() Grid {
 		skews = append(skews, mustSkew("zipf:"+fmtTheta(th)))
 	}
 	return Grid{
-		Policies: Policies(),
-		Orders:   slices.Clone(Orders),
-		Skews:    append(skews, SkewHot),
-		Servers:  []int{3},
-		Workers:  []int{64},
+		Transports: slices.Clone(Transports),
+		Policies:   Policies(),
+		Orders:     slices.Clone(Orders),
+		Skews:      append(skews, SkewHot),
+		Servers:    []int{3},
+		Workers:    []int{64},
+		Legs:       []int{2, 16},
 	}
 }
 
 // QuickGrid is the --quick grid: every policy × both orders × uniform and
-// Zipf 0.99 × 3 business servers × 32 workers, for QuickDuration each:
-// about a minute and a half.
+// Zipf 0.99 × 3 business servers × 32 workers, over HTTP (28 cells of
+// QuickDuration) and in-process with 2 and 16 legs (56 cells of
+// QuickInprocessDuration): about two minutes and a half.
 func QuickGrid() Grid {
 	return Grid{
-		Policies: Policies(),
-		Orders:   slices.Clone(Orders),
-		Skews:    []Skew{mustSkew("uniform"), mustSkew("zipf:0.99")},
-		Servers:  []int{3},
-		Workers:  []int{32},
+		Transports: slices.Clone(Transports),
+		Policies:   Policies(),
+		Orders:     slices.Clone(Orders),
+		Skews:      []Skew{mustSkew("uniform"), mustSkew("zipf:0.99")},
+		Servers:    []int{3},
+		Workers:    []int{32},
+		Legs:       []int{2, 16},
 	}
 }
 
-// QuickDuration is a --quick cell's load.
-const QuickDuration = 2 * time.Second
+// The --quick cells' loads.
+const (
+	QuickDuration          = 2 * time.Second
+	QuickInprocessDuration = 500 * time.Millisecond
+)
+
+// ParseTransports parses a comma-separated list of transports.
+func ParseTransports(s string) ([]Transport, error) {
+	return parseList(s, "transport", func(v string) (Transport, error) {
+		t := Transport(v)
+		if !slices.Contains(Transports, t) {
+			return "", fmt.Errorf("unknown transport %q (want %s)", v, joinNames(Transports))
+		}
+		return t, nil
+	})
+}
 
 // ParsePolicies parses a comma-separated list of policy names.
 func ParsePolicies(s string) ([]Policy, error) {
@@ -433,16 +495,21 @@ func joinNames[T ~string](vs []T) string {
 
 // Settings are the parameters shared by every cell.
 type Settings struct {
-	Duration       time.Duration // load per cell
-	Accounts       int
-	InitialBalance int64
-	Mix            string // loadgen.ParseMix syntax
-	AmountMin      int64
-	AmountMax      int64
-	LockWait       time.Duration // business LockWait (waiting policies)
-	Lease          time.Duration // business LockTTL of wait+lease
-	Timeout        time.Duration // loadgen per-request timeout
-	Seed           uint64
+	// Duration is an HTTP cell's load, InprocessDuration an in-process
+	// one's: in-process cells run ten to a hundred times more
+	// transactions a second, and checking their histories costs in
+	// proportion.
+	Duration          time.Duration
+	InprocessDuration time.Duration
+	Accounts          int
+	InitialBalance    int64
+	Mix               string // loadgen.ParseMix syntax
+	AmountMin         int64
+	AmountMax         int64
+	LockWait          time.Duration // business LockWait (waiting policies)
+	Lease             time.Duration // business LockTTL of wait+lease
+	Timeout           time.Duration // loadgen per-request timeout
+	Seed              uint64
 	// WorkersPerGroup splits a cell's accounts into ⌈workers /
 	// WorkersPerGroup⌉ disjoint blocks, each worker staying in one
 	// (loadgen's Groups), so that porcupine checks each block apart: one
@@ -457,12 +524,18 @@ type Settings struct {
 	LinearTimeout time.Duration
 }
 
-// DefaultSettings are the full grid's: 98 cells of 6 s of load each,
-// with setup, checking and teardown, take about 16 minutes.
+// DefaultSettings are the full grid's: 98 HTTP cells of 4 s and 196
+// in-process cells of 1 s, with setup, checking and teardown, take about
+// 25 minutes.
 func DefaultSettings() Settings {
 	return Settings{
-		Duration:       6 * time.Second,
-		Accounts:       100,
+		Duration:          4 * time.Second,
+		InprocessDuration: time.Second,
+		// A thousand accounts, so that 16-leg transactions in the groups
+		// porcupine needs (8 of 125 accounts at 64 workers) still choose
+		// among many accounts: in groups of 16, every transaction would
+		// lock its whole group, whatever the skew.
+		Accounts:       1000,
 		InitialBalance: 1000,
 		Mix:            "transferencia=80,deposito=10,saque=10",
 		AmountMin:      1,
@@ -481,21 +554,29 @@ func DefaultSettings() Settings {
 	}
 }
 
-// Groups returns the account groups of a cell with workers clients: at
-// most one per two accounts (a transfer needs two).
-func (s Settings) Groups(workers int) int {
+// Groups returns the account groups of a cell with workers clients and
+// transactions of legs accounts: at most one per legs accounts.
+func (s Settings) Groups(workers, legs int) int {
 	if s.WorkersPerGroup <= 0 {
 		return 1
 	}
 	g := (workers + s.WorkersPerGroup - 1) / s.WorkersPerGroup
-	return max(1, min(g, s.Accounts/2))
+	return max(1, min(g, s.Accounts/max(legs, 2)))
+}
+
+// duration is cell c's load.
+func (s Settings) duration(c Cell) time.Duration {
+	if c.Transport == TransportInprocess {
+		return s.InprocessDuration
+	}
+	return s.Duration
 }
 
 // validate rejects settings no cell can run with.
 func (s Settings) validate() error {
 	switch {
-	case s.Duration <= 0:
-		return fmt.Errorf("duration %v: must be positive", s.Duration)
+	case s.Duration <= 0 || s.InprocessDuration <= 0:
+		return fmt.Errorf("durations %v and %v: must be positive", s.Duration, s.InprocessDuration)
 	case s.Accounts < 2:
 		return fmt.Errorf("accounts %d: at least 2", s.Accounts)
 	case s.WorkersPerGroup < 0:

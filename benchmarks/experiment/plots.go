@@ -132,7 +132,7 @@ func WritePlots(dir, name string, results []Result) ([]Plot, error) {
 type layout struct {
 	ix       index
 	orders   []Order
-	columns  []condition // servers and workers (and transport) of each column
+	columns  []condition // transport, legs, servers and workers of each column
 	skews    []Skew      // the x axis: θ ascending, then the hot sets
 	policies []Policy
 }
@@ -140,13 +140,13 @@ type layout struct {
 func newLayout(results []Result) layout {
 	l := layout{ix: newIndex(results)}
 	for _, r := range results {
-		if r.Report == nil {
+		if !r.Ran {
 			continue
 		}
 		if !slices.Contains(l.orders, r.Order) {
 			l.orders = append(l.orders, r.Order)
 		}
-		col := condition{Transport: r.Transport, Servers: r.Servers, Workers: r.Workers}
+		col := condition{Transport: r.Transport, Servers: r.Servers, Workers: r.Workers, Legs: r.Legs}
 		if !slices.Contains(l.columns, col) {
 			l.columns = append(l.columns, col)
 		}
@@ -159,7 +159,8 @@ func newLayout(results []Result) layout {
 	}
 	slices.SortFunc(l.orders, func(a, b Order) int { return slices.Index(Orders, a) - slices.Index(Orders, b) })
 	slices.SortFunc(l.columns, func(a, b condition) int {
-		return cmp.Or(cmp.Compare(a.Transport, b.Transport), cmp.Compare(a.Servers, b.Servers), cmp.Compare(a.Workers, b.Workers))
+		return cmp.Or(cmp.Compare(slices.Index(Transports, a.Transport), slices.Index(Transports, b.Transport)),
+			cmp.Compare(a.Legs, b.Legs), cmp.Compare(a.Servers, b.Servers), cmp.Compare(a.Workers, b.Workers))
 	})
 	slices.SortFunc(l.skews, func(a, b Skew) int {
 		if a.OnThetaAxis() != b.OnThetaAxis() {
@@ -241,9 +242,10 @@ func (l layout) write(path string, f figure) error {
 // panel draws one lock order and servers × workers column.
 func (l layout) panel(f figure, o Order, col condition) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s order, %d servers, %d workers", o, col.Servers, col.Workers)
+	where := fmt.Sprintf("%s, %d legs, %d servers, %d workers", col.Transport, col.Legs, col.Servers, col.Workers)
+	p.Title.Text = fmt.Sprintf("%s order; %s", o, where)
 	if f.contrast {
-		p.Title.Text = fmt.Sprintf("%d servers, %d workers", col.Servers, col.Workers)
+		p.Title.Text = where
 	}
 	p.Title.TextStyle.Font = font.From(sansFont, 13)
 	p.Title.Padding = vg.Points(6)
@@ -267,7 +269,7 @@ func (l layout) panel(f figure, o Order, col condition) (*plot.Plot, error) {
 	for _, pol := range l.policies {
 		var xys plotter.XYs
 		for i, sk := range l.skews {
-			c := condition{Transport: col.Transport, Order: o, Skew: sk, Servers: col.Servers, Workers: col.Workers}
+			c := condition{Transport: col.Transport, Order: o, Skew: sk, Servers: col.Servers, Workers: col.Workers, Legs: col.Legs}
 			if v, ok := f.value(l.ix, pol, c); ok {
 				xys = append(xys, plotter.XY{X: float64(i), Y: v})
 				lo, hi = min(lo, v), max(hi, v)

@@ -16,19 +16,19 @@ import (
 
 // The line printed per finished cell.
 
-const lineFormat = "%3s  %-10s  %-9s  %-12s  %4s  %3s  %3s  %9s  %8s  %8s  %8s  %6s  %-22s  %8s  %8s  %6s  %5s  %s\n"
+const lineFormat = "%3s  %-9s  %4s  %-10s  %-9s  %-12s  %4s  %3s  %3s  %9s  %8s  %8s  %8s  %6s  %-22s  %8s  %8s  %6s  %5s  %s\n"
 
 // lineHeader is the header of the per-cell lines.
 func lineHeader() string {
-	return fmt.Sprintf(lineFormat, "#", "policy", "order", "skew", "θ", "srv", "wrk", "commits/s",
+	return fmt.Sprintf(lineFormat, "#", "transport", "legs", "policy", "order", "skew", "θ", "srv", "wrk", "commits/s",
 		"p50", "p99", "p99.9", "abort%", "aborts by cause", "att/cmt", "lockwait", "409", "other", "verdict")
 }
 
 // line renders one finished cell.
 func line(r Result) string {
-	if r.Report == nil {
-		return fmt.Sprintf("%3d  %-10s  %-9s  %-12s  %4s  %3d  %3d  FAILED: could not run: %v\n", r.Index, r.Policy, r.Order,
-			r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers, oneLine(fmt.Sprint(r.Err)))
+	if !r.Ran {
+		return fmt.Sprintf("%3d  %-9s  %4d  %-10s  %-9s  %-12s  %4s  %3d  %3d  FAILED: could not run: %v\n", r.Index, r.Transport, r.Legs,
+			r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers, oneLine(fmt.Sprint(r.Err)))
 	}
 	v := "proven"
 	if r.Failed() {
@@ -40,11 +40,20 @@ func line(r Result) string {
 	if r.Interrupted {
 		v += " (interrupted)"
 	}
-	return fmt.Sprintf(lineFormat, strconv.Itoa(r.Index), r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(),
+	return fmt.Sprintf(lineFormat, strconv.Itoa(r.Index), r.Transport, strconv.Itoa(r.Legs), r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(),
 		strconv.Itoa(r.Servers), strconv.Itoa(r.Workers), fmtRate(r.CommitsPerSec),
 		loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
 		fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
 		strconv.FormatInt(r.Insufficient, 10), strconv.FormatInt(r.Other, 10), v)
+}
+
+// deadlockText is how soon the detector broke a cell's cycles:
+// "22µs / 1.3ms", "–" without a deadlock.
+func deadlockText(m Metrics) string {
+	if m.Deadlocks == 0 {
+		return "–"
+	}
+	return fmtDuration(m.DeadlockResolved) + " / " + fmtDuration(m.DeadlockMax)
 }
 
 // causeText lists the non-zero abort counts by cause: "refused 1234".
@@ -114,18 +123,19 @@ type condition struct {
 	Skew      Skew
 	Servers   int
 	Workers   int
+	Legs      int
 }
 
 func (c Cell) condition() condition {
-	return condition{c.Transport, c.Order, c.Skew, c.Servers, c.Workers}
+	return condition{c.Transport, c.Order, c.Skew, c.Servers, c.Workers, c.Legs}
 }
 
 func (c condition) cell(p Policy) Cell {
-	return Cell{Transport: c.Transport, Policy: p, Order: c.Order, Skew: c.Skew, Servers: c.Servers, Workers: c.Workers}
+	return Cell{Transport: c.Transport, Policy: p, Order: c.Order, Skew: c.Skew, Servers: c.Servers, Workers: c.Workers, Legs: c.Legs}
 }
 
 func (c condition) String() string {
-	return fmt.Sprintf("%s/%s/%d servers/%d workers", c.Order, c.Skew.Name(), c.Servers, c.Workers)
+	return fmt.Sprintf("%s/%d legs/%s/%s/%d servers/%d workers", c.Transport, c.Legs, c.Order, c.Skew.Name(), c.Servers, c.Workers)
 }
 
 // index maps cells to their results (those whose load ran).
@@ -134,7 +144,7 @@ type index map[Cell]*Result
 func newIndex(results []Result) index {
 	ix := index{}
 	for i := range results {
-		if results[i].Report != nil {
+		if results[i].Ran {
 			ix[results[i].Cell] = &results[i]
 		}
 	}
@@ -307,12 +317,12 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 	// Table.
 	p("## All cells\n\n")
 	p("*committed/s* counts write transactions (transfers, deposits, withdrawals) answered 200 per second of load; *total/s* every answer. An *abort* is an attempt the concurrency control gave up: *refused* (fail-fast's immediate 403), *timeout* (a wait for a lock that ran out, 403), and for the schemes to come *died*, *wounded*, *deadlock*, *validation*. *Abort rate* is aborts / (commits + aborts); *attempts/commit* (wasted work) is (commits + aborts) / commits — the load generator does not retry, so an HTTP abort is one wasted request. *Lock wait* is the data server's mean wait from a lock request's arrival to its grant (granted locks only; a business server's local queue is not in it). 409 INSUFFICIENT_FUNDS is a correct business refusal, listed apart; *other* is every other non-ok outcome (broken down below the table). *Verdict*: proven = the cell's history passed the bank checker and porcupine, and conservation held.\n\n")
-	p("| # | policy | order | skew | θ | servers | workers | committed/s | ok transfers/s | total/s | p50 | p99 | p99.9 | abort rate | aborts by cause | attempts/commit | lock wait | 409 funds | other | verdict |\n")
-	p("|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|\n")
+	p("| # | transport | legs | policy | order | skew | θ | servers | workers | committed/s | ok transfers/s | total/s | p50 | p99 | p99.9 | abort rate | aborts by cause | attempts/commit | lock wait | deadlock broken after (p50 / max) | 409 funds | other | verdict |\n")
+	p("|--:|---|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range results {
-		head := fmt.Sprintf("| %d | %s | %s | %s | %s | %d | %d |", r.Index, r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers)
-		if r.Report == nil {
-			p("%s ERROR: %s | | | | | | | | | | | | **FAILED** |\n", head, oneLine(fmt.Sprint(r.Err)))
+		head := fmt.Sprintf("| %d | %s | %d | %s | %s | %s | %s | %d | %d |", r.Index, r.Transport, r.Legs, r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers)
+		if !r.Ran {
+			p("%s ERROR: %s | | | | | | | | | | | | | **FAILED** |\n", head, oneLine(fmt.Sprint(r.Err)))
 			continue
 		}
 		v := "proven"
@@ -322,11 +332,11 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 		if r.Interrupted {
 			v += " (interrupted)"
 		}
-		p("%s %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s | %d | %d | %s |\n", head,
+		p("%s %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s | %s | %d | %d | %s |\n", head,
 			fmtRate(r.CommitsPerSec), fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec),
 			loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
 			fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
-			r.Insufficient, r.Other, v)
+			deadlockText(r.Metrics), r.Insufficient, r.Other, v)
 	}
 	p("\n")
 	var detail []string
@@ -350,6 +360,8 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 	// What this shows.
 	p("## What this shows\n\n")
 	writeFindings(b, ix, results, s)
+	writeSchemes(b, ix, results, s)
+	writePaper(b, ix, results)
 
 	// Plots.
 	if len(meta.Plots) > 0 {
@@ -412,12 +424,12 @@ func writeSettings(b *strings.Builder, meta Meta) {
 		return strings.Join(out, ", ")
 	}
 	p("## Settings\n\n| setting | value |\n|---|---|\n")
-	p("| grid | policy {%s} × lock order {%s} × skew {%s} × business servers {%s} × workers {%s}, over HTTP: %d cells |\n",
-		joinNames(g.Policies), joinNames(g.Orders), strings.Join(skews, ", "), ints(g.Servers), ints(g.Workers), meta.Cells)
-	p("| load per cell | closed loop, %s (after the servers are up), requests spread round-robin over the business servers |\n", s.Duration)
-	p("| mix | `%s`, amounts %d..%d uniformly |\n", s.Mix, s.AmountMin, s.AmountMax)
-	p("| accounts | %d, each starting at %d; a fresh bank (actors, data server, business servers) per cell, all in this process on 127.0.0.1 |\n", s.Accounts, s.InitialBalance)
-	p("| skews | `uniform` is θ 0; `zipf:θ` picks account k with P ∝ 1/k^θ (θ 0.99: account 1 takes ~19%% of picks of 100 accounts); `hot:K:P` sends a share P of picks to accounts 1..K (`hot:1:0.5`: ~3 transfers in 4 touch account 1) |\n")
+	p("| grid | transport {%s} × legs {%s} × policy {%s} × lock order {%s} × skew {%s} × business servers {%s} × workers {%s}, HTTP at 2 legs only: %d cells |\n",
+		joinNames(g.transports()), ints(g.legs()), joinNames(g.Policies), joinNames(g.Orders), strings.Join(skews, ", "), ints(g.Servers), ints(g.Workers), meta.Cells)
+	p("| http cells | closed loop, %s (after the servers are up), requests spread round-robin over the business servers by the load generator; mix `%s`, amounts %d..%d uniformly |\n", s.Duration, s.Mix, s.AmountMin, s.AmountMax)
+	p("| inprocess cells | closed loop, %s, workers spread over the cell's \"servers\" as Tellers over the account actors (`benchmarks/txnload`, no socket); every transaction has the cell's legs: legs 0, 2, … debited v and 1, 3, … credited v, v in %d..%d uniformly (2 legs: a transfer); latency is the committed transactions' |\n", s.InprocessDuration, s.AmountMin, s.AmountMax)
+	p("| accounts | %d, each starting at %d; a fresh bank (actors, and over HTTP the data server and business servers) per cell, all in this process on 127.0.0.1 |\n", s.Accounts, s.InitialBalance)
+	p("| skews | `uniform` is θ 0; `zipf:θ` picks account k of all %d with P ∝ 1/k^θ, folded into the worker's group; `hot:K:P` sends a share P of picks to accounts 1..K of each group (`hot:1:0.5`: ~3 transfers in 4 touch it) |\n", s.Accounts)
 	for _, pol := range g.Policies {
 		if d, ok := pol.def(); ok {
 			p("| %s | %s |\n", pol, d.about)
@@ -426,9 +438,9 @@ func writeSettings(b *strings.Builder, meta Meta) {
 	p("| lock wait, lease | `LockWait` %s; wait+lease's lease %s |\n", s.LockWait, s.Lease)
 	p("| lock order | ascending = lowest account first (no deadlock); request = conta_orig then conta_dest, as the original (opposite transfers can deadlock until `LockWait` runs out) |\n")
 	p("| fences | every grant carries one; business servers repeat it on setSaldo and unLock in every policy |\n")
-	p("| actors | `actors.Config{Synchronous: true}`; no operation logs |\n")
-	p("| recording | every operation as invoked and returned, and a `/snapshot` of every balance every %s and before and after the load (loadgen's history, as `bank bench --history`); the accounts split into ⌈workers / %d⌉ groups (`bank bench --groups`) |\n", s.SnapshotEvery, s.WorkersPerGroup)
-	p("| checks | `check.Bank` and `check.Linearizable` (porcupine, one partition per group, search bounded by %s) on the history, and loadgen's conservation check |\n", s.LinearTimeout)
+	p("| actors | `actors.Config{Synchronous: true, DeadlockDetection: true}`, in memory; no operation logs |\n")
+	p("| recording | every operation as invoked and returned; over HTTP a `/snapshot` of every balance every %s and before and after the load (loadgen's history, as `bank bench --history`), in-process the balances before and after; the accounts split into ⌈workers / %d⌉ groups (`bank bench --groups`), at most one per legs accounts |\n", s.SnapshotEvery, s.WorkersPerGroup)
+	p("| checks | `check.Bank` and `check.Linearizable` (porcupine, one partition per group, search bounded by %s) on the history, and the load's conservation check (the balances before and after) |\n", s.LinearTimeout)
 	p("| client | loadgen, request timeout %s, seed %d (same operation sequence in every cell) |\n\n", s.Timeout, s.Seed)
 }
 
@@ -556,7 +568,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 	seen := map[Order]bool{}
 	var orderRatios []float64
 	for _, r := range results {
-		if r.Report == nil || r.Policy == PolicyFailFast {
+		if !r.Ran || r.Policy == PolicyFailFast {
 			continue
 		}
 		timeouts[r.Order] += r.Aborts[CauseTimeout]
@@ -606,7 +618,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 	// Server count (wait, ascending, uniform).
 	var srv []string
 	for _, r := range results {
-		if r.Report != nil && r.Policy == PolicyWait && r.Order == OrderAscending && r.Skew.Spec == "uniform" {
+		if r.Ran && r.Policy == PolicyWait && r.Order == OrderAscending && r.Skew.Spec == "uniform" {
 			srv = append(srv, fmt.Sprintf("%d servers/%d workers: %s", r.Servers, r.Workers, fmtRate(r.CommitsPerSec)))
 		}
 	}

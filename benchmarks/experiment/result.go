@@ -6,12 +6,16 @@ import (
 	"time"
 
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/benchmarks/check"
 	"github.com/bank/gobank/benchmarks/loadgen"
+	"github.com/bank/gobank/benchmarks/txnload"
 )
 
-// Metrics are one cell's figures. A transport fills what it can measure:
-// an HTTP cell knows the business servers' answers and the data server's
-// lock waits, so of the abort causes it fills refused and timeout only.
+// Metrics are one cell's figures. The aborts a scheme retries (died,
+// wounded, deadlock, validation) are counted by the Tellers that retried
+// them; refused and timeout are the answers' (HTTP) or the Tellers'
+// errors (in-process). Latency is every operation's over HTTP, the
+// committed transactions' in-process.
 type Metrics struct {
 	Seconds  float64 // the load's wall time, draining included
 	Requests int64   // every answered request, whatever its outcome
@@ -39,6 +43,13 @@ type Metrics struct {
 	LockWaits     int64
 	LockWait      time.Duration
 	LockWaitTotal time.Duration
+
+	// Deadlocks counts the cycles of waits the accounts' detector broke;
+	// DeadlockResolved is the median time from a cycle's closing to its
+	// victim's refusal, DeadlockMax the slowest (0 without a deadlock).
+	Deadlocks        int64
+	DeadlockResolved time.Duration
+	DeadlockMax      time.Duration
 
 	Insufficient int64            // 409 INSUFFICIENT_FUNDS: a business refusal, not an abort
 	Other        int64            // every other non-ok outcome
@@ -80,11 +91,11 @@ type Result struct {
 	Cell
 	Metrics
 	Verdict     Verdict
-	Err         error           // the cell could not be run (its verdict is then failed)
-	Interrupted bool            // the load was cut short (Ctrl-C)
-	Report      *loadgen.Report // nil when the load did not run
-	Setup       time.Duration   // starting the servers
-	Wall        time.Duration   // the whole cell: setup, load, checks, teardown
+	Err         error         // the cell could not be run (its verdict is then failed)
+	Ran         bool          // the load ran: the metrics are its figures
+	Interrupted bool          // the load was cut short (Ctrl-C)
+	Setup       time.Duration // starting the servers
+	Wall        time.Duration // the whole cell: setup, load, checks, teardown
 }
 
 // Failed reports whether the cell is not proven correct, or could not run.
@@ -127,6 +138,45 @@ func (m *Metrics) derive(rep *loadgen.Report, def policyDef) {
 		}
 	}
 	m.rates()
+}
+
+// fromTxnload fills the metrics from an in-process run: a transaction
+// given up for a lock is an abort of def's cause for it, one refused for
+// insufficient funds a business refusal, and anything else other.
+func (m *Metrics) fromTxnload(r *txnload.Result, def policyDef) {
+	m.Seconds = r.Elapsed.Seconds()
+	m.Requests = r.Committed + r.Refused + r.Timeouts + r.Errors
+	m.Commits = r.Committed
+	if m.Seconds > 0 {
+		m.CommitsPerSec = float64(m.Commits) / m.Seconds
+		m.TotalPerSec = float64(m.Requests) / m.Seconds
+	}
+	if len(r.History.Ops) > 0 && r.History.Ops[0].Op == check.OpTransferencia {
+		m.OKTransfersPerSec = m.CommitsPerSec
+	}
+	m.P50, m.P99, m.P999 = r.P50, r.P99, r.P999
+	m.Aborts = map[Cause]int64{}
+	if r.Timeouts > 0 {
+		m.Aborts[def.lockedCause()] += r.Timeouts
+		m.AbortsTotal += r.Timeouts
+	}
+	m.Insufficient = r.Refused
+	m.OtherDetail = map[string]int64{}
+	if r.Errors > 0 {
+		m.Other = r.Errors
+		m.OtherDetail["error: "+r.FirstError] = r.Errors
+	}
+	if def.fromTeller {
+		m.addAborts(r.Stats)
+	}
+	m.setLockWaits(r.LockWaits, r.LockWaitMean*time.Duration(r.LockWaits))
+	m.Deadlocks, m.DeadlockResolved, m.DeadlockMax = r.Deadlocks, r.DeadlockResolved, r.DeadlockMax
+	m.rates()
+}
+
+// setDeadlocks records the deadlocks d timed.
+func (m *Metrics) setDeadlocks(d *txnload.DeadlockTimes) {
+	m.Deadlocks, m.DeadlockResolved, m.DeadlockMax, _ = d.Summary()
 }
 
 // addAborts adds the aborts a scheme retried, as its tellers counted them.

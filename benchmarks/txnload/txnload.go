@@ -11,11 +11,13 @@
 // last leg is credited v and the first debited 2v). It conserves money,
 // each account's balance moves by v as in a transfer (so that wider
 // transactions are no likelier to be refused for insufficient funds), and
-// with two legs it is a transfer. Its accounts are drawn from Config.Dist; with Groups, worker
-// w stays in group w mod Groups and draws its accounts by Dist over that
-// group (each group has its own hottest account), as loadgen's workers
-// do, so that the checker can split the history by group: a group then
-// has at most ⌈Workers/Groups⌉ concurrent clients, which porcupine's
+// with two legs it is a transfer.
+//
+// Its accounts are drawn from Config.Dist. With Groups, worker w stays in
+// group w mod Groups, each account drawn over all of them and folded into
+// that group (each group has its own hottest account), as loadgen's
+// workers do, so that the checker can split the history by group: a group
+// then has at most ⌈Workers/Groups⌉ concurrent clients, which porcupine's
 // search needs (a group that every worker reaches has them all).
 package txnload
 
@@ -70,6 +72,8 @@ type Config struct {
 	// Dir, when set, makes the bank durable: a pebble store in Dir. Empty:
 	// in memory.
 	Dir string
+	// Synchronous is the actors' (actors.Config.Synchronous).
+	Synchronous bool
 	// Record keeps a history of every transaction (Result.History).
 	Record bool
 }
@@ -183,7 +187,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	obs := NewDeadlockTimes()
-	bcfg := actors.Config{Accounts: cfg.Accounts, InitialBalance: cfg.InitialBalance, DeadlockDetection: true, Observer: obs}
+	bcfg := actors.Config{Accounts: cfg.Accounts, InitialBalance: cfg.InitialBalance, DeadlockDetection: true, Observer: obs,
+		Synchronous: cfg.Synchronous}
 	var st *store.Pebble
 	if cfg.Dir != "" {
 		var err error
@@ -314,31 +319,23 @@ func balances(ctx context.Context, a *inprocess.Accounts, n int) ([]int64, error
 // drawer draws a transaction's accounts.
 type drawer struct {
 	n, groups int
-	within    map[int64]func(*rand.Rand) int64 // by group size
+	pick      func(*rand.Rand) int64
 }
 
 func newDrawer(cfg Config) (*drawer, error) {
-	d := &drawer{n: cfg.Accounts, groups: max(cfg.Groups, 1), within: map[int64]func(*rand.Rand) int64{}}
-	var err error
-	for g := range d.groups {
-		_, lo, hi := loadgen.GroupOf(int64(g*cfg.Accounts/d.groups)+1, cfg.Accounts, d.groups)
-		size := hi - lo + 1
-		if d.within[size] == nil {
-			if d.within[size], err = cfg.Dist.Picker(int(size)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return d, nil
+	pick, err := cfg.Dist.Picker(cfg.Accounts)
+	return &drawer{n: cfg.Accounts, groups: max(cfg.Groups, 1), pick: pick}, err
 }
 
-// draw fills ids with distinct accounts of worker's group.
+// draw fills ids with distinct accounts of worker's group, each drawn
+// over every account and folded into the group as loadgen folds its
+// transfers' accounts.
 func (d *drawer) draw(rng *rand.Rand, worker int, ids []int64) {
 	_, lo, hi := loadgen.GroupOf(int64((worker%d.groups)*d.n/d.groups)+1, d.n, d.groups)
-	pick := d.within[hi-lo+1]
+	size := hi - lo + 1
 	for i := 0; i < len(ids); i++ {
 	again:
-		id := lo - 1 + pick(rng)
+		id := lo + (d.pick(rng)-1)%size
 		for _, p := range ids[:i] {
 			if p == id {
 				goto again

@@ -7,52 +7,64 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/benchmarks/experiment"
 )
 
 const experimentDescription = `Runs the lock-scheme laboratory (package benchmarks/experiment): a grid of
-cells, policy x lock order x skew x business servers x workers, each against
-a fresh bank of its own started in this process (a data server of 100
-accounts and the cell's business servers on free loopback ports), loaded by
-the closed-loop load generator of "bank bench" for --duration.
+cells, transport x legs x policy x lock order x skew x business servers x
+workers, each against a fresh bank of its own started in this process:
+  http       a data server of 1,000 accounts and the cell's business servers
+             on free loopback ports, loaded by the closed-loop load generator
+             of "bank bench" for --duration (the seed's routes: transfers of
+             two accounts, deposits and withdrawals);
+  inprocess  the cell's "servers" as Tellers over the account actors, no
+             socket, in a closed loop for --inprocess-duration: transactions
+             of --legs accounts (2 to 16; a 2-leg one is a transfer), as
+             DBx1000's touch 16 rows.
+HTTP cells run 2 legs only: a --legs value other than 2 runs in-process.
 
 Every cell is proven correct or reported as FAILED, whatever its speed: its
-history is recorded as "bank bench --history" records one (every operation
-as invoked and returned, a consistent snapshot of every balance every
-second), then the bank checker and porcupine's linearizability check of
-"bank check" judge it, and the load generator checks conservation. For
-porcupine to decide, each cell's accounts are split into one group per
---workers-per-group workers (bank bench --groups): no transfer crosses
+history is recorded (every operation as invoked and returned; over HTTP a
+consistent snapshot of every balance every second, in-process the balances
+before and after), then the bank checker and porcupine's linearizability
+check of "bank check" judge it, and conservation is checked. For porcupine
+to decide, each cell's accounts are split into one group per
+--workers-per-group workers (bank bench --groups): no transaction crosses
 groups, which lowers the contention of skewed cells (see the report's
 method notes). A failed cell's history is kept as DIR/NAME-cell-N.jsonl.
 
 Per cell: committed transactions/s, p50/p99/p99.9 latency, aborts by cause
-(refused: fail-fast's 403; timeout: a wait that ran out), abort rate,
-attempts per commit, the data server's mean lock wait, and the verdict. One
-line per cell is printed as it ends; a progress bar (cells done, elapsed,
-time left, the current cell) is drawn on stderr when it is a terminal, a
-status line per cell otherwise.
+(refused: fail-fast's; timeout: a wait that ran out; died, wounded,
+deadlock, validation: the schemes' retried aborts), abort rate, attempts
+per commit, the mean lock wait, how soon the deadlock detector broke a
+cycle, and the verdict. One line per cell is printed as it ends; a
+progress bar (cells done, elapsed, time left, the current cell) is drawn
+on stderr when it is a terminal, a status line per cell otherwise.
 
 Outputs, in --out DIR:
-  NAME.md         the report: the table, the findings, the plots
+  NAME.md         the report: the table, the findings, the comparison with
+                  Yu et al. (VLDB 2014), the plots
   NAME-*.png      committed/s, abort rate and p99 against Zipf θ, one line
                   per policy; request order against ascending
   NAME.csv        one row per cell, every figure and the verdict
   NAME.json       {"meta": command, date, CPUs, Go version, grid, settings;
                    "cells": one object per cell, the CSV's columns}
 
-Lists are comma-separated. Policies: fail-fast, wait, wait+lease, and the
-schemes wait-die, wound-wait, detect, occ (docs/lock-schemes.md). Orders:
-ascending, request. Skews in "bank bench --dist" syntax: uniform (= zipf:0),
-zipf:θ, hot:K:P.
+Lists are comma-separated. Transports: http, inprocess. Policies:
+fail-fast, wait, wait+lease, and the schemes wait-die, wound-wait, detect,
+occ (docs/lock-schemes.md). Orders: ascending, request. Skews in "bank
+bench --dist" syntax: uniform (= zipf:0), zipf:θ, hot:K:P.
 
-The full grid (the defaults) is 98 cells of 6s, about 16 minutes; --quick
-is 28 cells of 2s, about a minute and a half. A flag given with --quick
-overrides the quick grid's value.
+The full grid (the defaults) is 98 HTTP cells of 4s and 196 in-process
+cells of 1s, about 25 minutes; --quick is 28 HTTP cells of 2s and 56
+in-process cells of 500ms, about two minutes and a half. A flag given with
+--quick overrides the quick grid's value.
 
 Exit status: 0 every cell was proven; 1 a cell failed or could not run, or
 the outputs could not be written; 2 the command line is wrong; 130
@@ -61,11 +73,11 @@ ran are written).`
 
 // experimentFlags are "bank experiment"'s flags.
 type experimentFlags struct {
-	quick                                     bool
-	policies, orders, skews, servers, workers string
-	duration                                  time.Duration
-	workersPerGroup                           int
-	out, name                                 string
+	quick                                                       bool
+	transports, policies, orders, skews, servers, workers, legs string
+	duration, inprocessDuration                                 time.Duration
+	workersPerGroup                                             int
+	out, name                                                   string
 }
 
 // Defaults of bank experiment's output.
@@ -101,13 +113,17 @@ func names[T ~string](vs []T) string {
 func newExperimentFlagSet(f *experimentFlags) *flag.FlagSet {
 	full, quick, s := experiment.FullGrid(), experiment.QuickGrid(), experiment.DefaultSettings()
 	fs := newFlagSet("experiment")
-	fs.BoolVar(&f.quick, "quick", false, fmt.Sprintf("the quick grid (%d cells of %s, about a minute and a half): for CI", len(quick.Cells()), experiment.QuickDuration))
+	fs.BoolVar(&f.quick, "quick", false, fmt.Sprintf("the quick grid (%d cells of %s over HTTP and %s in-process, about two minutes and a half): for CI",
+		len(quick.Cells()), experiment.QuickDuration, experiment.QuickInprocessDuration))
+	fs.StringVar(&f.transports, "transports", names(full.Transports), "`transports`: http (business servers over loopback), inprocess (Tellers over the actors); --quick: "+names(quick.Transports))
+	fs.StringVar(&f.legs, "legs", counts(full.Legs), "accounts per transaction (`legs`, 2 to 16; HTTP runs 2 only); --quick: "+counts(quick.Legs))
 	fs.StringVar(&f.policies, "policies", names(full.Policies), "lock `policies`; --quick: "+names(quick.Policies))
 	fs.StringVar(&f.orders, "orders", names(full.Orders), "lock `orders`; --quick: "+names(quick.Orders))
 	fs.StringVar(&f.skews, "skews", skewSpecs(full), "account `skews`; --quick: "+skewSpecs(quick))
 	fs.StringVar(&f.servers, "servers", counts(full.Servers), "numbers of business `servers`; --quick: "+counts(quick.Servers))
 	fs.StringVar(&f.workers, "workers", counts(full.Workers), "numbers of closed-loop `workers` (clients); --quick: "+counts(quick.Workers))
-	fs.DurationVar(&f.duration, "duration", s.Duration, "load per cell; --quick: "+experiment.QuickDuration.String())
+	fs.DurationVar(&f.duration, "duration", s.Duration, "load per HTTP cell; --quick: "+experiment.QuickDuration.String())
+	fs.DurationVar(&f.inprocessDuration, "inprocess-duration", s.InprocessDuration, "load per in-process cell; --quick: "+experiment.QuickInprocessDuration.String())
 	fs.IntVar(&f.workersPerGroup, "workers-per-group", s.WorkersPerGroup, "a cell's accounts are split into one group per N workers, which porcupine checks apart;\n0: one group (porcupine cannot decide more than ~16 workers in one)")
 	fs.StringVar(&f.out, "out", filepath.Join("benchmarks", "results"), "output `directory` (created if missing)")
 	fs.StringVar(&f.name, "name", defaultExperimentName, "report `name`: NAME.md, NAME.csv, NAME.json, NAME-*.png; --quick: "+quickExperimentName)
@@ -121,7 +137,8 @@ func experimentUsage() string {
 		"  bank experiment                                   # the full grid -> benchmarks/results/lock-semantics.md\n"+
 		"  bank experiment --quick --out /tmp/exp\n"+
 		"  bank experiment --policies fail-fast,wait --orders request --skews zipf:0.9,zipf:0.99 --servers 3\n"+
-		"  bank experiment --workers 16,64 --duration 10s --name workers\n",
+		"  bank experiment --workers 16,64 --duration 10s --name workers\n"+
+		"  bank experiment --transports inprocess --legs 2,4,8,16 --orders request --name legs\n",
 		experimentDescription, describeFlags(fs))
 }
 
@@ -145,11 +162,28 @@ func parseExperiment(args []string) (experiment.Config, error) {
 		if !set["duration"] {
 			f.duration = experiment.QuickDuration
 		}
+		if !set["inprocess-duration"] {
+			f.inprocessDuration = experiment.QuickInprocessDuration
+		}
 		if !set["name"] {
 			f.name = quickExperimentName
 		}
 	}
 	// A dimension given on the command line replaces the grid's.
+	if set["transports"] {
+		if grid.Transports, err = experiment.ParseTransports(f.transports); err != nil {
+			return experiment.Config{}, usagef("--transports: %v", err)
+		}
+	}
+	if set["legs"] {
+		if grid.Legs, err = experiment.ParseCounts(f.legs, "legs", teller.MaxLegs); err != nil {
+			return experiment.Config{}, usagef("--legs: %v", err)
+		}
+	} else {
+		// The default widths that the transports chosen run: --transports
+		// http alone means transfers.
+		grid.Legs = slices.DeleteFunc(grid.Legs, func(l int) bool { return !grid.Runs(l) })
+	}
 	if set["policies"] {
 		if grid.Policies, err = experiment.ParsePolicies(f.policies); err != nil {
 			return experiment.Config{}, usagef("--policies: %v", err)
@@ -178,6 +212,12 @@ func parseExperiment(args []string) (experiment.Config, error) {
 	if f.duration <= 0 {
 		return experiment.Config{}, usagef("--duration %v: must be positive", f.duration)
 	}
+	if f.inprocessDuration <= 0 {
+		return experiment.Config{}, usagef("--inprocess-duration %v: must be positive", f.inprocessDuration)
+	}
+	if err := grid.Validate(); err != nil {
+		return experiment.Config{}, usagef("%v", err)
+	}
 	if f.workersPerGroup < 0 {
 		return experiment.Config{}, usagef("--workers-per-group %d: must not be negative", f.workersPerGroup)
 	}
@@ -187,7 +227,7 @@ func parseExperiment(args []string) (experiment.Config, error) {
 	if f.out == "" {
 		return experiment.Config{}, usagef("--out: empty")
 	}
-	s.Duration = f.duration
+	s.Duration, s.InprocessDuration = f.duration, f.inprocessDuration
 	s.WorkersPerGroup = f.workersPerGroup
 	return experiment.Config{Grid: grid, Settings: s, Dir: f.out, Name: f.name}, nil
 }

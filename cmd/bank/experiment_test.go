@@ -31,15 +31,20 @@ func TestParseExperiment(t *testing.T) {
 	}{
 		{"defaults: the full grid", nil, len(full.Cells()), nil, s.Duration, "lock-semantics"},
 		{"quick", []string{"--quick"}, len(quick.Cells()), nil, experiment.QuickDuration, "lock-semantics-quick"},
-		{"quick with a dimension", []string{"--quick", "--policies", "wait", "--duration", "1s", "--name", "q"}, len(quick.Orders) * len(quick.Skews),
+		{"quick with a dimension", []string{"--quick", "--policies", "wait", "--duration", "1s", "--name", "q"}, len(quick.Orders) * len(quick.Skews) * 3,
 			func(g experiment.Grid) bool {
 				return slices.Equal(g.Policies, []experiment.Policy{experiment.PolicyWait}) && slices.Equal(g.Servers, quick.Servers)
 			}, time.Second, "q"},
 		{"every dimension", []string{"--policies=fail-fast,wait+lease", "--orders", "request", "--skews", "zipf:0,zipf:0.8,hot:2:0.9",
-			"--servers", "2,4", "--workers", "8,16", "--out", "/tmp/x"}, 2 * 1 * 3 * 2 * 2,
+			"--servers", "2,4", "--workers", "8,16", "--out", "/tmp/x", "--transports", "http", "--legs", "2"}, 2 * 1 * 3 * 2 * 2,
 			func(g experiment.Grid) bool {
 				return slices.Equal(g.Orders, []experiment.Order{experiment.OrderRequest}) && slices.Equal(g.Skews, mustSkews("uniform,zipf:0.8,hot:2:0.9")) &&
 					slices.Equal(g.Workers, []int{8, 16})
+			}, s.Duration, "lock-semantics"},
+		{"wider transactions in-process", []string{"--transports", "inprocess", "--legs", "2,4,8,16", "--policies", "detect", "--orders", "request"},
+			4 * len(full.Skews),
+			func(g experiment.Grid) bool {
+				return slices.Equal(g.Transports, []experiment.Transport{experiment.TransportInprocess}) && slices.Equal(g.Legs, []int{2, 4, 8, 16})
 			}, s.Duration, "lock-semantics"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +82,11 @@ func TestParseExperiment(t *testing.T) {
 		{[]string{"--servers", "1,x"}, `servers "x"`},
 		{[]string{"--workers", "-4"}, "--workers"},
 		{[]string{"--duration", "0"}, "--duration 0s: must be positive"},
+		{[]string{"--inprocess-duration", "0"}, "--inprocess-duration 0s: must be positive"},
+		{[]string{"--legs", "17"}, "from 1 to 16"},
+		{[]string{"--legs", "1"}, "legs 1: want 2 to 16"},
+		{[]string{"--legs", "16", "--transports", "http"}, "runs transfers (2 legs) only"},
+		{[]string{"--transports", "pigeon"}, `unknown transport "pigeon"`},
 		{[]string{"--duration", "soon"}, "invalid value"},
 		{[]string{"--workers-per-group", "-1"}, "must not be negative"},
 		{[]string{"--name", "a/b"}, "plain file name"},
@@ -100,7 +110,7 @@ func TestExperimentUsage(t *testing.T) {
 		if code := run(context.Background(), args, func(string) string { return "" }, &out, &errb); code != exitOK {
 			t.Fatalf("%q: exit %d: %s", args, code, errb.String())
 		}
-		for _, want := range []string{"--quick", "--policies", "--skews", "--workers-per-group", "NAME.csv", "porcupine", "Exit status", "130"} {
+		for _, want := range []string{"--quick", "--transports", "--legs", "--inprocess-duration", "--policies", "--skews", "--workers-per-group", "NAME.csv", "porcupine", "Exit status", "130"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%q lacks %q", args, want)
 			}
@@ -117,7 +127,7 @@ func TestExperimentRuns(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb strings.Builder
 	args := []string{"experiment", "--policies", "wait", "--orders", "ascending", "--skews", "zipf:0.9", "--servers", "1",
-		"--workers", "4", "--duration", "500ms", "--out", dir, "--name", "one"}
+		"--workers", "4", "--duration", "500ms", "--out", dir, "--name", "one", "--transports", "http"}
 	if code := run(context.Background(), args, func(string) string { return "" }, &out, &errb); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
