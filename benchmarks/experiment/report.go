@@ -316,7 +316,7 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 
 	// Table.
 	p("## All cells\n\n")
-	p("*committed/s* counts write transactions (transfers, deposits, withdrawals) answered 200 per second of load; *total/s* every answer. An *abort* is an attempt the concurrency control gave up: *refused* (fail-fast's immediate 403), *timeout* (a wait for a lock that ran out, 403), and for the schemes to come *died*, *wounded*, *deadlock*, *validation*. *Abort rate* is aborts / (commits + aborts); *attempts/commit* (wasted work) is (commits + aborts) / commits — the load generator does not retry, so an HTTP abort is one wasted request. *Lock wait* is the data server's mean wait from a lock request's arrival to its grant (granted locks only; a business server's local queue is not in it). 409 INSUFFICIENT_FUNDS is a correct business refusal, listed apart; *other* is every other non-ok outcome (broken down below the table). *Verdict*: proven = the cell's history passed the bank checker and porcupine, and conservation held.\n\n")
+	p("*committed/s* counts write transactions per second of load: over HTTP, transfers, deposits and withdrawals answered 200; in-process, transactions of the cell's legs committed. *total/s* counts every answer. An *abort* is an attempt the concurrency control gave up: *refused* (fail-fast's immediate 403), *timeout* (a wait for a lock that ran out, 403), and for the schemes to come *died*, *wounded*, *deadlock*, *validation*. *Abort rate* is aborts / (commits + aborts); *attempts/commit* (wasted work) is (commits + aborts) / commits — the load generator does not retry, so an HTTP abort is one wasted request. *Lock wait* is the data server's mean wait from a lock request's arrival to its grant (granted locks only; a business server's local queue is not in it). 409 INSUFFICIENT_FUNDS is a correct business refusal, listed apart; *other* is every other non-ok outcome (broken down below the table). *Verdict*: proven = the cell's history passed the bank checker and porcupine, and conservation held.\n\n")
 	p("| # | transport | legs | policy | order | skew | θ | servers | workers | committed/s | ok transfers/s | total/s | p50 | p99 | p99.9 | abort rate | aborts by cause | attempts/commit | lock wait | deadlock broken after (p50 / max) | 409 funds | other | verdict |\n")
 	p("|--:|---|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range results {
@@ -375,8 +375,8 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 	// Comparison table.
 	if slices.Contains(policies, PolicyFailFast) && slices.Contains(policies, PolicyWait) {
 		p("## Wait against fail-fast, condition by condition\n\n")
-		p("| order | skew | servers | workers | fail-fast committed/s | fail-fast abort rate | wait committed/s | wait abort rate | wait / fail-fast | wait+lease committed/s | wait+lease / wait |\n")
-		p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		p("| transport | legs | order | skew | servers | workers | fail-fast committed/s | fail-fast abort rate | wait committed/s | wait abort rate | wait / fail-fast | wait+lease committed/s | wait+lease / wait |\n")
+		p("|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		rate := func(r *Result) string {
 			if r == nil {
 				return "–"
@@ -397,7 +397,7 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 		}
 		for _, c := range conditions(results) {
 			ff, wt, wl := ix.get(PolicyFailFast, c), ix.get(PolicyWait, c), ix.get(PolicyWaitLease, c)
-			p("| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", c.Order, c.Skew.Name(), c.Servers, c.Workers,
+			p("| %s | %d | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", c.Transport, c.Legs, c.Order, c.Skew.Name(), c.Servers, c.Workers,
 				rate(ff), abort(ff), rate(wt), abort(wt), rt(wt, ff), rate(wl), rt(wl, wt))
 		}
 		p("\n")
@@ -455,7 +455,8 @@ func writeMethod(b *strings.Builder, meta Meta) {
 	p("- **Cost of recording.** The history is kept in memory and read back after the load; the snapshots take every account's lock in ascending order (as a transfer touching all of them would). Measured on this machine (`benchmarks/README.md`, *Lock-scheme experiment*): a few per cent of committed/s, less than the groups change.\n")
 	p("- The load generator, the data server and every business server share this machine's %d CPUs, so adding business servers adds no CPU: what changes with their number is how contention splits between the business servers' local locks (one server: requests of one server queue locally, the data server's lock is re-entrant per `id_negoc`) and the data server's locks (many servers).\n", meta.NumCPU)
 	p("- Each cell is measured once, for %s. The policies of one condition run back to back; compare them with each other rather than across distant rows, since this machine's speed drifts over minutes. Differences of a few tens of percent between two cells are within what one run can show; the factor-of-two and factor-of-a-hundred differences are not noise. `--duration` runs longer cells.\n", s.Duration)
-	p("- Latency is measured by the client per request, all operations together, in a closed loop: it understates queueing under overload (coordinated omission).\n")
+	p("- Latency is measured by the client, in a closed loop — over HTTP per request, all operations together; in-process per committed transaction — so it understates queueing under overload (coordinated omission).\n")
+	p("- In-process cells run the same schemes, orders and skews as the HTTP cells, over the same actors, without the business servers, the data server and the sockets between them: the difference between an HTTP and an in-process cell of 2 legs is what HTTP costs the scheme. Their histories have no snapshot during the load, only the balances before and after, which both checkers use.\n")
 }
 
 // writeFindings writes the "what this shows" paragraphs, computed from the
@@ -488,7 +489,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 			ffAb = append(ffAb, ff.AbortRate)
 			wtAb = append(wtAb, wt.AbortRate)
 			if !(r >= 1) {
-				worse = append(worse, fmt.Sprintf("%s/%d/%d (%s)", c.Skew.Name(), c.Servers, c.Workers, fmtRatio(r)))
+				worse = append(worse, fmt.Sprintf("%s/%d legs/%s/%d/%d (%s)", c.Transport, c.Legs, c.Skew.Name(), c.Servers, c.Workers, fmtRatio(r)))
 			}
 		}
 		if len(ratios) == 0 {
@@ -556,10 +557,10 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 					ps = append(ps, fmt.Sprintf("%s %s%%", pol, fmtPct(r.AbortRate)))
 				}
 			}
-			parts = append(parts, fmt.Sprintf("%d/%d: %s", c.Servers, c.Workers, strings.Join(ps, ", ")))
+			parts = append(parts, fmt.Sprintf("%s/%d legs/%d/%d: %s", c.Transport, c.Legs, c.Servers, c.Workers, strings.Join(ps, ", ")))
 		}
 		if len(parts) > 0 && len(policies) > 1 {
-			add("Abort rate, %s, ascending order, by servers/workers — %s.", sk.Name(), strings.Join(parts, "; "))
+			add("Abort rate, %s, ascending order, by transport/legs/servers/workers — %s.", sk.Name(), strings.Join(parts, "; "))
 		}
 	}
 
@@ -619,7 +620,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 	var srv []string
 	for _, r := range results {
 		if r.Ran && r.Policy == PolicyWait && r.Order == OrderAscending && r.Skew.Spec == "uniform" {
-			srv = append(srv, fmt.Sprintf("%d servers/%d workers: %s", r.Servers, r.Workers, fmtRate(r.CommitsPerSec)))
+			srv = append(srv, fmt.Sprintf("%s/%d legs/%d servers/%d workers: %s", r.Transport, r.Legs, r.Servers, r.Workers, fmtRate(r.CommitsPerSec)))
 		}
 	}
 	if len(srv) > 1 {
