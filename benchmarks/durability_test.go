@@ -44,12 +44,7 @@ func BenchmarkDurability(b *testing.B) {
 	for _, name := range []string{"pebble", "memory"} {
 		opt := dataservertest.Options{Accounts: durabilityAccounts, InitialBalance: 1 << 40}
 		if name == "pebble" {
-			p, err := store.OpenPebble(filepath.Join(b.TempDir(), "db"), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = p.Close() })
-			opt.Store = p
+			opt.Store = openPebble(b)
 		}
 		ds := dataservertest.Start(b, opt)
 		biz := businesstest.Start(b, ds, businesstest.Options{})

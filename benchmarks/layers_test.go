@@ -191,20 +191,9 @@ func BenchmarkLoopback(b *testing.B) {
 func BenchmarkTransfer(b *testing.B) {
 	for _, st := range []string{"memory", "pebble"} {
 		b.Run("path=inprocess/store="+st, func(b *testing.B) {
-			tl := startInProcess(b, st)
-			var seq atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(clients / max(1, runtimeProcs()))
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					from, to := transferLegs(seq.Add(1))
-					if _, err := tl.Run(ctx, teller.Op{Kind: teller.Transfer, A: from, B: to, Amount: 1}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+			runTeller(b, startInProcess(b, st), func(i int64) teller.Op {
+				from, to := transferLegs(i)
+				return teller.Op{Kind: teller.Transfer, A: from, B: to, Amount: 1}
 			})
 		})
 	}
@@ -244,12 +233,7 @@ func startInProcess(b *testing.B, st string) *teller.Teller {
 		inprocess.Records
 	} = store.NewMemory()
 	if st == "pebble" {
-		p, err := store.OpenPebble(filepath.Join(b.TempDir(), "db"), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = p.Close() })
-		s = p
+		s = openPebble(b)
 	}
 	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s})
 	if err != nil {
@@ -265,4 +249,81 @@ func startInProcess(b *testing.B, st string) *teller.Teller {
 		b.Fatal(err)
 	}
 	return tl
+}
+
+// BenchmarkHotAccount is deposits of 1 from 64 callers, all to account 1
+// (accounts=1) against spread over 1,000 accounts (accounts=1000), in one
+// run, along both paths, with the store durable (pebble: every commit a
+// synced batch) and in memory:
+//
+//   - path=inprocess: a teller.Teller over the account actors;
+//   - path=loopback: a business server's /deposito over loopback.
+//
+// One account serializes its operations: its lock is held from the grant
+// to the commit's durable write, so accounts=1 runs at one operation per
+// lock-to-commit round (with pebble, one fsync each); the ratio of the two
+// is what a hot account costs.
+//
+//	go test -run '^$' -bench 'HotAccount$' -count 6 ./benchmarks/ | benchstat -col /accounts -
+func BenchmarkHotAccount(b *testing.B) {
+	spread := func(n int64) func(int64) int64 {
+		return func(i int64) int64 { return i%n + 1 }
+	}
+	for _, st := range []string{"memory", "pebble"} {
+		for _, n := range []int64{1, 1000} {
+			pick := spread(n)
+			b.Run("path=inprocess/store="+st+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
+				runTeller(b, startInProcess(b, st), func(i int64) teller.Op {
+					return teller.Op{Kind: teller.Deposit, A: pick(i), Amount: 1}
+				})
+			})
+		}
+	}
+	for _, st := range []string{"memory", "pebble"} {
+		opts := dataservertest.Options{Accounts: 1000}
+		if st == "pebble" {
+			opts.Store = openPebble(b)
+		}
+		ds := dataservertest.Start(b, opts)
+		biz := businesstest.Start(b, ds, businesstest.Options{})
+		for _, n := range []int64{1, 1000} {
+			pick := spread(n)
+			b.Run("path=loopback/store="+st+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
+				hammer(b, biz.Addr, "ba0f", func(i int64) string {
+					return "/deposito/" + strconv.FormatInt(pick(i), 10) + "/1"
+				}, ok200)
+			})
+		}
+	}
+}
+
+// runTeller runs op(i) for i = 1, 2, ... through tl from the parallel
+// benchmark's callers.
+func runTeller(b *testing.B, tl *teller.Teller, op func(i int64) teller.Op) {
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(clients / max(1, runtimeProcs()))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := tl.Run(ctx, op(seq.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// openPebble opens a pebble store in a fresh directory, closed when b
+// ends (after whatever was started over it later: cleanups run last
+// first).
+func openPebble(b *testing.B) *store.Pebble {
+	b.Helper()
+	p, err := store.OpenPebble(filepath.Join(b.TempDir(), "db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	return p
 }
