@@ -235,7 +235,7 @@ func startInProcess(b *testing.B, st string) *teller.Teller {
 	if st == "pebble" {
 		s = openPebble(b)
 	}
-	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s})
+	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s, Synchronous: true})
 	if err != nil {
 		b.Fatal(err)
 	}
