@@ -156,13 +156,16 @@ func highConditions(results []Result, o Order) []condition {
 	return out
 }
 
-// winners counts, over the high-contention conditions of both orders,
-// which of ps committed most.
-func winners(ix index, results []Result, ps []Policy) (map[Policy]int, int) {
+// winners counts, over the high-contention conditions of both orders (of
+// transport t; "": every transport), which of ps committed most.
+func winners(ix index, results []Result, ps []Policy, t Transport) (map[Policy]int, int) {
 	won := map[Policy]int{}
 	total := 0
 	for _, o := range Orders {
 		for _, c := range highConditions(results, o) {
+			if t != "" && c.Transport != t {
+				continue
+			}
 			if bp, r := best(ix, c, ps); r != nil {
 				won[bp]++
 				total++
@@ -214,7 +217,7 @@ var paperFindings = []paperFinding{
 		claim: "Under high contention NO_WAIT and WAIT_DIE outperform DL_DETECT, which \"scales under low-contention\" but \"suffers from lock thrashing\" (Table 2, and §5's high-contention YCSB runs).",
 		judge: func(ix index, results []Result) (bool, string, bool) {
 			ps := []Policy{PolicyFailFast, policyWaitDie, policyDetect}
-			won, total := winners(ix, results, ps)
+			won, total := winners(ix, results, ps, "")
 			if total == 0 {
 				return false, "", false
 			}
@@ -298,18 +301,7 @@ func writePaper(b *strings.Builder, ix index, results []Result) {
 	policies := distinct(results, func(r *Result) Policy { return r.Policy })
 	slices.SortStableFunc(policies, func(a, b Policy) int { return cmp.Compare(a.rank(), b.rank()) })
 	for _, t := range Transports {
-		won, total := map[Policy]int{}, 0
-		for _, o := range Orders {
-			for _, c := range highConditions(results, o) {
-				if c.Transport != t {
-					continue
-				}
-				if bp, r := best(ix, c, policies); r != nil {
-					won[bp]++
-					total++
-				}
-			}
-		}
+		won, total := winners(ix, results, policies, t)
 		if total == 0 {
 			continue
 		}
