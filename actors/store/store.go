@@ -89,6 +89,13 @@ type Pebble struct {
 
 	mu     sync.RWMutex // guards closed against Close
 	closed bool
+	// syncs counts the ordered commits whose sync is still awaited: Close
+	// waits for them, since a batch must outlive its SyncWait.
+	syncs sync.WaitGroup
+	// ordered is set once a commit was made visible before it was
+	// durable (CommitOrdered): from then on a record found must be
+	// synced before it is answered.
+	ordered atomic.Bool
 }
 
 // PebbleOption configures OpenPebble.
@@ -243,33 +250,83 @@ func (p *Pebble) NextEpoch() (uint64, error) {
 func (p *Pebble) Commit(writes []Write, rec *Record) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
-		return ErrClosed
+	b, err := p.batch(writes, rec)
+	if err != nil {
+		return err
 	}
-	if p.DiskFull() { // a commit's write-ahead log write must not be the one that fails: pebble treats that as fatal
-		return ErrNoSpace
-	}
-	b := p.db.NewBatch()
 	defer b.Close()
-	var v [8]byte
-	for _, w := range writes {
-		binary.BigEndian.PutUint64(v[:], uint64(w.Balance))
-		if err := b.Set(acctKey(w.ID), v[:], nil); err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-	}
-	if rec != nil {
-		if err := b.Set(recKey(rec.Key), encodeRecord(rec), nil); err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-		if err := b.Set(ttlKey(rec.At, rec.Key), nil, nil); err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// CommitOrdered is Commit in two steps, for early lock release: when it
+// returns, writes and rec have their place in the write-ahead log — after
+// every commit that returned before it started, before every commit that
+// starts after it returned — and reads of the database see them, but they
+// may not be on disk yet. The sync it returns waits until they are (or
+// reports why they may not be: then a crash may erase them, and only
+// them and what came after). Call sync exactly once.
+//
+// The log is replayed in order after a crash, so a later commit that is
+// durable makes every earlier one durable too: that is what lets an
+// account pass its lock on as soon as its write is ordered, with its
+// acknowledgement (and every answer that shows the new balance) waiting
+// for sync.
+func (p *Pebble) CommitOrdered(writes []Write, rec *Record) (sync func() error, err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, err := p.batch(writes, rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	p.ordered.Store(true)
+	p.syncs.Add(1)
+	return func() error {
+		defer p.syncs.Done()
+		defer b.Close()
+		if err := b.SyncWait(); err != nil {
+			return fmt.Errorf("store: sync: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// batch builds the batch of writes and rec, refusing it when the store is
+// closed or the disk almost full. The caller holds p.mu for reading and
+// closes the batch.
+func (p *Pebble) batch(writes []Write, rec *Record) (*pebble.Batch, error) {
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if p.DiskFull() { // a commit's write-ahead log write must not be the one that fails: pebble treats that as fatal
+		return nil, ErrNoSpace
+	}
+	b := p.db.NewBatch()
+	var v [8]byte
+	for _, w := range writes {
+		binary.BigEndian.PutUint64(v[:], uint64(w.Balance))
+		if err := b.Set(acctKey(w.ID), v[:], nil); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	if rec != nil {
+		err := b.Set(recKey(rec.Key), encodeRecord(rec), nil)
+		if err == nil {
+			err = b.Set(ttlKey(rec.At, rec.Key), nil, nil)
+		}
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	return b, nil
 }
 
 func recKey(key string) []byte { return append([]byte{recPrefix}, key...) }
@@ -321,10 +378,19 @@ func (p *Pebble) Record(key string) (Record, bool, error) {
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: reading record: %w", err)
 	}
-	defer closer.Close()
 	r, err := decodeRecord(key, v)
+	closer.Close()
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: record: %w", err)
+	}
+	if p.ordered.Load() {
+		// The record may be one CommitOrdered made visible before it is on
+		// disk: answering it would tell of an outcome a crash could still
+		// erase. A synced empty entry of the log is durable only once
+		// everything before it is.
+		if err := p.db.LogData(nil, pebble.Sync); err != nil {
+			return Record{}, false, fmt.Errorf("store: syncing before answering a record: %w", err)
+		}
 	}
 	return r, true, nil
 }
@@ -401,6 +467,7 @@ func (p *Pebble) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.syncs.Wait()    // no new ordered commit can start: closed is set
 	p.backoff.close() // a retry waiting out its delay fails now, so that Close need not wait for it
 	if err := p.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)

@@ -203,3 +203,56 @@ func TestCorruptRecord(t *testing.T) {
 		t.Fatalf("roundtrip: %+v %v", got, err)
 	}
 }
+
+// TestCommitOrdered: an ordered commit is visible (balances and record)
+// before its sync is awaited, durable once it is, and a Close waits for
+// the syncs still awaited.
+func TestCommitOrdered(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	p, err := OpenPebble(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &Record{Key: "k1", Fingerprint: "f", Status: 200, Body: []byte(`{"saldo":7}`), At: time.Now()}
+	first, err := p.CommitOrdered([]Write{{ID: 1, Balance: 7}}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := p.CommitOrdered([]Write{{ID: 1, Balance: 8}, {ID: 2, Balance: 9}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Accounts()
+	if err != nil || got[1] != 8 || got[2] != 9 {
+		t.Fatalf("before the syncs: %v, %v; want the later commit visible", got, err)
+	}
+	// A record found is synced before it is answered.
+	if r, ok, err := p.Record("k1"); err != nil || !ok || string(r.Body) != `{"saldo":7}` {
+		t.Fatalf("Record = %+v, %v, %v", r, ok, err)
+	}
+	if err := first(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	if err := second(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.CommitOrdered(nil, rec); !errors.Is(err, ErrClosed) {
+		t.Fatalf("CommitOrdered after Close: %v; want ErrClosed", err)
+	}
+	p, err = OpenPebble(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got, err := p.Accounts(); err != nil || got[1] != 8 || got[2] != 9 {
+		t.Fatalf("after reopening: %v, %v", got, err)
+	}
+	if _, ok, err := p.Record("k1"); err != nil || !ok {
+		t.Fatalf("record after reopening: %v, %v", ok, err)
+	}
+}
