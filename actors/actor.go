@@ -37,6 +37,10 @@ type accountActor struct {
 	lastHolder account.Txn
 	// overdraft honours Request.Overdraft (Config.Overdraft).
 	overdraft bool
+	// dirty is the sync the balance waits for, when it comes from an
+	// ordered commit (early lock release) that may not be durable yet;
+	// nil once it is.
+	dirty *durability
 	// The grant last seen in force, for obs: its fence and since when.
 	held      bool
 	heldFence uint64
@@ -302,6 +306,9 @@ func (a *accountActor) commitPinned(self *actor.PID) error {
 			a.execute(self, a.acct.Drop(time.Now(), a.claim))
 			return fmt.Errorf("%w: %w", ErrStore, err)
 		}
+		// Synced after every earlier entry of the log, so that an
+		// ordered commit this balance replaces is durable too.
+		a.dirty = nil
 	}
 	a.acct.Commit()
 	return nil
@@ -309,14 +316,17 @@ func (a *accountActor) commitPinned(self *actor.PID) error {
 
 // result describes the account after an operation that ended with err.
 func (a *accountActor) result(err error) result {
-	return result{Reply{
+	if a.dirty != nil && a.dirty.synced() {
+		a.dirty = nil
+	}
+	return result{Reply: Reply{
 		Balance: a.acct.Balance(),
 		Holder:  a.acct.Holder(),
 		Fence:   a.acct.Fence(),
 		Expires: a.acct.Expires(),
 		Waiting: a.acct.Waiting(),
 		Version: a.acct.Version(),
-	}, err}
+	}, err: err, durable: a.dirty}
 }
 
 // apply runs one immediate request against the account. A panic is turned
@@ -348,6 +358,11 @@ func (a *accountActor) apply(self *actor.PID, req Request) (r result) {
 	case OpUnpin:
 		a.execute(self, a.acct.Drop(time.Now(), a.claim))
 	case OpCommit:
+		if req.durable != nil {
+			// Before Settle: the waiter it may grant the lock to is
+			// answered this balance, which is not durable yet.
+			a.dirty = req.durable
+		}
 		a.execute(self, a.acct.Settle(req.Unlock, req.Holder, req.Fence, time.Now(), a.claim))
 	case OpLock:
 		var r account.Ready

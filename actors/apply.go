@@ -85,6 +85,9 @@ func ApplyPhases(ctx context.Context, p Phases, holder string, changes []Change,
 		}
 		pinned[i].Version = v
 	}
+	if o, ok := p.(orderedPhases); ok && o.ordersCommits() {
+		return commitOrdered(ctx, o, holder, pinned, unlock, rec)
+	}
 	if err := p.CommitStore(ctx, pinned, rec); err != nil {
 		// Writes that may be durable stay pinned: an unpin would let the
 		// accounts answer their old balances, which the store may no
@@ -107,4 +110,43 @@ func unpin(p Phases, holder string, pinned []Pinned) {
 	for _, c := range pinned {
 		p.Unpin(holder, c.Change)
 	}
+}
+
+// orderedPhases is a Phases whose store can order a commit before it is
+// durable (a Bank with Config.EarlyLockRelease over an OrderedCommitter).
+type orderedPhases interface {
+	Phases
+	ordersCommits() bool
+	// commitStoreOrdered places the pinned writes (and rec) in the
+	// store's log and returns the sync to wait for.
+	commitStoreOrdered(ctx context.Context, pinned []Pinned, rec *store.Record) (*durability, error)
+	// commitBeforeDurable is Commit of a write that d will make durable.
+	commitBeforeDurable(ctx context.Context, holder string, p Pinned, unlock bool, d *durability) error
+}
+
+// commitOrdered is the end of ApplyPhases with early lock release: the
+// writes are ordered in the store's log, applied to their accounts and
+// the locks released (the next holders may go on at once), and only then
+// is the sync awaited, so that Apply — a commit's acknowledgement —
+// still answers only what is durable. Meanwhile the accounts answer their
+// new balances only once durable (see waitsForDurable). A sync that fails
+// leaves writes that were applied and may be erased by a crash: that is
+// ErrStore with store.ErrOutcomeUnknown, and the accounts keep refusing
+// answers that would show them.
+func commitOrdered(ctx context.Context, o orderedPhases, holder string, pinned []Pinned, unlock bool, rec *store.Record) error {
+	d, err := o.commitStoreOrdered(ctx, pinned, rec)
+	if err != nil {
+		unpin(o, holder, pinned) // nothing is in the log
+		return fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	var commitErr error
+	for _, c := range pinned {
+		if err := o.commitBeforeDurable(ctx, holder, c, unlock, d); err != nil && commitErr == nil {
+			commitErr = err
+		}
+	}
+	if err := d.finish(); err != nil {
+		return fmt.Errorf("%w: %w: %w", ErrStore, store.ErrOutcomeUnknown, err)
+	}
+	return commitErr
 }

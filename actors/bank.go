@@ -86,6 +86,16 @@ type Config struct {
 	// transaction's pending wait elsewhere (account.ErrWounded).
 	DeadlockDetection bool
 
+	// EarlyLockRelease releases an Apply's locks as soon as its writes
+	// are ordered in the store's log, before they are durable, when the
+	// Store can order commits (an OrderedCommitter: store.Pebble). Apply
+	// still returns only once they are durable, and no answer shows a
+	// balance before it is (see Request.BeforeDurable): a hot account
+	// then holds its lock for the commit's trip, not for its fsync.
+	// Without it, or with another store, locks are released after the
+	// fsync.
+	EarlyLockRelease bool
+
 	// hook, when set, runs in the actor before each request; tests use it
 	// to hold an actor busy.
 	hook func(Request)
@@ -119,6 +129,9 @@ type Bank struct {
 	ops    []atomic.Uint64
 	tracer trace.Tracer // nil: Apply is not traced
 	det    *Deadlocks   // nil: no deadlock detection
+	// ordered, when set, orders Apply's commits before they are durable
+	// (Config.EarlyLockRelease).
+	ordered OrderedCommitter
 }
 
 // New spawns one actor per account.
@@ -155,6 +168,9 @@ func New(cfg Config) (*Bank, error) {
 	}
 	if cfg.DeadlockDetection {
 		b.det = NewDeadlocks(cfg.Observer)
+	}
+	if oc, ok := cfg.Store.(OrderedCommitter); ok && cfg.EarlyLockRelease {
+		b.ordered = oc
 	}
 	for i := range b.pids {
 		// The state lives outside the actor instance, so that if protoactor
@@ -293,11 +309,11 @@ func (b *Bank) do(ctx context.Context, id int64, req Request, timeout time.Durat
 	// this goroutine already: take the answer without arming a timer (a
 	// timer's reset and stop cost more than the rest of the call).
 	if r, ok := c.answered(); ok {
-		return r.Reply, r.err
+		return answer(req, r)
 	}
 	if timeout == 0 {
 		r, _ := c.await(context.Background(), nil)
-		return r.Reply, r.err
+		return answer(req, r)
 	}
 	t := getTimer(timeout)
 	r, gaveUp := c.await(ctx, t.C)
@@ -305,7 +321,7 @@ func (b *Bank) do(ctx context.Context, id int64, req Request, timeout time.Durat
 	if gaveUp != nil {
 		return Reply{}, gaveUp
 	}
-	return r.Reply, r.err
+	return answer(req, r)
 }
 
 // Close stops every actor. Calls made afterwards fail with ErrClosed.
@@ -358,16 +374,22 @@ func (p *phases) Unpin(_ string, c Change) {
 	_, _ = (*Bank)(p).do(context.Background(), c.ID, Request{Op: OpUnpin}, 0)
 }
 
+// storeWrites returns the store's form of the pinned writes.
+func storeWrites(pinned []Pinned) []store.Write {
+	writes := make([]store.Write, len(pinned))
+	for i, c := range pinned {
+		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
+	}
+	return writes
+}
+
 // CommitStore implements Phases; without a store there is nothing to do.
 func (p *phases) CommitStore(ctx context.Context, pinned []Pinned, rec *store.Record) error {
 	b := (*Bank)(p)
 	if b.store == nil {
 		return nil
 	}
-	writes := make([]store.Write, len(pinned))
-	for i, c := range pinned {
-		writes[i] = store.Write{ID: c.ID, Balance: c.Balance}
-	}
+	writes := storeWrites(pinned)
 	var span trace.Span
 	if p.traced(ctx) {
 		span = b.startStoreSpan(ctx, len(writes), rec != nil)
@@ -383,16 +405,51 @@ func (p *phases) CommitStore(ctx context.Context, pinned []Pinned, rec *store.Re
 	return err
 }
 
-// Commit implements Phases. The write is durable already, so the call
-// cannot be abandoned; a bank closed meanwhile is no error (the write
-// stands in the store).
-func (p *phases) Commit(ctx context.Context, holder string, c Pinned, unlock bool) error {
+// EarlyLockRelease reports whether Apply releases its locks before its
+// writes are durable (Config.EarlyLockRelease over a store that can).
+func (b *Bank) EarlyLockRelease() bool { return b.ordered != nil }
+
+func (p *phases) ordersCommits() bool { return p.ordered != nil }
+
+// commitStoreOrdered implements orderedPhases.
+func (p *phases) commitStoreOrdered(ctx context.Context, pinned []Pinned, rec *store.Record) (*durability, error) {
+	b := (*Bank)(p)
+	writes := storeWrites(pinned)
+	var span trace.Span
+	if p.traced(ctx) {
+		span = b.startStoreSpan(ctx, len(writes), rec != nil)
+	}
+	start := time.Now()
+	sync, err := b.ordered.CommitOrdered(writes, rec)
+	if err != nil {
+		if span != nil {
+			endSpan(span, err)
+		}
+		return nil, err
+	}
+	// The span and the observer time the commit until it is durable, as
+	// CommitStore's do.
+	return newDurability(func() error {
+		err := sync()
+		if b.obs != nil {
+			b.obs.StoreCommit(time.Since(start))
+		}
+		if span != nil {
+			endSpan(span, err)
+		}
+		return err
+	}), nil
+}
+
+// commitBeforeDurable implements orderedPhases: Commit, with the account
+// told which sync its new balance waits for (nil: none, it is durable).
+func (p *phases) commitBeforeDurable(ctx context.Context, holder string, c Pinned, unlock bool, d *durability) error {
 	b := (*Bank)(p)
 	var span trace.Span
 	if p.traced(ctx) {
 		span = b.startSpan(ctx, "account.commit", c.ID, c.Fence)
 	}
-	_, err := b.do(context.Background(), c.ID, Request{Op: OpCommit, Holder: holder, Fence: c.Fence, Unlock: unlock}, 0)
+	_, err := b.do(context.Background(), c.ID, Request{Op: OpCommit, Holder: holder, Fence: c.Fence, Unlock: unlock, durable: d}, 0)
 	if span != nil {
 		endSpan(span, err)
 	}
@@ -400,4 +457,11 @@ func (p *phases) Commit(ctx context.Context, holder string, c Pinned, unlock boo
 		return fmt.Errorf("actors: committing account %d: %w", c.ID, err)
 	}
 	return nil
+}
+
+// Commit implements Phases. The write is durable already, so the call
+// cannot be abandoned; a bank closed meanwhile is no error (the write
+// stands in the store).
+func (p *phases) Commit(ctx context.Context, holder string, c Pinned, unlock bool) error {
+	return p.commitBeforeDurable(ctx, holder, c, unlock, nil)
 }

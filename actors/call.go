@@ -17,6 +17,9 @@ const (
 type result struct {
 	Reply
 	err error
+	// durable, when set, is the sync the balance waits for (early lock
+	// release); see answer.
+	durable *durability
 }
 
 // call is the message sent to an account actor. It is pooled together with

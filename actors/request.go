@@ -22,6 +22,16 @@ type Committer interface {
 	Commit(writes []store.Write, rec *store.Record) error
 }
 
+// OrderedCommitter is a Committer that can order a commit before it is
+// durable (store.Pebble.CommitOrdered): when CommitOrdered returns, the
+// writes are placed in the store's log after every earlier commit, and
+// sync waits until they are on disk. A later commit durable makes every
+// earlier one durable. A Bank over such a store releases locks early
+// (Config.EarlyLockRelease).
+type OrderedCommitter interface {
+	CommitOrdered(writes []store.Write, rec *store.Record) (sync func() error, err error)
+}
+
 // Op names what a Request asks of an account.
 type Op uint8
 
@@ -106,6 +116,17 @@ type Request struct {
 	// detector (Config.DeadlockDetection), which refuses the youngest
 	// waiter of a cycle with account.ErrDeadlock at once. It needs TS.
 	Detect bool
+	// BeforeDurable lets an OpLock grant be answered at once even when
+	// the account's balance comes from a write not yet durable (early
+	// lock release, Config.EarlyLockRelease): for a caller that shows that
+	// balance to no one before its own commit or unlock of the account
+	// has answered, since those wait until it is durable. Without it a
+	// grant waits, as every other answer does.
+	BeforeDurable bool
+
+	// durable, on an OpCommit, is the sync of the ordered store commit
+	// that holds its write.
+	durable *durability
 }
 
 // Reply is an account's answer. Balance, Holder, Fence and Expires
