@@ -73,6 +73,12 @@ type LockOptions struct {
 	// account still has the version its transaction read (VersionReader),
 	// refusing with ErrChanged otherwise.
 	Versions []uint64
+	// BeforeDurable takes a grant whose balance may come from a write not
+	// yet durable (a data server releasing locks early): the caller shows
+	// it to no one before its own commit or unlock of the account has
+	// answered, which wait until it is durable. A Teller always asks for
+	// it, since it answers an operation only after one of those.
+	BeforeDurable bool
 }
 
 // Plain reports whether o asks for nothing the original bank lacked: a

@@ -186,7 +186,7 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error)
 			}
 		}
 		err := t.retryLocked(ctx, deadline, func(wait time.Duration) error {
-			return t.acc.Lock(ctx, h.ids[:h.n], LockOptions{Wait: wait}, h.grants[:h.n])
+			return t.acc.Lock(ctx, h.ids[:h.n], LockOptions{Wait: wait, BeforeDurable: true}, h.grants[:h.n])
 		})
 		switch {
 		case err == nil:
@@ -219,7 +219,7 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error)
 			}
 		}
 		err := t.retryLocked(ctx, deadline, func(wait time.Duration) error {
-			return t.acc.Lock(ctx, h.ids[i:i+1], LockOptions{Wait: wait}, h.grants[i:i+1])
+			return t.acc.Lock(ctx, h.ids[i:i+1], LockOptions{Wait: wait, BeforeDurable: true}, h.grants[i:i+1])
 		})
 		if err != nil {
 			// A lock call that failed in transit may have been applied:
@@ -241,7 +241,7 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error)
 // the error is the accounts', an abort for transact to tell.
 func (h *held) lockTxn(ctx context.Context, tx txn) error {
 	t := h.t
-	opt := LockOptions{Scheme: t.cfg.Mode.scheme(), TS: tx.ts, Detect: t.cfg.Mode == ModeDetect}
+	opt := LockOptions{Scheme: t.cfg.Mode.scheme(), TS: tx.ts, Detect: t.cfg.Mode == ModeDetect, BeforeDurable: true}
 	if t.cfg.Mode == ModeOCC {
 		vr, ok := t.acc.(VersionReader)
 		if !ok {

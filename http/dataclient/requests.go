@@ -20,7 +20,7 @@ func (c *Client) Authenticate(ctx context.Context, clientToken string) error {
 	if clientToken == "" {
 		return &DataError{Route: wire.RouteAutentica, Kind: teller.ErrUnauthorized, Reason: "missing token"}
 	}
-	_, err := c.call(ctx, wire.RouteAutentica, clientToken, 0, 0, false, 0, 0)
+	_, err := c.call(ctx, wire.RouteAutentica, clientToken, 0, 0, false, 0, teller.LockOptions{})
 	return err
 }
 
@@ -52,8 +52,7 @@ func (c *Client) Lock(ctx context.Context, ids []int64, opt teller.LockOptions, 
 		// the seed's /getLock has no scheme.
 		return c.lockMany(ctx, ids, opt, grants)
 	}
-	wait := opt.Wait
-	a, err := c.call(ctx, wire.RouteGetLock, "", ids[0], 0, false, 0, wait)
+	a, err := c.call(ctx, wire.RouteGetLock, "", ids[0], 0, false, 0, opt)
 	if err != nil {
 		return err
 	}
@@ -81,7 +80,7 @@ func (c *Client) lockMany(ctx context.Context, contas []int64, opt teller.LockOp
 		uri = append(uri, "&"+wire.ParamConta+"="...)
 		uri = strconv.AppendInt(uri, id, 10)
 	}
-	uri = c.appendLockParams(uri, wait)
+	uri = c.appendLockParams(uri, wait, opt.BeforeDurable)
 	uri = appendTxnParams(uri, opt)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	req.Header.Set(wire.HeaderToken, c.token)
@@ -118,9 +117,14 @@ func appendTxnParams(uri []byte, opt teller.LockOptions) []byte {
 	return uri
 }
 
-// appendLockParams appends a lock's wait, when not zero, and the client's
-// lease, when set.
-func (c *Client) appendLockParams(uri []byte, wait time.Duration) []byte {
+// appendLockParams appends a lock's wait, when not zero, the client's
+// lease, when set, and that a grant not yet durable will do, if it will:
+// the original data server ignores that parameter, and its grants carry
+// no balance anyway.
+func (c *Client) appendLockParams(uri []byte, wait time.Duration, beforeDurable bool) []byte {
+	if beforeDurable {
+		uri = append(uri, "&"+wire.ParamUnsynced+"=1"...)
+	}
 	if wait > 0 {
 		uri = appendMillis(uri, wire.ParamWait, wait)
 	}
@@ -144,13 +148,13 @@ func appendMillis(uri []byte, param string, d time.Duration) []byte {
 // another holder's lock fails with teller.ErrLocked, and a grant whose
 // lease ran out with teller.ErrStaleFence.
 func (c *Client) Unlock(ctx context.Context, conta int64, fence uint64) error {
-	_, err := c.call(ctx, wire.RouteUnLock, "", conta, 0, false, fence, 0)
+	_, err := c.call(ctx, wire.RouteUnLock, "", conta, 0, false, fence, teller.LockOptions{})
 	return err
 }
 
 // Read returns the balance of account conta. Reading needs no lock.
 func (c *Client) Read(ctx context.Context, conta int64) (int64, error) {
-	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, 0)
+	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, teller.LockOptions{})
 	if err != nil {
 		return 0, err
 	}
@@ -166,7 +170,7 @@ func (c *Client) Read(ctx context.Context, conta int64) (int64, error) {
 // whose reads carry no version (the original) answers
 // teller.ErrUnsupported.
 func (c *Client) ReadVersion(ctx context.Context, conta int64) (int64, uint64, error) {
-	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, 0)
+	a, err := c.call(ctx, wire.RouteGetSaldo, "", conta, 0, false, 0, teller.LockOptions{})
 	switch {
 	case err != nil:
 		return 0, 0, err
@@ -185,7 +189,7 @@ func (c *Client) ReadVersion(ctx context.Context, conta int64) (int64, uint64, e
 // refused with teller.ErrLocked while another business server holds the
 // lock, and with teller.ErrStaleFence once the grant is over.
 func (c *Client) Write(ctx context.Context, conta, valor int64, fence uint64) error {
-	_, err := c.call(ctx, wire.RouteSetSaldo, "", conta, valor, true, fence, 0)
+	_, err := c.call(ctx, wire.RouteSetSaldo, "", conta, valor, true, fence, teller.LockOptions{})
 	return err
 }
 
@@ -193,7 +197,8 @@ func (c *Client) Write(ctx context.Context, conta, valor int64, fence uint64) er
 // instead of the server credential when not empty (for /autentica); fence
 // and wait are sent when not zero.
 func (c *Client) call(ctx context.Context, route, clientToken string, conta, valor int64, withValor bool,
-	fence uint64, wait time.Duration) (answer, error) {
+	fence uint64, lock teller.LockOptions) (answer, error) {
+	wait := lock.Wait
 	if err := gaveUp(ctx, route, conta); err != nil {
 		return answer{}, err
 	}
@@ -222,7 +227,7 @@ func (c *Client) call(ctx context.Context, route, clientToken string, conta, val
 			uri = append(uri, "&"+wire.ParamWithVersion+"=1"...)
 		}
 		if route == wire.RouteGetLock {
-			uri = c.appendLockParams(uri, wait)
+			uri = c.appendLockParams(uri, wait, lock.BeforeDurable)
 		} else if wait > 0 {
 			uri = appendMillis(uri, wire.ParamWait, wait)
 		}

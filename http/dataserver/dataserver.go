@@ -399,7 +399,7 @@ func appendGrant(buf []byte, r actors.Reply) []byte {
 	return append(buf, '}')
 }
 
-// lockParams reads wait, ttl and fence into req, applying the lease
+// lockParams reads wait, ttl, unsynced and fence into req, applying the lease
 // default, and returns why they are unacceptable ("" when they are fine).
 func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
 	if raw, n := single(args, wire.ParamFence); n > 1 {
@@ -413,6 +413,12 @@ func (s *Server) lockParams(args *fasthttp.Args, req *actors.Request) string {
 	}
 	if req.Op != actors.OpLock {
 		return ""
+	}
+	switch v, n := single(args, wire.ParamUnsynced); {
+	case n > 1:
+		return wire.ParamUnsynced + " given more than once"
+	case n == 1:
+		req.BeforeDurable = string(v) == "1" || string(v) == "true"
 	}
 	req.TTL = s.cfg.LockTTL
 	for _, p := range []struct {

@@ -432,3 +432,15 @@ func TestRepeatedToken(t *testing.T) {
 		t.Errorf("%d refusals in the operation log, want %d:\n%s", n, len(paths)*len(pairs), s.LogText())
 	}
 }
+
+// TestUnsyncedParam: a lock may say that a grant not yet durable will do
+// (unsynced, for a business server; see wire.ParamUnsynced), once.
+func TestUnsyncedParam(t *testing.T) {
+	s := dataservertest.Start(t, dataservertest.Options{})
+	run(t, s, []step{
+		{path: "/getLock?id_negoc=A&conta=1&unsynced=1", token: "server", status: 200, body: `{"fence":*`},
+		{path: "/getLocks?id_negoc=A&conta=1&conta=2&unsynced=true", token: "server", status: 200, body: `{"contas":[1,2],*`},
+		{path: "/getLock?id_negoc=B&conta=3&unsynced=1&unsynced=0", token: "server", status: 400, code: -12},
+		{path: "/getLocks?id_negoc=B&conta=3&unsynced=1&unsynced=1", token: "server", status: 400, code: -12},
+	})
+}

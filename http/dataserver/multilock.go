@@ -75,7 +75,7 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
-	opt := teller.LockOptions{Wait: req.Wait}
+	opt := teller.LockOptions{Wait: req.Wait, BeforeDurable: req.BeforeDurable}
 	var versions [MaxCommitAccounts]uint64
 	if msg := txnParams(args, &opt, versions[:n]); msg != "" {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)

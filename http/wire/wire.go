@@ -52,6 +52,11 @@ const (
 	// ParamWithVersion (any value) makes getSaldo answer the balance's
 	// version beside it: {"saldo":N,"version":V}.
 	ParamWithVersion = "with_version"
+	// ParamUnsynced ("1" or "true") lets a getLock or getLocks grant carry
+	// a balance whose write is not yet durable (a data server releasing
+	// locks early): for a caller that shows it to no one until its commit
+	// or unlock of the account has answered, which wait until it is.
+	ParamUnsynced = "unsynced"
 	// ParamFence names the grant a getLock (renewal), setSaldo or unlock
 	// acts under; older grants are refused with teller.StaleFence.
 	ParamFence = "fence"

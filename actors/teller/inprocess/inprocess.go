@@ -179,7 +179,8 @@ func (h Holder) Lock(ctx context.Context, ids []int64, opt teller.LockOptions, g
 	if len(grants) != len(ids) || (opt.Versions != nil && len(opt.Versions) != len(ids)) {
 		return badRequest("inprocess: one grant (and version, if any) per account, please")
 	}
-	req := actors.Request{Op: actors.OpLock, Holder: h.holder, TTL: h.lease, Scheme: opt.Scheme, TS: opt.TS, Detect: opt.Detect}
+	req := actors.Request{Op: actors.OpLock, Holder: h.holder, TTL: h.lease, Scheme: opt.Scheme, TS: opt.TS, Detect: opt.Detect,
+		BeforeDurable: opt.BeforeDurable}
 	var deadline time.Time
 	if opt.Wait > 0 {
 		deadline = time.Now().Add(opt.Wait)
