@@ -143,6 +143,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxWait := fs.Duration("max-lock-wait", dataserver.DefaultMaxLockWait, "longest wait a getLock may ask for")
 	dataDir := fs.String("data-dir", "bank-data", "directory of the durable store (created if missing); a restart reloads every account from it")
 	detect := fs.Bool("deadlock-detection", true, "break a cycle of lock waits at once, refusing its youngest transaction (DEADLOCK), for business servers in --lock-mode detect; off, their waits run out at their --lock-wait (single server only: a cluster's members do not see each other's waits)")
+	early := fs.Bool("early-lock-release", true, "pass an account's lock to its next holder as soon as a commit's writes are ordered in the write-ahead log, before their fsync (flush pipelining): the commit is still acknowledged, and every answer showing its balance given, only once it is on disk; a hot account then waits for no fsync between holders (durable single server only; false: release after the fsync)")
 	inMemory := fs.Bool("in-memory", false, "keep balances in memory only, as the original did (lost when the process stops)")
 	window := fs.Duration("idempotency-window", 24*time.Hour, "how long the outcome of a request with an Idempotency-Key is kept")
 	grace := fs.Duration("shutdown-timeout", 10*time.Second, "how long shutdown waits for requests in flight")
@@ -310,6 +311,7 @@ func Data(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			TracerProvider: tp,
 
 			DeadlockDetection: *detect,
+			EarlyLockRelease:  *early,
 		})
 		if err != nil {
 			return err
