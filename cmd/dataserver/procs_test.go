@@ -285,6 +285,7 @@ type op struct {
 	key     string
 	out     outcome
 	status  int    // last HTTP status (0: transport error)
+	saldo   *int64 // the balance a 200 answer showed (a transfer's: the source's)
 	err     string // transport error
 	// resolved: the outcome was unknown and a repetition with the same key
 	// told it; replayed: that answer was the kept outcome.
@@ -320,12 +321,20 @@ func send(client *http.Client, base string, o *op) (replayed bool) {
 		o.out, o.err = outUnknown, err.Error()
 		return false
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	o.status = resp.StatusCode
 	switch {
+	case err != nil:
+		o.out, o.err = outUnknown, err.Error()
 	case resp.StatusCode == http.StatusOK:
 		o.out = outOK
+		var answer struct {
+			Saldo *int64 `json:"saldo"`
+		}
+		if json.Unmarshal(body, &answer) == nil {
+			o.saldo = answer.Saldo
+		}
 	case resp.StatusCode >= 500:
 		o.out = outUnknown
 	default:
@@ -348,13 +357,25 @@ type loadGen struct {
 	ops     []*op
 	acked   atomic.Int64
 	unknown atomic.Int64
+	// next makes worker w's i-th operation (its key set by work); nil:
+	// mixed, see mixed.
+	next func(r *rng) *op
+	// onAnswer, when set, sees every operation once answered, on its
+	// worker's goroutine.
+	onAnswer func(*op)
 }
 
 // startLoad starts workers sending to urls. seed makes the mix of
 // operations reproducible.
 // The test must call stop; a failed test's cleanup does.
 func startLoad(t *testing.T, client *http.Client, urls []string, workers int, seed uint64) *loadGen {
-	l := &loadGen{client: client, urls: urls, prefix: randomHex(6), stopped: make(chan struct{})}
+	return startLoadOf(t, &loadGen{client: client, urls: urls}, workers, seed)
+}
+
+// startLoadOf is startLoad of l, whose client, urls and, if wanted, next
+// and onAnswer are set.
+func startLoadOf(t *testing.T, l *loadGen, workers int, seed uint64) *loadGen {
+	l.prefix, l.stopped = randomHex(6), make(chan struct{})
 	for w := range workers {
 		l.wg.Go(func() { l.work(w, seed) })
 	}
@@ -378,19 +399,18 @@ func (l *loadGen) work(w int, seed uint64) {
 			return
 		default:
 		}
-		o := &op{a: int64(rng.n(numAccounts)) + 1, v: int64(rng.n(400)) + 1, key: fmt.Sprintf("%s-w%d-%d", l.prefix, w, i)}
-		switch r := rng.n(4); r {
-		case 0:
-			o.kind = opDeposit
-		case 1:
-			o.kind = opWithdraw
-		default:
-			o.kind = opTransfer
-			o.b = (o.a+int64(rng.n(numAccounts-1)))%numAccounts + 1
+		next := mixed
+		if l.next != nil {
+			next = l.next
 		}
+		o := next(rng)
+		o.key = fmt.Sprintf("%s-w%d-%d", l.prefix, w, i)
 		// Never cancelled: once stop returns, every operation sent has
 		// been answered (or timed out), so none is still running.
 		send(l.client, l.urls[(w+i)%len(l.urls)], o)
+		if l.onAnswer != nil {
+			l.onAnswer(o)
+		}
 		mine = append(mine, o)
 		switch o.out {
 		case outOK:
@@ -406,6 +426,22 @@ func (l *loadGen) work(w int, seed uint64) {
 			}
 		}
 	}
+}
+
+// mixed is the load's default mix: a quarter deposits, a quarter
+// withdrawals, half transfers, over every account, of 1 to 400.
+func mixed(rng *rng) *op {
+	o := &op{a: int64(rng.n(numAccounts)) + 1, v: int64(rng.n(400)) + 1}
+	switch r := rng.n(4); r {
+	case 0:
+		o.kind = opDeposit
+	case 1:
+		o.kind = opWithdraw
+	default:
+		o.kind = opTransfer
+		o.b = (o.a+int64(rng.n(numAccounts-1)))%numAccounts + 1
+	}
+	return o
 }
 
 // waitAcked waits until n more operations have been acknowledged than
