@@ -173,7 +173,17 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error)
 		slices.Sort(h.ids[:h.n])
 	}
 	if tx.ts != 0 {
-		return h, h.lockTxn(ctx, tx)
+		err := h.lockTxn(ctx, tx)
+		if t.cfg.Mode != ModeWait || !errors.Is(err, ErrUnsupported) {
+			return h, err
+		}
+		// Nothing taken, h released: the accounts cannot tell this
+		// Teller's operations apart, so they take local locks.
+		if t.noTxn.CompareAndSwap(false, true) {
+			t.logger.Info("the accounts have no transaction schemes (an older data server, or the original): "+
+				"this business server's operations on one account take turns locally", "id_negoc", t.cfg.Holder)
+		}
+		return t.acquire(ctx, legs, txn{deadline: tx.deadline})
 	}
 
 	// In fail-fast mode the deadline is now: the local lock is tried once
@@ -260,7 +270,17 @@ func (h *held) lockTxn(ctx context.Context, tx txn) error {
 	} else {
 		opt.Wait = max(min(time.Until(tx.deadline).Truncate(time.Millisecond), maxLockWait), 0)
 	}
-	err := t.acc.Lock(ctx, h.ids[:h.n], opt, h.grants[:h.n])
+	var err error
+	if t.cfg.Mode == ModeWait {
+		// Not a transaction that aborts: a refusal means accounts that
+		// fail fast instead of queueing, retried as ModeWait's are.
+		err = t.retryLocked(ctx, tx.deadline, func(wait time.Duration) error {
+			opt.Wait = wait
+			return t.acc.Lock(ctx, h.ids[:h.n], opt, h.grants[:h.n])
+		})
+	} else {
+		err = t.acc.Lock(ctx, h.ids[:h.n], opt, h.grants[:h.n])
+	}
 	switch {
 	case err == nil:
 		for i := range h.n {

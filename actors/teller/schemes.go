@@ -63,7 +63,7 @@ func (m LockMode) scheme() account.Scheme {
 		return account.WaitDie
 	case ModeWoundWait:
 		return account.WoundWait
-	case ModeDetect:
+	case ModeDetect, ModeWait:
 		return account.Wait
 	}
 	return account.NoWait // ModeOCC validates without waiting
@@ -165,7 +165,11 @@ func (t *Teller) lockDeadline(ctx context.Context) time.Time {
 func (t *Teller) transact(ctx context.Context, attempt func(txn) error) error {
 	if !t.cfg.Mode.transactional() {
 		t.stats.attempts.Add(1)
-		err := attempt(txn{deadline: t.lockDeadline(ctx)})
+		tx := txn{deadline: t.lockDeadline(ctx)}
+		if t.cfg.Mode == ModeWait && !t.noTxn.Load() {
+			tx.ts = t.clock.next() // see ModeWait
+		}
+		err := attempt(tx)
 		t.ended(err)
 		return err
 	}

@@ -19,6 +19,15 @@ const (
 	// ModeWait queues on the accounts (FIFO) for up to LockWait; accounts
 	// that fail fast instead (the original data server ignores the wait)
 	// are retried as ModeRetry does. The default.
+	//
+	// Each operation is named by a timestamp, as a transactional mode's
+	// are, when the accounts can tell one operation of this Teller from
+	// another by it (this project's data server and in-process accounts):
+	// then it takes no local lock, and this Teller's operations on one
+	// account queue at the account behind each other's, so that early
+	// lock release passes the lock from one to the next as soon as the
+	// first's commit is ordered, not after its sync. Accounts that cannot
+	// (the original data server) get the local locks.
 	ModeWait LockMode = "wait"
 	// ModeRetry sends fail-fast lock requests, retried with jittered
 	// exponential backoff for up to LockWait.
@@ -114,6 +123,10 @@ type Teller struct {
 	// noLockMany is set once the accounts answered a Lock of several with
 	// ErrUnsupported: locks are then taken one call at a time.
 	noLockMany atomic.Bool
+	// noTxn is set once the accounts refused a ModeWait operation's
+	// timestamped Lock with ErrUnsupported (the original data server):
+	// ModeWait then takes local locks and unnamed account locks.
+	noTxn atomic.Bool
 
 	clock clock // transaction timestamps
 	stats stats

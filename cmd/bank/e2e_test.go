@@ -434,9 +434,11 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("business_server.log has no line ending in %q", want)
 		}
 	}
-	// A deposit is one /commit (the new balance under the lock's fence, the
-	// lock released with it), with its idempotency record.
-	for _, want := range []string{", autentica", ", getLock, 2", ", commit, 2, 6000", ", idem, NOT_FOUND"} {
+	// A deposit is one /getLocks (the operation named, so that another of
+	// this business server on the account queues behind it), one /commit
+	// (the new balance under the lock's fence, the lock released with
+	// it), with its idempotency record.
+	for _, want := range []string{", autentica", ", getLocks, 2", ", commit, 2, 6000", ", idem, NOT_FOUND"} {
 		if !containsPart(dataLog, want) {
 			t.Errorf("data_server.log has no line containing %q", want)
 		}

@@ -230,7 +230,9 @@ func TestFailuresReleaseLocks(t *testing.T) {
 			ctx.SetBodyString(`{"contas":[9,8],"fences":[1,1],"saldos":[5,5]}`)
 			return true
 		}), []step{{"/transferencia/1/2/10", 503, false}}},
-		{"getLock applied, answer garbled", on(wire.RouteGetLock, appliedThenGarbage, 1), []step{
+		{"getLocks of one account applied, answer garbled", on(wire.RouteGetLocks, appliedThenGarbage, 1), []step{
+			{"/saque/1/10", 503, false}}},
+		{"getLock applied, answer garbled", compose(noGetLocks, on(wire.RouteGetLock, appliedThenGarbage, 1)), []step{
 			{"/saque/1/10", 503, false}}},
 
 		// A data server without /commit (ours before it): setSaldo under

@@ -473,31 +473,60 @@ func TestAuthCache(t *testing.T) {
 
 // TestSameServerConcurrency: requests of one business server on one
 // account are serialized although the data server's lock is re-entrant
-// for the server's id_negoc.
+// for the server's id_negoc: by naming each operation (a timestamped
+// /getLocks, queued at the account) on a data server that can tell them
+// apart, and by local locks on one that cannot (no /getLocks: the
+// original's).
 func TestSameServerConcurrency(t *testing.T) {
-	data := dataservertest.Start(t, dataservertest.Options{})
-	bs := startBusiness(t, data, businesstest.Options{LockWait: 15 * time.Second})
-	const n = 40
-	var wg sync.WaitGroup
-	errs := make(chan string, 2*n)
-	for i := range n {
-		wg.Go(func() {
-			path := "/deposito/1/1"
-			if i%2 == 1 {
-				path = "/transferencia/2/1/1"
+	for _, tc := range []struct {
+		name      string
+		wrap      func(fasthttp.RequestHandler) fasthttp.RequestHandler
+		getLockOK func(n int64) bool // of the number of /getLock calls
+	}{
+		{"named operations", nil, func(n int64) bool { return n == 0 }},
+		{"no transaction schemes: local locks", noGetLocks, func(n int64) bool { return n >= 40 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var getLocks atomic.Int64
+			wrap := func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+				if tc.wrap != nil {
+					h = tc.wrap(h)
+				}
+				return func(ctx *fasthttp.RequestCtx) {
+					if string(ctx.Path()) == wire.RouteGetLock {
+						getLocks.Add(1)
+					}
+					h(ctx)
+				}
 			}
-			r, err := tryDo(http.MethodGet, bs.URL+path, token)
-			if err != nil || r.status != 200 {
-				errs <- fmt.Sprintf("%s: %v %d %s", path, err, r.status, r.body)
+			data := dataservertest.Start(t, dataservertest.Options{Wrap: wrap})
+			bs := startBusiness(t, data, businesstest.Options{LockWait: 15 * time.Second})
+			const n = 40
+			var wg sync.WaitGroup
+			errs := make(chan string, 2*n)
+			for i := range n {
+				wg.Go(func() {
+					path := "/deposito/1/1"
+					if i%2 == 1 {
+						path = "/transferencia/2/1/1"
+					}
+					r, err := tryDo(http.MethodGet, bs.URL+path, token)
+					if err != nil || r.status != 200 {
+						errs <- fmt.Sprintf("%s: %v %d %s", path, err, r.status, r.body)
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
+			checkBank(t, data, with(uniform(10, 1000), 1, 1000+n, 2, 1000-n/2))
+			if got := getLocks.Load(); !tc.getLockOK(got) {
+				t.Errorf("%d /getLock calls: not the locking this data server calls for", got)
 			}
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
-	}
-	checkBank(t, data, with(uniform(10, 1000), 1, 1000+n, 2, 1000-n/2))
 }
 
 func TestShutdown(t *testing.T) {
