@@ -189,7 +189,7 @@ func BenchmarkLoopback(b *testing.B) {
 //
 //	go test -run '^$' -bench 'Transfer$' -count 6 ./benchmarks/ | benchstat -col /path -
 func BenchmarkTransfer(b *testing.B) {
-	for _, st := range []string{"memory", "pebble"} {
+	for _, st := range benchStores {
 		b.Run("path=inprocess/store="+st, func(b *testing.B) {
 			runTeller(b, startInProcess(b, st), func(i int64) teller.Op {
 				from, to := transferLegs(i)
@@ -223,19 +223,38 @@ func transferLegs(i int64) (from, to int64) {
 	return from, to
 }
 
-// startInProcess starts 1,000 account actors over the store named
-// ("memory" or "pebble") and returns a Teller over them, as a business
-// server's would be (ascending order, waiting, a 10 s lease).
+// The stores the benchmarks compare: in memory; durable, each commit
+// synced before its locks pass on; durable with early lock release (the
+// locks pass on once the commit is ordered in the WAL, every answer
+// waiting for its sync: the dataserver command's default).
+const (
+	storeMemory    = "memory"
+	storePebble    = "pebble"
+	storePebbleELR = "pebble-elr"
+)
+
+var benchStores = []string{storeMemory, storePebble, storePebbleELR}
+
+// durableStore returns the store named, a fresh pebble for the durable
+// ones, and whether early lock release is on.
+func durableStore(b *testing.B, st string) (s interface {
+	actors.Store
+	inprocess.Records
+}, elr bool) {
+	b.Helper()
+	if st == storeMemory {
+		return store.NewMemory(), false
+	}
+	return openPebble(b), st == storePebbleELR
+}
+
+// startInProcess starts 1,000 account actors over the store named (see
+// benchStores) and returns a Teller over them, as a business server's
+// would be (ascending order, waiting, a 10 s lease).
 func startInProcess(b *testing.B, st string) *teller.Teller {
 	b.Helper()
-	var s interface {
-		actors.Store
-		inprocess.Records
-	} = store.NewMemory()
-	if st == "pebble" {
-		s = openPebble(b)
-	}
-	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s, Synchronous: true})
+	s, elr := durableStore(b, st)
+	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s, Synchronous: true, EarlyLockRelease: elr})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -269,7 +288,7 @@ func BenchmarkHotAccount(b *testing.B) {
 	spread := func(n int64) func(int64) int64 {
 		return func(i int64) int64 { return i%n + 1 }
 	}
-	for _, st := range []string{"memory", "pebble"} {
+	for _, st := range benchStores {
 		for _, n := range []int64{1, 1000} {
 			pick := spread(n)
 			b.Run("path=inprocess/store="+st+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
@@ -279,11 +298,9 @@ func BenchmarkHotAccount(b *testing.B) {
 			})
 		}
 	}
-	for _, st := range []string{"memory", "pebble"} {
+	for _, st := range benchStores {
 		opts := dataservertest.Options{Accounts: 1000}
-		if st == "pebble" {
-			opts.Store = openPebble(b)
-		}
+		opts.Store, opts.EarlyLockRelease = durableStore(b, st)
 		ds := dataservertest.Start(b, opts)
 		biz := businesstest.Start(b, ds, businesstest.Options{})
 		for _, n := range []int64{1, 1000} {

@@ -39,6 +39,11 @@ type Options struct {
 		actors.Store
 		dataserver.Records
 	}
+	// EarlyLockRelease passes an account's lock on once its commit is
+	// ordered in the store's log (actors.Config.EarlyLockRelease), as the
+	// dataserver command does by default; it needs a store that can
+	// (store.Pebble).
+	EarlyLockRelease bool
 	// Wrap, when set, wraps the server's handler: tests use it to fail,
 	// delay or garble chosen routes.
 	Wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler
@@ -85,6 +90,7 @@ func Start(t testing.TB, opt Options) *Server {
 		TracerProvider: opt.TracerProvider,
 
 		DeadlockDetection: true,
+		EarlyLockRelease:  opt.EarlyLockRelease,
 	})
 	if err != nil {
 		t.Fatal(err)
