@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +113,8 @@ func runHTTP(ctx context.Context, s Settings, c Cell) (m Measurement, err error)
 }
 
 // runInprocess runs c's transactions of c.Legs legs through c.Servers
-// Tellers over a fresh in-memory bank in this process (package txnload).
+// Tellers over a fresh bank in this process (package txnload): in memory,
+// or over pebble in a temporary directory (c.Store).
 func runInprocess(ctx context.Context, s Settings, c Cell) (m Measurement, err error) {
 	def, _ := c.Policy.def()
 	dist, err := loadgen.ParseDist(c.Skew.Spec)
@@ -128,6 +130,17 @@ func runInprocess(ctx context.Context, s Settings, c Cell) (m Measurement, err e
 	}
 	if def.lease {
 		cfg.Lease = s.Lease
+	}
+	if c.Store.durable() {
+		if cfg.Dir, err = os.MkdirTemp("", "gobank-experiment-"); err != nil {
+			return m, err
+		}
+		defer func() {
+			if rmErr := os.RemoveAll(cfg.Dir); err == nil {
+				err = rmErr
+			}
+		}()
+		cfg.EarlyLockRelease = c.Store.earlyLockRelease()
 	}
 	r, err := txnload.Run(ctx, cfg)
 	if err != nil {
@@ -159,6 +172,8 @@ func runCell(ctx context.Context, s Settings, c Cell, index int, keep keepFiles)
 		res.Err = fmt.Errorf("unknown policy %q", c.Policy)
 	case run == nil:
 		res.Err = fmt.Errorf("unknown transport %q", c.Transport)
+	case c.Store != "" && !slices.Contains(Stores, c.Store):
+		res.Err = fmt.Errorf("unknown store %q", c.Store)
 	case !c.Transport.runs(c.Legs):
 		res.Err = fmt.Errorf("the %s transport runs transfers (2 legs), not %d legs", c.Transport, c.Legs)
 	}

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors"
+	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/benchmarks/txnload"
 	"github.com/bank/gobank/http/auth"
 	"github.com/bank/gobank/http/business"
@@ -23,6 +25,8 @@ import (
 // business servers in front of it, all in this process on loopback ports.
 type cluster struct {
 	bank     *actors.Bank
+	store    *store.Pebble // nil: balances in memory
+	storeDir string        // the store's temporary directory, removed by stop
 	data     *dataserver.Server
 	dataDone chan error
 	biz      []*business.Server
@@ -62,8 +66,18 @@ func startCluster(s Settings, c Cell) (cl *cluster, err error) {
 		}
 	}()
 	cl.deadlocks = txnload.NewDeadlockTimes()
-	cl.bank, err = actors.New(actors.Config{Accounts: s.Accounts, InitialBalance: s.InitialBalance, Synchronous: true,
-		DeadlockDetection: true, Observer: cl.deadlocks})
+	bcfg := actors.Config{Accounts: s.Accounts, InitialBalance: s.InitialBalance, Synchronous: true,
+		DeadlockDetection: true, Observer: cl.deadlocks, EarlyLockRelease: c.Store.earlyLockRelease()}
+	if c.Store.durable() {
+		if cl.storeDir, err = os.MkdirTemp("", "gobank-experiment-"); err != nil {
+			return cl, err
+		}
+		if cl.store, err = store.OpenPebble(cl.storeDir, nil); err != nil {
+			return cl, err
+		}
+		bcfg.Store = cl.store
+	}
+	cl.bank, err = actors.New(bcfg)
 	if err != nil {
 		return cl, err
 	}
@@ -86,6 +100,9 @@ func startCluster(s Settings, c Cell) (cl *cluster, err error) {
 	dc.Accounts = cl.bank
 	dc.ClientTokens = tokens
 	dc.ServerToken = serverToken
+	if cl.store != nil {
+		dc.Records = cl.store
+	}
 	cl.data, err = dataserver.New(dc)
 	if err != nil {
 		return cl, err
@@ -176,7 +193,17 @@ func (cl *cluster) stop() error {
 	if cl.bank != nil {
 		cl.bank.Close()
 	}
-	cl.biz, cl.bizDone, cl.data, cl.bank = nil, nil, nil, nil
+	if cl.store != nil {
+		if err := cl.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	if cl.storeDir != "" {
+		if err := os.RemoveAll(cl.storeDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	cl.biz, cl.bizDone, cl.data, cl.bank, cl.store, cl.storeDir = nil, nil, nil, nil, nil, ""
 	return errors.Join(errs...)
 }
 

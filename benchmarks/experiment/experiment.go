@@ -96,6 +96,11 @@ func (g Grid) Validate() error {
 			return fmt.Errorf("unknown transport %q", t)
 		}
 	}
+	for _, st := range g.stores() {
+		if !slices.Contains(Stores, st) {
+			return fmt.Errorf("unknown store %q (want %s)", st, joinNames(Stores))
+		}
+	}
 	for _, p := range g.Policies {
 		if _, ok := p.def(); !ok {
 			return fmt.Errorf("unknown policy %q (want %s)", p, joinNames(Policies()))

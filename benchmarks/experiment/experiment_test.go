@@ -109,15 +109,7 @@ func TestTinyGrid(t *testing.T) {
 		t.Errorf("markdown reports a failure:\n%s", text)
 	}
 
-	f, err := os.Open(files.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	_ = f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSV(t, files.CSV)
 	if len(rows) != n+1 {
 		t.Fatalf("CSV: %d rows, want a header and %d cells", len(rows), n)
 	}
@@ -177,6 +169,114 @@ func TestTinyGrid(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tiny-order.png")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("an order contrast from a run of one order: %v", err)
 	}
+}
+
+// TestStoresGrid runs the hot account over both durable stores, in-process
+// and over HTTP: every cell proven, the store named in the lines, the
+// table and the CSV, and every cell's pebble directory removed after it.
+func TestStoresGrid(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the cells' stores go (os.MkdirTemp)
+	dir := t.TempDir()
+	s := DefaultSettings()
+	s.Duration, s.InprocessDuration = time.Second, 300*time.Millisecond
+	grid := Grid{
+		Transports: Transports,
+		Stores:     []Store{StorePebble, StorePebbleELR},
+		Policies:   []Policy{PolicyWait},
+		Orders:     []Order{OrderAscending},
+		Skews:      []Skew{SkewHot},
+		Servers:    []int{1},
+		Workers:    []int{8},
+		Legs:       []int{2},
+	}
+	var stdout, stderr bytes.Buffer
+	results, _, err := Run(context.Background(), Config{Grid: grid, Settings: s, Dir: dir, Name: "stores",
+		Command: "bank experiment --stores pebble,pebble-elr", Stdout: &stdout, Stderr: &stderr})
+	t.Logf("%s\n%s", stdout.String(), stderr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 4 {
+		t.Fatalf("%d results, want 4", len(results))
+	}
+	for _, r := range results {
+		if r.Failed() || r.Commits == 0 || r.Store == "" {
+			t.Errorf("#%d %s: not proven or no commits: %+v (err %v)", r.Index, r.Cell, r.Verdict, r.Err)
+		}
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("the cells left %d entries in TMPDIR, first %s", len(left), left[0].Name())
+	}
+	for _, want := range []string{"http/pebble ", "http/pebble-elr ", "inprocess/pebble-elr "} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q", want)
+		}
+	}
+	md, err := os.ReadFile(OutputFiles(dir, "stores").Markdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| 2 | http/pebble-elr | 2 | wait | ascending | hot 1 @ 50% |") {
+		t.Errorf("markdown has no row for cell 2 over pebble-elr:\n%s", md)
+	}
+	rows := readCSV(t, OutputFiles(dir, "stores").CSV)
+	col := slices.Index(rows[0], "store")
+	if col < 0 {
+		t.Fatalf("CSV header lacks store: %q", rows[0])
+	}
+	var stores []string
+	for _, row := range rows[1:] {
+		stores = append(stores, row[col])
+	}
+	if want := []string{"pebble", "pebble-elr", "pebble", "pebble-elr"}; !slices.Equal(stores, want) {
+		t.Errorf("CSV stores %q, want %q", stores, want)
+	}
+}
+
+// TestClusterStores checks what a cell's store makes of its bank: memory
+// none, pebble a store without early lock release, pebble-elr one with it;
+// stop removes the store's directory.
+func TestClusterStores(t *testing.T) {
+	s := DefaultSettings()
+	for _, tc := range []struct {
+		store        Store
+		durable, elr bool
+	}{{"", false, false}, {StoreMemory, false, false}, {StorePebble, true, false}, {StorePebbleELR, true, true}} {
+		cl, err := startCluster(s, Cell{Transport: TransportHTTP, Store: tc.store, Policy: PolicyWait, Order: OrderAscending, Skew: SkewHot, Servers: 1, Workers: 1, Legs: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := cl.storeDir
+		if (cl.store != nil) != tc.durable || cl.bank.EarlyLockRelease() != tc.elr {
+			t.Errorf("store %q: durable %v, early lock release %v; want %v, %v", tc.store, cl.store != nil, cl.bank.EarlyLockRelease(), tc.durable, tc.elr)
+		}
+		if err := cl.stop(); err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat(dir); tc.durable && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("store %q: %s remains after stop: %v", tc.store, dir, err)
+		}
+	}
+}
+
+// readCSV reads the CSV file at path.
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 func checkPNG(t *testing.T, path string) {
@@ -283,6 +383,7 @@ func TestGrids(t *testing.T) {
 		"16 legs over HTTP only": {Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers, Legs: []int{2, 16}},
 		"17 legs":                {Transports: []Transport{TransportInprocess}, Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers, Legs: []int{17}},
 		"a transport unknown":    {Transports: []Transport{"carrier-pigeon"}, Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers},
+		"a store unknown":        {Stores: []Store{"tape"}, Policies: one.Policies, Orders: one.Orders, Skews: one.Skews, Servers: one.Servers, Workers: one.Workers},
 	} {
 		if err := g.Validate(); err == nil {
 			t.Errorf("%s: validated", name)
@@ -323,6 +424,14 @@ func TestParseLists(t *testing.T) {
 	for _, bad := range []string{"", "wait,,fail-fast", "wait-dies", "wait,wait"} {
 		if _, err := ParsePolicies(bad); err == nil {
 			t.Errorf("policies %q parsed", bad)
+		}
+	}
+	if st, err := ParseStores("pebble-elr,memory"); err != nil || !slices.Equal(st, []Store{StorePebbleELR, StoreMemory}) {
+		t.Errorf("stores %v, %v", st, err)
+	}
+	for _, bad := range []string{"", "pebble,pebble", "disk"} {
+		if _, err := ParseStores(bad); err == nil {
+			t.Errorf("stores %q parsed", bad)
 		}
 	}
 	if _, err := ParseOrders("ascending,random"); err == nil {

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -27,6 +28,7 @@ var columns = func() []column {
 	cs := []column{
 		{"index", func(r *Result) any { return r.Index }},
 		{"transport", func(r *Result) any { return string(r.Transport) }},
+		{"store", func(r *Result) any { return string(cmp.Or(r.Store, StoreMemory)) }},
 		{"policy", func(r *Result) any { return string(r.Policy) }},
 		{"order", func(r *Result) any { return string(r.Order) }},
 		{"skew", func(r *Result) any { return r.Skew.Spec }},

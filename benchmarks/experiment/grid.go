@@ -204,6 +204,39 @@ var Transports = []Transport{TransportHTTP, TransportInprocess}
 // HTTP runs transfers only.
 func (t Transport) runs(legs int) bool { return t != TransportHTTP || legs == 2 }
 
+// Store is where the bank keeps its balances.
+type Store string
+
+// The stores.
+const (
+	// StoreMemory keeps the balances in memory: no commit waits for a
+	// disk, so the cell measures the lock scheme alone.
+	StoreMemory Store = "memory"
+	// StorePebble is a pebble store in a fresh temporary directory: every
+	// commit a synced batch, the accounts' locks held until its sync.
+	StorePebble Store = "pebble"
+	// StorePebbleELR is StorePebble with early lock release: the locks
+	// pass on once the commit is ordered in the WAL, every answer that
+	// depends on it waiting for its sync (actors.Config.EarlyLockRelease,
+	// the data server's --early-lock-release).
+	StorePebbleELR Store = "pebble-elr"
+)
+
+// Stores lists the stores in table order.
+var Stores = []Store{StoreMemory, StorePebble, StorePebbleELR}
+
+func (s Store) durable() bool          { return s == StorePebble || s == StorePebbleELR }
+func (s Store) earlyLockRelease() bool { return s == StorePebbleELR }
+
+// where is a transport and store as tables show them: the transport
+// alone in memory ("http"), else both ("http/pebble-elr").
+func where(t Transport, s Store) string {
+	if s == "" || s == StoreMemory {
+		return string(t)
+	}
+	return string(t) + "/" + string(s)
+}
+
 // Skew is how the load generator picks accounts. It is comparable: cells
 // are map keys.
 type Skew struct {
@@ -295,6 +328,7 @@ func fmtTheta(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // Cell is one point of the grid.
 type Cell struct {
 	Transport Transport
+	Store     Store // "" is StoreMemory
 	Policy    Policy
 	Order     Order
 	Skew      Skew
@@ -305,8 +339,11 @@ type Cell struct {
 
 func (c Cell) String() string {
 	s := fmt.Sprintf("%s/%s/%s/%d servers/%d workers", c.Policy, c.Order, c.Skew.Name(), c.Servers, c.Workers)
-	if c.Transport == TransportInprocess {
-		s = fmt.Sprintf("%s/%d legs/%s", c.Transport, c.Legs, s)
+	switch {
+	case c.Transport == TransportInprocess:
+		s = fmt.Sprintf("%s/%d legs/%s", where(c.Transport, c.Store), c.Legs, s)
+	case c.Store != "" && c.Store != StoreMemory:
+		s = fmt.Sprintf("%s/%s", where(c.Transport, c.Store), s)
 	}
 	return s
 }
@@ -315,6 +352,7 @@ func (c Cell) String() string {
 // the widths a transport does not run (HTTP runs two legs only).
 type Grid struct {
 	Transports []Transport // nil: http
+	Stores     []Store     // nil: memory
 	Policies   []Policy
 	Orders     []Order
 	Skews      []Skew
@@ -328,6 +366,13 @@ func (g Grid) transports() []Transport {
 		return []Transport{TransportHTTP}
 	}
 	return g.Transports
+}
+
+func (g Grid) stores() []Store {
+	if len(g.Stores) == 0 {
+		return []Store{StoreMemory}
+	}
+	return g.Stores
 }
 
 func (g Grid) legs() []int {
@@ -348,12 +393,14 @@ func (g Grid) Cells() []Cell {
 			if !t.runs(l) {
 				continue
 			}
-			for _, o := range g.Orders {
-				for _, n := range g.Servers {
-					for _, w := range g.Workers {
-						for _, sk := range g.Skews {
-							for _, p := range g.Policies {
-								cells = append(cells, Cell{Transport: t, Policy: p, Order: o, Skew: sk, Servers: n, Workers: w, Legs: l})
+			for _, st := range g.stores() {
+				for _, o := range g.Orders {
+					for _, n := range g.Servers {
+						for _, w := range g.Workers {
+							for _, sk := range g.Skews {
+								for _, p := range g.Policies {
+									cells = append(cells, Cell{Transport: t, Store: st, Policy: p, Order: o, Skew: sk, Servers: n, Workers: w, Legs: l})
+								}
 							}
 						}
 					}
@@ -382,6 +429,7 @@ func FullGrid() Grid {
 	}
 	return Grid{
 		Transports: slices.Clone(Transports),
+		Stores:     []Store{StoreMemory},
 		Policies:   Policies(),
 		Orders:     slices.Clone(Orders),
 		Skews:      append(skews, SkewHot),
@@ -398,6 +446,7 @@ func FullGrid() Grid {
 func QuickGrid() Grid {
 	return Grid{
 		Transports: slices.Clone(Transports),
+		Stores:     []Store{StoreMemory},
 		Policies:   Policies(),
 		Orders:     slices.Clone(Orders),
 		Skews:      []Skew{mustSkew("uniform"), mustSkew("zipf:0.99")},
@@ -421,6 +470,17 @@ func ParseTransports(s string) ([]Transport, error) {
 			return "", fmt.Errorf("unknown transport %q (want %s)", v, joinNames(Transports))
 		}
 		return t, nil
+	})
+}
+
+// ParseStores parses a comma-separated list of stores.
+func ParseStores(s string) ([]Store, error) {
+	return parseList(s, "store", func(v string) (Store, error) {
+		st := Store(v)
+		if !slices.Contains(Stores, st) {
+			return "", fmt.Errorf("unknown store %q (want %s)", v, joinNames(Stores))
+		}
+		return st, nil
 	})
 }
 

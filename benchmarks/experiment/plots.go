@@ -146,7 +146,7 @@ func newLayout(results []Result) layout {
 		if !slices.Contains(l.orders, r.Order) {
 			l.orders = append(l.orders, r.Order)
 		}
-		col := condition{Transport: r.Transport, Servers: r.Servers, Workers: r.Workers, Legs: r.Legs}
+		col := condition{Transport: r.Transport, Store: r.Store, Servers: r.Servers, Workers: r.Workers, Legs: r.Legs}
 		if !slices.Contains(l.columns, col) {
 			l.columns = append(l.columns, col)
 		}
@@ -160,6 +160,7 @@ func newLayout(results []Result) layout {
 	slices.SortFunc(l.orders, func(a, b Order) int { return slices.Index(Orders, a) - slices.Index(Orders, b) })
 	slices.SortFunc(l.columns, func(a, b condition) int {
 		return cmp.Or(cmp.Compare(slices.Index(Transports, a.Transport), slices.Index(Transports, b.Transport)),
+			cmp.Compare(slices.Index(Stores, cmp.Or(a.Store, StoreMemory)), slices.Index(Stores, cmp.Or(b.Store, StoreMemory))),
 			cmp.Compare(a.Legs, b.Legs), cmp.Compare(a.Servers, b.Servers), cmp.Compare(a.Workers, b.Workers))
 	})
 	slices.SortFunc(l.skews, func(a, b Skew) int {
@@ -242,10 +243,10 @@ func (l layout) write(path string, f figure) error {
 // panel draws one lock order and servers × workers column.
 func (l layout) panel(f figure, o Order, col condition) (*plot.Plot, error) {
 	p := plot.New()
-	where := fmt.Sprintf("%s, %d legs, %d servers, %d workers", col.Transport, col.Legs, col.Servers, col.Workers)
-	p.Title.Text = fmt.Sprintf("%s order; %s", o, where)
+	at := fmt.Sprintf("%s, %d legs, %d servers, %d workers", where(col.Transport, col.Store), col.Legs, col.Servers, col.Workers)
+	p.Title.Text = fmt.Sprintf("%s order; %s", o, at)
 	if f.contrast {
-		p.Title.Text = where
+		p.Title.Text = at
 	}
 	p.Title.TextStyle.Font = font.From(sansFont, 13)
 	p.Title.Padding = vg.Points(6)
@@ -269,7 +270,7 @@ func (l layout) panel(f figure, o Order, col condition) (*plot.Plot, error) {
 	for _, pol := range l.policies {
 		var xys plotter.XYs
 		for i, sk := range l.skews {
-			c := condition{Transport: col.Transport, Order: o, Skew: sk, Servers: col.Servers, Workers: col.Workers, Legs: col.Legs}
+			c := condition{Transport: col.Transport, Store: col.Store, Order: o, Skew: sk, Servers: col.Servers, Workers: col.Workers, Legs: col.Legs}
 			if v, ok := f.value(l.ix, pol, c); ok {
 				xys = append(xys, plotter.XY{X: float64(i), Y: v})
 				lo, hi = min(lo, v), max(hi, v)

@@ -16,7 +16,7 @@ import (
 
 // The line printed per finished cell.
 
-const lineFormat = "%3s  %-9s  %4s  %-10s  %-9s  %-12s  %4s  %3s  %3s  %9s  %8s  %8s  %8s  %6s  %-22s  %8s  %8s  %6s  %5s  %s\n"
+const lineFormat = "%3s  %-20s  %4s  %-10s  %-9s  %-12s  %4s  %3s  %3s  %9s  %8s  %8s  %8s  %6s  %-22s  %8s  %8s  %6s  %5s  %s\n"
 
 // lineHeader is the header of the per-cell lines.
 func lineHeader() string {
@@ -27,7 +27,7 @@ func lineHeader() string {
 // line renders one finished cell.
 func line(r Result) string {
 	if !r.Ran {
-		return fmt.Sprintf("%3d  %-9s  %4d  %-10s  %-9s  %-12s  %4s  %3d  %3d  FAILED: could not run: %v\n", r.Index, r.Transport, r.Legs,
+		return fmt.Sprintf("%3d  %-20s  %4d  %-10s  %-9s  %-12s  %4s  %3d  %3d  FAILED: could not run: %v\n", r.Index, where(r.Transport, r.Store), r.Legs,
 			r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers, oneLine(fmt.Sprint(r.Err)))
 	}
 	v := "proven"
@@ -40,7 +40,7 @@ func line(r Result) string {
 	if r.Interrupted {
 		v += " (interrupted)"
 	}
-	return fmt.Sprintf(lineFormat, strconv.Itoa(r.Index), r.Transport, strconv.Itoa(r.Legs), r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(),
+	return fmt.Sprintf(lineFormat, strconv.Itoa(r.Index), where(r.Transport, r.Store), strconv.Itoa(r.Legs), r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(),
 		strconv.Itoa(r.Servers), strconv.Itoa(r.Workers), fmtRate(r.CommitsPerSec),
 		loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
 		fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
@@ -119,6 +119,7 @@ func fmtDuration(d time.Duration) string {
 // at.
 type condition struct {
 	Transport Transport
+	Store     Store
 	Order     Order
 	Skew      Skew
 	Servers   int
@@ -127,15 +128,15 @@ type condition struct {
 }
 
 func (c Cell) condition() condition {
-	return condition{c.Transport, c.Order, c.Skew, c.Servers, c.Workers, c.Legs}
+	return condition{c.Transport, c.Store, c.Order, c.Skew, c.Servers, c.Workers, c.Legs}
 }
 
 func (c condition) cell(p Policy) Cell {
-	return Cell{Transport: c.Transport, Policy: p, Order: c.Order, Skew: c.Skew, Servers: c.Servers, Workers: c.Workers, Legs: c.Legs}
+	return Cell{Transport: c.Transport, Store: c.Store, Policy: p, Order: c.Order, Skew: c.Skew, Servers: c.Servers, Workers: c.Workers, Legs: c.Legs}
 }
 
 func (c condition) String() string {
-	return fmt.Sprintf("%s/%d legs/%s/%s/%d servers/%d workers", c.Transport, c.Legs, c.Order, c.Skew.Name(), c.Servers, c.Workers)
+	return fmt.Sprintf("%s/%d legs/%s/%s/%d servers/%d workers", where(c.Transport, c.Store), c.Legs, c.Order, c.Skew.Name(), c.Servers, c.Workers)
 }
 
 // index maps cells to their results (those whose load ran).
@@ -320,7 +321,7 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 	p("| # | transport | legs | policy | order | skew | θ | servers | workers | committed/s | ok transfers/s | total/s | p50 | p99 | p99.9 | abort rate | aborts by cause | attempts/commit | lock wait | deadlock broken after (p50 / max) | 409 funds | other | verdict |\n")
 	p("|--:|---|--:|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range results {
-		head := fmt.Sprintf("| %d | %s | %d | %s | %s | %s | %s | %d | %d |", r.Index, r.Transport, r.Legs, r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers)
+		head := fmt.Sprintf("| %d | %s | %d | %s | %s | %s | %s | %d | %d |", r.Index, where(r.Transport, r.Store), r.Legs, r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(), r.Servers, r.Workers)
 		if !r.Ran {
 			p("%s ERROR: %s | | | | | | | | | | | | | **FAILED** |\n", head, oneLine(fmt.Sprint(r.Err)))
 			continue
@@ -397,7 +398,7 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 		}
 		for _, c := range conditions(results) {
 			ff, wt, wl := ix.get(PolicyFailFast, c), ix.get(PolicyWait, c), ix.get(PolicyWaitLease, c)
-			p("| %s | %d | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", c.Transport, c.Legs, c.Order, c.Skew.Name(), c.Servers, c.Workers,
+			p("| %s | %d | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", where(c.Transport, c.Store), c.Legs, c.Order, c.Skew.Name(), c.Servers, c.Workers,
 				rate(ff), abort(ff), rate(wt), abort(wt), rt(wt, ff), rate(wl), rt(wl, wt))
 		}
 		p("\n")
@@ -438,7 +439,8 @@ func writeSettings(b *strings.Builder, meta Meta) {
 	p("| lock wait, lease | `LockWait` %s; wait+lease's lease %s |\n", s.LockWait, s.Lease)
 	p("| lock order | ascending = lowest account first (no deadlock); request = conta_orig then conta_dest, as the original (opposite transfers can deadlock until `LockWait` runs out) |\n")
 	p("| fences | every grant carries one; business servers repeat it on setSaldo and unLock in every policy |\n")
-	p("| actors | `actors.Config{Synchronous: true, DeadlockDetection: true}`, in memory; no operation logs |\n")
+	p("| actors | `actors.Config{Synchronous: true, DeadlockDetection: true}`; no operation logs |\n")
+	p("| stores | memory: balances in memory; pebble: a fresh pebble store per cell in a temporary directory, every commit synced (one WAL fsync, shared by the commits that arrive together) before its locks go; pebble-elr: the same with `EarlyLockRelease`, the locks go once the commit is ordered in the WAL and its answer still waits for the sync |\n")
 	p("| recording | every operation as invoked and returned; over HTTP a `/snapshot` of every balance every %s and before and after the load (loadgen's history, as `bank bench --history`), in-process the balances before and after; the accounts split into ⌈workers / %d⌉ groups (`bank bench --groups`), at most one per legs accounts |\n", s.SnapshotEvery, s.WorkersPerGroup)
 	p("| checks | `check.Bank` and `check.Linearizable` (porcupine, one partition per group, search bounded by %s) on the history, and the load's conservation check (the balances before and after) |\n", s.LinearTimeout)
 	p("| client | loadgen, request timeout %s, seed %d (same operation sequence in every cell) |\n\n", s.Timeout, s.Seed)
@@ -489,7 +491,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 			ffAb = append(ffAb, ff.AbortRate)
 			wtAb = append(wtAb, wt.AbortRate)
 			if !(r >= 1) {
-				worse = append(worse, fmt.Sprintf("%s/%d legs/%s/%d/%d (%s)", c.Transport, c.Legs, c.Skew.Name(), c.Servers, c.Workers, fmtRatio(r)))
+				worse = append(worse, fmt.Sprintf("%s/%d legs/%s/%d/%d (%s)", where(c.Transport, c.Store), c.Legs, c.Skew.Name(), c.Servers, c.Workers, fmtRatio(r)))
 			}
 		}
 		if len(ratios) == 0 {
@@ -557,7 +559,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 					ps = append(ps, fmt.Sprintf("%s %s%%", pol, fmtPct(r.AbortRate)))
 				}
 			}
-			parts = append(parts, fmt.Sprintf("%s/%d legs/%d/%d: %s", c.Transport, c.Legs, c.Servers, c.Workers, strings.Join(ps, ", ")))
+			parts = append(parts, fmt.Sprintf("%s/%d legs/%d/%d: %s", where(c.Transport, c.Store), c.Legs, c.Servers, c.Workers, strings.Join(ps, ", ")))
 		}
 		if len(parts) > 0 && len(policies) > 1 {
 			add("Abort rate, %s, ascending order, by transport/legs/servers/workers — %s.", sk.Name(), strings.Join(parts, "; "))
@@ -620,7 +622,7 @@ func writeFindings(b *strings.Builder, ix index, results []Result, s Settings) {
 	var srv []string
 	for _, r := range results {
 		if r.Ran && r.Policy == PolicyWait && r.Order == OrderAscending && r.Skew.Spec == "uniform" {
-			srv = append(srv, fmt.Sprintf("%s/%d legs/%d servers/%d workers: %s", r.Transport, r.Legs, r.Servers, r.Workers, fmtRate(r.CommitsPerSec)))
+			srv = append(srv, fmt.Sprintf("%s/%d legs/%d servers/%d workers: %s", where(r.Transport, r.Store), r.Legs, r.Servers, r.Workers, fmtRate(r.CommitsPerSec)))
 		}
 	}
 	if len(srv) > 1 {

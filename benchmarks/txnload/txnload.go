@@ -74,6 +74,10 @@ type Config struct {
 	Dir string
 	// Synchronous is the actors' (actors.Config.Synchronous).
 	Synchronous bool
+	// EarlyLockRelease is the actors' (actors.Config.EarlyLockRelease):
+	// with Dir, a transaction's locks go as soon as its writes are
+	// ordered in the store, before they are synced.
+	EarlyLockRelease bool
 	// Record keeps a history of every transaction (Result.History).
 	Record bool
 }
@@ -188,7 +192,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	obs := NewDeadlockTimes()
 	bcfg := actors.Config{Accounts: cfg.Accounts, InitialBalance: cfg.InitialBalance, DeadlockDetection: true, Observer: obs,
-		Synchronous: cfg.Synchronous}
+		Synchronous: cfg.Synchronous, EarlyLockRelease: cfg.EarlyLockRelease}
 	var st *store.Pebble
 	if cfg.Dir != "" {
 		var err error

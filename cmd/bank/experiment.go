@@ -56,7 +56,9 @@ Outputs, in --out DIR:
   NAME.json       {"meta": command, date, CPUs, Go version, grid, settings;
                    "cells": one object per cell, the CSV's columns}
 
-Lists are comma-separated. Transports: http, inprocess. Policies:
+Lists are comma-separated. Transports: http, inprocess. Stores: memory,
+pebble, pebble-elr (a fresh pebble store per cell in a temporary
+directory, removed after it; -elr: early lock release). Policies:
 fail-fast, wait, wait+lease, and the schemes wait-die, wound-wait, detect,
 occ (docs/lock-schemes.md). Orders: ascending, request. Skews in "bank
 bench --dist" syntax: uniform (= zipf:0), zipf:θ, hot:K:P.
@@ -73,11 +75,11 @@ ran are written).`
 
 // experimentFlags are "bank experiment"'s flags.
 type experimentFlags struct {
-	quick                                                       bool
-	transports, policies, orders, skews, servers, workers, legs string
-	duration, inprocessDuration                                 time.Duration
-	workersPerGroup                                             int
-	out, name                                                   string
+	quick                                                               bool
+	transports, stores, policies, orders, skews, servers, workers, legs string
+	duration, inprocessDuration                                         time.Duration
+	workersPerGroup                                                     int
+	out, name                                                           string
 }
 
 // Defaults of bank experiment's output.
@@ -116,6 +118,7 @@ func newExperimentFlagSet(f *experimentFlags) *flag.FlagSet {
 	fs.BoolVar(&f.quick, "quick", false, fmt.Sprintf("the quick grid (%d cells of %s over HTTP and %s in-process, about two minutes and a half): for CI",
 		len(quick.Cells()), experiment.QuickDuration, experiment.QuickInprocessDuration))
 	fs.StringVar(&f.transports, "transports", names(full.Transports), "`transports`: http (business servers over loopback), inprocess (Tellers over the actors); --quick: "+names(quick.Transports))
+	fs.StringVar(&f.stores, "stores", names(full.Stores), "`stores` of the balances: memory, pebble (every commit synced before its locks go),\npebble-elr (pebble with early lock release: the locks go once the commit is ordered in the WAL)")
 	fs.StringVar(&f.legs, "legs", counts(full.Legs), "accounts per transaction (`legs`, 2 to 16; HTTP runs 2 only); --quick: "+counts(quick.Legs))
 	fs.StringVar(&f.policies, "policies", names(full.Policies), "lock `policies`; --quick: "+names(quick.Policies))
 	fs.StringVar(&f.orders, "orders", names(full.Orders), "lock `orders`; --quick: "+names(quick.Orders))
@@ -138,7 +141,8 @@ func experimentUsage() string {
 		"  bank experiment --quick --out /tmp/exp\n"+
 		"  bank experiment --policies fail-fast,wait --orders request --skews zipf:0.9,zipf:0.99 --servers 3\n"+
 		"  bank experiment --workers 16,64 --duration 10s --name workers\n"+
-		"  bank experiment --transports inprocess --legs 2,4,8,16 --orders request --name legs\n",
+		"  bank experiment --transports inprocess --legs 2,4,8,16 --orders request --name legs\n"+
+		"  bank experiment --stores memory,pebble,pebble-elr --policies wait,detect --skews uniform,hot:1:0.5 --name stores\n",
 		experimentDescription, describeFlags(fs))
 }
 
@@ -173,6 +177,11 @@ func parseExperiment(args []string) (experiment.Config, error) {
 	if set["transports"] {
 		if grid.Transports, err = experiment.ParseTransports(f.transports); err != nil {
 			return experiment.Config{}, usagef("--transports: %v", err)
+		}
+	}
+	if set["stores"] {
+		if grid.Stores, err = experiment.ParseStores(f.stores); err != nil {
+			return experiment.Config{}, usagef("--stores: %v", err)
 		}
 	}
 	if set["legs"] {

@@ -46,6 +46,10 @@ func TestParseExperiment(t *testing.T) {
 			func(g experiment.Grid) bool {
 				return slices.Equal(g.Transports, []experiment.Transport{experiment.TransportInprocess}) && slices.Equal(g.Legs, []int{2, 4, 8, 16})
 			}, s.Duration, "lock-semantics"},
+		{"stores", []string{"--quick", "--stores", "memory,pebble-elr"}, 2 * len(quick.Cells()),
+			func(g experiment.Grid) bool {
+				return slices.Equal(g.Stores, []experiment.Store{experiment.StoreMemory, experiment.StorePebbleELR})
+			}, experiment.QuickDuration, "lock-semantics-quick"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := parseExperiment(tc.args)
@@ -87,6 +91,7 @@ func TestParseExperiment(t *testing.T) {
 		{[]string{"--legs", "1"}, "legs 1: want 2 to 16"},
 		{[]string{"--legs", "16", "--transports", "http"}, "runs transfers (2 legs) only"},
 		{[]string{"--transports", "pigeon"}, `unknown transport "pigeon"`},
+		{[]string{"--stores", "tape"}, `--stores: unknown store "tape"`},
 		{[]string{"--duration", "soon"}, "invalid value"},
 		{[]string{"--workers-per-group", "-1"}, "must not be negative"},
 		{[]string{"--name", "a/b"}, "plain file name"},
@@ -110,7 +115,7 @@ func TestExperimentUsage(t *testing.T) {
 		if code := run(context.Background(), args, func(string) string { return "" }, &out, &errb); code != exitOK {
 			t.Fatalf("%q: exit %d: %s", args, code, errb.String())
 		}
-		for _, want := range []string{"--quick", "--transports", "--legs", "--inprocess-duration", "--policies", "--skews", "--workers-per-group", "NAME.csv", "porcupine", "Exit status", "130"} {
+		for _, want := range []string{"--quick", "--transports", "--stores", "pebble-elr", "--legs", "--inprocess-duration", "--policies", "--skews", "--workers-per-group", "NAME.csv", "porcupine", "Exit status", "130"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%q lacks %q", args, want)
 			}
