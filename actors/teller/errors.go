@@ -61,6 +61,10 @@ func (c Code) String() string {
 		return "DEADLOCK"
 	case Changed:
 		return "CHANGED"
+	case LinkedFailed:
+		return "LINKED_EVENT_FAILED"
+	case LinkedOpen:
+		return "LINKED_CHAIN_OPEN"
 	}
 	return "UNKNOWN_ERROR"
 }
@@ -99,6 +103,15 @@ const (
 	// Changed: an optimistic transaction's validation found an account
 	// written since it was read.
 	Changed Code = -16
+)
+
+// Codes of a batch's transfers (see Teller.Transfers), after
+// TigerBeetle's create_transfers results.
+const (
+	// LinkedFailed: another transfer of the same linked chain was refused.
+	LinkedFailed Code = -17
+	// LinkedOpen: the batch's last transfer is linked to nothing.
+	LinkedOpen Code = -18
 )
 
 // Error is a domain error of the bank: one of the contract's codes. The
@@ -157,6 +170,12 @@ var (
 	// ErrChanged: an account was written since the transaction read it
 	// (CHANGED); the transaction must read again.
 	ErrChanged = &Error{Changed, "written since it was read"}
+	// ErrLinkedFailed: a transfer of a batch was not applied because
+	// another of its linked chain was refused (LINKED_EVENT_FAILED).
+	ErrLinkedFailed = &Error{LinkedFailed, "another transfer of its linked chain was refused"}
+	// ErrLinkedOpen: the last transfer of a batch is linked to a next one
+	// that is not there (LINKED_CHAIN_OPEN); its chain is not applied.
+	ErrLinkedOpen = &Error{LinkedOpen, "the batch's last transfer is linked, and no transfer follows it"}
 )
 
 // errs holds the sentinel of every code, indexed by -code.
@@ -166,6 +185,7 @@ var errs = [...]*Error{
 	-SameAccount: ErrSameAccount, -Unauthorized: ErrUnauthorized, -Unavailable: ErrUnavailable,
 	-Overflow: ErrOverflow, -Internal: ErrInternal, -BadRequest: ErrBadRequest, -KeyReused: ErrKeyReused,
 	-Died: ErrDied, -Deadlock: ErrDeadlock, -Changed: ErrChanged,
+	-LinkedFailed: ErrLinkedFailed, -LinkedOpen: ErrLinkedOpen,
 }
 
 // Codes lists every code of the contract, -1 down.

@@ -100,20 +100,38 @@ func (k *localLocks) drop(id int64, l *localLock) {
 type held struct {
 	t      *Teller
 	ctx    context.Context // the operation's: its span is the parent of the unlocks' spans
-	ids    [MaxLegs]int64
-	grants [MaxLegs]Grant
-	local  [MaxLegs]bool // local lock taken
-	remote [MaxLegs]bool // the accounts' lock taken, or possibly taken
+	ids    []int64
+	grants []Grant
+	local  []bool // local lock taken
+	remote []bool // the accounts' lock taken, or possibly taken
 	n      int
 	// gone: a commit that releases the locks may have been applied, so an
 	// unlock refused as stale (or held by another since) is no surprise.
 	gone bool
+	// small backs the slices of an operation of at most MaxLegs
+	// accounts, so that a pooled held serves it with no allocation; a
+	// batch's larger ones are allocated.
+	small struct {
+		ids           [MaxLegs]int64
+		grants        [MaxLegs]Grant
+		local, remote [MaxLegs]bool
+	}
+}
+
+// reset makes h an empty held of n accounts of t's operation ctx.
+func (h *held) reset(t *Teller, ctx context.Context, n int) {
+	*h = held{t: t, ctx: ctx, n: n}
+	if n <= MaxLegs {
+		h.ids, h.grants, h.local, h.remote = h.small.ids[:n], h.small.grants[:n], h.small.local[:n], h.small.remote[:n]
+		return
+	}
+	h.ids, h.grants, h.local, h.remote = make([]int64, n), make([]Grant, n), make([]bool, n), make([]bool, n)
 }
 
 // released records that the data server released every lock of h (a
 // commit with unlock applied): release only drops the local locks.
 func (h *held) released() {
-	h.remote = [MaxLegs]bool{}
+	clear(h.remote)
 }
 
 // maybeReleased records that a commit releasing the locks may have been
@@ -163,14 +181,12 @@ var heldPool = sync.Pool{New: func() any { return new(held) }}
 // ModeRetry, and accounts that cannot lock several in one call, lock one
 // account at a time, locally and then on the accounts, each before the
 // next: a retry then retries only the lock not yet held.
-func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error) {
+func (t *Teller) acquire(ctx context.Context, ids []int64, tx txn) (*held, error) {
 	h := heldPool.Get().(*held)
-	*h = held{t: t, ctx: ctx, n: len(legs)}
-	for i, l := range legs {
-		h.ids[i] = l.Conta
-	}
+	h.reset(t, ctx, len(ids))
+	copy(h.ids, ids)
 	if t.cfg.Order != OrderRequest {
-		slices.Sort(h.ids[:h.n])
+		slices.Sort(h.ids)
 	}
 	if tx.ts != 0 {
 		err := h.lockTxn(ctx, tx)
@@ -183,7 +199,7 @@ func (t *Teller) acquire(ctx context.Context, legs []Leg, tx txn) (*held, error)
 			t.logger.Info("the accounts have no transaction schemes (an older data server, or the original): "+
 				"this business server's operations on one account take turns locally", "id_negoc", t.cfg.Holder)
 		}
-		return t.acquire(ctx, legs, txn{deadline: tx.deadline})
+		return t.acquire(ctx, ids, txn{deadline: tx.deadline})
 	}
 
 	// In fail-fast mode the deadline is now: the local lock is tried once
@@ -258,7 +274,11 @@ func (h *held) lockTxn(ctx context.Context, tx txn) error {
 			h.release()
 			return fmt.Errorf("teller: lock mode %q needs accounts that read versions: %w", ModeOCC, ErrUnsupported)
 		}
-		var versions [MaxLegs]uint64
+		var small [MaxLegs]uint64
+		versions := small[:]
+		if h.n > MaxLegs {
+			versions = make([]uint64, h.n)
+		}
 		for i := range h.n {
 			var err error
 			if _, versions[i], err = vr.ReadVersion(ctx, h.ids[i]); err != nil {
@@ -361,6 +381,9 @@ func (h *held) release() {
 			h.t.locks.unlock(h.ids[i])
 			h.local[i] = false
 		}
+	}
+	if h.n > MaxLegs {
+		return // a batch's: its slices are its own, not small's
 	}
 	*h = held{} // keeps nothing of the operation alive in the pool
 	heldPool.Put(h)

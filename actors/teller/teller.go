@@ -286,7 +286,11 @@ func (t *Teller) move(ctx context.Context, legs []Leg, saldos []int64, k *keyed)
 
 // attempt makes one attempt of move's transaction tx.
 func (t *Teller) attempt(ctx context.Context, legs []Leg, saldos []int64, k *keyed, tx txn) error {
-	h, err := t.acquire(ctx, legs, tx)
+	var ids [MaxLegs]int64
+	for i, l := range legs {
+		ids[i] = l.Conta
+	}
+	h, err := t.acquire(ctx, ids[:len(legs)], tx)
 	if err != nil {
 		return err
 	}
@@ -303,7 +307,7 @@ func (t *Teller) attempt(ctx context.Context, legs []Leg, saldos []int64, k *key
 		if err != nil {
 			return err
 		}
-		chs[i] = change{conta: l.Conta, old: old, saldo: saldo}
+		chs[i] = change{conta: l.Conta, old: old, saldo: saldo, fence: h.fence(l.Conta)}
 	}
 	if k != nil {
 		r := Result{A: chs[0].saldo}
@@ -324,8 +328,9 @@ func (t *Teller) attempt(ctx context.Context, legs []Leg, saldos []int64, k *key
 // change is one account's part of an operation's write.
 type change struct {
 	conta int64
-	old   int64 // the balance under the lock, before the operation
-	saldo int64 // the new balance
+	old   int64  // the balance under the lock, before the operation
+	saldo int64  // the new balance
+	fence uint64 // the grant held on conta (0: none)
 }
 
 // errReplayed stops an operation whose commit was answered with the record
@@ -353,7 +358,7 @@ var errReplayed = errors.New("the idempotency key has a record already")
 func (t *Teller) write(ctx context.Context, h *held, changes []change, k *keyed) error {
 	fenced := true
 	for _, c := range changes {
-		fenced = fenced && h.fence(c.conta) != 0
+		fenced = fenced && c.fence != 0
 	}
 	if !fenced || t.noCommit.Load() {
 		if k != nil {
@@ -363,7 +368,7 @@ func (t *Teller) write(ctx context.Context, h *held, changes []change, k *keyed)
 	}
 	cs := make([]Change, len(changes)) // it escapes through Commit: as large as needed
 	for i, c := range changes {
-		cs[i] = Change{Conta: c.conta, Saldo: c.saldo, Fence: h.fence(c.conta)}
+		cs[i] = Change{Conta: c.conta, Saldo: c.saldo, Fence: c.fence}
 	}
 	var rec *Record
 	if k != nil {
@@ -417,13 +422,17 @@ func (t *Teller) writeLegacy(ctx context.Context, h *held, changes []change) err
 	if t.writer == nil {
 		return ErrUnsupported
 	}
+	if len(changes) > MaxLegs {
+		// A batch: its transfers apply all or none only through Commit.
+		return fmt.Errorf("teller: batched transfers need accounts with atomic commits (this project's data server): %w", ErrUnsupported)
+	}
 	// Which accounts may hold a new balance that must be undone if the
 	// operation does not complete (error or panic).
 	var dirty [MaxLegs]bool
 	defer func() {
 		for i := len(changes) - 1; i >= 0; i-- {
 			if dirty[i] {
-				t.writeBack(h.ctx, changes[i].conta, changes[i].old, h.fence(changes[i].conta))
+				t.writeBack(h.ctx, changes[i].conta, changes[i].old, changes[i].fence)
 			}
 		}
 	}()
@@ -433,7 +442,7 @@ func (t *Teller) writeLegacy(ctx context.Context, h *held, changes []change) err
 			t.at("between-writes")
 		}
 		dirty[i] = true
-		if err := t.writer.Write(ctx, c.conta, c.saldo, h.fence(c.conta)); err != nil {
+		if err := t.writer.Write(ctx, c.conta, c.saldo, c.fence); err != nil {
 			dirty[i] = !notApplied(err)
 			return err
 		}

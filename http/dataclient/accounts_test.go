@@ -38,7 +38,7 @@ func TestAccountsLock(t *testing.T) {
 	if err := b.Unlock(ctx, 3, 0); err != nil {
 		t.Error(err)
 	}
-	for _, ids := range [][]int64{nil, make([]int64, teller.MaxLegs+1)} {
+	for _, ids := range [][]int64{nil, make([]int64, teller.MaxAccounts+1)} {
 		if err := a.Lock(ctx, ids, teller.LockOptions{}, make([]teller.Grant, len(ids))); !errors.Is(err, teller.ErrBadRequest) {
 			t.Errorf("Lock of %d accounts: %v", len(ids), err)
 		}

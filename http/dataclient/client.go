@@ -188,10 +188,12 @@ func newEndpoint(raw string, cfg Config) (endpoint, error) {
 	}, nil
 }
 
-// maxAnswerSize bounds the data server's answers: a few dozen bytes, or an
+// maxAnswerSize bounds the data server's answers: a few dozen bytes, an
 // idempotency record (a fingerprint of at most 512 bytes and a body of at
-// most 4 KiB, escaped as a JSON string). A larger one is not the contract.
-const maxAnswerSize = 32 << 10
+// most 4 KiB, escaped as a JSON string), or a batch's grants (three lists
+// of teller.MaxAccounts integers of up to 20 digits). A larger one is not
+// the contract.
+const maxAnswerSize = 2 << 20
 
 // CloseIdleConnections closes the idle keep-alive connections.
 func (c *Client) CloseIdleConnections() {
@@ -327,5 +329,5 @@ func (c *Client) sendOnce(ep *endpoint, req *fasthttp.Request, resp *fasthttp.Re
 	if !a.hasCode {
 		return a, nil
 	}
-	return answer{}, codeError(route, conta, a.code, fasthttp.StatusOK)
+	return answer{}, codeError(route, conta, a, fasthttp.StatusOK)
 }

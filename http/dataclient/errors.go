@@ -38,13 +38,21 @@ var ErrCredentialRefused = errors.New("data server refused this business server'
 // answer outside the contract, a bug somewhere, whose outcome is unknown.
 type DataError struct {
 	Route  string      // data route, e.g. "/getLock"
-	Conta  int64       // account, 0 for /autentica
+	Conta  int64       // account, 0 for /autentica (of several, the first, unless the answer named one)
 	Kind   error       // see above, or nil
 	Code   teller.Code // error_code answered, 0 if none
 	Status int         // HTTP status answered, 0 if none
 	Reason string      // short human-readable cause
 	Err    error       // underlying transport error, or nil
+	// named: the data server's answer named Conta as the account that
+	// refused (a /getLocks refusal's "conta").
+	named bool
 }
+
+// Account returns the account the data server named in its refusal, and
+// whether it named one: a /getLocks refusal names the account that
+// refused it, so that a batch can leave out an account not found.
+func (e *DataError) Account() (int64, bool) { return e.Conta, e.named }
 
 func (e *DataError) Error() string {
 	var b strings.Builder
@@ -129,9 +137,14 @@ func (c *Client) statusError(ep *endpoint, resp *fasthttp.Response, route string
 	return e
 }
 
-// codeError reads the error_code code answered on route with status.
-func codeError(route string, conta, code int64, status int) *DataError {
+// codeError reads the error_code code of answer a on route with status;
+// conta is the call's account, unless a names another.
+func codeError(route string, conta int64, a answer, status int) *DataError {
+	code := a.code
 	e := &DataError{Route: route, Conta: conta, Code: teller.Code(code), Status: status}
+	if a.conta > 0 {
+		e.Conta, e.named = a.conta, true
+	}
 	if d, ok := readDataCode(e.Code, route); ok {
 		e.Kind, e.Reason = d.kind, d.reason
 	} else {

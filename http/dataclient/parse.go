@@ -18,14 +18,21 @@ type answer struct {
 	hasCode  bool
 	fence    uint64
 	version  uint64 // of a read (this project's data server); 0: none
+	conta    int64  // the account a refusal names (this project's /getLocks); 0: none
 }
 
 // parseGrants reads {"contas":[...],"fences":[...],"saldos":[...]} into
 // grants, checking that the accounts are contas in order and that every
 // fence is positive.
 func parseGrants(body []byte, contas []int64, grants []teller.Grant) bool {
-	var ids [teller.MaxLegs]int64
-	got, ok := intList(body, `"contas"`, ids[:0])
+	var ids, fences, saldos []int64
+	var small [3][teller.MaxLegs]int64
+	if len(contas) <= teller.MaxLegs {
+		ids, fences, saldos = small[0][:0], small[1][:0], small[2][:0]
+	} else {
+		ids, fences, saldos = make([]int64, 0, len(contas)), make([]int64, 0, len(contas)), make([]int64, 0, len(contas))
+	}
+	got, ok := intList(body, `"contas"`, ids)
 	if !ok || len(got) != len(contas) {
 		return false
 	}
@@ -34,9 +41,8 @@ func parseGrants(body []byte, contas []int64, grants []teller.Grant) bool {
 			return false
 		}
 	}
-	var fences, saldos [teller.MaxLegs]int64
-	f, ok1 := intList(body, `"fences"`, fences[:0])
-	b, ok2 := intList(body, `"saldos"`, saldos[:0])
+	f, ok1 := intList(body, `"fences"`, fences)
+	b, ok2 := intList(body, `"saldos"`, saldos)
 	if !ok1 || !ok2 || len(f) != len(contas) || len(b) != len(contas) {
 		return false
 	}
@@ -143,7 +149,7 @@ func parseAnswerJSON(body []byte) (answer, bool) {
 		return answer{}, false
 	}
 	var a answer
-	for _, key := range []string{"saldo", "error_code", "fence", "version"} {
+	for _, key := range []string{"saldo", "error_code", "fence", "version", "conta"} {
 		if raw, ok := m[key]; ok && !a.set([]byte(key), raw) {
 			return answer{}, false
 		}
@@ -155,7 +161,7 @@ func parseAnswerJSON(body []byte) (answer, bool) {
 // value that is not an acceptable integer. Other keys are ignored.
 func (a *answer) set(key, raw []byte) bool {
 	switch string(key) {
-	case "saldo", "error_code", "fence", "version":
+	case "saldo", "error_code", "fence", "version", "conta":
 	default:
 		return true
 	}
@@ -178,6 +184,8 @@ func (a *answer) set(key, raw []byte) bool {
 			return false
 		}
 		a.version = uint64(n)
+	case "conta":
+		a.conta = n // a refusal's account: only a positive one names it
 	}
 	return true
 }

@@ -26,8 +26,10 @@ func (c *Client) Authenticate(ctx context.Context, clientToken string) error {
 
 // Lock takes the locks of ids for this business server, as
 // teller.Accounts says, and fills grants with theirs: one account with the
-// data server's /getLock, several (up to teller.MaxLegs, distinct) with
-// one /getLocks, which takes all of them or none. With wait > 0 the data
+// data server's /getLock, several (up to teller.MaxAccounts, distinct)
+// with one /getLocks, which takes all of them or none; a refusal's
+// DataError names the account that refused (DataError.Account), when the
+// data server says which. With wait > 0 the data
 // server queues the request (FIFO) for up to wait in all while another
 // business server holds a lock; a data server that does not know the
 // parameter (the original) fails fast. Either way a lock still held by
@@ -43,9 +45,9 @@ func (c *Client) Authenticate(ctx context.Context, clientToken string) error {
 // each account alone. Any other teller.ErrUnavailable leaves unknown which
 // locks were taken.
 func (c *Client) Lock(ctx context.Context, ids []int64, opt teller.LockOptions, grants []teller.Grant) error {
-	if len(ids) == 0 || len(ids) > teller.MaxLegs || len(grants) != len(ids) || (opt.Versions != nil && len(opt.Versions) != len(ids)) {
+	if len(ids) == 0 || len(ids) > teller.MaxAccounts || len(grants) != len(ids) || (opt.Versions != nil && len(opt.Versions) != len(ids)) {
 		return &DataError{Route: wire.RouteGetLocks, Kind: teller.ErrBadRequest,
-			Reason: "Lock: 1 to " + strconv.Itoa(teller.MaxLegs) + " accounts, and a grant (and a version, if any) for each"}
+			Reason: "Lock: 1 to " + strconv.Itoa(teller.MaxAccounts) + " accounts, and a grant (and a version, if any) for each"}
 	}
 	if len(ids) > 1 || !opt.Plain() {
 		// A transaction's lock, even of one account, is a /getLocks:
@@ -76,24 +78,48 @@ func (c *Client) lockMany(ctx context.Context, contas []int64, opt teller.LockOp
 	var buf [256]byte
 	uri := append(buf[:0], route...)
 	uri = append(uri, c.query...)
+	start := len(uri)
 	for _, id := range contas {
 		uri = append(uri, "&"+wire.ParamConta+"="...)
 		uri = strconv.AppendInt(uri, id, 10)
 	}
 	uri = c.appendLockParams(uri, wait, opt.BeforeDurable)
 	uri = appendTxnParams(uri, opt)
-	req.Header.SetMethod(fasthttp.MethodGet)
+	uri = inForm(req, uri, start, len(contas), fasthttp.MethodGet)
 	req.Header.Set(wire.HeaderToken, c.token)
 	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout+max(wait, 0), route, conta, wait > 0 || c.ttl > 0); err != nil {
 		return err
 	}
-	var got [teller.MaxLegs]teller.Grant
-	if !parseGrants(resp.Body(), contas, got[:len(contas)]) {
+	var small [teller.MaxLegs]teller.Grant
+	got := small[:0]
+	if len(contas) > len(small) {
+		got = make([]teller.Grant, len(contas))
+	}
+	got = got[:len(contas)]
+	if !parseGrants(resp.Body(), contas, got) {
 		return &DataError{Route: route, Conta: conta, Kind: teller.ErrUnavailable, Status: fasthttp.StatusOK,
 			Reason: "data server sent a malformed answer (grants)"}
 	}
-	copy(grants, got[:len(contas)])
+	copy(grants, got)
 	return nil
+}
+
+// inForm sets req's method and returns its URI, uri, for a /getLocks or
+// /commit of n accounts whose parameters are uri[start:] ("&k=v..."):
+// up to teller.MaxLegs accounts they stay in the query, with method; a
+// batch's many go in a form body of a POST instead (wire.FormType), which
+// the data server's 8 KiB request line could not hold. A POST is never
+// repeated automatically: a lock repeated is re-entrant, a commit
+// repeated would be refused as stale.
+func inForm(req *fasthttp.Request, uri []byte, start, n int, method string) []byte {
+	if n <= teller.MaxLegs {
+		req.Header.SetMethod(method)
+		return uri
+	}
+	req.SetBody(uri[start+1:]) // without the leading '&'
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType(wire.FormType)
+	return uri[:start]
 }
 
 // appendTxnParams appends a transaction's scheme, timestamp, detection
@@ -278,9 +304,14 @@ func (c *Client) Commit(ctx context.Context, changes []teller.Change, unlock boo
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
+	if rec != nil && len(changes) > teller.MaxLegs {
+		return nil, &DataError{Route: route, Conta: conta, Kind: teller.ErrBadRequest,
+			Reason: "Commit: a record goes with at most " + strconv.Itoa(teller.MaxLegs) + " changes (a batch's form body has no room for its outcome)"}
+	}
 	var buf [512]byte
 	uri := append(buf[:0], route...)
 	uri = append(uri, c.query...)
+	start := len(uri)
 	for _, ch := range changes {
 		uri = append(uri, "&"+wire.ParamConta+"="...)
 		uri = strconv.AppendInt(uri, ch.Conta, 10)
@@ -296,8 +327,8 @@ func (c *Client) Commit(ctx context.Context, changes []teller.Change, unlock boo
 		uri = appendRecordParams(uri, rec)
 		req.SetBody(rec.Body)
 	}
-	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/json")
+	uri = inForm(req, uri, start, len(changes), fasthttp.MethodPost)
 	req.Header.Set(wire.HeaderToken, c.token)
 	if _, err := c.roundTrip(ctx, req, resp, uri, c.timeout, route, conta, false); err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ import (
 
 // Limits of /commit and /idem.
 const (
-	MaxCommitAccounts = teller.MaxLegs
+	MaxCommitAccounts = teller.MaxAccounts // a batch's
 	MaxKeyLength      = inprocess.MaxKeyLength
 	MaxFingerprint    = inprocess.MaxFingerprint
 	MaxRecordBody     = inprocess.MaxRecordBody
@@ -84,8 +84,10 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	entry := s.cfg.Log.Entry(id, name)
-	args := ctx.QueryArgs()
-	var changes []teller.Change
+	args, ok := params(ctx, entry, s)
+	if !ok {
+		return
+	}
 	var contas, valores, fences [][]byte
 	for k, v := range args.All() {
 		switch string(k) {
@@ -99,9 +101,10 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 	}
 	if len(contas) == 0 || len(contas) > MaxCommitAccounts || len(valores) != len(contas) || len(fences) != len(contas) {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest,
-			"commit needs 1 to 16 accounts, each with conta, valor and fence, in the same order")
+			"commit needs 1 to "+strconv.Itoa(MaxCommitAccounts)+" accounts, each with conta, valor and fence, in the same order")
 		return
 	}
+	changes := make([]teller.Change, 0, len(contas))
 	for i := range contas {
 		conta, ok := wire.ParseInt(contas[i])
 		if !ok {
@@ -118,14 +121,12 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "each fence must be a positive integer from a lock grant")
 			return
 		}
-		for _, c := range changes {
-			if c.Conta == conta {
-				s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one commit")
-				return
-			}
-		}
 		entry.Int(conta).Int(valor)
 		changes = append(changes, teller.Change{Conta: conta, Saldo: valor, Fence: uint64(fence)})
+	}
+	if teller.Repeats(len(changes), func(i int) int64 { return changes[i].Conta }) {
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one commit")
+		return
 	}
 	unlock := false
 	switch v, n := single(args, wire.ParamUnlock); {

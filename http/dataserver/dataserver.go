@@ -5,6 +5,7 @@
 package dataserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -154,8 +155,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Wrap != nil {
 		h = cfg.Wrap(h)
 	}
-	// Bodies carry the outcome of an idempotent request (/commit, /idem).
-	s.server = wire.NewServer("gobank-dataserver", h, 2*MaxRecordBody, logger)
+	// Bodies carry the outcome of an idempotent request (/commit, /idem),
+	// or a batch's lists of accounts (/getLocks, /commit).
+	s.server = wire.NewServer("gobank-dataserver", h, wire.MaxDataBody, logger)
 	return s, nil
 }
 
@@ -455,6 +457,26 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, entry *oplog.Entry, code telle
 func (s *Server) answer(ctx *fasthttp.RequestCtx, entry *oplog.Entry, status int, code teller.Code, msg string) {
 	entry.Str(code.String()).Done()
 	wire.WriteError(ctx, status, code, msg)
+}
+
+// params returns the parameters of /getLocks and /commit: the query's,
+// or, for a POST whose body is a form (application/x-www-form-urlencoded),
+// the body's, since a batch's lists of accounts are far too long for a
+// request line. id_negoc stays in the query, and with a form body nothing
+// else may be there: a parameter is read from one place only. It answers
+// the request itself and returns false when that rule is broken.
+func params(ctx *fasthttp.RequestCtx, entry *oplog.Entry, s *Server) (*fasthttp.Args, bool) {
+	if !ctx.IsPost() || !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte(wire.FormType)) {
+		return ctx.QueryArgs(), true
+	}
+	for k := range ctx.QueryArgs().All() {
+		if string(k) != wire.ParamIDNegoc {
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest,
+				"with a form body, every parameter but id_negoc goes in the body, not the query")
+			return nil, false
+		}
+	}
+	return ctx.PostArgs(), true
 }
 
 // single returns the value of key and how many times key occurs.

@@ -2,6 +2,7 @@ package dataserver
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/bank/gobank/actors/store"
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/oplog"
+	"github.com/bank/gobank/http/wire"
 )
 
 // refusal is how the data server answers an error of the account layer.
@@ -71,6 +73,23 @@ func (s *Server) reject(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route stri
 		s.logger.Error(r.log, "route", route, "err", err)
 	}
 	s.answer(ctx, entry, r.status, r.code, r.message(detail))
+}
+
+// rejectAccount is reject of a refusal by account conta, which the
+// answer names beside error_code: {"error_code":C,"error":M,"conta":N}.
+func (s *Server) rejectAccount(ctx *fasthttp.RequestCtx, entry *oplog.Entry, route string, err error, conta int64, detail string) {
+	r := refusalOf(err)
+	if r.log != "" {
+		s.logger.Error(r.log, "route", route, "err", err)
+	}
+	entry.Str(r.code.String()).Done()
+	ctx.SetStatusCode(r.status)
+	var a [256]byte
+	buf := wire.AppendError(a[:0], r.code, r.message(detail))
+	buf = append(buf[:len(buf)-1], `,"conta":`...)
+	buf = strconv.AppendInt(buf, conta, 10)
+	wire.WriteJSON(ctx, append(buf, '}'))
+	wire.SetRefusal(ctx, r.code)
 }
 
 // message is r's message with detail (which account, what was not done)

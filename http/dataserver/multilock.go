@@ -14,7 +14,7 @@ import (
 )
 
 // getLocks serves /getLocks: the locks of several accounts (conta
-// repeated, 1 to MaxCommitAccounts, distinct) for one id_negoc, with the
+// repeated, 1 to MaxCommitAccounts, distinct: a batch's) for one id_negoc, with the
 // wait and ttl of /getLock, taken by inprocess.Holder.Lock: in the order
 // given, all or none, the wait bounding the whole request, re-entrant.
 // A transaction's lock also names its scheme, timestamp, deadlock
@@ -26,8 +26,9 @@ import (
 // {"contas":[A,B],"fences":[FA,FB],"saldos":[SA,SB]} in the order given
 // (the keys are plural so that a /getLock parser does not mistake the
 // lists for a grant); a refusal is answered as /getLock would
-// (LOCKED_ACCOUNT, NOT_FOUND, 503), its message naming the account. No
-// fence: a renewal names one grant, which /getLock does.
+// (LOCKED_ACCOUNT, NOT_FOUND, 503), its message and its "conta" naming
+// the account. No fence: a renewal names one grant, which /getLock does.
+// A batch's many parameters come in a form body (see params).
 func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 	const name = "getLocks"
 	id, ok := s.callerID(ctx, true)
@@ -36,15 +37,18 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 	}
 	s.ids.remember(id)
 	entry := s.cfg.Log.Entry(id, name)
-	args := ctx.QueryArgs()
-	var contas [MaxCommitAccounts]int64
-	n := 0
+	args, ok := params(ctx, entry, s)
+	if !ok {
+		return
+	}
+	var small [teller.MaxLegs]int64
+	contas := small[:0]
 	for k, v := range args.All() {
 		if string(k) != wire.ParamConta {
 			continue
 		}
-		if n == len(contas) {
-			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "getLocks takes 1 to 16 accounts")
+		if len(contas) == MaxCommitAccounts {
+			s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "getLocks takes 1 to "+strconv.Itoa(MaxCommitAccounts)+" accounts")
 			return
 		}
 		conta, ok := wire.ParseInt(v)
@@ -52,15 +56,13 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 			s.refuse(ctx, entry, teller.InvalidAccount, "a conta is not a number")
 			return
 		}
-		for _, c := range contas[:n] {
-			if c == conta {
-				s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one getLocks")
-				return
-			}
-		}
-		contas[n] = conta
-		n++
+		contas = append(contas, conta)
 		entry.Int(conta)
+	}
+	n := len(contas)
+	if teller.Repeats(n, func(i int) int64 { return contas[i] }) {
+		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, "an account appears twice in one getLocks")
+		return
 	}
 	if n == 0 {
 		s.refuse(ctx, entry, teller.InvalidAccount, "missing conta")
@@ -76,38 +78,46 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	opt := teller.LockOptions{Wait: req.Wait, BeforeDurable: req.BeforeDurable}
-	var versions [MaxCommitAccounts]uint64
-	if msg := txnParams(args, &opt, versions[:n]); msg != "" {
+	var smallVersions [teller.MaxLegs]uint64
+	var smallGrants [teller.MaxLegs]teller.Grant
+	versions, grants := smallVersions[:], smallGrants[:]
+	if n > teller.MaxLegs {
+		versions, grants = make([]uint64, n), make([]teller.Grant, n)
+	}
+	versions, grants = versions[:n], grants[:n]
+	if msg := txnParams(args, &opt, versions); msg != "" {
 		s.answer(ctx, entry, fasthttp.StatusBadRequest, teller.BadRequest, msg)
 		return
 	}
-	var grants [MaxCommitAccounts]teller.Grant
-	if err := s.accts.For(id, req.TTL).Lock(s.callContext(ctx), contas[:n], opt, grants[:n]); err != nil {
-		which := ""
+	if err := s.accts.For(id, req.TTL).Lock(s.callContext(ctx), contas, opt, grants); err != nil {
 		if e := (*inprocess.Error)(nil); errors.As(err, &e) && e.Conta != 0 {
-			which = " (conta " + strconv.FormatInt(e.Conta, 10) + "); no lock taken"
+			// The account is named in the message and in the answer's
+			// conta: a batch leaves out an account not found, and locks
+			// the rest.
+			s.rejectAccount(ctx, entry, name, err, e.Conta, " (conta "+strconv.FormatInt(e.Conta, 10)+"); no lock taken")
+			return
 		}
-		s.reject(ctx, entry, name, err, which)
+		s.reject(ctx, entry, name, err, "")
 		return
 	}
 	entry.Done()
 	var a [256]byte
 	buf := append(a[:0], `{"contas":[`...)
-	for i, c := range contas[:n] {
+	for i, c := range contas {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = strconv.AppendInt(buf, c, 10)
 	}
 	buf = append(buf, `],"fences":[`...)
-	for i, g := range grants[:n] {
+	for i, g := range grants {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = strconv.AppendUint(buf, g.Fence, 10)
 	}
 	buf = append(buf, `],"saldos":[`...)
-	for i, g := range grants[:n] {
+	for i, g := range grants {
 		if i > 0 {
 			buf = append(buf, ',')
 		}

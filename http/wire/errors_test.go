@@ -14,8 +14,8 @@ import (
 // body (AppendError, BodyCode) and a request's report (SetRefusal, Refusal).
 func TestCodesRoundTrip(t *testing.T) {
 	codes := teller.Codes()
-	if len(codes) != 16 || codes[0] != teller.LockedAccount || codes[len(codes)-1] != teller.Changed {
-		t.Fatalf("Codes() = %v, want -1 to -16", codes)
+	if len(codes) != 18 || codes[0] != teller.LockedAccount || codes[len(codes)-1] != teller.LinkedOpen {
+		t.Fatalf("Codes() = %v, want -1 to -18", codes)
 	}
 	seen := map[error]teller.Code{}
 	for _, c := range codes {
@@ -45,7 +45,7 @@ func TestCodesRoundTrip(t *testing.T) {
 			t.Errorf("Refusal after SetRefusal(%v) = %v, %v", c, got, ok)
 		}
 	}
-	for _, c := range []teller.Code{0, 1, -17, -1000} {
+	for _, c := range []teller.Code{0, 1, -19, -1000} {
 		if err := c.Err(); err != nil {
 			t.Errorf("Code(%d).Err() = %v, want nil", c, err)
 		}

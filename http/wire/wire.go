@@ -69,3 +69,13 @@ const (
 	ParamFingerprint = "fingerprint"
 	ParamStatus      = "status"
 )
+
+// FormType is the content type of a form body. A POST to /getLocks or
+// /commit may carry its parameters in one, all but id_negoc, instead of
+// the query: a batch's lists of accounts are too long for a request line.
+const FormType = "application/x-www-form-urlencoded"
+
+// MaxDataBody bounds a data server request's body: a form of
+// teller.MaxAccounts accounts, each with a valor and a fence of up to 20
+// digits, or an idempotency record's outcome.
+const MaxDataBody = 2 << 20

@@ -34,6 +34,11 @@ func (e *Error) Error() string {
 	return "conta " + strconv.FormatInt(e.Conta, 10) + ": " + e.Err.Error()
 }
 
+// Account returns the account that answered Err, and whether one did: a
+// Lock's refusal names it (a batch leaves out an account that is not
+// found, and locks the rest).
+func (e *Error) Account() (int64, bool) { return e.Conta, e.Conta != 0 }
+
 // Unwrap returns the teller's errors Err maps to, then Err.
 func (e *Error) Unwrap() []error {
 	errs := make([]error, 0, 3)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"time"
 
@@ -250,18 +251,19 @@ func (h Holder) ReadVersion(ctx context.Context, id int64) (int64, uint64, error
 // the lock) is refused with teller.ErrStaleFence, and nothing is applied.
 // rec is not retained.
 func (h Holder) Commit(ctx context.Context, changes []teller.Change, unlock bool, rec *teller.Record) (*teller.Record, error) {
-	if len(changes) == 0 || len(changes) > teller.MaxLegs {
-		return nil, badRequest("inprocess: a commit changes 1 to 16 accounts")
+	if len(changes) == 0 || len(changes) > teller.MaxAccounts {
+		return nil, badRequest("inprocess: a commit changes 1 to " + strconv.Itoa(teller.MaxAccounts) + " accounts")
 	}
 	var buf [teller.MaxLegs]actors.Change
 	cs := buf[:0]
-	for i, c := range changes {
-		for _, d := range changes[:i] {
-			if d.Conta == c.Conta {
-				return nil, badRequest("inprocess: an account appears twice in one commit")
-			}
-		}
+	if len(changes) > len(buf) {
+		cs = make([]actors.Change, 0, len(changes))
+	}
+	for _, c := range changes {
 		cs = append(cs, actors.Change{ID: c.Conta, Fence: c.Fence, Balance: c.Saldo})
+	}
+	if teller.Repeats(len(cs), func(i int) int64 { return cs[i].ID }) {
+		return nil, badRequest("inprocess: an account appears twice in one commit")
 	}
 	var sr *store.Record
 	if rec != nil {
@@ -356,15 +358,11 @@ func storeRecord(r *teller.Record) store.Record {
 
 // checkIDs refuses a Lock of no accounts, too many, or one twice.
 func checkIDs(ids []int64) error {
-	if len(ids) == 0 || len(ids) > teller.MaxLegs {
-		return badRequest("inprocess: a lock takes 1 to 16 accounts")
+	if len(ids) == 0 || len(ids) > teller.MaxAccounts {
+		return badRequest("inprocess: a lock takes 1 to " + strconv.Itoa(teller.MaxAccounts) + " accounts")
 	}
-	for i, id := range ids {
-		for _, o := range ids[:i] {
-			if o == id {
-				return badRequest("inprocess: an account appears twice in one lock")
-			}
-		}
+	if teller.Repeats(len(ids), func(i int) int64 { return ids[i] }) {
+		return badRequest("inprocess: an account appears twice in one lock")
 	}
 	return nil
 }

@@ -287,7 +287,7 @@ var cases = []struct {
 	{"bad requests", func(t *testing.T, f fixture) {
 		a := f.holder("A")
 		id := f.ids[0]
-		many := make([]int64, teller.MaxLegs+1)
+		many := make([]int64, teller.MaxAccounts+1)
 		for i := range many {
 			many[i] = int64(i + 1)
 		}
@@ -299,7 +299,7 @@ var cases = []struct {
 		}{
 			{"lock of nothing", a.Lock(ctx, nil, teller.LockOptions{}, nil)},
 			{"lock twice", a.Lock(ctx, []int64{id, id}, teller.LockOptions{}, make([]teller.Grant, 2))},
-			{"lock of 17", a.Lock(ctx, many, teller.LockOptions{}, make([]teller.Grant, len(many)))},
+			{"lock of too many", a.Lock(ctx, many, teller.LockOptions{}, make([]teller.Grant, len(many)))},
 			{"grants too few", a.Lock(ctx, []int64{id}, teller.LockOptions{}, nil)},
 			{"commit of nothing", second(a.Commit(ctx, nil, true, nil))},
 			{"commit twice", second(a.Commit(ctx, append(change, change...), true, nil))},

@@ -49,6 +49,9 @@ func Run(t *testing.T, newAccounts NewAccounts) {
 		{"IdempotentRacingDuplicates", testIdempotentRace},
 		{"Schemes", testSchemes},
 		{"SchemeConservation", testSchemeConservation},
+		{"BatchRules", testBatchRules},
+		{"BatchWide", testBatchWide},
+		{"BatchConservation", testBatchConservation},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newAccounts) })
 	}
