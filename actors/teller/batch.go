@@ -74,7 +74,13 @@ func (t *Teller) Transfers(ctx context.Context, batch []BatchTransfer, results [
 	case len(results) != len(batch):
 		return fmt.Errorf("teller: %d results for %d transfers: %w", len(results), len(batch), ErrBadRequest)
 	}
-	b := newBatchRun(batch)
+	return t.transfers(ctx, batch, results, false)
+}
+
+// transfers is Transfers of a checked batch; oneSided lets a transfer lack
+// a side (see newBatchRun).
+func (t *Teller) transfers(ctx context.Context, batch []BatchTransfer, results []BatchResult, oneSided bool) error {
+	b := newBatchRun(batch, oneSided)
 	if len(b.ids) == 0 {
 		b.fill(results) // every transfer refused by a rule that needs no balance
 		return nil
@@ -95,12 +101,15 @@ type batchRun struct {
 }
 
 // newBatchRun refuses what the rules refuse without a balance, chains
-// included, and collects the accounts of the rest.
-func newBatchRun(batch []BatchTransfer) *batchRun {
+// included, and collects the accounts of the rest. With oneSided, a
+// transfer's From or To may be 0, the side it lacks: a deposit to To, a
+// withdrawal from From (a Teller's own coalesced operations; see
+// Config.Coalesce).
+func newBatchRun(batch []BatchTransfer, oneSided bool) *batchRun {
 	b := &batchRun{batch: batch, pre: make([]error, len(batch))}
 	for i, tr := range batch {
 		switch {
-		case tr.From <= 0 || tr.To <= 0:
+		case tr.From < 0 || tr.To < 0 || (tr.From == 0 || tr.To == 0) && !oneSided || tr.From == 0 && tr.To == 0:
 			b.pre[i] = ErrInvalidAccount
 		case tr.Amount <= 0:
 			b.pre[i] = ErrInvalidValue
@@ -150,8 +159,14 @@ func (b *batchRun) chains() func(yield func(int, int) bool) {
 func (b *batchRun) collect() {
 	ids := b.ids[:0]
 	for i, tr := range b.batch {
-		if b.pre[i] == nil {
-			ids = append(ids, tr.From, tr.To)
+		if b.pre[i] != nil {
+			continue
+		}
+		if tr.From != 0 {
+			ids = append(ids, tr.From)
+		}
+		if tr.To != 0 {
+			ids = append(ids, tr.To)
 		}
 	}
 	slices.Sort(ids)
@@ -212,21 +227,10 @@ func (t *Teller) attemptBatch(ctx context.Context, b *batchRun, results []BatchR
 		}
 		for i := start; i < end; i++ {
 			tr := b.batch[i]
-			from, _ := slices.BinarySearch(h.ids, tr.From)
-			to, _ := slices.BinarySearch(h.ids, tr.To)
-			fromSaldo, err := add(cur[from], -tr.Amount)
-			if err != nil {
+			if err := b.apply(tr, h.ids, cur, &results[i], func(at int, old int64) { undos = append(undos, undo{at, old}) }); err != nil {
 				results[i].Err, failed = err, i
 				break
 			}
-			toSaldo, err := add(cur[to], tr.Amount)
-			if err != nil {
-				results[i].Err, failed = err, i
-				break
-			}
-			undos = append(undos, undo{from, cur[from]}, undo{to, cur[to]})
-			cur[from], cur[to] = fromSaldo, toSaldo
-			results[i].FromSaldo, results[i].ToSaldo = fromSaldo, toSaldo
 		}
 		if failed < 0 {
 			continue
@@ -249,6 +253,35 @@ func (t *Teller) attemptBatch(ctx context.Context, b *batchRun, results []BatchR
 	}
 	if err := t.write(ctx, h, changes, nil); err != nil {
 		return err
+	}
+	return nil
+}
+
+// apply applies tr to cur, the balances of ids, and sets r's balances;
+// undo is told each balance it replaces. A refusal changes nothing.
+func (b *batchRun) apply(tr BatchTransfer, ids, cur []int64, r *BatchResult, undo func(at int, old int64)) error {
+	from, to := -1, -1
+	var fromSaldo, toSaldo int64
+	var err error
+	if tr.From != 0 {
+		from, _ = slices.BinarySearch(ids, tr.From)
+		if fromSaldo, err = add(cur[from], -tr.Amount); err != nil {
+			return err
+		}
+	}
+	if tr.To != 0 {
+		to, _ = slices.BinarySearch(ids, tr.To)
+		if toSaldo, err = add(cur[to], tr.Amount); err != nil {
+			return err
+		}
+	}
+	if from >= 0 {
+		undo(from, cur[from])
+		cur[from], r.FromSaldo = fromSaldo, fromSaldo
+	}
+	if to >= 0 {
+		undo(to, cur[to])
+		cur[to], r.ToSaldo = toSaldo, toSaldo
 	}
 	return nil
 }

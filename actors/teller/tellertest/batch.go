@@ -215,3 +215,93 @@ func testBatchConservation(t *testing.T, newAccounts NewAccounts) {
 	wg.Wait()
 	conserved(t, bind("reader", lease), n, n*initial)
 }
+
+// testCoalesce: a coalescing Teller's concurrent deposits to one hot
+// account each see a balance of their own, exactly the balances from one
+// deposit to all of them; withdrawals, transfers and refusals among them
+// keep their own answers; a panic in a batch fails its operations and
+// leaves the Teller and the locks working.
+func testCoalesce(t *testing.T, newAccounts NewAccounts) {
+	const n, initial, workers, each = 8, 1000, 16, 20
+	bind := newAccounts(t, n, initial)
+	acc := bind("coalescer", lease)
+	tl := newTeller(t, acc, teller.Config{Holder: "coalescer", Coalesce: 64, LockWait: 10 * time.Second})
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[int64]bool{} // balances of account 1 answered to its deposits
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range each {
+				r, err := tl.Run(ctx, teller.Op{Kind: teller.Deposit, A: 1, Amount: 1})
+				if err != nil {
+					t.Errorf("deposit: %v", err)
+					return
+				}
+				mu.Lock()
+				if seen[r.A] {
+					t.Errorf("two deposits of 1 were both answered balance %d", r.A)
+				}
+				seen[r.A] = true
+				mu.Unlock()
+				// Money moves among accounts 2..n; account 2 overdraws.
+				a, b := 2+rng.Int64N(n-1), 2+rng.Int64N(n-1)
+				switch _, err := tl.Run(ctx, teller.Op{Kind: teller.Transfer, A: a, B: b, Amount: 1 + rng.Int64N(300)}); {
+				case a == b && !errors.Is(err, teller.ErrSameAccount):
+					t.Errorf("transfer %d to itself: %v", a, err)
+				case a != b && err != nil && !errors.Is(err, teller.ErrInsufficientFunds):
+					t.Errorf("transfer %d to %d: %v", a, b, err)
+				}
+				if _, err := tl.Run(ctx, teller.Op{Kind: teller.Withdraw, A: 2, Amount: initial * n}); !errors.Is(err, teller.ErrInsufficientFunds) {
+					t.Errorf("withdrawal beyond every balance: %v", err)
+				}
+				if _, err := tl.Run(ctx, teller.Op{Kind: teller.Deposit, A: n + 1, Amount: 1}); !errors.Is(err, teller.ErrNotFound) {
+					t.Errorf("deposit to no account: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for b := int64(initial + 1); b <= initial+workers*each; b++ {
+		if !seen[b] {
+			t.Fatalf("no deposit was answered balance %d: the answers are not one deposit after another", b)
+		}
+	}
+	conserved(t, acc, n, n*initial+workers*each)
+
+	// A panic at "locked" fails the batch it hits; the Teller goes on.
+	var once sync.Once
+	panicky := newTeller(t, acc, teller.Config{Holder: "panicky", Coalesce: 64, At: func(stage string) {
+		if stage == "locked" {
+			once.Do(func() { panic("a test's panic") })
+		}
+	}})
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			_, err := panicky.Run(ctx, teller.Op{Kind: teller.Transfer, A: 3, B: 4, Amount: 1})
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range workers {
+		if err := <-errs; err != nil {
+			if !errors.Is(err, teller.ErrInternal) {
+				t.Errorf("a transfer of a batch that panicked: %v, want %v", err, teller.ErrInternal)
+			}
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no transfer failed: the hook's panic went unnoticed")
+	}
+	if _, err := panicky.Run(ctx, teller.Op{Kind: teller.Transfer, A: 3, B: 4, Amount: 1}); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+	conserved(t, acc, n, n*initial+workers*each)
+	ids := []int64{1, 2, 3, 4, 5, 6, 7, 8}
+	if err := bind("other", lease).Lock(ctx, ids, teller.LockOptions{}, make([]teller.Grant, n)); err != nil {
+		t.Fatalf("the accounts are not free after the coalesced batches: %v", err)
+	}
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, newAccounts NewAccounts) {
 		{"BatchRules", testBatchRules},
 		{"BatchWide", testBatchWide},
 		{"BatchConservation", testBatchConservation},
+		{"Coalesce", testCoalesce},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newAccounts) })
 	}
