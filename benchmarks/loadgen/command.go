@@ -67,6 +67,18 @@ Operations (--mix OP=WEIGHT,...; weights are relative):
             of the balance just read, unLock: loads writes, changes nothing)
             default ` + DefaultDataMix + `
 
+Batches (--batch N, N > 1): every transferencia of the mix is one POST
+/transferencias of N transfers, each drawn as a single transfer is (two
+distinct accounts, an amount in range), applied by the business server as
+one transaction with a result per transfer. A batch is one operation:
+requests, outcomes, latency and --rate count batches (its outcome is "ok"
+when it was answered with results, whatever they are); the report adds the
+batches' transfers (applied and refused, by error_code), transfers per
+second, and the latency per batch. Batched transfers keep the sum, so the
+conservation check is unchanged; a batch with an unknown outcome counts its
+N transfers as unknown. Not with --history (bank check has no batches).
+  bank bench --mix transferencia=1 --batch 100 --accounts 1000 --workers 16
+
 Outcomes are "ok", or the HTTP status and the error_code's name (e.g.
 "403 LOCKED_ACCOUNT", "409 INSUFFICIENT_FUNDS", "200 LOCKED_ACCOUNT" from a
 data server), or "timeout", "conn_error", "dial_error", "no_free_conn".
@@ -77,7 +89,9 @@ duration_s, requests, ok, errors, unknown, dropped, throughput_ok,
 throughput_total, latency_us {min, mean, p50, p90, p99, p99_9, max},
 outcomes {label: count}, ops {op: {requests, ok, dropped}}, conservation
 {before, after, deposited, withdrawn, unknown_deposit, unknown_withdraw,
-unknown_transfers, min_after, max_after, negative_accounts, ok, reason} or null.
+unknown_transfers, min_after, max_after, negative_accounts, ok, reason} or null,
+batch, and with --batch N > 1 batches {size, requests, ok, transfers, applied,
+refused {name: count}, throughput_applied, throughput_transfers, latency_us}.
 
 History (--history FILE): every operation as invoked and returned, one JSON
 line each, streamed to FILE: monotonic call and return times (ns since the
@@ -133,6 +147,7 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	snapshotEvery := fs.Duration("snapshot-every", 0, "with --history: record a consistent read of the balances of accounts 1..N\n(the data server's /snapshot) this often, and once before and after the load; 0: none")
 	dataServer := fs.String("data-server", DefaultDataServer, "the data server --snapshot-every reads, with the server credential\n($"+auth.EnvServerToken+" or the data server's credential file)")
 	groups := fs.Int("groups", 0, "split the accounts into G contiguous groups; worker w stays in group w mod G,\nso no transfer crosses groups (bank check then checks each group apart)")
+	batch := fs.Int("batch", 1, "send each transferencia of the mix as one POST /transferencias of N transfers (1 to 8190;\n1: one /transferencia each); business target only, not with --history")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -232,6 +247,19 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	}
 
 	cfg.Groups = *groups
+	cfg.Batch = *batch
+	switch {
+	case cfg.Batch < 1 || cfg.Batch > MaxBatch:
+		return usagef("bench: --batch %d: want 1 to %d transfers", cfg.Batch, MaxBatch)
+	case cfg.Batch == 1:
+	case cfg.Target != TargetBusiness:
+		return usagef("bench: --batch %d: business target only (the batch is the business servers' POST /transferencias)", cfg.Batch)
+	case *historyPath != "":
+		return usagef("bench: --batch %d with --history: a history cannot record batches for bank check to judge; "+
+			"record without --batch, or batch without --history", cfg.Batch)
+	case cfg.Mix != nil && cfg.Mix["transferencia"] <= 0:
+		return usagef("bench: --batch %d: the mix has no transferencia to batch", cfg.Batch)
+	}
 	if *historyPath == "" && *snapshotEvery != 0 {
 		return usagef("bench: --snapshot-every needs --history")
 	}

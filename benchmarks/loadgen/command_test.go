@@ -151,6 +151,12 @@ func TestCommandUsage(t *testing.T) {
 		{[]string{"--workers", "many"}, "invalid value"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--target", "data", "--servers", "http://127.0.0.1:1"}, "needs the server credential"},
+		{[]string{"--batch", "0"}, "--batch 0: want 1 to 8190"},
+		{[]string{"--batch", "8191"}, "--batch 8191: want 1 to 8190"},
+		{[]string{"--batch", "-3"}, "want 1 to 8190"},
+		{[]string{"--batch", "2", "--history", "h.jsonl"}, "--batch 2 with --history"},
+		{[]string{"--batch", "2", "--target", "data", "--token", "t"}, "business target only"},
+		{[]string{"--batch", "2", "--mix", "deposito=1,saque=1"}, "no transferencia to batch"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := command(t.Context(), tc.args, noEnv, &stdout, &stderr)
@@ -169,12 +175,97 @@ func TestCommandHelp(t *testing.T) {
 		help := stdout.String()
 		for _, want := range []string{"-target", "-servers", "-token", "-workers", "-duration", "-requests", "-rate",
 			"-max-inflight", "-mix", "-amount", "-accounts", "-dist", "-seed", "-timeout", "-no-check", "-unknown-5xx",
-			"-settle", "-json", "-quiet", "BANK_SERVERS", "BANK_TOKEN", "BANK_SERVER_TOKEN",
+			"-settle", "-json", "-quiet", "-batch", "POST /transferencias", "BANK_SERVERS", "BANK_TOKEN", "BANK_SERVER_TOKEN",
 			"bank bench --servers http://localhost:5001,http://localhost:5002 --workers 64 --duration 10s",
 			"bank bench --rate 2000 --duration 30s --dist zipf:0.99", "zipf:S", "hot:K:P", "Exit status", "p99_9"} {
 			if !strings.Contains(help, want) {
 				t.Errorf("%s: help lacks %q", arg, want)
 			}
 		}
+	}
+}
+
+// TestCommandBatch runs batches against a real bank: the table says so and
+// counts their transfers; the conservation check passes.
+func TestCommandBatch(t *testing.T) {
+	_, urls := startBank(t)
+	var stdout, stderr bytes.Buffer
+	err := command(t.Context(), []string{"--servers", strings.Join(urls, ","), "--duration", "500ms", "--workers", "4",
+		"--mix", "transferencia=3,deposito=1,saque=1", "--batch", "8", "--quiet"}, noEnv, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("exit with %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"a batch of 8 transfers", "transfers  ", " batches of 8", "applied/s", "sent/s",
+		"batch latency", "per batch of 8", "p99.9 ", "conservation: PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("sample table:\n%s", out)
+}
+
+// TestCommandBatchJSON: the batches' counts add up, in the open loop.
+func TestCommandBatchJSON(t *testing.T) {
+	_, urls := startBank(t)
+	var stdout, stderr bytes.Buffer
+	err := command(t.Context(), []string{"--servers", strings.Join(urls, ","), "--json", "--quiet", "--rate", "200",
+		"--duration", "400ms", "--batch", "5", "--amount", "100..600"}, noEnv, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var b map[string]json.RawMessage
+	if err := json.Unmarshal(raw["batches"], &b); err != nil {
+		t.Fatalf("batches: %v in %s", err, stdout.String())
+	}
+	for _, k := range []string{"size", "requests", "ok", "transfers", "applied", "refused", "throughput_applied",
+		"throughput_transfers", "latency_us"} {
+		if _, ok := b[k]; !ok {
+			t.Errorf("batches lacks %q", k)
+		}
+	}
+	var rep Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	bs := rep.Batches
+	var refused int64
+	for _, n := range bs.Refused {
+		refused += n
+	}
+	switch {
+	case rep.Batch != 5 || bs.Size != 5:
+		t.Errorf("batch %d, size %d", rep.Batch, bs.Size)
+	case bs.Requests == 0 || bs.Requests != rep.Ops["transferencia"].Requests || bs.Transfers != 5*bs.Requests:
+		t.Errorf("batches %+v, ops %+v", bs, rep.Ops)
+	case bs.OK != rep.Ops["transferencia"].OK || bs.Applied+refused != 5*bs.OK:
+		t.Errorf("batches %+v: applied %d + refused %d, want 5 × %d answered", bs, bs.Applied, refused, bs.OK)
+	case bs.Latency.P50 <= 0 || bs.Latency.P50 > bs.Latency.Max || bs.ThroughputTransfers <= 0:
+		t.Errorf("batches %+v", bs)
+	case rep.Conservation == nil || !rep.Conservation.OK:
+		t.Errorf("conservation %+v", rep.Conservation)
+	}
+	for name := range bs.Refused {
+		if name != "INSUFFICIENT_FUNDS" {
+			t.Errorf("refusals %v: want insufficient funds only", bs.Refused)
+		}
+	}
+
+	// Without --batch: no batches in the report.
+	stdout.Reset()
+	if err := command(t.Context(), []string{"--servers", urls[0], "--json", "--quiet", "--requests", "20", "--workers", "2"},
+		noEnv, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	raw = nil
+	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if string(raw["batch"]) != "1" || raw["batches"] != nil {
+		t.Errorf("without --batch: batch %s, batches %s", raw["batch"], raw["batches"])
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 // Target names what the generator talks to.
@@ -116,7 +118,18 @@ type Config struct {
 	// (GroupOf); worker w (open loop: operation i) stays within group
 	// w mod Groups, so no transfer crosses groups.
 	Groups int
+
+	// Batch > 1 sends every transferencia of the mix as one POST
+	// /transferencias of Batch transfers (1 to MaxBatch), each drawn as a
+	// single transfer is: one operation, timed as a whole (Report.Batches
+	// counts its transfers). Business target only, and not with History:
+	// a history has no way to record a batch. Zero means 1: one
+	// /transferencia per transfer.
+	Batch int
 }
+
+// MaxBatch bounds Config.Batch: the business server's batch size.
+const MaxBatch = teller.MaxBatch
 
 // normalize applies the defaults and rejects impossible values.
 func (c Config) normalize() (Config, error) {
@@ -181,6 +194,20 @@ func (c Config) normalize() (Config, error) {
 		if c.History != nil {
 			return c, errors.New("history: business target only")
 		}
+	}
+	if c.Batch == 0 {
+		c.Batch = 1
+	}
+	switch {
+	case c.Batch < 1 || c.Batch > MaxBatch:
+		return c, fmt.Errorf("batch %d: want 1 to %d transfers", c.Batch, MaxBatch)
+	case c.Batch == 1:
+	case c.Target != TargetBusiness:
+		return c, fmt.Errorf("batch %d: batches are the business target's (POST /transferencias)", c.Batch)
+	case c.History != nil:
+		return c, fmt.Errorf("batch %d: a history cannot record batches for bank check: record without batches", c.Batch)
+	case c.Mix["transferencia"] <= 0:
+		return c, fmt.Errorf("batch %d: the mix has no transferencia to batch", c.Batch)
 	}
 	switch {
 	case c.Groups < 0 || c.SnapshotEvery < 0:

@@ -153,6 +153,7 @@ type executor struct {
 	req     *fasthttp.Request
 	resp    *fasthttp.Response
 	uri     []byte
+	body    []byte // a batch's request body
 }
 
 func newExecutor(targets []*target, token string, timeout time.Duration, id string) *executor {
@@ -194,6 +195,9 @@ func (e *executor) do(p planned) outcome {
 		u = strconv.AppendInt(u, p.a, 10)
 		return e.call(t, u)
 	case opTransferencia:
+		if p.batch != nil {
+			return e.transfers(t, p.batch)
+		}
 		u := append(e.uri[:0], t.base...)
 		u = append(u, "/transferencia/"...)
 		u = strconv.AppendInt(u, p.a, 10)
@@ -282,6 +286,69 @@ func (e *executor) call(t *target, uri []byte) outcome {
 	}
 	return httpOutcome(status, e.resp.Body())
 }
+
+// transfers sends batch as one POST /transferencias. It succeeds when the
+// answer is a batch's (200, {"applied":...), whatever its transfers'
+// results; those the caller reads from the answer (see batchTally).
+func (e *executor) transfers(t *target, batch []xfer) outcome {
+	u := append(e.uri[:0], t.base...)
+	u = append(u, "/transferencias"...)
+	e.uri = u[:0]
+	b := append(e.body[:0], '[')
+	for i, x := range batch {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"conta_orig":`...)
+		b = strconv.AppendInt(b, x.a, 10)
+		b = append(b, `,"conta_dest":`...)
+		b = strconv.AppendInt(b, x.b, 10)
+		b = append(b, `,"valor":`...)
+		b = strconv.AppendInt(b, x.amount, 10)
+		b = append(b, '}')
+	}
+	e.body = append(b, ']')
+	req := e.req
+	req.Reset()
+	req.SetRequestURIBytes(u)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.Set(wire.HeaderToken, e.token)
+	req.SetBodyRaw(e.body) // e.body is not touched again before the answer
+	if err := t.hc.DoTimeout(req, e.resp, e.timeout); err != nil {
+		return classifyErr(err)
+	}
+	status := e.resp.StatusCode()
+	if status == fasthttp.StatusOK && bytes.HasPrefix(e.resp.Body(), batchAnswerPrefix) {
+		return okOutcome
+	}
+	return httpOutcome(status, e.resp.Body())
+}
+
+// batchAnswerPrefix starts every answer of POST /transferencias that has
+// results.
+var batchAnswerPrefix = []byte(`{"applied":`)
+
+// batchTally reads a batch's answer: how many of its transfers were
+// applied, and each refusal's error_code, passed to refused.
+func batchTally(body []byte, refused func(code int32)) (applied int64) {
+	applied = fieldInt(body, `"applied"`, 0)
+	const key = `"error_code"`
+	for {
+		i := bytes.Index(body, []byte(key))
+		if i < 0 {
+			return applied
+		}
+		body = body[i+len(key):]
+		if code, ok := parseIntAfterColon(body); ok {
+			refused(int32(code))
+		}
+	}
+}
+
+// batchAnswerMax bounds the answer to a batch of n transfers: a result is
+// at most ~100 bytes.
+func batchAnswerMax(n int) int { return 256 + 128*n }
 
 // errorCode finds "error_code": N in a JSON body. The bank's bodies are a
 // few flat fields, so a scan is enough and avoids decoding every answer.

@@ -277,13 +277,25 @@ func regroup(p *planned, g, accounts, groups int) {
 	}
 	lo, hi := groupBounds(g%groups, accounts, groups)
 	size := hi - lo + 1
-	p.a = lo + (p.a-1)%size
-	if p.op == opTransferencia {
-		p.b = lo + (p.b-1)%size
-		if p.b == p.a {
-			p.b = lo + (p.a-lo+1)%size
-		}
+	if p.op != opTransferencia {
+		p.a = lo + (p.a-1)%size
+		return
 	}
+	p.a, p.b = regroupPair(p.a, p.b, lo, size)
+	for i := range p.batch {
+		p.batch[i].a, p.batch[i].b = regroupPair(p.batch[i].a, p.batch[i].b, lo, size)
+	}
+}
+
+// regroupPair moves a transfer's accounts a and b into the group of size
+// accounts from lo, keeping them distinct when the group has two or more.
+func regroupPair(a, b, lo, size int64) (int64, int64) {
+	a = lo + (a-1)%size
+	b = lo + (b-1)%size
+	if b == a {
+		b = lo + (a-lo+1)%size
+	}
+	return a, b
 }
 
 // snapshotter reads the data server's /snapshot every interval and

@@ -53,6 +53,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, asUsage(err)
 	}
+	pl.batch = cfg.Batch
 	// Enough connections that no request waits for one: a wait would be
 	// timed as the server's latency, and its timeout cannot be told from
 	// an unanswered request.
@@ -65,6 +66,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		if targets[i], err = newTarget(s, maxConns, cfg.Timeout); err != nil {
 			return nil, asUsage(err)
 		}
+		targets[i].hc.MaxResponseBodySize = max(targets[i].hc.MaxResponseBodySize, batchAnswerMax(cfg.Batch))
 	}
 	defer func() {
 		for _, t := range targets {
@@ -146,6 +148,15 @@ type recorder struct {
 	unknownDeposit, unknownWithdraw int64
 	unknownTransfers                int64
 
+	// Batches (Config.Batch > 1): the POST /transferencias sent and those
+	// answered with results, their transfers, the transfers applied and
+	// those refused by error_code, and each batch's latency. batchHist is
+	// nil until the first batch.
+	batchHist          *hdr.Histogram
+	batchReq, batchOK  int64
+	transfers, applied int64
+	refused            map[int32]int64
+
 	live struct {
 		done, ok atomic.Int64
 		_        [48]byte // keep recorders' counters on separate cache lines
@@ -156,7 +167,9 @@ func newRecorder() *recorder {
 	return &recorder{hist: hdr.New(minLatencyUS, maxLatencyUS, 3), outcomes: make(map[outcome]int64, 8)}
 }
 
-func (r *recorder) record(p planned, o outcome, lat time.Duration, unknown5xx bool) {
+// record counts an operation that ended with o after lat; body is its
+// answer, read for a batch's results.
+func (r *recorder) record(p planned, o outcome, lat time.Duration, unknown5xx bool, body []byte) {
 	us := lat.Microseconds()
 	us = min(max(us, minLatencyUS), maxLatencyUS)
 	_ = r.hist.RecordValue(us) // in range by construction
@@ -186,8 +199,27 @@ func (r *recorder) record(p planned, o outcome, lat time.Duration, unknown5xx bo
 		}
 	case opTransferencia:
 		if unknown {
-			r.unknownTransfers++
+			r.unknownTransfers += int64(max(1, len(p.batch)))
+		}
+		if p.batch != nil {
+			r.recordBatch(p, ok, us, body)
 		}
 	}
 	r.live.done.Add(1)
+}
+
+// recordBatch counts a batch, whose latency was us, and when it was
+// answered with results (ok), its transfers' results.
+func (r *recorder) recordBatch(p planned, ok bool, us int64, body []byte) {
+	if r.batchHist == nil {
+		r.batchHist = hdr.New(minLatencyUS, maxLatencyUS, 3)
+		r.refused = make(map[int32]int64, 4)
+	}
+	_ = r.batchHist.RecordValue(us) // in range: record clamped it
+	r.batchReq++
+	r.transfers += int64(len(p.batch))
+	if ok {
+		r.batchOK++
+		r.applied += batchTally(body, func(code int32) { r.refused[code]++ })
+	}
 }

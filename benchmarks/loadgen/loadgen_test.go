@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -496,6 +497,11 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"bad target", Config{Target: "cache", Servers: []string{"http://127.0.0.1:1"}}, "want business or data"},
 		{"negative rate", Config{Servers: []string{"http://127.0.0.1:1"}, Rate: -1}, "rate"},
 		{"hot set too big", Config{Servers: []string{"http://127.0.0.1:1"}, Dist: Dist{Kind: DistHot, HotK: 10, HotP: 1}}, "K must be in"},
+		{"negative batch", Config{Servers: []string{"http://127.0.0.1:1"}, Batch: -1}, "want 1 to 8190"},
+		{"batch too large", Config{Servers: []string{"http://127.0.0.1:1"}, Batch: MaxBatch + 1}, "want 1 to 8190"},
+		{"batch with a history", Config{Servers: []string{"http://127.0.0.1:1"}, Batch: 2, History: io.Discard}, "cannot record batches"},
+		{"batch of the data target", Config{Target: TargetData, Token: "t", Servers: []string{"http://127.0.0.1:1"}, Batch: 2}, "business target"},
+		{"batch without transfers", Config{Servers: []string{"http://127.0.0.1:1"}, Batch: 2, Mix: map[string]int{"saldo": 1}}, "no transferencia"},
 	} {
 		_, err := Run(t.Context(), tc.cfg, nil)
 		if err == nil || !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {

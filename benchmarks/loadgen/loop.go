@@ -81,18 +81,22 @@ func (l *loop) runClosed(ctx context.Context) {
 			ex := newExecutor(l.targets, cfg.Token, cfg.Timeout, l.id("w", w))
 			defer ex.release()
 			server := w % len(l.targets)
+			var batch []xfer // a batch's transfers, reused
 			for !stop.Load() {
 				if cfg.Requests > 0 && issued.Add(1) > cfg.Requests {
 					return
 				}
-				p := l.pl.next(rng)
+				p := l.pl.nextInto(rng, batch)
+				if p.batch != nil {
+					batch = p.batch
+				}
 				regroup(&p, w, cfg.Accounts, cfg.Groups)
 				p.server = server
 				server = (server + 1) % len(l.targets)
 				t0 := time.Now()
 				o := ex.do(p)
 				t1 := time.Now()
-				rec.record(p, o, t1.Sub(t0), cfg.Unknown5xx)
+				rec.record(p, o, t1.Sub(t0), cfg.Unknown5xx, ex.resp.Body())
 				if l.hist != nil {
 					l.hist.op(w, p, t0, t1, o, ex.resp.Body(), cfg.Unknown5xx)
 				}
@@ -240,7 +244,7 @@ func (l *loop) sendScheduled(client int, ex *executor, rec *recorder, p planned)
 	t0 := time.Now()
 	o := ex.do(p)
 	t1 := time.Now()
-	rec.record(p, o, t1.Sub(l.start)-time.Duration(p.intended), l.cfg.Unknown5xx)
+	rec.record(p, o, t1.Sub(l.start)-time.Duration(p.intended), l.cfg.Unknown5xx, ex.resp.Body())
 	if l.hist != nil {
 		l.hist.op(client, p, t0, t1, o, ex.resp.Body(), l.cfg.Unknown5xx)
 	}
@@ -255,6 +259,11 @@ type totals struct {
 	deposited, withdrawn            int64
 	unknownDeposit, unknownWithdraw int64
 	unknownTransfers                int64
+	// Batches, as recorder counts them; batchHist is nil without any.
+	batchHist          *hdr.Histogram
+	batchReq, batchOK  int64
+	transfers, applied int64
+	refused            map[int32]int64
 }
 
 func (l *loop) merge() totals {
@@ -278,6 +287,20 @@ func (l *loop) merge() totals {
 		t.unknownDeposit += r.unknownDeposit
 		t.unknownWithdraw += r.unknownWithdraw
 		t.unknownTransfers += r.unknownTransfers
+		if r.batchHist != nil {
+			if t.batchHist == nil {
+				t.batchHist = hdr.New(minLatencyUS, maxLatencyUS, 3)
+				t.refused = map[int32]int64{}
+			}
+			t.batchHist.Merge(r.batchHist)
+			t.batchReq += r.batchReq
+			t.batchOK += r.batchOK
+			t.transfers += r.transfers
+			t.applied += r.applied
+			for code, n := range r.refused {
+				t.refused[code] += n
+			}
+		}
 	}
 	t.opDropped = l.opDropped
 	t.dropped = l.dropped.Load()

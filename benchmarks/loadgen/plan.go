@@ -322,7 +322,14 @@ type planned struct {
 	amount   int64
 	server   int   // index into the targets
 	intended int64 // open loop: intended send time, ns since the run's start
+	// batch, when the run batches transfers (Config.Batch > 1), holds a
+	// transferencia's transfers, the first of them a, b and amount: the
+	// operation is one POST /transferencias of them all.
+	batch []xfer
 }
+
+// xfer is one transfer of a batch: amount from account a to account b.
+type xfer struct{ a, b, amount int64 }
 
 // planner draws operations from a mix, an account picker and an amount
 // range. It holds no mutable state, so workers share one and each brings
@@ -334,6 +341,9 @@ type planner struct {
 	pick       picker
 	accounts   int64
 	amin, amax int64
+	// batch is how many transfers a transferencia sends in one POST
+	// /transferencias (Config.Batch); 1 or less: one /transferencia.
+	batch int
 }
 
 func newPlanner(target Target, mix map[string]int, d Dist, accounts int, amin, amax int64) (*planner, error) {
@@ -375,7 +385,12 @@ func newPlanner(target Target, mix map[string]int, d Dist, accounts int, amin, a
 	return pl, nil
 }
 
-func (pl *planner) next(r *rand.Rand) planned {
+func (pl *planner) next(r *rand.Rand) planned { return pl.nextInto(r, nil) }
+
+// nextInto is next, drawing a batch's transfers, when the planner batches
+// them, into buf's array when it is large enough. The batch's transfers
+// are drawn as single ones are: distinct accounts, amounts in range.
+func (pl *planner) nextInto(r *rand.Rand, buf []xfer) planned {
 	x := r.Uint64N(pl.total)
 	i := 0
 	for x >= pl.cum[i] {
@@ -385,6 +400,14 @@ func (pl *planner) next(r *rand.Rand) planned {
 	p.amount = pl.amin + r.Int64N(pl.amax-pl.amin+1)
 	if p.op == opTransferencia {
 		p.b = pl.other(r, p.a)
+		if pl.batch > 1 {
+			p.batch = append(buf[:0], xfer{p.a, p.b, p.amount})
+			for len(p.batch) < pl.batch {
+				a := pl.pick.pick(r)
+				amount := pl.amin + r.Int64N(pl.amax-pl.amin+1)
+				p.batch = append(p.batch, xfer{a, pl.other(r, a), amount})
+			}
+		}
 	}
 	return p
 }

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -231,7 +232,7 @@ func TestPlannerMixTransfersAndSeed(t *testing.T) {
 		const n = 50_000
 		for range n {
 			p, q := pl.next(r1), pl.next(r2)
-			if p != q {
+			if !reflect.DeepEqual(p, q) || p.batch != nil {
 				t.Fatalf("%v: same seed, different operations: %+v vs %+v", d, p, q)
 			}
 			counts[p.op]++
@@ -248,6 +249,63 @@ func TestPlannerMixTransfersAndSeed(t *testing.T) {
 				t.Errorf("%v: %s share %.3f, want %.2f", d, name, got, float64(w)/100)
 			}
 		}
+	}
+}
+
+// TestPlannerBatch: with batches, a transferencia carries Batch transfers,
+// the first its own, each drawn as a single one is; the sequence is still
+// the seed's; a buffer given is reused; regroup keeps every transfer of a
+// batch within the group.
+func TestPlannerBatch(t *testing.T) {
+	mix, err := ParseMix("deposito=1,transferencia=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := newPlanner(TargetBusiness, mix, Dist{Kind: DistZipf, S: 0.99}, 10, 5, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl.batch = 7
+	r1, r2 := rand.New(rand.NewPCG(3, 1)), rand.New(rand.NewPCG(3, 1))
+	buf := make([]xfer, 0, 7)
+	batches := 0
+	for range 2000 {
+		p, q := pl.nextInto(r1, buf), pl.next(r2)
+		if !reflect.DeepEqual(p, q) {
+			t.Fatalf("same seed, different operations: %+v vs %+v", p, q)
+		}
+		if p.op != opTransferencia {
+			if p.batch != nil {
+				t.Fatalf("a %v with a batch", p.op)
+			}
+			continue
+		}
+		batches++
+		if len(p.batch) != 7 || p.batch[0] != (xfer{p.a, p.b, p.amount}) || &p.batch[0] != &buf[:1][0] {
+			t.Fatalf("batch %+v of %+v (buffer reused: %v)", p.batch, p, &p.batch[0] == &buf[:1][0])
+		}
+		for _, x := range p.batch {
+			if x.a < 1 || x.a > 10 || x.b < 1 || x.b > 10 || x.a == x.b || x.amount < 5 || x.amount > 50 {
+				t.Fatalf("transfer %+v", x)
+			}
+		}
+		for g := range 3 {
+			c := p
+			c.batch = append([]xfer(nil), p.batch...)
+			regroup(&c, g, 10, 3)
+			lo, hi := groupBounds(g, 10, 3)
+			for _, x := range c.batch {
+				if x.a < lo || x.a > hi || x.b < lo || x.b > hi || x.a == x.b {
+					t.Fatalf("group %d (%d..%d): transfer %+v", g, lo, hi, x)
+				}
+			}
+			if c.batch[0].a != c.a || c.batch[0].b != c.b {
+				t.Fatalf("group %d: batch %+v, operation %+v", g, c.batch, c)
+			}
+		}
+	}
+	if batches < 1000 {
+		t.Errorf("%d batches of 2000 operations", batches)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/bank/gobank/actors/teller"
 )
 
 // Report is the result of a run. WriteJSON encodes it with the field names
@@ -33,9 +35,13 @@ import (
 //	                   "409 INSUFFICIENT_FUNDS", "timeout", "conn_error", ...
 //	ops                by op name: {requests, ok, dropped}
 //	conservation       see Conservation; null when the check was skipped
+//	batch              transfers per transferencia (Config.Batch; 1: none batched)
+//	batches            see BatchStats; absent unless batch > 1
 //
 // A data-target "lock" or "setSaldo" operation is several HTTP requests
-// (getLock ... unLock); it counts once, timed as a whole.
+// (getLock ... unLock); it counts once, timed as a whole. So does a batch
+// of transfers (one POST /transferencias, a "transferencia" of ops):
+// batches counts its transfers.
 type Report struct {
 	Target      Target         `json:"target"`
 	Mode        string         `json:"mode"`
@@ -69,8 +75,33 @@ type Report struct {
 
 	Conservation *Conservation `json:"conservation"`
 
+	Batch   int         `json:"batch"`
+	Batches *BatchStats `json:"batches,omitempty"`
+
 	// Histogram holds every latency (µs), for percentiles beyond Latency's.
 	Histogram *hdr.Histogram `json:"-"`
+}
+
+// BatchStats reports the batches of a run with Config.Batch > 1: each
+// transferencia of the mix was one POST /transferencias of Size
+// transfers. JSON field names are in the tags.
+type BatchStats struct {
+	Size     int   `json:"size"`     // transfers per batch
+	Requests int64 `json:"requests"` // batches sent, whatever their outcome
+	OK       int64 `json:"ok"`       // batches answered with a result per transfer (200)
+	// Transfers is every batch's transfers (Requests × Size); Applied
+	// those the answers say were applied; Refused those refused in their
+	// results, by error_code name (INSUFFICIENT_FUNDS, ...). A batch not
+	// answered with results (an error, a timeout) counts in neither.
+	Transfers int64            `json:"transfers"`
+	Applied   int64            `json:"applied"`
+	Refused   map[string]int64 `json:"refused"`
+	// ThroughputApplied and ThroughputTransfers are Applied and Transfers
+	// per second of the run.
+	ThroughputApplied   float64 `json:"throughput_applied"`
+	ThroughputTransfers float64 `json:"throughput_transfers"`
+	// Latency is per batch, from the request to its whole answer.
+	Latency Latency `json:"latency_us"`
 }
 
 // Latency summarizes the histogram, in microseconds. In the open loop each
@@ -107,6 +138,7 @@ func newReport(cfg Config) *Report {
 		AmountMax:   cfg.AmountMax,
 		Seed:        cfg.Seed,
 		TimeoutMS:   cfg.Timeout.Milliseconds(),
+		Batch:       max(cfg.Batch, 1),
 	}
 	if cfg.Rate > 0 {
 		r.Mode = "open"
@@ -128,14 +160,22 @@ func (r *Report) fill(t totals, elapsed time.Duration, interrupted bool) {
 		r.ThroughputOK = float64(t.ok) / s
 		r.ThroughputTotal = float64(t.requests) / s
 	}
-	h := t.hist
-	r.Histogram = h
-	if h.TotalCount() > 0 {
-		r.Latency = Latency{
-			Min: h.Min(), Mean: h.Mean(), Max: h.Max(),
-			P50: h.ValueAtPercentile(50), P90: h.ValueAtPercentile(90),
-			P99: h.ValueAtPercentile(99), P999: h.ValueAtPercentile(99.9),
+	r.Histogram = t.hist
+	r.Latency = latencyOf(t.hist)
+	if r.Batch > 1 {
+		b := &BatchStats{Size: r.Batch, Requests: t.batchReq, OK: t.batchOK, Transfers: t.transfers, Applied: t.applied,
+			Refused: map[string]int64{}}
+		for code, n := range t.refused {
+			b.Refused[teller.Code(code).String()] += n
 		}
+		if s := elapsed.Seconds(); s > 0 {
+			b.ThroughputApplied = float64(t.applied) / s
+			b.ThroughputTransfers = float64(t.transfers) / s
+		}
+		if t.batchHist != nil {
+			b.Latency = latencyOf(t.batchHist)
+		}
+		r.Batches = b
 	}
 	r.Outcomes = make(map[string]int64, len(t.outcomes))
 	for k, v := range t.outcomes {
@@ -146,6 +186,18 @@ func (r *Report) fill(t totals, elapsed time.Duration, interrupted bool) {
 		if r.Mix[o.String()] > 0 || t.opReq[o] > 0 || t.opDropped[o] > 0 {
 			r.Ops[o.String()] = OpStats{Requests: t.opReq[o], OK: t.opOK[o], Dropped: t.opDropped[o]}
 		}
+	}
+}
+
+// latencyOf summarizes h; the zero Latency when it is empty.
+func latencyOf(h *hdr.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		Min: h.Min(), Mean: h.Mean(), Max: h.Max(),
+		P50: h.ValueAtPercentile(50), P90: h.ValueAtPercentile(90),
+		P99: h.ValueAtPercentile(99), P999: h.ValueAtPercentile(99.9),
 	}
 }
 
@@ -169,6 +221,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("target\t%s (%s)\n", r.Target, strings.Join(r.Servers, ", "))
 	p("load\t%s; %d accounts, %s, amounts %d..%d, seed %d\n", loop, r.Accounts, r.Dist, r.AmountMin, r.AmountMax, r.Seed)
 	p("mix\t%s\n", formatMix(r.Mix))
+	if r.Batches != nil {
+		p("\teach transferencia a batch of %d transfers (one POST /transferencias)\n", r.Batches.Size)
+	}
 	if r.Interrupted {
 		p("\tINTERRUPTED: the run was cut short\n")
 	}
@@ -179,9 +234,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p(")\n")
 	p("throughput\t%s ok/s, %s total/s\n", fmtFloat(r.ThroughputOK), fmtFloat(r.ThroughputTotal))
-	l := r.Latency
-	p("latency\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (min %s, mean %s)\n",
-		FormatMicros(l.P50), FormatMicros(l.P90), FormatMicros(l.P99), FormatMicros(l.P999), FormatMicros(l.Max), FormatMicros(l.Min), FormatMicros(int64(l.Mean+0.5)))
+	latency := func(name string, l Latency, suffix string) {
+		p("%s\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (min %s, mean %s)%s\n", name,
+			FormatMicros(l.P50), FormatMicros(l.P90), FormatMicros(l.P99), FormatMicros(l.P999), FormatMicros(l.Max), FormatMicros(l.Min), FormatMicros(int64(l.Mean+0.5)), suffix)
+	}
+	latency("latency", r.Latency, "")
+	if b := r.Batches; b != nil {
+		p("transfers\t%d in %d batches of %d (%d answered): applied %d, refused %d%s\n",
+			b.Transfers, b.Requests, b.Size, b.OK, b.Applied, sumValues(b.Refused), formatCounts(b.Refused))
+		p("transfers/s\t%s applied/s, %s sent/s\n", fmtFloat(b.ThroughputApplied), fmtFloat(b.ThroughputTransfers))
+		latency("batch latency", b.Latency, fmt.Sprintf("; per batch of %d", b.Size))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -253,6 +316,32 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "  after  %d (difference %+d)\n", c.After, c.After-(c.Before+c.Deposited-c.Withdrawn))
 	return err
+}
+
+func sumValues(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// formatCounts renders counts as " (NAME n, ...)", largest first; "" when
+// there are none.
+func formatCounts(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), strings.Compare(a, b)) })
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = k + " " + strconv.FormatInt(m[k], 10)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func pct(a, b int64) float64 {

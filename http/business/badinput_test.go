@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/business"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
 	"github.com/bank/gobank/http/wire"
@@ -78,8 +80,8 @@ func TestOversizedAndMalformed(t *testing.T) {
 		{"64 KiB query string", "GET /deposito/1/5?q=" + big + " HTTP/1.1\r\nHost: a\r\ntoken: ba0f\r\n\r\n", 431},
 		{"64 KiB token", "GET /deposito/1/5 HTTP/1.1\r\nHost: a\r\ntoken: " + big + "\r\n\r\n", 431},
 		{"many headers", "GET /deposito/1/5 HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: b\r\n", 3000) + "token: ba0f\r\n\r\n", 431},
-		{"1 MiB body", "POST /deposito/1/5 HTTP/1.1\r\nHost: a\r\ntoken: ba0f\r\nContent-Length: 1048576\r\n\r\n" +
-			strings.Repeat("y", 1<<20), 413},
+		{"body over MaxBody", "POST /deposito/1/5 HTTP/1.1\r\nHost: a\r\ntoken: ba0f\r\nContent-Length: " + strconv.Itoa(business.MaxBody+1) + "\r\n\r\n" +
+			strings.Repeat("y", business.MaxBody+1), 413},
 		{"garbage request line", "GARBAGE\r\n\r\n", 400},
 		{"bad content length", "POST /deposito/1/5 HTTP/1.1\r\nHost: a\r\ntoken: ba0f\r\nContent-Length: -5\r\n\r\n", 400},
 	}

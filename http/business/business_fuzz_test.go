@@ -2,6 +2,7 @@ package business_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"runtime"
 	"strings"
@@ -36,10 +37,16 @@ var fuzzSane = map[int]bool{200: true, 400: true, 401: true, 403: true, 404: tru
 // applied the operation: it may change the total by that amount, or not).
 //
 // Each line of script is one request: its first byte picks the method (G
-// GET, P POST, H HEAD, anything else PUT), its second the token (c a
-// client token, u an unknown one, anything else none), the rest is the
-// request URI. hdr holds extra "Name: value" header lines (such as
-// Idempotency-Key) set after the token on every request of the input.
+// GET, P POST, H HEAD, B a batch, anything else PUT), its second the
+// token (c a client token, u an unknown one, anything else none), the
+// rest is the request URI, or for B the body of a POST /transferencias.
+// hdr holds extra "Name: value" header lines (such as Idempotency-Key)
+// set after the token on every request of the input.
+//
+// A batch answered 200 must not change the total, and its results must
+// be what applying its applied transfers in order, from the balances
+// before, gives: each applied transfer's balances, and the balances
+// after; a linked chain applied whole or not at all.
 func FuzzBusiness(f *testing.F) {
 	for _, s := range []string{
 		"Gc/status",
@@ -70,6 +77,14 @@ func FuzzBusiness(f *testing.F) {
 	f.Add("Gc/deposito/1/1", "Idempotency-Key: \x01bad")
 	f.Add("Gc/deposito/1/1", "Idempotency-Key:")
 	f.Add("Gu/deposito/1/1", "token: ba0f")
+	f.Add(`Bc[{"conta_orig":1,"conta_dest":2,"valor":500},{"conta_orig":2,"conta_dest":3,"valor":2000,"linked":true},`+
+		`{"conta_orig":3,"conta_dest":1,"valor":1},{"conta_orig":3,"conta_dest":3,"valor":1}]`, "")
+	f.Add(`Bc[{"conta_orig":1,"conta_dest":2,"valor":1,"linked":true},{"conta_orig":2,"conta_dest":1,"valor":1,"linked":true}]`, "")
+	f.Add(`Bc[{"conta_orig":1,"conta_dest":4,"valor":1},{"conta_orig":2,"conta_dest":1,"valor":9223372036854775807}]`, "")
+	f.Add(`Bc[{"conta_orig":1,"conta_dest":2,"valor":1}]`, "Idempotency-Key: fuzz-seed-4")
+	f.Add(`Bu[{"conta_orig":1,"conta_dest":2,"valor":1}]`, "")
+	f.Add(`Bc[{"conta_orig":1,"conta_dest":2,"valor":1,"valor":2}]`, "")
+	f.Add("Gc/transferencias", "")
 
 	data := dataservertest.Start(f, dataservertest.Options{Accounts: fuzzAccounts})
 	srv, err := business.New(business.Config{
@@ -98,7 +113,12 @@ func FuzzBusiness(f *testing.F) {
 			}
 			before, _ := data.Balances(t)
 			var req fasthttp.Request
+			uri := line[2:]
 			switch line[0] {
+			case 'B':
+				req.Header.SetMethod("POST")
+				uri = business.RouteBatch
+				req.SetBodyString(line[2:])
 			case 'G':
 				req.Header.SetMethod("GET")
 			case 'P':
@@ -108,7 +128,7 @@ func FuzzBusiness(f *testing.F) {
 			default:
 				req.Header.SetMethod("PUT")
 			}
-			req.SetRequestURI(line[2:])
+			req.SetRequestURI(uri)
 			switch line[1] {
 			case 'c':
 				req.Header.Set(wire.HeaderToken, token)
@@ -196,7 +216,11 @@ func FuzzBusiness(f *testing.F) {
 				if delta != want {
 					t.Fatalf("%s: answered %s, but the total changed by %d (balances %v -> %v)", what, raw, delta, before, after)
 				}
-				if path != "/status" {
+				switch path {
+				case "/status":
+				case business.RouteBatch:
+					fuzzCheckBatch(t, what, ctx.Request.Body(), ans, before, after)
+				default:
 					fuzzCheckReported(t, what, seg[0], p, ans, after)
 				}
 			case status == 503 && changed:
@@ -243,6 +267,88 @@ func fuzzCheckReported(t *testing.T, what, route string, p []int64, ans map[stri
 		}
 	default:
 		t.Fatalf("%s: 200 from an unknown route: %v", what, ans)
+	}
+}
+
+// fuzzCheckBatch checks a batch's 200 answer against its body and the
+// balances before and after it: applying its applied transfers in order
+// to before gives each one's balances, and after; the other transfers are
+// refused with an error_code and a message; a linked chain is applied
+// whole or not at all.
+func fuzzCheckBatch(t *testing.T, what string, body []byte, ans map[string]any, before, after []int64) {
+	var raw []struct {
+		ContaOrig json.Number `json:"conta_orig"`
+		ContaDest json.Number `json:"conta_dest"`
+		Valor     json.Number `json:"valor"`
+		Linked    bool        `json:"linked"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatalf("%s: a batch answered 200, but its body is not JSON: %v", what, err)
+	}
+	type transfer struct {
+		ContaOrig, ContaDest, Valor int64
+		Linked                      bool
+	}
+	batch := make([]transfer, len(raw))
+	for i, r := range raw {
+		var err1, err2, err3 error
+		batch[i].ContaOrig, err1 = r.ContaOrig.Int64()
+		batch[i].ContaDest, err2 = r.ContaDest.Int64()
+		batch[i].Valor, err3 = r.Valor.Int64()
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatalf("%s: a batch answered 200 with a transfer that is not integers: %v", what, err)
+		}
+		batch[i].Linked = r.Linked
+	}
+	results, ok := ans["results"].([]any)
+	if !ok || len(results) != len(batch) {
+		t.Fatalf("%s: %d transfers, answer %v", what, len(batch), ans)
+	}
+	bal := append([]int64(nil), before...)
+	var applied int64
+	start := 0
+	for i, tr := range batch {
+		r, ok := results[i].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: results[%d] = %v", what, i, results[i])
+		}
+		if _, refused := r["error_code"]; refused {
+			if code, err := fuzzNum(r["error_code"]); err != nil || code >= 0 || len(r) != 2 {
+				t.Fatalf("%s: results[%d] = %v", what, i, r)
+			}
+			if msg, ok := r["error"].(string); !ok || msg == "" {
+				t.Fatalf("%s: results[%d] = %v", what, i, r)
+			}
+		} else {
+			applied++
+			if tr.ContaOrig < 1 || tr.ContaOrig > int64(len(bal)) || tr.ContaDest < 1 || tr.ContaDest > int64(len(bal)) ||
+				tr.ContaOrig == tr.ContaDest || tr.Valor <= 0 {
+				t.Fatalf("%s: results[%d] applied %+v", what, i, tr)
+			}
+			bal[tr.ContaOrig-1] -= tr.Valor
+			bal[tr.ContaDest-1] += tr.Valor
+			so, err1 := fuzzNum(r["saldo_orig"])
+			sd, err2 := fuzzNum(r["saldo_dest"])
+			if err1 != nil || err2 != nil || len(r) != 2 || so != bal[tr.ContaOrig-1] || sd != bal[tr.ContaDest-1] || so < 0 {
+				t.Fatalf("%s: results[%d] = %v, but applying the batch in order gives %v", what, i, r, bal)
+			}
+		}
+		if tr.Linked && i < len(batch)-1 {
+			continue
+		}
+		_, first := results[start].(map[string]any)["error_code"]
+		for j := start; j <= i; j++ {
+			if _, refused := results[j].(map[string]any)["error_code"]; refused != first {
+				t.Fatalf("%s: the chain %d..%d applied in part: %v", what, start, i, ans)
+			}
+		}
+		start = i + 1
+	}
+	if n, err := fuzzNum(ans["applied"]); err != nil || n != applied || len(ans) != 2 {
+		t.Fatalf("%s: answer %v, %d applied", what, ans, applied)
+	}
+	if !fuzzEqual(bal, after) {
+		t.Fatalf("%s: applying the batch in order gives %v, the accounts hold %v", what, bal, after)
 	}
 }
 

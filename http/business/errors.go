@@ -40,6 +40,12 @@ var (
 	ErrOverflow = teller.ErrOverflow
 	// ErrSameAccount refuses a transfer from an account to itself.
 	ErrSameAccount = teller.ErrSameAccount
+	// ErrLinkedFailed refuses a transfer of a batch whose linked chain has
+	// another transfer refused. Nothing of the chain was changed.
+	ErrLinkedFailed = teller.ErrLinkedFailed
+	// ErrLinkedOpen refuses a batch's last transfer when it is linked to
+	// a next one that is not there. Nothing of its chain was changed.
+	ErrLinkedOpen = teller.ErrLinkedOpen
 	// errPanic reports a recovered panic.
 	errPanic = errors.New("internal error")
 )
@@ -60,12 +66,15 @@ func classify(err error) (status int, code teller.Code, msg string) {
 	var reused *teller.KeyReusedError
 	var unknown *teller.OutcomeUnknownError
 	var notKept *teller.RefusalNotKeptError
+	var badBatch *badBatchError
 	switch {
 	case errors.As(err, &reused):
 		return fasthttp.StatusUnprocessableEntity, teller.KeyReused,
 			"this Idempotency-Key was used for another request (" + reused.Fingerprint + "); use a new key for a new request"
 	case errors.Is(err, errBadKey), errors.Is(err, errRepeatedToken):
 		return fasthttp.StatusBadRequest, teller.BadRequest, err.Error()
+	case errors.As(err, &badBatch):
+		return fasthttp.StatusBadRequest, teller.BadRequest, badBatch.msg
 	case errors.Is(err, teller.ErrNoRecords):
 		return fasthttp.StatusNotImplemented, teller.Unavailable,
 			"this bank's data server keeps no idempotency records (it is not gobank's data server): send the request without an Idempotency-Key"
@@ -123,6 +132,12 @@ var errAnswers = []errAnswer{
 	{ErrOverflow, fasthttp.StatusNotFound, teller.Overflow, "the balance would exceed 9223372036854775807; nothing changed"},
 	{ErrInsufficientFunds, fasthttp.StatusConflict, teller.InsufficientFunds, "insufficient funds; nothing changed"},
 	{ErrSameAccount, fasthttp.StatusBadRequest, teller.SameAccount, "conta_orig and conta_dest must differ"},
+	// A batch's transfers only (POST /transferencias answers them in its
+	// results, with 200); the statuses say what they would be alone.
+	{ErrLinkedFailed, fasthttp.StatusConflict, teller.LinkedFailed,
+		"another transfer of its linked chain was refused; nothing changed"},
+	{ErrLinkedOpen, fasthttp.StatusBadRequest, teller.LinkedOpen,
+		"the batch's last transfer is linked, and no transfer follows it; its chain was not applied"},
 }
 
 // unknownMessage explains a commit whose answer was lost.

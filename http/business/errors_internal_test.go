@@ -32,6 +32,10 @@ func TestErrAnswers(t *testing.T) {
 		{ErrOverflow, fasthttp.StatusNotFound, teller.Overflow},
 		{ErrInsufficientFunds, fasthttp.StatusConflict, teller.InsufficientFunds},
 		{ErrSameAccount, fasthttp.StatusBadRequest, teller.SameAccount},
+		{ErrLinkedFailed, fasthttp.StatusConflict, teller.LinkedFailed},
+		{ErrLinkedOpen, fasthttp.StatusBadRequest, teller.LinkedOpen},
+		{errBatchKey, fasthttp.StatusBadRequest, teller.BadRequest},
+		{&badBatchError{"transfers[3]: no \"valor\""}, fasthttp.StatusBadRequest, teller.BadRequest},
 		{ErrUnavailable, fasthttp.StatusServiceUnavailable, teller.Unavailable},
 		{ErrUnsupported, fasthttp.StatusServiceUnavailable, teller.Unavailable},
 		{errors.New("a bug"), fasthttp.StatusInternalServerError, teller.Internal},
@@ -50,8 +54,8 @@ func TestErrAnswers(t *testing.T) {
 			t.Errorf("%v: round trip lost: the client's reading of %d %v does not match it", tt.err, status, code)
 		}
 	}
-	if len(errAnswers) != 11 {
-		t.Errorf("errAnswers has %d rows, the test knows 11", len(errAnswers))
+	if len(errAnswers) != 13 {
+		t.Errorf("errAnswers has %d rows, the test knows 13", len(errAnswers))
 	}
 	// ErrOriginalCredential wraps ErrCredentialRefused and must answer its
 	// own message: the first matching row wins.

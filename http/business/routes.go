@@ -11,6 +11,7 @@ import (
 
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/metrics"
+	"github.com/bank/gobank/http/oplog"
 	"github.com/bank/gobank/http/wire"
 )
 
@@ -61,6 +62,7 @@ func (s *Server) newHandler() fasthttp.RequestHandler {
 			r.Handle(method, x.path, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, &rt) })
 		}
 	}
+	r.POST(RouteBatch, s.serveBatch) // POST only: the body is the batch
 	return r.Handler
 }
 
@@ -101,8 +103,17 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 		parent, span = s.startSpan(ctx, rt, args, bad)
 	}
 	r := s.run(parent, ctx, rt, args, bad, buf[:0])
+	s.answer(ctx, rt.name, entry, span, &r)
+}
+
+// answer finishes an operation route's request, whatever the route: it
+// ends the span (nil: tracing off), writes the log line entry (with the
+// refusal's name last, REPLAYED for an outcome answered again), logs a
+// failure (5xx) for the operator, and writes r as the answer, reporting
+// its error_code for the metrics.
+func (s *Server) answer(ctx *fasthttp.RequestCtx, name string, entry *oplog.Entry, span trace.Span, r *reply) {
 	if span != nil {
-		s.endSpan(span, &r)
+		s.endSpan(span, r)
 	}
 	switch {
 	case r.replayed:
@@ -114,7 +125,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, rt *route) {
 		entry.Done()
 	}
 	if r.status >= 500 {
-		s.logger.Warn("operation failed", "route", rt.name, "client", ctx.RemoteIP().String(), "err", r.err)
+		s.logger.Warn("operation failed", "route", name, "client", ctx.RemoteIP().String(), "err", r.err)
 	}
 	if errors.Is(r.err, ErrOriginalCredential) && s.originalHint.CompareAndSwap(false, true) {
 		s.logger.Error("the data server is of the original implementation, which refuses this business server's "+
@@ -153,19 +164,11 @@ type reply struct {
 // before the key is looked up (bad token, bad key, bad parameters) is
 // neither kept nor looked up: a repetition is refused the same way.
 func (s *Server) run(parent context.Context, rc *fasthttp.RequestCtx, rt *route, args [3]int64, bad error, dst []byte) (r reply) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.logger.Error("panic in operation", "route", rt.name, "panic", p, "stack", string(debug.Stack()))
-			r = failure(errPanic, dst)
-		}
-	}()
+	defer s.recoverOp(rt.name, dst, &r)
 	ctx, cancel := context.WithTimeout(parent, s.cfg.RequestTimeout)
 	defer cancel()
-	token, ok := wire.Token(&rc.Request.Header)
-	if !ok {
-		return failure(errRepeatedToken, dst) // before the data server sees either
-	}
-	if err := s.authenticate(ctx, token); err != nil {
+	token, err := s.admit(ctx, rc)
+	if err != nil {
 		return failure(err, dst)
 	}
 	key, err := idempotencyKey(&rc.Request.Header)
@@ -192,6 +195,29 @@ func (s *Server) run(parent context.Context, rc *fasthttp.RequestCtx, rt *route,
 		return reply{status: a.Status, code: code, body: a.Body, err: a.Err}
 	}
 	return reply{status: a.Status, body: a.Body, replayed: a.Replayed}
+}
+
+// recoverOp, deferred by an operation, answers its panic with errPanic
+// (in dst) and logs it. The operation's own defers have released its
+// locks (and, without /commit, rolled back its writes) by then.
+func (s *Server) recoverOp(name string, dst []byte, r *reply) {
+	if p := recover(); p != nil {
+		s.logger.Error("panic in operation", "route", name, "panic", p, "stack", string(debug.Stack()))
+		*r = failure(errPanic, dst)
+	}
+}
+
+// admit checks a request's token: given once (a repeated one is refused
+// before the data server sees either), and accepted (see authenticate).
+func (s *Server) admit(ctx context.Context, rc *fasthttp.RequestCtx) ([]byte, error) {
+	token, ok := wire.Token(&rc.Request.Header)
+	if !ok {
+		return nil, errRepeatedToken
+	}
+	if err := s.authenticate(ctx, token); err != nil {
+		return nil, err
+	}
+	return token, nil
 }
 
 // op is the teller's operation of the route's parameters.

@@ -1,7 +1,8 @@
 // Package business is the bank's business server: it serves the public
-// routes (/deposito, /saque, /saldo, /transferencia) of the original bank
-// and applies them through a data server (package dataserver) over HTTP,
-// with a dataclient.Client.
+// routes (/deposito, /saque, /saldo, /transferencia) of the original bank,
+// and POST /transferencias, a batch of transfers (see MaxBatch), and
+// applies them through a data server (package dataserver) over HTTP, with
+// a dataclient.Client.
 //
 // Every operation that writes locks the accounts it touches on the data
 // server, all of them before reading any, in ascending account order
@@ -41,10 +42,11 @@
 // Status codes of the public routes (the body is always JSON, with
 // "error_code" and "error" on refusal, see wire.AppendError):
 //
-//	200 success
+//	200 success; for a batch, each transfer's result, applied or refused
 //	400 SAME_ACCOUNT         transfer from an account to itself
 //	400 BAD_REQUEST          a malformed request; a repeated token header; an Idempotency-Key that
-//	                         is empty, repeated, over 128 bytes or not printable ASCII
+//	                         is empty, repeated, over 128 bytes or not printable ASCII; a batch
+//	                         that is not a JSON array of 1 to 8190 transfers, or has an Idempotency-Key
 //	401 UNAUTHORIZED         token missing, or refused by the data server's /autentica
 //	403 LOCKED_ACCOUNT       the account stayed locked (by another business server, or by another
 //	                         request of this one) past LockWait; at once in ModeFailFast
@@ -53,9 +55,9 @@
 //	404 INVALID_VALUE        valor not a positive integer that fits in int64
 //	404 OVERFLOW             a credit whose result would not fit in int64
 //	404 BAD_REQUEST          no such route (exact paths only: no redirects)
-//	405 BAD_REQUEST          a method other than GET or POST
+//	405 BAD_REQUEST          a method other than GET or POST (POST only on /transferencias)
 //	409 INSUFFICIENT_FUNDS   a withdrawal or transfer that would leave a negative balance
-//	413 BAD_REQUEST          a request body over 4 KiB (every parameter is in the path)
+//	413 BAD_REQUEST          a request body over MaxBody (2 MiB: a batch's; the other routes ignore the body)
 //	422 KEY_REUSED           an Idempotency-Key already used for another request; nothing applied
 //	431 BAD_REQUEST          request header block (request line included) over 8 KiB
 //	500 INTERNAL             a bug; the operation may or may not have been applied
@@ -312,7 +314,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Wrap != nil {
 		h = cfg.Wrap(h)
 	}
-	s.server = wire.NewServer("gobank-business", h, 4<<10, logger) // every parameter is in the path
+	s.server = wire.NewServer("gobank-business", h, MaxBody, logger) // a batch's; the other routes' parameters are in the path
 	return s, nil
 }
 

@@ -45,3 +45,12 @@ func (s *Server) endSpan(span trace.Span, r *reply) {
 	}
 	tracing.EndHTTP(span, r.status, code, "")
 }
+
+// startBatchSpan starts the server span of a batch (only called with
+// tracing on); serveBatch adds the number of transfers once the body is
+// decoded. No transfer's accounts or amounts are recorded.
+func (s *Server) startBatchSpan(rc *fasthttp.RequestCtx) (context.Context, trace.Span) {
+	return tracing.StartServer(context.Background(), s.tracer, &rc.Request.Header, "business "+batchName,
+		semconv.HTTPRequestMethodKey.String(string(rc.Method())), semconv.HTTPRoute(RouteBatch),
+		keyIdempotent.Bool(len(rc.Request.Header.Peek(wire.HeaderIdempotencyKey)) > 0))
+}

@@ -29,9 +29,18 @@
 // retried. With WithRetries(0) no key is sent unless Key gives one, as the
 // original client did: such calls work against business servers whose data
 // server keeps no idempotency records.
+//
+// # Batches
+//
+// Transferencias sends up to MaxBatch transfers in one request (POST
+// /transferencias), applied as one transaction with a result per
+// transfer. A batch carries no Idempotency-Key (business servers keep no
+// batch under one), so it is never retried when its outcome is unknown:
+// only when it surely was not sent (no connection could be made).
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -128,7 +137,8 @@ type options struct {
 // are repeated when their outcome is unknown (connection failed or broken,
 // no answer in time, 502, 503 or 504), each time with the same
 // Idempotency-Key; n <= 0 means never, and then no key is sent unless Key
-// gives one. The default is DefaultRetries.
+// gives one. The default is DefaultRetries. Transferencias, which carries
+// no key, is repeated only when it surely was not sent.
 func WithRetries(n int) Option {
 	return func(o *options) { o.retries = max(n, 0) }
 }
@@ -506,7 +516,14 @@ type errorBody struct {
 // returns the body of a 2xx answer that is not an error object, or an
 // *Error.
 func (c *Client) call(ctx context.Context, route, u string, args []int64, key string) ([]byte, error) {
-	op := opName(route, args)
+	return c.send(ctx, opName(route, args), u, nil, key, maxBody)
+}
+
+// send makes one request of operation op to u with the token (and the
+// idempotency key, when not empty): a GET, or a POST of the JSON body when
+// body is not nil. It returns the body of a 2xx answer (of at most limit
+// bytes) that is not an error object, or an *Error.
+func (c *Client) send(ctx context.Context, op, u string, body []byte, key string, limit int) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -516,9 +533,16 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64, key st
 		callCtx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(callCtx, http.MethodGet, u, nil)
+	method, content := http.MethodGet, io.Reader(nil)
+	if body != nil {
+		method, content = http.MethodPost, bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(callCtx, method, u, content)
 	if err != nil {
 		return nil, &Error{Op: op, Code: teller.BadRequest, Message: "cannot build the request", Err: err}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set(wire.HeaderToken, c.token)
 	req.Header.Set("Accept", "application/json")
@@ -533,26 +557,26 @@ func (c *Client) call(ctx context.Context, route, u string, args []int64, key st
 		return nil, c.transportError(ctx, op, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return nil, c.transportError(ctx, op, err)
 	}
 	// Drain a little more so the connection can be reused; stop if the
 	// server sends more than the bank ever does.
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-	if len(body) > maxBody {
+	if len(answer) > limit {
 		return nil, &Error{Op: op, Status: resp.StatusCode, Code: teller.Internal,
-			Message: fmt.Sprintf("the answer is larger than %d bytes: not the bank", maxBody)}
+			Message: fmt.Sprintf("the answer is larger than %d bytes: not the bank", limit)}
 	}
 	var eb errorBody
-	isJSONObject := json.Unmarshal(body, &eb) == nil
+	isJSONObject := json.Unmarshal(answer, &eb) == nil
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if isJSONObject && eb.Code != nil {
 			// A data server answers domain errors with 200 and error_code:
 			// authURL may well point at one.
 			return nil, newError(op, resp.StatusCode, *eb.Code, eb.Message)
 		}
-		return body, nil
+		return answer, nil
 	}
 	code := codeForStatus(resp.StatusCode)
 	msg := ""

@@ -43,6 +43,13 @@ var (
 	// ErrKeyReused: the idempotency key was used before for another
 	// operation (HTTP 422, KEY_REUSED); nothing was changed.
 	ErrKeyReused = teller.ErrKeyReused
+	// ErrLinkedFailed: a transfer of a batch (Transferencias) was not
+	// applied because another transfer of its linked chain was refused
+	// (LINKED_EVENT_FAILED); it changed nothing.
+	ErrLinkedFailed = teller.ErrLinkedFailed
+	// ErrLinkedOpen: the last transfer of a batch is linked, and no
+	// transfer follows it (LINKED_CHAIN_OPEN); its chain changed nothing.
+	ErrLinkedOpen = teller.ErrLinkedOpen
 )
 
 // answerCodes is the client's one table for reading a business server's
@@ -71,6 +78,9 @@ var answerCodes = []struct {
 	{teller.Died, ErrLocked, nil},
 	{teller.Deadlock, ErrLocked, nil},
 	{teller.Changed, ErrLocked, nil},
+	// A batch's transfers' refusals, in its results (HTTP 200).
+	{teller.LinkedFailed, ErrLinkedFailed, nil},
+	{teller.LinkedOpen, ErrLinkedOpen, nil},
 	{teller.Unavailable, ErrUnavailable, []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout}},
 }
 

@@ -18,6 +18,7 @@ func TestAnswerCodes(t *testing.T) {
 		teller.SameAccount: ErrSameAccount, teller.Unauthorized: ErrUnauthorized, teller.Unavailable: ErrUnavailable,
 		teller.Overflow: ErrInvalidValue, teller.Internal: nil, teller.BadRequest: ErrInvalidValue, teller.KeyReused: ErrKeyReused,
 		teller.Died: ErrLocked, teller.Deadlock: ErrLocked, teller.Changed: ErrLocked,
+		teller.LinkedFailed: ErrLinkedFailed, teller.LinkedOpen: ErrLinkedOpen,
 	}
 	for _, c := range teller.Codes() {
 		w, known := want[c]

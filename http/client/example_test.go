@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"testing"
@@ -57,6 +58,47 @@ func Example() {
 	// transferencia: account 2 balance 4000, account 1 balance 3000
 	// saque: account 1, balance 2000
 	// saldo: account 2, balance 4000
+}
+
+// A batch of transfers in one request: each transfer has its own result,
+// and a linked chain is applied whole or not at all.
+func ExampleClient_Transferencias() {
+	businessURL, authURL, stop := startExampleBank()
+	defer stop()
+
+	c, err := client.New(businessURL, authURL, "ba0f")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ans, err := c.Transferencias(context.Background(), []client.TransferItem{
+		{ContaOrig: 1, ContaDest: 2, Valor: 300},
+		{ContaOrig: 3, ContaDest: 4, Valor: 500, Linked: true}, // a chain of two:
+		{ContaOrig: 4, ContaDest: 5, Valor: 9000},              // refused, so the chain is
+		{ContaOrig: 2, ContaDest: 6, Valor: 1300},
+	})
+	if err != nil {
+		log.Fatal(err) // the whole batch failed: no results
+	}
+	fmt.Printf("applied %d of %d\n", ans.Applied, len(ans.Results))
+	for i, r := range ans.Results {
+		switch {
+		case r.Err == nil:
+			fmt.Printf("%d: balances %d and %d\n", i, r.SaldoOrig, r.SaldoDest)
+		case errors.Is(r.Err, client.ErrLinkedFailed):
+			fmt.Printf("%d: not applied: another transfer of its chain was refused\n", i)
+		case errors.Is(r.Err, client.ErrInsufficientFunds):
+			fmt.Printf("%d: not applied: insufficient funds\n", i)
+		default:
+			fmt.Printf("%d: not applied: %v\n", i, r.Err)
+		}
+	}
+
+	// Output:
+	// applied 2 of 4
+	// 0: balances 700 and 1300
+	// 1: not applied: another transfer of its chain was refused
+	// 2: not applied: insufficient funds
+	// 3: balances 0 and 2300
 }
 
 // startExampleBank starts the original's demo bank (accounts 1..10 holding
