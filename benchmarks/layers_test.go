@@ -190,12 +190,14 @@ func BenchmarkLoopback(b *testing.B) {
 //	go test -run '^$' -bench 'Transfer$' -count 6 ./benchmarks/ | benchstat -col /path -
 func BenchmarkTransfer(b *testing.B) {
 	for _, st := range benchStores {
-		b.Run("path=inprocess/store="+st, func(b *testing.B) {
-			runTeller(b, startInProcess(b, st), func(i int64) teller.Op {
-				from, to := transferLegs(i)
-				return teller.Op{Kind: teller.Transfer, A: from, B: to, Amount: 1}
+		for _, co := range benchCoalesce {
+			b.Run("path=inprocess/store="+st+"/coalesce="+strconv.Itoa(co), func(b *testing.B) {
+				runTeller(b, startInProcess(b, st, co), func(i int64) teller.Op {
+					from, to := transferLegs(i)
+					return teller.Op{Kind: teller.Transfer, A: from, B: to, Amount: 1}
+				})
 			})
-		})
+		}
 	}
 	ds := dataservertest.Start(b, dataservertest.Options{Accounts: 1000, InitialBalance: 1 << 40})
 	biz := businesstest.Start(b, ds, businesstest.Options{})
@@ -248,10 +250,16 @@ func durableStore(b *testing.B, st string) (s interface {
 	return openPebble(b), st == storePebbleELR
 }
 
+// benchCoalesce are the Tellers the in-process benchmarks compare: each
+// operation alone (0), and up to 64 concurrent ones coalesced into one
+// batch transaction (the businessserver command's default).
+var benchCoalesce = []int{0, 64}
+
 // startInProcess starts 1,000 account actors over the store named (see
 // benchStores) and returns a Teller over them, as a business server's
-// would be (ascending order, waiting, a 10 s lease).
-func startInProcess(b *testing.B, st string) *teller.Teller {
+// would be (ascending order, waiting, a 10 s lease), coalescing up to
+// coalesce concurrent operations (teller.Config.Coalesce).
+func startInProcess(b *testing.B, st string, coalesce int) *teller.Teller {
 	b.Helper()
 	s, elr := durableStore(b, st)
 	bank, err := actors.New(actors.Config{Accounts: 1000, InitialBalance: 1 << 40, Store: s, Synchronous: true, EarlyLockRelease: elr})
@@ -263,7 +271,7 @@ func startInProcess(b *testing.B, st string) *teller.Teller {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tl, err := teller.New(teller.Config{Accounts: accts.For("bench", 10*time.Second), Holder: "bench"})
+	tl, err := teller.New(teller.Config{Accounts: accts.For("bench", 10*time.Second), Holder: "bench", Coalesce: coalesce})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -289,13 +297,15 @@ func BenchmarkHotAccount(b *testing.B) {
 		return func(i int64) int64 { return i%n + 1 }
 	}
 	for _, st := range benchStores {
-		for _, n := range []int64{1, 1000} {
-			pick := spread(n)
-			b.Run("path=inprocess/store="+st+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
-				runTeller(b, startInProcess(b, st), func(i int64) teller.Op {
-					return teller.Op{Kind: teller.Deposit, A: pick(i), Amount: 1}
+		for _, co := range benchCoalesce {
+			for _, n := range []int64{1, 1000} {
+				pick := spread(n)
+				b.Run("path=inprocess/store="+st+"/coalesce="+strconv.Itoa(co)+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
+					runTeller(b, startInProcess(b, st, co), func(i int64) teller.Op {
+						return teller.Op{Kind: teller.Deposit, A: pick(i), Amount: 1}
+					})
 				})
-			})
+			}
 		}
 	}
 	for _, st := range benchStores {

@@ -38,6 +38,11 @@ func TestLockFlags(t *testing.T) {
 		{"not a duration", []string{"--lock-ttl", "5"}, "", "invalid value"},
 		{"old flag", []string{"--lock-retry", "2s"}, "", "lock-retry"},
 		{"unknown pause stage", nil, "sometime", "GOBANK_TEST_PAUSE_AT"},
+		{"no coalescing", []string{"--coalesce", "0"}, "", ""},
+		{"coalescing's default under another mode", []string{"--lock-mode", "wait-die"}, "", ""},
+		{"coalescing chosen under another mode", []string{"--lock-mode", "occ", "--coalesce", "8"}, "", "--coalesce 8 needs --lock-mode wait"},
+		{"negative coalescing", []string{"--coalesce", "-1"}, "", "--coalesce -1"},
+		{"coalescing beyond a batch", []string{"--coalesce", "8191"}, "", "--coalesce 8191"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -98,6 +98,9 @@ const (
 	DefaultLockWait     = 2 * time.Second
 	DefaultDataTimeout  = dataclient.DefaultTimeout
 	DefaultAuthCacheTTL = 5 * time.Second
+	// DefaultCoalesce is the businessserver command's --coalesce: how
+	// many concurrent operations one transaction may carry (Config.Coalesce).
+	DefaultCoalesce = 64
 )
 
 // LockMode says how an operation takes a lock that another business server
@@ -169,6 +172,13 @@ type Config struct {
 	// LockOrder says in which order an operation locks its accounts. Zero
 	// means OrderAscending.
 	LockOrder LockOrder
+	// Coalesce, above 1, runs up to that many deposits, withdrawals and
+	// transfers that arrive at once (without an Idempotency-Key) as one
+	// transaction on the data server: one /getLocks and one /commit for
+	// all of them, each answered its own outcome (teller.Config.Coalesce).
+	// LockMode wait only. Zero: every operation alone; the
+	// businessserver command's --coalesce defaults to DefaultCoalesce.
+	Coalesce int
 	// LockTTL is the lease asked for with every lock grant (the getLock ttl
 	// parameter): a business server that dies holding a lock blocks the
 	// account this long at most, and one paused longer loses the lock (its
@@ -300,6 +310,7 @@ func New(cfg Config) (*Server, error) {
 		Holder:        cfg.ID,
 		Mode:          cfg.LockMode,
 		Order:         cfg.LockOrder,
+		Coalesce:      cfg.Coalesce,
 		LockWait:      cfg.LockWait,
 		LockTTL:       cfg.LockTTL,
 		UnlockTimeout: cfg.DataTimeout,

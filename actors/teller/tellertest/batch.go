@@ -300,6 +300,38 @@ func testCoalesce(t *testing.T, newAccounts NewAccounts) {
 		t.Fatalf("after the panic: %v", err)
 	}
 	conserved(t, acc, n, n*initial+workers*each)
+
+	// A batch stuck on a lock another holder keeps does not hold up the
+	// operations that arrive behind it: one of them leads a batch beside
+	// it, long before the stuck one's wait ends.
+	blocker := bind("blocker", lease)
+	g := lockAs(t, blocker, 5)
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := tl.Run(ctx, teller.Op{Kind: teller.Deposit, A: 5, Amount: 1})
+		stuck <- err
+	}()
+	waitFor(t, "the deposit to wait for account 5", func() bool { return waiting(t, bind, 5) == 1 })
+	start := time.Now()
+	if _, err := tl.Run(ctx, teller.Op{Kind: teller.Deposit, A: 6, Amount: 1}); err != nil {
+		t.Fatalf("a deposit behind a stuck batch: %v", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("a deposit behind a stuck batch waited %v, as long as the stuck one's lock wait", waited)
+	}
+	select {
+	case err := <-stuck:
+		t.Fatalf("the deposit to the locked account ended before the lock was released: %v", err)
+	default:
+	}
+	if err := blocker.Unlock(ctx, 5, g.Fence); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stuck; err != nil {
+		t.Fatalf("the deposit to account 5 once released: %v", err)
+	}
+	conserved(t, acc, n, n*initial+workers*each+2)
+
 	ids := []int64{1, 2, 3, 4, 5, 6, 7, 8}
 	if err := bind("other", lease).Lock(ctx, ids, teller.LockOptions{}, make([]teller.Grant, n)); err != nil {
 		t.Fatalf("the accounts are not free after the coalesced batches: %v", err)
