@@ -1,7 +1,9 @@
 package benchmarks
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -9,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/business/businesstest"
+	"github.com/bank/gobank/http/dataserver/dataservertest"
 )
 
 // batchSizes is the curve of BenchmarkBatch: transfers per batch, from
@@ -49,6 +55,57 @@ func BenchmarkBatch(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkBatchLoopback is BenchmarkBatch through a business server's
+// POST /transferencias over loopback, the data server durable with early
+// lock release (the dataserver command's default): the JSON body decoded,
+// one /getLocks and one /commit of the batch's accounts, the answer of
+// every transfer encoded.
+//
+//	go test -run '^$' -bench 'BatchLoopback$' -benchtime 2s ./benchmarks/
+func BenchmarkBatchLoopback(b *testing.B) {
+	opts := dataservertest.Options{Accounts: 1000, InitialBalance: 1 << 40}
+	opts.Store, opts.EarlyLockRelease = durableStore(b, storePebbleELR)
+	ds := dataservertest.Start(b, opts)
+	biz := businesstest.Start(b, ds, businesstest.Options{})
+	c := &fasthttp.HostClient{Addr: biz.Addr, MaxConns: clients, MaxConnWaitTimeout: 5 * time.Second,
+		MaxResponseBodySize: 4 << 20}
+	for _, n := range batchSizes {
+		b.Run("path=loopback/store="+storePebbleELR+"/batch="+strconv.Itoa(n), func(b *testing.B) {
+			runBatches(b, n, func(_ context.Context, batch []teller.BatchTransfer) error {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				body := append(make([]byte, 0, 64*len(batch)), '[')
+				for i, tr := range batch {
+					if i > 0 {
+						body = append(body, ',')
+					}
+					body = append(body, `{"conta_orig":`...)
+					body = strconv.AppendInt(body, tr.From, 10)
+					body = append(body, `,"conta_dest":`...)
+					body = strconv.AppendInt(body, tr.To, 10)
+					body = append(body, `,"valor":`...)
+					body = strconv.AppendInt(body, tr.Amount, 10)
+					body = append(body, '}')
+				}
+				req.SetBody(append(body, ']'))
+				req.SetRequestURI("http://" + biz.Addr + "/transferencias")
+				req.Header.SetMethod(fasthttp.MethodPost)
+				req.Header.SetContentType("application/json")
+				req.Header.Set("token", "ba0f")
+				if err := c.DoTimeout(req, resp, 30*time.Second); err != nil {
+					return err
+				}
+				want := `{"applied":` + strconv.Itoa(len(batch)) + `,`
+				if resp.StatusCode() != fasthttp.StatusOK || !bytes.HasPrefix(resp.Body(), []byte(want)) {
+					return fmt.Errorf("a batch of %d: %d %.200s", len(batch), resp.StatusCode(), resp.Body())
+				}
+				return nil
+			})
+		})
 	}
 }
 

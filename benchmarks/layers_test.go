@@ -204,12 +204,15 @@ func BenchmarkTransfer(b *testing.B) {
 	b.Run("path=loopback/route=status", func(b *testing.B) {
 		hammer(b, biz.Addr, "", func(int64) string { return "/status" }, ok200)
 	})
-	b.Run("path=loopback/route=transferencia", func(b *testing.B) {
-		hammer(b, biz.Addr, "ba0f", func(i int64) string {
-			from, to := transferLegs(i)
-			return "/transferencia/" + strconv.FormatInt(from, 10) + "/" + strconv.FormatInt(to, 10) + "/1"
-		}, ok200)
-	})
+	for _, co := range benchCoalesce {
+		biz := businesstest.Start(b, ds, businesstest.Options{Coalesce: co})
+		b.Run("path=loopback/route=transferencia/coalesce="+strconv.Itoa(co), func(b *testing.B) {
+			hammer(b, biz.Addr, "ba0f", func(i int64) string {
+				from, to := transferLegs(i)
+				return "/transferencia/" + strconv.FormatInt(from, 10) + "/" + strconv.FormatInt(to, 10) + "/1"
+			}, ok200)
+		})
+	}
 }
 
 // transferLegs spreads the i-th transfer over 1,000 accounts, alternating
@@ -312,14 +315,16 @@ func BenchmarkHotAccount(b *testing.B) {
 		opts := dataservertest.Options{Accounts: 1000}
 		opts.Store, opts.EarlyLockRelease = durableStore(b, st)
 		ds := dataservertest.Start(b, opts)
-		biz := businesstest.Start(b, ds, businesstest.Options{})
-		for _, n := range []int64{1, 1000} {
-			pick := spread(n)
-			b.Run("path=loopback/store="+st+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
-				hammer(b, biz.Addr, "ba0f", func(i int64) string {
-					return "/deposito/" + strconv.FormatInt(pick(i), 10) + "/1"
-				}, ok200)
-			})
+		for _, co := range benchCoalesce {
+			biz := businesstest.Start(b, ds, businesstest.Options{Coalesce: co})
+			for _, n := range []int64{1, 1000} {
+				pick := spread(n)
+				b.Run("path=loopback/store="+st+"/coalesce="+strconv.Itoa(co)+"/accounts="+strconv.FormatInt(n, 10), func(b *testing.B) {
+					hammer(b, biz.Addr, "ba0f", func(i int64) string {
+						return "/deposito/" + strconv.FormatInt(pick(i), 10) + "/1"
+					}, ok200)
+				})
+			}
 		}
 	}
 }

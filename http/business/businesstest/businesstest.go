@@ -37,6 +37,8 @@ type Options struct {
 	DataTimeout    time.Duration
 	RequestTimeout time.Duration
 	AuthCacheTTL   time.Duration
+	// Coalesce is business.Config.Coalesce (0: each operation alone).
+	Coalesce int
 	// Hook is business.Config.TestHook.
 	Hook func(stage string)
 	// Wrap is business.Config.Wrap: it wraps the server's handler, to fail,
@@ -94,6 +96,7 @@ func Start(t testing.TB, data *dataservertest.Server, opt Options) *Server {
 		DataTimeout:    opt.DataTimeout,
 		RequestTimeout: opt.RequestTimeout,
 		AuthCacheTTL:   opt.AuthCacheTTL,
+		Coalesce:       opt.Coalesce,
 		Log:            s.log,
 		Logger:         opt.Logger,
 		TestHook:       opt.Hook,
