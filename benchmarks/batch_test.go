@@ -16,6 +16,7 @@ import (
 	"github.com/bank/gobank/actors/teller"
 	"github.com/bank/gobank/http/business/businesstest"
 	"github.com/bank/gobank/http/dataserver/dataservertest"
+	"github.com/bank/gobank/http/wire"
 )
 
 // batchSizes is the curve of BenchmarkBatch: transfers per batch, from
@@ -78,20 +79,8 @@ func BenchmarkBatchLoopback(b *testing.B) {
 				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 				defer fasthttp.ReleaseRequest(req)
 				defer fasthttp.ReleaseResponse(resp)
-				body := append(make([]byte, 0, 64*len(batch)), '[')
-				for i, tr := range batch {
-					if i > 0 {
-						body = append(body, ',')
-					}
-					body = append(body, `{"conta_orig":`...)
-					body = strconv.AppendInt(body, tr.From, 10)
-					body = append(body, `,"conta_dest":`...)
-					body = strconv.AppendInt(body, tr.To, 10)
-					body = append(body, `,"valor":`...)
-					body = strconv.AppendInt(body, tr.Amount, 10)
-					body = append(body, '}')
-				}
-				req.SetBody(append(body, ']'))
+				req.SetBody(wire.AppendTransfers(make([]byte, 0, 64*len(batch)), len(batch),
+					func(i int) teller.BatchTransfer { return batch[i] }))
 				req.SetRequestURI("http://" + biz.Addr + "/transferencias")
 				req.Header.SetMethod(fasthttp.MethodPost)
 				req.Header.SetContentType("application/json")

@@ -294,20 +294,9 @@ func (e *executor) transfers(t *target, batch []xfer) outcome {
 	u := append(e.uri[:0], t.base...)
 	u = append(u, "/transferencias"...)
 	e.uri = u[:0]
-	b := append(e.body[:0], '[')
-	for i, x := range batch {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"conta_orig":`...)
-		b = strconv.AppendInt(b, x.a, 10)
-		b = append(b, `,"conta_dest":`...)
-		b = strconv.AppendInt(b, x.b, 10)
-		b = append(b, `,"valor":`...)
-		b = strconv.AppendInt(b, x.amount, 10)
-		b = append(b, '}')
-	}
-	e.body = append(b, ']')
+	e.body = wire.AppendTransfers(e.body[:0], len(batch), func(i int) teller.BatchTransfer {
+		return teller.BatchTransfer{From: batch[i].a, To: batch[i].b, Amount: batch[i].amount}
+	})
 	req := e.req
 	req.Reset()
 	req.SetRequestURIBytes(u)

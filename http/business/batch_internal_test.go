@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -239,23 +238,7 @@ func FuzzBatchBody(f *testing.F) {
 			}
 		}
 		// And back: the transfers, written compactly, decode the same.
-		var b []byte
-		b = append(b, '[')
-		for i, tr := range batch {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"conta_orig":`...)
-			b = strconv.AppendInt(b, tr.From, 10)
-			b = append(b, `,"conta_dest":`...)
-			b = strconv.AppendInt(b, tr.To, 10)
-			b = append(b, `,"valor":`...)
-			b = strconv.AppendInt(b, tr.Amount, 10)
-			b = append(b, `,"linked":`...)
-			b = strconv.AppendBool(b, tr.Linked)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b := wire.AppendTransfers(nil, len(batch), func(i int) teller.BatchTransfer { return batch[i] })
 		again, err := decodeBatch(b)
 		if err != nil || !slices.Equal(again, batch) {
 			t.Fatalf("%q: written back as %q, decoded %+v, %v", body, b, again, err)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/http/wire"
 )
 
 // MaxBatch bounds the transfers of one Transferencias call.
@@ -111,23 +112,10 @@ func (c *Client) Transferencias(ctx context.Context, batch []TransferItem) (ans 
 
 // appendBatch appends batch as the route's JSON array.
 func appendBatch(dst []byte, batch []TransferItem) []byte {
-	dst = append(dst, '[')
-	for i, t := range batch {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"conta_orig":`...)
-		dst = strconv.AppendInt(dst, t.ContaOrig, 10)
-		dst = append(dst, `,"conta_dest":`...)
-		dst = strconv.AppendInt(dst, t.ContaDest, 10)
-		dst = append(dst, `,"valor":`...)
-		dst = strconv.AppendInt(dst, t.Valor, 10)
-		if t.Linked {
-			dst = append(dst, `,"linked":true`...)
-		}
-		dst = append(dst, '}')
-	}
-	return append(dst, ']')
+	return wire.AppendTransfers(dst, len(batch), func(i int) teller.BatchTransfer {
+		t := batch[i]
+		return teller.BatchTransfer{From: t.ContaOrig, To: t.ContaDest, Amount: t.Valor, Linked: t.Linked}
+	})
 }
 
 // readBatch reads a batch's answer: a result for every transfer of batch,
