@@ -15,8 +15,8 @@ import (
 // one Lock of their accounts, one Commit, each operation with a result of
 // its own), as a database's group commit gathers the commits that arrive
 // while the log is busy. Nothing waits to fill a batch: an operation that
-// finds fewer than coalesceInflight batches running leads one at once,
-// and the operations that arrive meanwhile make the next. On one hot
+// finds no batch running leads one at once, and the operations that
+// arrive meanwhile make the next. On one hot
 // account it turns one lock hand-off per operation into one per batch;
 // spread over many it spares each operation its own two round trips to
 // the accounts.
