@@ -251,10 +251,7 @@ func (t *Teller) attemptBatch(ctx context.Context, b *batchRun, results []BatchR
 	for i, id := range h.ids {
 		changes[i] = change{conta: id, old: h.grants[i].Saldo, saldo: cur[i], fence: h.grants[i].Fence}
 	}
-	if err := t.write(ctx, h, changes, nil); err != nil {
-		return err
-	}
-	return nil
+	return t.write(ctx, h, changes, nil)
 }
 
 // apply applies tr to cur, the balances of ids, and sets r's balances;

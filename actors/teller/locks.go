@@ -119,7 +119,7 @@ type held struct {
 }
 
 // reset makes h an empty held of n accounts of t's operation ctx.
-func (h *held) reset(t *Teller, ctx context.Context, n int) {
+func (h *held) reset(ctx context.Context, t *Teller, n int) {
 	*h = held{t: t, ctx: ctx, n: n}
 	if n <= MaxLegs {
 		h.ids, h.grants, h.local, h.remote = h.small.ids[:n], h.small.grants[:n], h.small.local[:n], h.small.remote[:n]
@@ -183,7 +183,7 @@ var heldPool = sync.Pool{New: func() any { return new(held) }}
 // next: a retry then retries only the lock not yet held.
 func (t *Teller) acquire(ctx context.Context, ids []int64, tx txn) (*held, error) {
 	h := heldPool.Get().(*held)
-	h.reset(t, ctx, len(ids))
+	h.reset(ctx, t, len(ids))
 	copy(h.ids, ids)
 	if t.cfg.Order != OrderRequest {
 		slices.Sort(h.ids)

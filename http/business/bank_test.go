@@ -138,22 +138,8 @@ func TestBank(t *testing.T) {
 		t.Errorf("only %d operations succeeded", ok)
 	}
 
-	balances, holders := data.Balances(t)
-	var total int64
-	for i, b := range balances {
-		total += b
-		if b < 0 {
-			t.Errorf("account %d has a negative balance %d", i+1, b)
-		}
-		if holders[i] != "" {
-			t.Errorf("account %d still locked by %q", i+1, holders[i])
-		}
-	}
-	want := int64(accounts*initial) + deposited.Load() - withdrawn.Load()
-	if total != want {
-		t.Errorf("total = %d, want %d (initial %d + deposits %d - withdrawals %d); balances %v",
-			total, want, accounts*initial, deposited.Load(), withdrawn.Load(), balances)
-	}
+	// The initial money, plus the deposits, less the withdrawals.
+	checkTotal(t, data, int64(accounts*initial)+deposited.Load()-withdrawn.Load())
 	for i, s := range servers {
 		if got, sent := int64(len(s.LogLines())), requests[i].Load(); got != sent {
 			t.Errorf("business server %d logged %d lines for %d requests", i, got, sent)

@@ -511,20 +511,7 @@ func TestBatchConservation(t *testing.T) {
 		t.Errorf("only %d batches answered 200", batches.Load())
 	}
 	t.Logf("%d batches, %d transfers applied", batches.Load(), transfers.Load())
-	balances, holders := data.Balances(t)
-	var total int64
-	for i, b := range balances {
-		total += b
-		if b < 0 {
-			t.Errorf("account %d: negative balance %d", i+1, b)
-		}
-		if holders[i] != "" {
-			t.Errorf("account %d still locked by %q", i+1, holders[i])
-		}
-	}
-	if total != accounts*initial {
-		t.Errorf("total %d, want %d: %v", total, accounts*initial, balances)
-	}
+	checkTotal(t, data, accounts*initial)
 }
 
 // checkBatchAnswer checks a batch's answer against its transfers, without

@@ -153,6 +153,27 @@ func checkBank(t testing.TB, data *dataservertest.Server, want []int64) {
 	}
 }
 
+// checkTotal checks that the data server's balances sum to want, none
+// negative, and that no lock is held; it returns the balances.
+func checkTotal(t testing.TB, data *dataservertest.Server, want int64) []int64 {
+	t.Helper()
+	balances, holders := data.Balances(t)
+	var total int64
+	for i, b := range balances {
+		total += b
+		if b < 0 {
+			t.Errorf("account %d has a negative balance %d", i+1, b)
+		}
+		if holders[i] != "" {
+			t.Errorf("account %d still locked by %q", i+1, holders[i])
+		}
+	}
+	if total != want {
+		t.Errorf("balances sum to %d, want %d: %v", total, want, balances)
+	}
+	return balances
+}
+
 // uniform returns n balances of v.
 func uniform(n int, v int64) []int64 {
 	b := make([]int64, n)

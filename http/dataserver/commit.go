@@ -84,7 +84,7 @@ func (s *Server) commit(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	entry := s.cfg.Log.Entry(id, name)
-	args, ok := params(ctx, entry, s)
+	args, ok := s.params(ctx, entry)
 	if !ok {
 		return
 	}

@@ -465,7 +465,7 @@ func (s *Server) answer(ctx *fasthttp.RequestCtx, entry *oplog.Entry, status int
 // request line. id_negoc stays in the query, and with a form body nothing
 // else may be there: a parameter is read from one place only. It answers
 // the request itself and returns false when that rule is broken.
-func params(ctx *fasthttp.RequestCtx, entry *oplog.Entry, s *Server) (*fasthttp.Args, bool) {
+func (s *Server) params(ctx *fasthttp.RequestCtx, entry *oplog.Entry) (*fasthttp.Args, bool) {
 	if !ctx.IsPost() || !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte(wire.FormType)) {
 		return ctx.QueryArgs(), true
 	}

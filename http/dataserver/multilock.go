@@ -37,7 +37,7 @@ func (s *Server) getLocks(ctx *fasthttp.RequestCtx) {
 	}
 	s.ids.remember(id)
 	entry := s.cfg.Log.Entry(id, name)
-	args, ok := params(ctx, entry, s)
+	args, ok := s.params(ctx, entry)
 	if !ok {
 		return
 	}
