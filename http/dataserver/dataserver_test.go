@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,6 +209,10 @@ func TestBadInput(t *testing.T) {
 	})
 
 	// Oversized headers and request lines are refused before any handler.
+	// The server answers 431 and closes while the client may still be
+	// writing the rest, so the kernel can reset the connection before the
+	// client reads the answer: a reset is a refusal too. That nothing ran is
+	// proven below by the balances and /status.
 	for name, mutate := range map[string]func(*http.Request){
 		"header": func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 64<<10)) },
 		"query":  func(r *http.Request) { r.URL.RawQuery = "conta=1&id_negoc=" + strings.Repeat("b", 64<<10) },
@@ -216,6 +221,9 @@ func TestBadInput(t *testing.T) {
 		req.Header.Set("token", s.ServerToken)
 		mutate(req)
 		resp, err := httpClient.Do(req)
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			continue
+		}
 		if err != nil {
 			t.Fatalf("oversized %s: %v", name, err)
 		}
