@@ -30,6 +30,7 @@ func TestTeller(t *testing.T) {
 	}{
 		{"memory", newMemoryAccounts},
 		{"durable", newDurableAccounts},
+		{"durable-elr", newDurableELRAccounts},
 		{"cluster", newClusterAccounts},
 	} {
 		t.Run(be.name, func(t *testing.T) { tellertest.Run(t, be.new) })
@@ -47,6 +48,13 @@ func newMemoryAccounts(t *testing.T, accounts int, initial int64) tellertest.Bin
 // newDurableAccounts: an actors.Bank over pebble in t.TempDir().
 func newDurableAccounts(t *testing.T, accounts int, initial int64) tellertest.Bind {
 	return holders(t, startDurable(t, accounts, initial))
+}
+
+// newDurableELRAccounts: an actors.Bank over pebble in t.TempDir() that
+// releases locks early (a coalescing Teller pipelines its batches across
+// their syncs).
+func newDurableELRAccounts(t *testing.T, accounts int, initial int64) tellertest.Bind {
+	return holders(t, startPebble(t, accounts, initial, true))
 }
 
 // newClusterAccounts: a one-member cluster.Bank over PostgreSQL.
@@ -104,6 +112,13 @@ func startMemory(t testing.TB, accounts int, initial int64) bank {
 
 func startDurable(t testing.TB, accounts int, initial int64) bank {
 	t.Helper()
+	return startPebble(t, accounts, initial, false)
+}
+
+// startPebble starts a bank over pebble in t.TempDir(), releasing locks
+// early with elr.
+func startPebble(t testing.TB, accounts int, initial int64, elr bool) bank {
+	t.Helper()
 	st, err := store.OpenPebble(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +128,7 @@ func startDurable(t testing.TB, accounts int, initial int64) bank {
 			t.Error(err)
 		}
 	})
-	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st, DeadlockDetection: true})
+	b, err := actors.New(actors.Config{Accounts: accounts, InitialBalance: initial, Store: st, DeadlockDetection: true, EarlyLockRelease: elr})
 	if err != nil {
 		t.Fatal(err)
 	}
