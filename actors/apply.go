@@ -112,21 +112,6 @@ func unpin(p Phases, holder string, pinned []Pinned) {
 	}
 }
 
-// orderedKey is the context key of WithOrdered's function.
-type orderedKey struct{}
-
-// WithOrdered returns a copy of ctx under which an Apply with early lock
-// release calls ordered, once, as soon as its writes are ordered in the
-// store's log and applied to their accounts (their locks released, with
-// unlock), before it waits for their sync: from then on, work that
-// depends on those writes may start, its own commit coming later in the
-// log (a group-commit pipeline; see commitOrdered). An Apply without
-// early lock release never calls it. ordered runs on Apply's goroutine
-// and must not block.
-func WithOrdered(ctx context.Context, ordered func()) context.Context {
-	return context.WithValue(ctx, orderedKey{}, ordered)
-}
-
 // orderedPhases is a Phases whose store can order a commit before it is
 // durable (a Bank with Config.EarlyLockRelease over an OrderedCommitter).
 type orderedPhases interface {
@@ -159,9 +144,6 @@ func commitOrdered(ctx context.Context, o orderedPhases, holder string, pinned [
 		if err := o.commitBeforeDurable(ctx, holder, c, unlock, d); err != nil && commitErr == nil {
 			commitErr = err
 		}
-	}
-	if f, ok := ctx.Value(orderedKey{}).(func()); ok {
-		f()
 	}
 	if err := d.finish(); err != nil {
 		return fmt.Errorf("%w: %w: %w", ErrStore, store.ErrOutcomeUnknown, err)

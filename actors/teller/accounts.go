@@ -54,28 +54,6 @@ type Accounts interface {
 	Keep(ctx context.Context, rec Record) (*Record, error)
 }
 
-// commitOrderedKey is the context key of WithCommitOrdered's function.
-type commitOrderedKey struct{}
-
-// WithCommitOrdered returns a copy of ctx under which an Accounts' Commit
-// calls ordered, at most once and before it returns, as soon as its
-// changes are ordered in a durable log and applied (the locks released,
-// with unlock) but not yet durable: accounts with early lock release. From
-// then on, a transaction on the same accounts may start, its own commit
-// coming later in the log, so that it is durable only if this one is.
-// Accounts that answer a commit only once it is durable, as a whole, never
-// call it. ordered must not block.
-func WithCommitOrdered(ctx context.Context, ordered func()) context.Context {
-	return context.WithValue(ctx, commitOrderedKey{}, ordered)
-}
-
-// CommitOrdered returns the function WithCommitOrdered put in ctx, or nil:
-// for implementations of Accounts.
-func CommitOrdered(ctx context.Context) func() {
-	f, _ := ctx.Value(commitOrderedKey{}).(func())
-	return f
-}
-
 // LockOptions say how a Lock waits, and for which transaction.
 type LockOptions struct {
 	// Wait bounds the whole call's wait for locks held by others (0: fail

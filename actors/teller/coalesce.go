@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -26,9 +25,7 @@ import (
 // make progress. One: measured on two cores (three business servers and
 // a durable data server, wrk; and in-process), one batch at a time and
 // the next gathering meanwhile beat 2, 4 and 8 at once, since fewer,
-// larger batches take fewer round trips and syncs per operation. A batch
-// whose commit is ordered and only waits for its sync no longer counts
-// (accounts with early lock release; see WithCommitOrdered).
+// larger batches take fewer round trips and syncs per operation.
 const coalesceInflight = 1
 
 // A batch that waits (on a lock another business server holds, say) must
@@ -129,23 +126,10 @@ func (c *coalescer) lead() {
 	c.queue = c.queue[:copy(c.queue, c.queue[n:])]
 	c.mu.Unlock()
 
-	if n == 0 {
-		c.next()
-		return
+	if n > 0 {
+		c.runBatch(batch)
 	}
-	// The batch passes on (see next) once its commit is ordered, if the
-	// accounts say so (early lock release: its locks are free, its sync
-	// still to come), or else once it has ended: the next batch then
-	// locks and computes while this one waits for its sync, and the log
-	// syncs both together when it can.
-	var passed atomic.Bool
-	passOn := func() {
-		if passed.CompareAndSwap(false, true) {
-			c.next()
-		}
-	}
-	c.runBatch(batch, passOn)
-	passOn()
+	c.next()
 }
 
 // next leads the batch of the operations that arrived meanwhile, if any,
@@ -168,9 +152,8 @@ func (c *coalescer) next() {
 // runBatch runs batch's operations as one transaction and answers each.
 // One operation alone runs as Run would without coalescing. A batch the
 // accounts cannot run (no atomic commit: the original data server) runs
-// its operations one at a time. ordered is called if the accounts tell
-// when the batch's commit is ordered (see WithCommitOrdered).
-func (c *coalescer) runBatch(batch []*pending, ordered func()) {
+// its operations one at a time.
+func (c *coalescer) runBatch(batch []*pending) {
 	answered := 0
 	done := func(p *pending, res Result, err error) {
 		p.res, p.err = res, err
@@ -191,7 +174,7 @@ func (c *coalescer) runBatch(batch []*pending, ordered func()) {
 	}()
 	if len(batch) == 1 {
 		p := batch[0]
-		res, err := t.run(WithCommitOrdered(p.ctx, ordered), p.op, nil)
+		res, err := t.run(p.ctx, p.op, nil)
 		done(p, res, err)
 		return
 	}
@@ -209,7 +192,7 @@ func (c *coalescer) runBatch(batch []*pending, ordered func()) {
 	results := make([]BatchResult, len(batch))
 	// The batch runs under its first operation's context (its trace, and
 	// the earliest deadline: every operation has the same budget).
-	ctx := WithCommitOrdered(batch[0].ctx, ordered)
+	ctx := batch[0].ctx
 	err := t.transfers(ctx, items, results, true)
 	if errors.Is(err, ErrUnsupported) {
 		for _, p := range batch {

@@ -96,11 +96,9 @@ type Config struct {
 	// idempotency key) as one batch transaction, each with its own result
 	// (see coalesce.go): one Lock and one Commit for all of them, which
 	// on one hot account is one lock hand-off per batch instead of per
-	// operation. Over accounts that release locks early, the next batch
-	// starts once the last one's commit is ordered, while it waits for
-	// its sync (see WithCommitOrdered). A failure of the batch (a lock
-	// not had in time, an outcome unknown) is each operation's. ModeWait
-	// only; 0 or 1: every operation alone.
+	// operation. A failure of the batch (a lock not had in time, an
+	// outcome unknown) is each operation's. ModeWait only; 0 or 1: every
+	// operation alone.
 	Coalesce int
 }
 

@@ -280,9 +280,6 @@ func (h Holder) Commit(ctx context.Context, changes []teller.Change, unlock bool
 		r := storeRecord(rec)
 		sr = &r
 	}
-	if f := teller.CommitOrdered(ctx); f != nil {
-		ctx = actors.WithOrdered(ctx, f)
-	}
 	err := h.a.bank.Apply(ctx, h.holder, cs, unlock, sr)
 	switch {
 	case err == nil:
