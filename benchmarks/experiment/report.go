@@ -43,17 +43,17 @@ func line(r Result) string {
 	return fmt.Sprintf(lineFormat, strconv.Itoa(r.Index), where(r.Transport, r.Store), strconv.Itoa(r.Legs), r.Policy, r.Order, r.Skew.Name(), r.Skew.ThetaText(),
 		strconv.Itoa(r.Servers), strconv.Itoa(r.Workers), fmtRate(r.CommitsPerSec),
 		loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
-		fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
+		fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), loadgen.FormatDuration(r.LockWait),
 		strconv.FormatInt(r.Insufficient, 10), strconv.FormatInt(r.Other, 10), v)
 }
 
 // deadlockText is how soon the detector broke a cell's cycles:
-// "22µs / 1.3ms", "–" without a deadlock.
+// "22us / 1.30ms", "–" without a deadlock.
 func deadlockText(m Metrics) string {
 	if m.Deadlocks == 0 {
 		return "–"
 	}
-	return fmtDuration(m.DeadlockResolved) + " / " + fmtDuration(m.DeadlockMax)
+	return loadgen.FormatDuration(m.DeadlockResolved) + " / " + loadgen.FormatDuration(m.DeadlockMax)
 }
 
 // causeText lists the non-zero abort counts by cause: "refused 1234".
@@ -96,21 +96,6 @@ func fmtFloat(f float64) string {
 		return "–"
 	}
 	return strconv.FormatFloat(f, 'g', 3, 64)
-}
-
-// fmtDuration prints a lock wait: "0", "840µs", "12.3ms", "1.20s".
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0"
-	case d < time.Microsecond:
-		return "<1µs"
-	case d < time.Millisecond:
-		return strconv.FormatInt(d.Microseconds(), 10) + "µs"
-	case d < time.Second:
-		return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms"
-	}
-	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
 }
 
 // Analysis.
@@ -336,7 +321,7 @@ func WriteMarkdown(w io.Writer, meta Meta, results []Result) error {
 		p("%s %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s | %s | %d | %d | %s |\n", head,
 			fmtRate(r.CommitsPerSec), fmtRate(r.OKTransfersPerSec), fmtRate(r.TotalPerSec),
 			loadgen.FormatMicros(r.P50), loadgen.FormatMicros(r.P99), loadgen.FormatMicros(r.P999),
-			fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), fmtDuration(r.LockWait),
+			fmtPct(r.AbortRate), causeText(r.Metrics), fmtFloat(r.AttemptsPerCommit), loadgen.FormatDuration(r.LockWait),
 			deadlockText(r.Metrics), r.Insufficient, r.Other, v)
 	}
 	p("\n")

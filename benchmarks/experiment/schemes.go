@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bank/gobank/actors/teller"
+	"github.com/bank/gobank/benchmarks/loadgen"
 )
 
 // The report's sections on the concurrency-control schemes: how they
@@ -129,7 +130,7 @@ func writeSchemes(b *strings.Builder, ix index, results []Result, s Settings) {
 	}
 	if cells > 0 {
 		add("**Deadlock detection broke %d request-order cycles in %d cells; the slowest was broken %s after it closed**, against the %s `LockWait` that ends a cycle under plain wait (whose p99 latency reached %s in these cells). The victim, the cycle's youngest transaction, retries at once under its timestamp.",
-			n, cells, fmtDuration(slowest), s.LockWait, fmtDuration(worstWait))
+			n, cells, loadgen.FormatDuration(slowest), s.LockWait, loadgen.FormatDuration(worstWait))
 	}
 	for _, x := range bullets {
 		p("- %s\n", x)

@@ -33,7 +33,7 @@ func TestSchemesSections(t *testing.T) {
 		"| inprocess | 16 | zipf 0.99 | 3 | 64 |", "| 500 (5.00×) |", "| wound-wait |\n",
 		"**wait-die moved more committed transactions than plain wait in 1 of the 1 request-order cells at θ ≥ 0.9: every one.**",
 		"**detect moved more committed transactions than plain wait in 0 of the 1 request-order cells at θ ≥ 0.9.**",
-		"broke 12 request-order cycles in 1 cells; the slowest was broken 900µs after it closed**, against the 2s `LockWait`",
+		"broke 12 request-order cycles in 1 cells; the slowest was broken 900us after it closed**, against the 2s `LockWait`",
 		"## Against the paper", "no number of theirs is quoted",
 		// NO_WAIT has the highest abort rate: agree.
 		"with a \"very high abort rate\" (Table 2). | **agree** | fail-fast (our NO_WAIT) had the highest abort rate of the locking schemes in 1 of 1",

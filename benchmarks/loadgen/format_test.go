@@ -1,6 +1,9 @@
 package loadgen
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestFormatMicros pins the one latency format of the benchmarks' reports
 // at each magnitude and boundary.
@@ -20,6 +23,14 @@ func TestFormatMicros(t *testing.T) {
 	} {
 		if got := FormatMicros(tt.us); got != tt.want {
 			t.Errorf("FormatMicros(%d) = %q, want %q", tt.us, got, tt.want)
+		}
+		if got := FormatDuration(time.Duration(tt.us) * time.Microsecond); tt.us > 0 && got != tt.want {
+			t.Errorf("FormatDuration(%dµs) = %q, want %q", tt.us, got, tt.want)
+		}
+	}
+	for d, want := range map[time.Duration]string{-time.Second: "0", 0: "0", 999: "<1us", 1500: "1us"} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

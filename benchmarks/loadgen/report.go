@@ -371,3 +371,15 @@ func FormatMicros(us int64) string {
 	}
 	return strconv.FormatFloat(float64(us)/1e6, 'f', 2, 64) + "s"
 }
+
+// FormatDuration is FormatMicros of a duration that may be shorter than a
+// microsecond: "<1us" then, and "0" for none.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0"
+	case d < time.Microsecond:
+		return "<1us"
+	}
+	return FormatMicros(d.Microseconds())
+}
