@@ -81,8 +81,9 @@ var errBatchKey = &badBatchError{"Idempotency-Key is not accepted on " + RouteBa
 
 // serveBatch runs the batch route. It logs one line whatever the outcome:
 // "transferencias, N" with the number of transfers (for a malformed body,
-// those decoded before the error), and on a refusal of the whole batch
-// the error's name.
+// those decoded before the error; 0 for a request refused before its body
+// is read: a token, an Idempotency-Key), and on a refusal of the whole
+// batch the error's name.
 func (s *Server) serveBatch(rc *fasthttp.RequestCtx) {
 	entry := s.cfg.Log.Entry(clientIP(rc), batchName)
 	parent := context.Background()
@@ -98,22 +99,23 @@ func (s *Server) serveBatch(rc *fasthttp.RequestCtx) {
 	s.answer(rc, batchName, entry.Int(int64(n)), span, &r)
 }
 
-// runBatch decodes, authenticates and applies a batch, turning a panic
+// runBatch authenticates, decodes and applies a batch, turning a panic
 // into errPanic; n is the number of transfers decoded. The checks come in
 // the single routes' order: a repeated token, the token, the
-// Idempotency-Key, then the body.
+// Idempotency-Key, then the body, which a client without a token cannot
+// make the server parse.
 func (s *Server) runBatch(parent context.Context, rc *fasthttp.RequestCtx, dst []byte) (r reply, n int) {
 	defer s.recoverOp(batchName, dst, &r)
-	batch, bad := decodeBatch(rc.PostBody())
-	n = len(batch)
 	ctx, cancel := context.WithTimeout(parent, s.cfg.RequestTimeout)
 	defer cancel()
 	if _, err := s.admit(ctx, rc); err != nil {
-		return failure(err, dst), n
+		return failure(err, dst), 0
 	}
 	if _, keys := wire.SingleHeader(&rc.Request.Header, wire.HeaderIdempotencyKey); keys > 0 {
-		return failure(errBatchKey, dst), n
+		return failure(errBatchKey, dst), 0
 	}
+	batch, bad := decodeBatch(rc.PostBody())
+	n = len(batch)
 	if bad != nil {
 		return failure(bad, dst), n
 	}

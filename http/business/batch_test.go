@@ -416,9 +416,9 @@ func TestBatchOperationLog(t *testing.T) {
 	postBatch(t, bs.URL, token, three, wire.HeaderIdempotencyKey+": k")
 	want := []string{
 		"transferencias, 3",
-		"transferencias, 3, UNAUTHORIZED",
+		"transferencias, 0, UNAUTHORIZED", // refused before the body is read
 		"transferencias, 1, BAD_REQUEST",
-		"transferencias, 3, BAD_REQUEST",
+		"transferencias, 0, BAD_REQUEST",
 	}
 	lines := bs.LogLines()
 	if len(lines) != len(want) {
