@@ -496,9 +496,30 @@ func (s *soak) startProc(ctx context.Context, p *soakProc) error {
 		out.Close()
 	}()
 	if err := proc.WaitStatus(ctx, p.url, time.Now().Add(30*time.Second)); err != nil {
-		return fmt.Errorf("%s (pid %d) not ready: %v (output in %s)", p.name, proc.Pid(), err, out.Name())
+		// The output's directory may be gone by the time anyone reads the
+		// error (a test's): its end says why the process did not start.
+		return fmt.Errorf("%s (pid %d) not ready: %v; the end of its output (%s):\n%s", p.name, proc.Pid(), err, out.Name(), fileTail(out.Name(), 2<<10))
 	}
 	return nil
+}
+
+// fileTail returns the last n bytes of the file named, or why it cannot.
+func fileTail(name string, n int64) string {
+	f, err := os.Open(name)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		if _, err := f.Seek(fi.Size()-n, io.SeekStart); err != nil {
+			return err.Error()
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, n))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 // killAll kills every server still running.
