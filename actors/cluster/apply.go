@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/bank/gobank/actors"
 	"github.com/bank/gobank/actors/store"
@@ -20,9 +21,42 @@ func (b *Bank) Apply(ctx context.Context, holder string, changes []actors.Change
 	if se := (*store.SupersededError)(nil); errors.As(err, &se) {
 		// That account's activation is stale: retire it, so that the
 		// next request reloads it from the store.
-		_, _ = b.call(se.ID, call{req: actors.Request{Op: opRetire}}, b.cfg.Timeout)
+		b.retire(se.ID)
 	}
 	return err
+}
+
+// retire asks account id's activation to retire (it refuses the reads it
+// holds, then stops) and returns once it has stopped, or after the call
+// timeout: protoactor drops the messages that reach an actor while it
+// stops, unanswered, so a request sent before then could be lost and
+// time out. Once it has stopped, a request is a dead letter, which call
+// sends again to the next activation.
+func (b *Bank) retire(id int64) {
+	inc := b.inc.Load()
+	if inc == nil {
+		return
+	}
+	pid := b.pid(inc, id)
+	if pid == nil {
+		return
+	}
+	if _, err := b.call(id, call{req: actors.Request{Op: opRetire}}, b.cfg.Timeout); err != nil {
+		return
+	}
+	// A watch of the activation: its Terminated completes the future,
+	// at once if it has stopped already. The second poison it sends is
+	// dropped by the stopped actor.
+	stopped := make(chan struct{})
+	go func() {
+		_ = inc.c.ActorSystem.Root.PoisonFuture(pid).Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(b.cfg.Timeout):
+	}
+	inc.forget(id, pid)
 }
 
 // phases is a member's side of actors.ApplyPhases.
